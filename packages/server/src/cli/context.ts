@@ -1,0 +1,71 @@
+import type { Command } from 'commander'
+import { loadConfig, type ResolvedConfig } from '../config/load.js'
+import type { ConfigInput } from '../config/schema.js'
+import { type DeputyDeps, openDeputy } from '../deputy.js'
+import pino from 'pino'
+
+/** Options every command takes. */
+export interface GlobalOptions {
+  config?: string
+  db?: string
+  json?: boolean
+}
+
+/** The global options of the command being run, merged from the program and the command. */
+export function globalOptions(command: Command): GlobalOptions {
+  return command.optsWithGlobals() as GlobalOptions
+}
+
+/** Settings for a command: the config file, the environment, then `--db` and other flags. */
+export function commandConfig(options: GlobalOptions, overrides: ConfigInput = {}): ResolvedConfig {
+  return loadConfig({
+    file: options.config,
+    overrides: { ...overrides, ...(options.db ? { database: options.db } : {}) },
+  })
+}
+
+/**
+ * Opens Deputy's storage for one command, runs `work`, and closes it. Commands log nothing to
+ * stdout (it is for their output); warnings go to stderr.
+ */
+export async function withDeputy<T>(
+  options: GlobalOptions,
+  work: (deps: DeputyDeps) => Promise<T>,
+  overrides: ConfigInput = {},
+): Promise<T> {
+  const config = commandConfig(options, overrides)
+  const opened = await openDeputy(config, { logger: pino({ level: 'warn' }, pino.destination(2)) })
+  try {
+    return await work(opened.deps)
+  } finally {
+    await opened.close()
+  }
+}
+
+/** Prints a command's result: JSON with `--json`, otherwise the human text. */
+export function output(options: GlobalOptions, json: unknown, human: () => string): void {
+  process.stdout.write(options.json ? `${JSON.stringify(json, null, 2)}\n` : `${human()}\n`)
+}
+
+/** Formats rows as an aligned text table. */
+export function table(rows: Record<string, unknown>[], columns: string[]): string {
+  if (rows.length === 0) return '(none)'
+  const cells = rows.map((r) => columns.map((c) => formatCell(r[c])))
+  const widths = columns.map((c, i) => Math.max(c.length, ...cells.map((row) => row[i]?.length ?? 0)))
+  const line = (values: string[]) => values.map((v, i) => v.padEnd(widths[i] ?? 0)).join('  ').trimEnd()
+  return [line(columns.map((c) => c.toUpperCase())), ...cells.map(line)].join('\n')
+}
+
+function formatCell(value: unknown): string {
+  if (value === null || value === undefined) return '-'
+  if (Array.isArray(value)) return value.join(',') || '-'
+  if (typeof value === 'object') return JSON.stringify(value)
+  return String(value)
+}
+
+/** Reads all of stdin (for `--password-stdin`), without the trailing newline. */
+export async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = []
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer)
+  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '')
+}

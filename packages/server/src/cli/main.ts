@@ -1,0 +1,34 @@
+import { Command } from 'commander'
+import { isDeputyError } from '../lib/errors.js'
+import { registerMigrate } from './commands/migrate.js'
+import { registerStart } from './commands/start.js'
+
+/** Builds the `deputy` command tree. */
+export function buildProgram(): Command {
+  const program = new Command('deputy')
+    .description('Deputy: identity and access for AI agents')
+    .option('--config <file>', 'JSON config file')
+    .option('--db <file|postgres-url>', 'SQLite file or postgres:// URL (env DEPUTY_DATABASE_URL)')
+    .option('--json', 'print machine-readable JSON')
+    .showHelpAfterError(false)
+    .configureOutput({ outputError: (text, write) => write(`deputy: ${text.replace(/^error: /, '')}`) })
+  registerStart(program)
+  registerMigrate(program)
+  return program
+}
+
+/** Runs the CLI: a user's mistake is one line on stderr and exit code 1, never a stack trace. */
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv)
+  } catch (err) {
+    if (isDeputyError(err)) {
+      process.stderr.write(`deputy: ${err.message}\n`)
+    } else {
+      const message = err instanceof Error ? err.message : String(err)
+      process.stderr.write(`deputy: unexpected error: ${message}\n`)
+      if (process.env.DEPUTY_DEBUG) process.stderr.write(`${(err as Error)?.stack ?? ''}\n`)
+    }
+    process.exitCode = 1
+  }
+}

@@ -1,0 +1,121 @@
+import { Hono } from 'hono'
+import { bodyLimit } from 'hono/body-limit'
+import type { Kysely } from 'kysely'
+import pino, { type Logger } from 'pino'
+import { createAdminApi } from './admin/api.js'
+import { createAuditLog } from './audit/chain.js'
+import type { AuditLog } from './audit/types.js'
+import type { ResolvedConfig } from './config/load.js'
+import { errorResponse } from './http/errors.js'
+import type { AppEnv } from './http/env.js'
+import { requestContext, securityHeaders } from './http/middleware.js'
+import { createIdentityRoutes } from './identity/routes.js'
+import { createSealer } from './keys/envelope.js'
+import { jwksRoutes } from './keys/jwks.js'
+import { loadMasterKey, type MasterKeySource } from './keys/master-key.js'
+import { createSigningKeys } from './keys/signing-keys.js'
+import type { Sealer, SigningKeys } from './keys/types.js'
+import { type Clock, systemClock } from './lib/clock.js'
+import { openStore, type Store } from './store/db.js'
+import { migrateToLatest } from './store/migrate.js'
+import type { Database } from './store/schema.js'
+
+/** What every module is handed: narrow, explicit dependencies (no module-level singletons). */
+export interface DeputyDeps {
+  config: ResolvedConfig
+  store: Store
+  db: Kysely<Database>
+  clock: Clock
+  logger: Logger
+  audit: AuditLog
+  sealer: Sealer
+  signingKeys: SigningKeys
+}
+
+export interface CreateDeputyOptions {
+  clock?: Clock
+  logger?: Logger
+  /** Run migrations on open (default true). */
+  migrate?: boolean
+}
+
+/** Opens storage and keys and wires the modules together, without HTTP (the CLI uses this). */
+export async function openDeputy(
+  config: ResolvedConfig,
+  options: CreateDeputyOptions = {},
+): Promise<{ deps: DeputyDeps; masterKey: MasterKeySource; close(): Promise<void> }> {
+  const masterKey = loadMasterKey(config)
+  const store = openStore(config.database)
+  try {
+    if (options.migrate !== false) await migrateToLatest(store)
+  } catch (err) {
+    await store.close()
+    throw err
+  }
+  const clock = options.clock ?? systemClock
+  const logger = options.logger ?? pino({ level: config.logLevel, base: { service: 'deputy' } })
+  const sealer = createSealer(masterKey.key)
+  const deps: DeputyDeps = {
+    config,
+    store,
+    db: store.db,
+    clock,
+    logger,
+    audit: createAuditLog(store, clock),
+    sealer,
+    signingKeys: createSigningKeys({
+      store,
+      sealer,
+      clock,
+      alg: config.signingAlg,
+      maxTokenLifetimeSeconds: config.accessTokenTtlSeconds,
+    }),
+  }
+  return { deps, masterKey, close: () => store.close() }
+}
+
+/** A running Deputy: the Hono app (serve it with any Web-standard host) and how to stop it. */
+export interface Deputy {
+  app: Hono<AppEnv>
+  deps: DeputyDeps
+  masterKey: MasterKeySource
+  close(): Promise<void>
+}
+
+/**
+ * Builds Deputy from its settings: opens the database (running migrations), loads the master key
+ * and signing keys, and assembles the HTTP app. Domain handlers take Web Requests and return
+ * Responses; only server.ts knows about Node's HTTP server.
+ */
+export async function createDeputy(
+  config: ResolvedConfig,
+  options: CreateDeputyOptions = {},
+): Promise<Deputy> {
+  const opened = await openDeputy(config, options)
+  const { deps } = opened
+  // Make sure a signing key exists before the first request needs one.
+  await deps.signingKeys.active()
+
+  const app = new Hono<AppEnv>()
+  app.use(requestContext(deps.logger))
+  app.use(securityHeaders({ https: config.issuer.startsWith('https:') }))
+  // Nothing Deputy accepts is large; refuse big bodies before reading them.
+  app.use(bodyLimit({ maxSize: 64 * 1024, onError: (c) => c.json({ error: 'request_too_large', message: 'request body is larger than 64 KiB' }, 413) }))
+  app.onError(errorResponse)
+  app.notFound((c) => c.json({ error: 'not_found', message: `no route for ${c.req.method} ${c.req.path}` }, 404))
+
+  app.get('/healthz', (c) => c.json({ status: 'ok' }))
+  app.get('/readyz', async (c) => {
+    try {
+      await deps.db.selectFrom('signing_keys').select('kid').limit(1).execute()
+      return c.json({ status: 'ready' })
+    } catch {
+      return c.json({ status: 'unavailable', message: 'database is not reachable' }, 503)
+    }
+  })
+  app.route('/', jwksRoutes(deps))
+  app.route('/', createIdentityRoutes(deps))
+  app.route('/admin/api', createAdminApi(deps))
+
+  return { app, deps, masterKey: opened.masterKey, close: opened.close }
+}

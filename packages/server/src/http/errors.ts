@@ -1,0 +1,28 @@
+import type { Context } from 'hono'
+import { HTTPException } from 'hono/http-exception'
+import { isDeputyError } from '../lib/errors.js'
+import type { AppEnv } from './env.js'
+
+/**
+ * The one place errors become responses. A DeputyError's message is written to be shown; anything
+ * else is unexpected: logged with the request id and answered with a generic `server_error`, so
+ * no stack trace or internal detail reaches the caller.
+ */
+export function errorResponse(err: unknown, c: Context<AppEnv>): Response {
+  const requestId = c.get('requestId')
+  if (err instanceof HTTPException) {
+    const status = err.status
+    return c.json({ error: status === 413 ? 'request_too_large' : 'invalid_request', message: err.message || 'request refused', request_id: requestId }, status, noStore)
+  }
+  if (isDeputyError(err) && err.status < 500) {
+    return c.json({ error: err.code, message: err.message, request_id: requestId }, err.status as 400, noStore)
+  }
+  c.get('logger')?.error({ err, requestId }, 'unexpected error')
+  return c.json(
+    { error: 'server_error', message: 'Something went wrong on our side. The request id says where.', request_id: requestId },
+    500,
+    noStore,
+  )
+}
+
+const noStore = { 'Cache-Control': 'no-store' }

@@ -1,0 +1,8 @@
+export type { ResolvedConfig } from './config/load.js'
+export { loadConfig } from './config/load.js'
+export type { Config, ConfigInput } from './config/schema.js'
+export type { CreateDeputyOptions, Deputy, DeputyDeps } from './deputy.js'
+export { createDeputy, openDeputy } from './deputy.js'
+export type { RunningServer } from './server.js'
+export { listen } from './server.js'
+export type { AuditEventInput, AuditLog, AuditRecord, Actor } from './audit/types.js'

@@ -1,0 +1,82 @@
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
+import { DeputyError } from '../lib/errors.js'
+import type { MasterKey } from './master-key.js'
+import type { Sealer } from './types.js'
+
+const VERSION = 'v1'
+const IV_BYTES = 12
+const TAG_BYTES = 16
+
+/**
+ * Envelope encryption with AES-256-GCM. Each value gets its own random data key; the data key is
+ * wrapped with the master key. Both layers use a fresh random 96-bit IV and the same associated
+ * data, so a sealed value only opens for the record it was sealed for. The master key's id is
+ * stored in the clear so a future master-key rotation knows which key opens which record.
+ *
+ * Format: `v1.<masterKid>.<wrapIv>.<wrappedDataKey+tag>.<iv>.<ciphertext+tag>` (base64url parts).
+ */
+export function createSealer(masterKeys: MasterKey | MasterKey[]): Sealer {
+  const keys = Array.isArray(masterKeys) ? masterKeys : [masterKeys]
+  const current = keys[0]
+  if (!current) throw new TypeError('createSealer needs at least one master key')
+  const byKid = new Map(keys.map((k) => [k.kid, k]))
+
+  return {
+    seal(plaintext, associatedData) {
+      const dataKey = randomBytes(32)
+      const aad = Buffer.from(associatedData, 'utf8')
+      const wrapIv = randomBytes(IV_BYTES)
+      const wrapped = encrypt(current.key, wrapIv, dataKey, aad)
+      const iv = randomBytes(IV_BYTES)
+      const ciphertext = encrypt(dataKey, iv, Buffer.from(plaintext, 'utf8'), aad)
+      dataKey.fill(0)
+      return [VERSION, current.kid, wrapIv, wrapped, iv, ciphertext]
+        .map((part) => (typeof part === 'string' ? part : part.toString('base64url')))
+        .join('.')
+    },
+    open(sealed, associatedData) {
+      const parts = sealed.split('.')
+      if (parts.length !== 6 || parts[0] !== VERSION) {
+        throw new DeputyError('ERR_DECRYPT_FAILED', 'sealed value has an unknown format')
+      }
+      const [, kid, wrapIv, wrapped, iv, ciphertext] = parts as [string, string, string, string, string, string]
+      const master = byKid.get(kid)
+      if (!master) {
+        throw new DeputyError(
+          'ERR_DECRYPT_FAILED',
+          `sealed value needs master key ${kid}, which is not configured`,
+        )
+      }
+      const aad = Buffer.from(associatedData, 'utf8')
+      try {
+        const dataKey = decrypt(master.key, b64(wrapIv), b64(wrapped), aad)
+        const plaintext = decrypt(dataKey, b64(iv), b64(ciphertext), aad)
+        dataKey.fill(0)
+        return plaintext.toString('utf8')
+      } catch {
+        throw new DeputyError(
+          'ERR_DECRYPT_FAILED',
+          'sealed value does not open: wrong master key, or it was altered or moved to another record',
+        )
+      }
+    },
+  }
+}
+
+function b64(part: string): Buffer {
+  return Buffer.from(part, 'base64url')
+}
+
+function encrypt(key: Buffer, iv: Buffer, plaintext: Buffer, aad: Buffer): Buffer {
+  const cipher = createCipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES })
+  cipher.setAAD(aad)
+  return Buffer.concat([cipher.update(plaintext), cipher.final(), cipher.getAuthTag()])
+}
+
+function decrypt(key: Buffer, iv: Buffer, sealed: Buffer, aad: Buffer): Buffer {
+  if (sealed.length < TAG_BYTES) throw new Error('too short')
+  const decipher = createDecipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES })
+  decipher.setAAD(aad)
+  decipher.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES))
+  return Buffer.concat([decipher.update(sealed.subarray(0, sealed.length - TAG_BYTES)), decipher.final()])
+}

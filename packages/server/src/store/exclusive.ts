@@ -1,0 +1,34 @@
+import { type Kysely, sql } from 'kysely'
+import type { Store } from './db.js'
+import type { Database } from './schema.js'
+
+/** Names of the database-wide locks; each serialises one kind of read-then-write. */
+export const LOCKS = {
+  auditChain: 7_362_910_447,
+  signingKeys: 7_362_910_448,
+} as const
+
+/**
+ * Runs `work` in a transaction that holds a database-wide write lock, so a read-then-write
+ * (read the chain head, append after it) cannot interleave with the same work in another
+ * connection or process. SQLite: `BEGIN IMMEDIATE` takes the single writer lock up front, so the
+ * transaction cannot fail to upgrade later. PostgreSQL: a transaction-scoped advisory lock.
+ */
+export async function runExclusive<T>(
+  store: Store,
+  lock: number,
+  work: (db: Kysely<Database>) => Promise<T>,
+): Promise<T> {
+  return store.db.connection().execute(async (conn) => {
+    await sql.raw(store.dialect === 'sqlite' ? 'BEGIN IMMEDIATE' : 'BEGIN').execute(conn)
+    try {
+      if (store.dialect === 'postgres') await sql`SELECT pg_advisory_xact_lock(${lock})`.execute(conn)
+      const result = await work(conn)
+      await sql.raw('COMMIT').execute(conn)
+      return result
+    } catch (err) {
+      await sql.raw('ROLLBACK').execute(conn).catch(() => {})
+      throw err
+    }
+  })
+}

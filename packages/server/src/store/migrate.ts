@@ -1,0 +1,34 @@
+import { type Migration, type MigrationProvider, Migrator } from 'kysely'
+import { DeputyError } from '../lib/errors.js'
+import * as m0001 from './migrations/0001-foundation.js'
+import type { Store } from './db.js'
+
+/** Every migration, in order. Append new ones; never edit or reorder landed ones. */
+const MIGRATIONS: Record<string, Migration> = {
+  '0001-foundation': m0001,
+}
+
+const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS }
+
+export interface MigrationOutcome {
+  applied: string[]
+}
+
+/**
+ * Brings the schema up to date. Kysely's migrator holds a lock (an advisory lock on PostgreSQL)
+ * so replicas starting together apply each migration once, and refuses a database whose applied
+ * migrations this version does not know.
+ */
+export async function migrateToLatest(store: Store): Promise<MigrationOutcome> {
+  const migrator = new Migrator({ db: store.db, provider })
+  const { error, results } = await migrator.migrateToLatest()
+  if (error) {
+    const failed = results?.find((r) => r.status === 'Error')?.migrationName
+    throw new DeputyError(
+      'ERR_DATABASE',
+      `database migration ${failed ? `${failed} ` : ''}failed: ${(error as Error).message}`,
+      { cause: error },
+    )
+  }
+  return { applied: (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName) }
+}
