@@ -6,10 +6,11 @@ import { createAdminApi } from './admin/api.js'
 import { createAuditLog } from './audit/chain.js'
 import type { AuditLog } from './audit/types.js'
 import type { ResolvedConfig } from './config/load.js'
-import { errorResponse } from './http/errors.js'
 import type { AppEnv } from './http/env.js'
+import { errorResponse } from './http/errors.js'
 import { requestContext, securityHeaders } from './http/middleware.js'
 import { createIdentityRoutes } from './identity/routes.js'
+import { createUsers, type Users } from './identity/users.js'
 import { createSealer } from './keys/envelope.js'
 import { jwksRoutes } from './keys/jwks.js'
 import { loadMasterKey, type MasterKeySource } from './keys/master-key.js'
@@ -30,6 +31,7 @@ export interface DeputyDeps {
   audit: AuditLog
   sealer: Sealer
   signingKeys: SigningKeys
+  users: Users
 }
 
 export interface CreateDeputyOptions {
@@ -55,14 +57,16 @@ export async function openDeputy(
   const clock = options.clock ?? systemClock
   const logger = options.logger ?? pino({ level: config.logLevel, base: { service: 'deputy' } })
   const sealer = createSealer(masterKey.key)
+  const audit = createAuditLog(store, clock)
   const deps: DeputyDeps = {
     config,
     store,
     db: store.db,
     clock,
     logger,
-    audit: createAuditLog(store, clock),
+    audit,
     sealer,
+    users: createUsers({ store, clock, audit }),
     signingKeys: createSigningKeys({
       store,
       sealer,
@@ -100,9 +104,17 @@ export async function createDeputy(
   app.use(requestContext(deps.logger))
   app.use(securityHeaders({ https: config.issuer.startsWith('https:') }))
   // Nothing Deputy accepts is large; refuse big bodies before reading them.
-  app.use(bodyLimit({ maxSize: 64 * 1024, onError: (c) => c.json({ error: 'request_too_large', message: 'request body is larger than 64 KiB' }, 413) }))
+  app.use(
+    bodyLimit({
+      maxSize: 64 * 1024,
+      onError: (c) =>
+        c.json({ error: 'request_too_large', message: 'request body is larger than 64 KiB' }, 413),
+    }),
+  )
   app.onError(errorResponse)
-  app.notFound((c) => c.json({ error: 'not_found', message: `no route for ${c.req.method} ${c.req.path}` }, 404))
+  app.notFound((c) =>
+    c.json({ error: 'not_found', message: `no route for ${c.req.method} ${c.req.path}` }, 404),
+  )
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }))
   app.get('/readyz', async (c) => {

@@ -10,9 +10,14 @@ export interface RunningServer {
 }
 
 /** The Node edge: binds the Hono app to a port. Nothing else in Deputy imports node:http. */
-export async function listen(deputy: Deputy, options: { port: number; host: string }): Promise<RunningServer> {
+export async function listen(
+  deputy: Deputy,
+  options: { port: number; host: string },
+): Promise<RunningServer> {
   const server: ServerType = await new Promise((resolve, reject) => {
-    const s = serve({ fetch: deputy.app.fetch, port: options.port, hostname: options.host }, () => resolve(s))
+    const s = serve({ fetch: deputy.app.fetch, port: options.port, hostname: options.host }, () =>
+      resolve(s),
+    )
     s.once('error', reject)
   })
   const address = server.address()

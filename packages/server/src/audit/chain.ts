@@ -1,5 +1,5 @@
-import type { Clock } from '../lib/clock.js'
 import { canonicalJson } from '../lib/canonical-json.js'
+import type { Clock } from '../lib/clock.js'
 import { sha256Hex } from '../lib/random.js'
 import type { Store } from '../store/db.js'
 import { LOCKS, runExclusive } from '../store/exclusive.js'
@@ -60,46 +60,46 @@ export function createAuditLog(store: Store, clock: Clock): AuditLog {
   return {
     async append(event: AuditEventInput): Promise<AuditRecord> {
       return runExclusive(store, LOCKS.auditChain, async (conn) => {
-          const head = await conn
-            .selectFrom('audit_events')
-            .select(['seq', 'hash'])
-            .orderBy('seq', 'desc')
-            .limit(1)
-            .executeTakeFirst()
-          const base: Omit<AuditRecord, 'hash'> = {
-            seq: head ? Number(head.seq) + 1 : 1,
-            time: clock.now().toISOString(),
-            type: event.type,
-            actor: event.actor,
-            onBehalfOf: event.onBehalfOf ?? null,
-            delegationChain: event.delegationChain ?? [],
-            target: event.target ?? null,
-            decision: event.decision ?? null,
-            reason: event.reason ?? null,
-            requestId: event.requestId ?? null,
-            data: event.data ?? {},
-            prevHash: head?.hash ?? GENESIS_HASH,
-          }
-          const record: AuditRecord = { ...base, hash: hashRecord(base) }
-          await conn
-            .insertInto('audit_events')
-            .values({
-              seq: record.seq,
-              time: record.time,
-              type: record.type,
-              actor: JSON.stringify(record.actor),
-              on_behalf_of: record.onBehalfOf ? JSON.stringify(record.onBehalfOf) : null,
-              delegation_chain: JSON.stringify(record.delegationChain),
-              target: record.target ? JSON.stringify(record.target) : null,
-              decision: record.decision,
-              reason: record.reason,
-              request_id: record.requestId,
-              data: JSON.stringify(record.data),
-              prev_hash: record.prevHash,
-              hash: record.hash,
-            })
-            .execute()
-          return record
+        const head = await conn
+          .selectFrom('audit_events')
+          .select(['seq', 'hash'])
+          .orderBy('seq', 'desc')
+          .limit(1)
+          .executeTakeFirst()
+        const base: Omit<AuditRecord, 'hash'> = {
+          seq: head ? Number(head.seq) + 1 : 1,
+          time: clock.now().toISOString(),
+          type: event.type,
+          actor: event.actor,
+          onBehalfOf: event.onBehalfOf ?? null,
+          delegationChain: event.delegationChain ?? [],
+          target: event.target ?? null,
+          decision: event.decision ?? null,
+          reason: event.reason ?? null,
+          requestId: event.requestId ?? null,
+          data: event.data ?? {},
+          prevHash: head?.hash ?? GENESIS_HASH,
+        }
+        const record: AuditRecord = { ...base, hash: hashRecord(base) }
+        await conn
+          .insertInto('audit_events')
+          .values({
+            seq: record.seq,
+            time: record.time,
+            type: record.type,
+            actor: JSON.stringify(record.actor),
+            on_behalf_of: record.onBehalfOf ? JSON.stringify(record.onBehalfOf) : null,
+            delegation_chain: JSON.stringify(record.delegationChain),
+            target: record.target ? JSON.stringify(record.target) : null,
+            decision: record.decision,
+            reason: record.reason,
+            request_id: record.requestId,
+            data: JSON.stringify(record.data),
+            prev_hash: record.prevHash,
+            hash: record.hash,
+          })
+          .execute()
+        return record
       })
     },
   }

@@ -1,8 +1,8 @@
 import type { Command } from 'commander'
+import pino from 'pino'
 import { loadConfig, type ResolvedConfig } from '../config/load.js'
 import type { ConfigInput } from '../config/schema.js'
 import { type DeputyDeps, openDeputy } from '../deputy.js'
-import pino from 'pino'
 
 /** Options every command takes. */
 export interface GlobalOptions {
@@ -51,8 +51,14 @@ export function output(options: GlobalOptions, json: unknown, human: () => strin
 export function table(rows: Record<string, unknown>[], columns: string[]): string {
   if (rows.length === 0) return '(none)'
   const cells = rows.map((r) => columns.map((c) => formatCell(r[c])))
-  const widths = columns.map((c, i) => Math.max(c.length, ...cells.map((row) => row[i]?.length ?? 0)))
-  const line = (values: string[]) => values.map((v, i) => v.padEnd(widths[i] ?? 0)).join('  ').trimEnd()
+  const widths = columns.map((c, i) =>
+    Math.max(c.length, ...cells.map((row) => row[i]?.length ?? 0)),
+  )
+  const line = (values: string[]) =>
+    values
+      .map((v, i) => v.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd()
   return [line(columns.map((c) => c.toUpperCase())), ...cells.map(line)].join('\n')
 }
 
@@ -67,5 +73,7 @@ function formatCell(value: unknown): string {
 export async function readStdin(): Promise<string> {
   const chunks: Buffer[] = []
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer)
-  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '')
+  return Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '')
 }

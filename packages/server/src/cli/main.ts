@@ -1,7 +1,11 @@
 import { Command } from 'commander'
 import { isDeputyError } from '../lib/errors.js'
+import { registerAudit } from './commands/audit.js'
+import { registerKeys } from './commands/keys.js'
 import { registerMigrate } from './commands/migrate.js'
+import { registerRoles } from './commands/roles.js'
 import { registerStart } from './commands/start.js'
+import { registerUsers } from './commands/users.js'
 
 /** Builds the `deputy` command tree. */
 export function buildProgram(): Command {
@@ -11,9 +15,15 @@ export function buildProgram(): Command {
     .option('--db <file|postgres-url>', 'SQLite file or postgres:// URL (env DEPUTY_DATABASE_URL)')
     .option('--json', 'print machine-readable JSON')
     .showHelpAfterError(false)
-    .configureOutput({ outputError: (text, write) => write(`deputy: ${text.replace(/^error: /, '')}`) })
+    .configureOutput({
+      outputError: (text, write) => write(`deputy: ${text.replace(/^error: /, '')}`),
+    })
   registerStart(program)
   registerMigrate(program)
+  registerUsers(program)
+  registerRoles(program)
+  registerKeys(program)
+  registerAudit(program)
   return program
 }
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { isAbsolute, join, resolve } from 'node:path'
 import { DeputyError } from '../lib/errors.js'
-import { type Config, ConfigSchema, type ConfigInput, ENVIRONMENT_VARIABLES } from './schema.js'
+import { type Config, type ConfigInput, ConfigSchema, ENVIRONMENT_VARIABLES } from './schema.js'
 
 /** Settings after defaults are applied and paths resolved. */
 export interface ResolvedConfig extends Config {
@@ -51,9 +51,10 @@ export function resolveConfig(config: Config, cwd = process.cwd()): ResolvedConf
     ...config,
     dataDir,
     issuer: (config.issuer ?? `http://localhost:${config.port}`).replace(/\/$/, ''),
-    database: isPostgresUrl(database) || isAbsolute(database) || database === ':memory:'
-      ? database
-      : resolve(cwd, database),
+    database:
+      isPostgresUrl(database) || isAbsolute(database) || database === ':memory:'
+        ? database
+        : resolve(cwd, database),
     masterKeyFile: config.masterKeyFile
       ? resolve(cwd, config.masterKeyFile)
       : join(dataDir, 'master.key'),
@@ -70,7 +71,8 @@ function readConfigFile(path: string): Record<string, unknown> {
   try {
     text = readFileSync(path, 'utf8')
   } catch (err) {
-    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : 'cannot read it'
+    const reason =
+      (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : 'cannot read it'
     throw new DeputyError('ERR_CONFIG_UNREADABLE', `config file ${path}: ${reason}`)
   }
   let value: unknown

@@ -27,13 +27,19 @@ export const ConfigSchema = z
     /** Lifetime of access tokens; retired signing keys stay published at least this long. */
     accessTokenTtlSeconds: z.coerce.number().int().min(30).max(86_400).default(600),
     /** Lifetime of a signed-in browser session. */
-    sessionTtlSeconds: z.coerce.number().int().min(60).default(8 * 3600),
+    sessionTtlSeconds: z.coerce
+      .number()
+      .int()
+      .min(60)
+      .default(8 * 3600),
     /** Failed sign-ins (per account and per client address) before a temporary lockout. */
     loginMaxFailures: z.coerce.number().int().min(1).default(5),
     /** Window in which failed sign-ins are counted, and the length of the lockout. */
     loginLockoutSeconds: z.coerce.number().int().min(1).default(900),
     /** pino log level. */
-    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    logLevel: z
+      .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+      .default('info'),
   })
   .strict()
 

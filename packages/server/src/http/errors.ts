@@ -12,14 +12,30 @@ export function errorResponse(err: unknown, c: Context<AppEnv>): Response {
   const requestId = c.get('requestId')
   if (err instanceof HTTPException) {
     const status = err.status
-    return c.json({ error: status === 413 ? 'request_too_large' : 'invalid_request', message: err.message || 'request refused', request_id: requestId }, status, noStore)
+    return c.json(
+      {
+        error: status === 413 ? 'request_too_large' : 'invalid_request',
+        message: err.message || 'request refused',
+        request_id: requestId,
+      },
+      status,
+      noStore,
+    )
   }
   if (isDeputyError(err) && err.status < 500) {
-    return c.json({ error: err.code, message: err.message, request_id: requestId }, err.status as 400, noStore)
+    return c.json(
+      { error: err.code, message: err.message, request_id: requestId },
+      err.status as 400,
+      noStore,
+    )
   }
   c.get('logger')?.error({ err, requestId }, 'unexpected error')
   return c.json(
-    { error: 'server_error', message: 'Something went wrong on our side. The request id says where.', request_id: requestId },
+    {
+      error: 'server_error',
+      message: 'Something went wrong on our side. The request id says where.',
+      request_id: requestId,
+    },
     500,
     noStore,
   )

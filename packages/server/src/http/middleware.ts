@@ -18,7 +18,12 @@ export function requestContext(logger: Logger): MiddlewareHandler<AppEnv> {
     c.header('X-Request-Id', requestId)
     // The path only: query strings can carry codes and state.
     child.info(
-      { method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round((performance.now() - started) * 10) / 10 },
+      {
+        method: c.req.method,
+        path: c.req.path,
+        status: c.res.status,
+        ms: Math.round((performance.now() - started) * 10) / 10,
+      },
       'request',
     )
   }

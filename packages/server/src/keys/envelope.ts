@@ -39,7 +39,14 @@ export function createSealer(masterKeys: MasterKey | MasterKey[]): Sealer {
       if (parts.length !== 6 || parts[0] !== VERSION) {
         throw new DeputyError('ERR_DECRYPT_FAILED', 'sealed value has an unknown format')
       }
-      const [, kid, wrapIv, wrapped, iv, ciphertext] = parts as [string, string, string, string, string, string]
+      const [, kid, wrapIv, wrapped, iv, ciphertext] = parts as [
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+      ]
       const master = byKid.get(kid)
       if (!master) {
         throw new DeputyError(
@@ -78,5 +85,8 @@ function decrypt(key: Buffer, iv: Buffer, sealed: Buffer, aad: Buffer): Buffer {
   const decipher = createDecipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES })
   decipher.setAAD(aad)
   decipher.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES))
-  return Buffer.concat([decipher.update(sealed.subarray(0, sealed.length - TAG_BYTES)), decipher.final()])
+  return Buffer.concat([
+    decipher.update(sealed.subarray(0, sealed.length - TAG_BYTES)),
+    decipher.final(),
+  ])
 }

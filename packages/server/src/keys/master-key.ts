@@ -24,13 +24,17 @@ export interface MasterKeySource {
  * nothing.
  */
 export function loadMasterKey(config: ResolvedConfig): MasterKeySource {
-  if (config.masterKey) return { key: parseMasterKey(config.masterKey, 'DEPUTY_MASTER_KEY'), origin: 'environment' }
+  if (config.masterKey)
+    return { key: parseMasterKey(config.masterKey, 'DEPUTY_MASTER_KEY'), origin: 'environment' }
   if (existsSync(config.masterKeyFile)) {
     let text: string
     try {
       text = readFileSync(config.masterKeyFile, 'utf8')
     } catch {
-      throw new DeputyError('ERR_MASTER_KEY_INVALID', `cannot read master key file ${config.masterKeyFile}`)
+      throw new DeputyError(
+        'ERR_MASTER_KEY_INVALID',
+        `cannot read master key file ${config.masterKeyFile}`,
+      )
     }
     return { key: parseMasterKey(text.trim(), config.masterKeyFile), origin: 'file' }
   }
@@ -47,7 +51,10 @@ export function loadMasterKey(config: ResolvedConfig): MasterKeySource {
     writeFileSync(config.masterKeyFile, `${encoded}\n`, { mode: 0o600, flag: 'wx' })
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return loadMasterKey(config)
-    throw new DeputyError('ERR_MASTER_KEY_INVALID', `cannot write master key file ${config.masterKeyFile}`)
+    throw new DeputyError(
+      'ERR_MASTER_KEY_INVALID',
+      `cannot write master key file ${config.masterKeyFile}`,
+    )
   }
   chmodSync(config.masterKeyFile, 0o600)
   return { key: parseMasterKey(encoded, config.masterKeyFile), origin: 'generated' }
@@ -66,5 +73,8 @@ function parseMasterKey(text: string, where: string): MasterKey {
       `master key from ${where} must be 32 bytes in base64url (43 characters)`,
     )
   }
-  return { kid: sha256(Buffer.concat([Buffer.from('deputy-master-key-id:'), key])).slice(0, 12), key }
+  return {
+    kid: sha256(Buffer.concat([Buffer.from('deputy-master-key-id:'), key])).slice(0, 12),
+    key,
+  }
 }

@@ -30,7 +30,10 @@ export function createSigningKeys(options: SigningKeysOptions): SigningKeys {
   const aad = (kid: string) => `signing_keys:${kid}`
 
   async function createKeyRow(alg: 'ES256' | 'EdDSA'): Promise<SigningKeyRow> {
-    const { publicKey, privateKey } = await generateKeyPair(alg, { extractable: true, crv: alg === 'EdDSA' ? 'Ed25519' : undefined })
+    const { publicKey, privateKey } = await generateKeyPair(alg, {
+      extractable: true,
+      crv: alg === 'EdDSA' ? 'Ed25519' : undefined,
+    })
     const publicJwk = await exportJWK(publicKey)
     const kid = await calculateJwkThumbprint(publicJwk)
     const privateJwk = await exportJWK(privateKey)
@@ -122,7 +125,11 @@ export function createSigningKeys(options: SigningKeysOptions): SigningKeys {
     },
     async list() {
       const now = clock.now().getTime()
-      const rows = await store.db.selectFrom('signing_keys').selectAll().orderBy('created_at', 'desc').execute()
+      const rows = await store.db
+        .selectFrom('signing_keys')
+        .selectAll()
+        .orderBy('created_at', 'desc')
+        .execute()
       return rows.map((r) => summarize(r, now))
     },
   }

@@ -41,7 +41,11 @@ export class DeputyError extends Error {
   /** Private detail for logs and the audit chain; never sent to a caller. */
   readonly detail?: unknown
 
-  constructor(code: DeputyErrorCode, message: string, options?: { detail?: unknown; cause?: unknown }) {
+  constructor(
+    code: DeputyErrorCode,
+    message: string,
+    options?: { detail?: unknown; cause?: unknown },
+  ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause })
     this.name = 'DeputyError'
     this.code = code

@@ -22,12 +22,16 @@ export async function runExclusive<T>(
   return store.db.connection().execute(async (conn) => {
     await sql.raw(store.dialect === 'sqlite' ? 'BEGIN IMMEDIATE' : 'BEGIN').execute(conn)
     try {
-      if (store.dialect === 'postgres') await sql`SELECT pg_advisory_xact_lock(${lock})`.execute(conn)
+      if (store.dialect === 'postgres')
+        await sql`SELECT pg_advisory_xact_lock(${lock})`.execute(conn)
       const result = await work(conn)
       await sql.raw('COMMIT').execute(conn)
       return result
     } catch (err) {
-      await sql.raw('ROLLBACK').execute(conn).catch(() => {})
+      await sql
+        .raw('ROLLBACK')
+        .execute(conn)
+        .catch(() => {})
       throw err
     }
   })

@@ -1,7 +1,7 @@
 import { type Migration, type MigrationProvider, Migrator } from 'kysely'
 import { DeputyError } from '../lib/errors.js'
-import * as m0001 from './migrations/0001-foundation.js'
 import type { Store } from './db.js'
+import * as m0001 from './migrations/0001-foundation.js'
 
 /** Every migration, in order. Append new ones; never edit or reorder landed ones. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -30,5 +30,7 @@ export async function migrateToLatest(store: Store): Promise<MigrationOutcome> {
       { cause: error },
     )
   }
-  return { applied: (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName) }
+  return {
+    applied: (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName),
+  }
 }

@@ -21,13 +21,18 @@ export interface DialectCase {
 /** A fresh SQLite file in its own temporary folder. */
 export async function createSqliteDatabase(): Promise<TestDatabase> {
   const dir = mkdtempSync(join(tmpdir(), 'deputy-test-'))
-  return { url: join(dir, 'deputy.db'), dispose: async () => rmSync(dir, { recursive: true, force: true }) }
+  return {
+    url: join(dir, 'deputy.db'),
+    dispose: async () => rmSync(dir, { recursive: true, force: true }),
+  }
 }
 
 /** A fresh, empty PostgreSQL database on the test server, dropped afterwards. */
 export async function createPostgresDatabase(): Promise<TestDatabase> {
   if (!POSTGRES_URL) throw new Error('DEPUTY_TEST_POSTGRES_URL is not set')
-  const name = `deputy_t_${randomToken(9).toLowerCase().replace(/[^a-z0-9]/g, 'x')}`
+  const name = `deputy_t_${randomToken(9)
+    .toLowerCase()
+    .replace(/[^a-z0-9]/g, 'x')}`
   const admin = new pg.Client({ connectionString: POSTGRES_URL })
   await admin.connect()
   await admin.query(`CREATE DATABASE ${name}`)

@@ -1,7 +1,7 @@
 import pino from 'pino'
-import { resolveConfig, type ResolvedConfig } from '../../src/config/load.js'
-import { ConfigSchema, type ConfigInput } from '../../src/config/schema.js'
-import { createDeputy, type CreateDeputyOptions, type Deputy } from '../../src/deputy.js'
+import { type ResolvedConfig, resolveConfig } from '../../src/config/load.js'
+import { type ConfigInput, ConfigSchema } from '../../src/config/schema.js'
+import { type CreateDeputyOptions, createDeputy, type Deputy } from '../../src/deputy.js'
 import { generateMasterKey } from '../../src/keys/master-key.js'
 import { createSqliteDatabase, type TestDatabase } from './databases.js'
 

@@ -24,14 +24,19 @@ describe('HTTP skeleton', () => {
   it('keeps a well-formed incoming request id and replaces a malformed one', async () => {
     const kept = await deputy.app.request('/healthz', { headers: { 'x-request-id': 'abc-123' } })
     expect(kept.headers.get('x-request-id')).toBe('abc-123')
-    const replaced = await deputy.app.request('/healthz', { headers: { 'x-request-id': 'bad id\u0001' } })
+    const replaced = await deputy.app.request('/healthz', {
+      headers: { 'x-request-id': 'bad id\u0001' },
+    })
     expect(replaced.headers.get('x-request-id')).not.toContain(' ')
   })
 
   it('answers unknown routes with a JSON 404 naming the route', async () => {
     const res = await deputy.app.request('/nope')
     expect(res.status).toBe(404)
-    expect(await res.json()).toMatchObject({ error: 'not_found', message: 'no route for GET /nope' })
+    expect(await res.json()).toMatchObject({
+      error: 'not_found',
+      message: 'no route for GET /nope',
+    })
   })
 
   it('publishes the signing keys as a JWKS with CORS, no private parts', async () => {
