@@ -104,6 +104,18 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('last_used_at', 'bigint')
     .addColumn('revoked_at', 'bigint')
     .execute()
+
+  // The built-in administrator role: whoever holds `deputy:admin` may use the admin API.
+  const now = Date.now()
+  await sql`INSERT INTO permissions (name, description, created_at) VALUES ('deputy:admin', 'Administer Deputy: users, roles, keys, audit', ${now})`.execute(
+    db,
+  )
+  await sql`INSERT INTO roles (name, description, created_at) VALUES ('admin', 'Deputy administrator', ${now})`.execute(
+    db,
+  )
+  await sql`INSERT INTO role_permissions (role, permission) VALUES ('admin', 'deputy:admin')`.execute(
+    db,
+  )
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
