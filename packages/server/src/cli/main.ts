@@ -1,8 +1,11 @@
 import { Command } from 'commander'
 import { isDeputyError } from '../lib/errors.js'
+import { registerAdminKeys } from './commands/admin-keys.js'
 import { registerAudit } from './commands/audit.js'
+import { registerClients } from './commands/clients.js'
 import { registerKeys } from './commands/keys.js'
 import { registerMigrate } from './commands/migrate.js'
+import { registerResources } from './commands/resources.js'
 import { registerRoles } from './commands/roles.js'
 import { registerStart } from './commands/start.js'
 import { registerUsers } from './commands/users.js'
@@ -22,8 +25,11 @@ export function buildProgram(): Command {
   registerMigrate(program)
   registerUsers(program)
   registerRoles(program)
+  registerAdminKeys(program)
   registerKeys(program)
   registerAudit(program)
+  registerResources(program)
+  registerClients(program)
   return program
 }
 

@@ -1,6 +1,7 @@
 import type { Context } from 'hono'
 import { HTTPException } from 'hono/http-exception'
 import { isDeputyError } from '../lib/errors.js'
+import { isOAuthError, oauthErrorResponse } from '../oauth/errors.js'
 import type { AppEnv } from './env.js'
 
 /**
@@ -10,6 +11,10 @@ import type { AppEnv } from './env.js'
  */
 export function errorResponse(err: unknown, c: Context<AppEnv>): Response {
   const requestId = c.get('requestId')
+  if (isOAuthError(err)) {
+    if (err.status >= 500) c.get('logger')?.error({ err, requestId }, 'oauth server error')
+    return oauthErrorResponse(err)
+  }
   if (err instanceof HTTPException) {
     const status = err.status
     return c.json(

@@ -2,10 +2,12 @@ import { type Migration, type MigrationProvider, Migrator } from 'kysely'
 import { DeputyError } from '../lib/errors.js'
 import type { Store } from './db.js'
 import * as m0001 from './migrations/0001-foundation.js'
+import * as m0002 from './migrations/0002-oauth.js'
 
 /** Every migration, in order. Append new ones; never edit or reorder landed ones. */
 const MIGRATIONS: Record<string, Migration> = {
   '0001-foundation': m0001,
+  '0002-oauth': m0002,
 }
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS }

@@ -16,6 +16,16 @@ export interface Database {
   signing_keys: SigningKeysTable
   audit_events: AuditEventsTable
   admin_api_keys: AdminApiKeysTable
+  resources: ResourcesTable
+  resource_scopes: ResourceScopesTable
+  clients: ClientsTable
+  consents: ConsentsTable
+  grants: GrantsTable
+  authorization_requests: AuthorizationRequestsTable
+  authorization_codes: AuthorizationCodesTable
+  refresh_tokens: RefreshTokensTable
+  revoked_access_tokens: RevokedAccessTokensTable
+  client_assertion_jtis: ClientAssertionJtisTable
 }
 
 export type UserStatus = 'active' | 'disabled'
@@ -127,12 +137,142 @@ export interface AdminApiKeysTable {
   revoked_at: number | null
 }
 
+export interface ResourcesTable {
+  /** The resource indicator (RFC 8707): absolute URI, no fragment. */
+  uri: string
+  name: string
+  /** JSON array of the person's claims copied into access tokens for this resource. */
+  claims_template: string
+  /** 1 for the resource used when a client sends no `resource`. */
+  is_default: number
+  created_at: number
+  updated_at: number
+}
+
+export interface ResourceScopesTable {
+  resource_uri: string
+  scope: string
+  /** The sentence shown on the consent page. */
+  description: string
+}
+
+export type ClientKind = 'registered' | 'dynamic' | 'metadata_document'
+export type ClientAuthMethod =
+  | 'none'
+  | 'client_secret_basic'
+  | 'client_secret_post'
+  | 'private_key_jwt'
+
+export interface ClientsTable {
+  client_id: string
+  kind: ClientKind
+  name: string
+  status: 'active' | 'disabled'
+  /** JSON array of exact redirect URIs. */
+  redirect_uris: string
+  /** JSON array of grant types. */
+  grant_types: string
+  token_endpoint_auth_method: ClientAuthMethod
+  /** SHA-256 of the client secret. */
+  secret_hash: string | null
+  /** JSON JWK Set for private_key_jwt. */
+  jwks: string | null
+  jwks_uri: string | null
+  /** Space-separated scopes allowed with client_credentials. */
+  allowed_scopes: string | null
+  application_type: string
+  client_uri: string | null
+  logo_uri: string | null
+  /** Metadata as registered or fetched (JSON). */
+  metadata: string
+  expires_at: number | null
+  created_at: number
+  updated_at: number
+}
+
+export interface ConsentsTable {
+  user_id: string
+  client_id: string
+  resource: string
+  /** Space-separated scopes agreed to. */
+  scope: string
+  created_at: number
+  updated_at: number
+}
+
+export interface GrantsTable {
+  id: string
+  user_id: string
+  client_id: string
+  resource: string
+  scope: string
+  created_at: number
+  revoked_at: number | null
+  revoked_reason: string | null
+}
+
+export interface AuthorizationRequestsTable {
+  /** SHA-256 of the request handle carried by the sign-in and consent pages. */
+  id_hash: string
+  client_id: string
+  /** Validated request parameters (JSON). */
+  params: string
+  created_at: number
+  expires_at: number
+}
+
+export interface AuthorizationCodesTable {
+  /** SHA-256 of the code. */
+  code_hash: string
+  grant_id: string
+  client_id: string
+  user_id: string
+  redirect_uri: string
+  /** PKCE S256 challenge. */
+  code_challenge: string
+  resource: string
+  scope: string
+  nonce: string | null
+  auth_time: number
+  created_at: number
+  expires_at: number
+  consumed_at: number | null
+}
+
+export interface RefreshTokensTable {
+  /** SHA-256 of the token. */
+  token_hash: string
+  grant_id: string
+  client_id: string
+  user_id: string
+  resource: string
+  scope: string
+  created_at: number
+  expires_at: number
+  rotated_at: number | null
+  /** Hash of the successor token. */
+  replaced_by: string | null
+}
+
+export interface RevokedAccessTokensTable {
+  jti: string
+  expires_at: number
+}
+
+export interface ClientAssertionJtisTable {
+  client_id: string
+  jti: string
+  expires_at: number
+}
+
 export type UserRow = Selectable<UsersTable>
 export type NewUserRow = Insertable<UsersTable>
 export type UserUpdate = Updateable<UsersTable>
 export type SigningKeyRow = Selectable<SigningKeysTable>
 export type AuditEventRow = Selectable<AuditEventsTable>
 export type SessionRow = Selectable<SessionsTable>
+export type ClientRow = Selectable<ClientsTable>
+export type ResourceRow = Selectable<ResourcesTable>
 
 // Generated is re-exported for later migrations' tables.
 export type { Generated }

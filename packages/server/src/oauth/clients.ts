@@ -1,0 +1,268 @@
+import { z } from 'zod'
+import type { Actor, AuditLog } from '../audit/types.js'
+import { parseInput } from '../identity/users.js'
+import type { Clock } from '../lib/clock.js'
+import { DeputyError } from '../lib/errors.js'
+import { randomToken, safeEqual, sha256 } from '../lib/random.js'
+import type { Store } from '../store/db.js'
+import type { ClientAuthMethod, ClientKind, ClientRow } from '../store/schema.js'
+import type { OAuthError } from './errors.js'
+import { assertRedirectUris } from './redirect-uris.js'
+
+export type GrantType = 'authorization_code' | 'refresh_token' | 'client_credentials'
+
+/** An OAuth client: an agent, an MCP client, an app. */
+export interface Client {
+  clientId: string
+  kind: ClientKind
+  name: string
+  status: 'active' | 'disabled'
+  redirectUris: string[]
+  grantTypes: GrantType[]
+  tokenEndpointAuthMethod: ClientAuthMethod
+  /** Public keys for private_key_jwt. */
+  jwks: { keys: Record<string, unknown>[] } | null
+  jwksUri: string | null
+  /** Scopes the client may request with client_credentials, per resource-independent name. */
+  allowedScopes: string[]
+  applicationType: string
+  clientUri: string | null
+  logoUri: string | null
+  /** Epoch ms after which a dynamic registration lapses or a metadata document is refetched. */
+  expiresAt: number | null
+  createdAt: string
+}
+
+export const CLIENT_AUTH_METHODS = [
+  'none',
+  'client_secret_basic',
+  'client_secret_post',
+  'private_key_jwt',
+] as const satisfies readonly ClientAuthMethod[]
+
+export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const
+
+export function rowToClient(row: ClientRow): Client {
+  return {
+    clientId: row.client_id,
+    kind: row.kind,
+    name: row.name,
+    status: row.status,
+    redirectUris: JSON.parse(row.redirect_uris) as string[],
+    grantTypes: JSON.parse(row.grant_types) as GrantType[],
+    tokenEndpointAuthMethod: row.token_endpoint_auth_method,
+    jwks: row.jwks ? (JSON.parse(row.jwks) as Client['jwks']) : null,
+    jwksUri: row.jwks_uri,
+    allowedScopes: row.allowed_scopes ? row.allowed_scopes.split(' ') : [],
+    applicationType: row.application_type,
+    clientUri: row.client_uri,
+    logoUri: row.logo_uri,
+    expiresAt: row.expires_at,
+    createdAt: new Date(row.created_at).toISOString(),
+  }
+}
+
+export const RegisterClientSchema = z.object({
+  name: z.string().trim().min(1, 'must not be empty').max(200),
+  redirectUris: z.array(z.string()).default([]),
+  grantTypes: z.array(z.enum(GRANT_TYPES)).optional(),
+  tokenEndpointAuthMethod: z.enum(CLIENT_AUTH_METHODS).optional(),
+  /** True for a public client (no secret, `none`). */
+  public: z.boolean().default(false),
+  jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())).min(1) }).optional(),
+  allowedScopes: z.array(z.string()).default([]),
+  applicationType: z.enum(['web', 'native']).default('web'),
+  clientUri: z.url().optional(),
+})
+export type RegisterClientInput = z.input<typeof RegisterClientSchema>
+
+/** A newly created client; `clientSecret` is shown once and never stored. */
+export interface CreatedClient {
+  client: Client
+  clientSecret?: string
+}
+
+/**
+ * The clients registry. Secrets are random 256-bit values stored as SHA-256 digests (slow
+ * hashing is for secrets people choose). Disabling or deleting a client ends its grants and
+ * refresh tokens at once; its access tokens then introspect as inactive.
+ */
+export function createClients(deps: { store: Store; clock: Clock; audit: AuditLog }) {
+  const db = deps.store.db
+
+  async function endGrants(clientId: string, reason: string): Promise<void> {
+    const now = deps.clock.now().getTime()
+    await db.transaction().execute(async (trx) => {
+      await trx
+        .updateTable('grants')
+        .set({ revoked_at: now, revoked_reason: reason })
+        .where('client_id', '=', clientId)
+        .where('revoked_at', 'is', null)
+        .execute()
+      await trx.deleteFrom('refresh_tokens').where('client_id', '=', clientId).execute()
+      await trx.deleteFrom('authorization_codes').where('client_id', '=', clientId).execute()
+    })
+  }
+
+  return {
+    /** The client with this id, or undefined (metadata-document clients: see cimd.ts). */
+    async get(clientId: string): Promise<Client | undefined> {
+      const row = await db
+        .selectFrom('clients')
+        .selectAll()
+        .where('client_id', '=', clientId)
+        .executeTakeFirst()
+      return row ? rowToClient(row) : undefined
+    },
+
+    /**
+     * The client a request names, if it may be used now: active and not expired. This is what the
+     * authorization and token endpoints call; URL-formatted ids (Client ID Metadata Documents) are
+     * fetched and cached here.
+     */
+    async resolve(clientId: string): Promise<Client | undefined> {
+      const client = await this.get(clientId)
+      if (!client || client.status !== 'active') return undefined
+      if (client.expiresAt !== null && client.expiresAt <= deps.clock.now().getTime()) return undefined
+      return client
+    },
+
+    async list(): Promise<Client[]> {
+      const rows = await db.selectFrom('clients').selectAll().orderBy('created_at').execute()
+      return rows.map(rowToClient)
+    },
+
+    /** Pre-registers a client (`deputy clients add`, admin API). */
+    async register(
+      input: RegisterClientInput,
+      actor: Actor,
+      kind: ClientKind = 'registered',
+    ): Promise<CreatedClient> {
+      const parsed = parseInput(RegisterClientSchema, input, 'client')
+      const method: ClientAuthMethod =
+        parsed.tokenEndpointAuthMethod ??
+        (parsed.public ? 'none' : parsed.jwks ? 'private_key_jwt' : 'client_secret_basic')
+      if (parsed.public && method !== 'none') {
+        throw new DeputyError('ERR_INVALID_INPUT', 'a public client authenticates with "none"')
+      }
+      if (method === 'private_key_jwt' && !parsed.jwks) {
+        throw new DeputyError(
+          'ERR_INVALID_INPUT',
+          "private_key_jwt needs the client's public keys (jwks)",
+        )
+      }
+      const grantTypes =
+        parsed.grantTypes ??
+        (parsed.redirectUris.length > 0
+          ? ['authorization_code', 'refresh_token']
+          : ['client_credentials'])
+      if (grantTypes.includes('client_credentials') && method === 'none') {
+        throw new DeputyError(
+          'ERR_INVALID_INPUT',
+          'client_credentials needs a confidential client (a secret or keys)',
+        )
+      }
+      if (grantTypes.includes('authorization_code')) {
+        try {
+          assertRedirectUris(parsed.redirectUris)
+        } catch (err) {
+          throw new DeputyError('ERR_INVALID_INPUT', (err as OAuthError).description)
+        }
+      }
+      const clientId = kind === 'dynamic' ? `dyn_${randomToken(16)}` : `client_${randomToken(12)}`
+      const clientSecret =
+        method === 'client_secret_basic' || method === 'client_secret_post'
+          ? randomToken(32)
+          : undefined
+      const now = deps.clock.now().getTime()
+      await db
+        .insertInto('clients')
+        .values({
+          client_id: clientId,
+          kind,
+          name: parsed.name,
+          status: 'active',
+          redirect_uris: JSON.stringify(parsed.redirectUris),
+          grant_types: JSON.stringify(grantTypes),
+          token_endpoint_auth_method: method,
+          secret_hash: clientSecret ? sha256(clientSecret) : null,
+          jwks: parsed.jwks ? JSON.stringify(parsed.jwks) : null,
+          jwks_uri: null,
+          allowed_scopes: parsed.allowedScopes.length > 0 ? parsed.allowedScopes.join(' ') : null,
+          application_type: parsed.applicationType,
+          client_uri: parsed.clientUri ?? null,
+          logo_uri: null,
+          metadata: '{}',
+          expires_at: null,
+          created_at: now,
+          updated_at: now,
+        })
+        .execute()
+      await deps.audit.append({
+        type: 'client.registered',
+        actor,
+        target: { type: 'client', id: clientId },
+        data: {
+          kind,
+          name: parsed.name,
+          redirectUris: parsed.redirectUris,
+          grantTypes,
+          tokenEndpointAuthMethod: method,
+        },
+      })
+      const client = rowToClient(
+        await db
+          .selectFrom('clients')
+          .selectAll()
+          .where('client_id', '=', clientId)
+          .executeTakeFirstOrThrow(),
+      )
+      return clientSecret ? { client, clientSecret } : { client }
+    },
+
+    /** Compares a presented secret with the stored digest in constant time. */
+    async verifySecret(clientId: string, secret: string): Promise<boolean> {
+      const row = await db
+        .selectFrom('clients')
+        .select('secret_hash')
+        .where('client_id', '=', clientId)
+        .executeTakeFirst()
+      return !!row?.secret_hash && safeEqual(row.secret_hash, sha256(secret))
+    },
+
+    /** Disables a client: no new tokens, its grants and refresh tokens end now. */
+    async disable(clientId: string, actor: Actor): Promise<void> {
+      const result = await db
+        .updateTable('clients')
+        .set({ status: 'disabled', updated_at: deps.clock.now().getTime() })
+        .where('client_id', '=', clientId)
+        .executeTakeFirst()
+      if (Number(result.numUpdatedRows) === 0)
+        throw new DeputyError('ERR_NOT_FOUND', `no client ${clientId}`)
+      await endGrants(clientId, 'client-disabled')
+      await deps.audit.append({
+        type: 'client.disabled',
+        actor,
+        target: { type: 'client', id: clientId },
+      })
+    },
+
+    /** Deletes a client and everything it held. */
+    async delete(clientId: string, actor: Actor): Promise<void> {
+      await endGrants(clientId, 'client-deleted')
+      const result = await db
+        .deleteFrom('clients')
+        .where('client_id', '=', clientId)
+        .executeTakeFirst()
+      if (Number(result.numDeletedRows) === 0)
+        throw new DeputyError('ERR_NOT_FOUND', `no client ${clientId}`)
+      await deps.audit.append({
+        type: 'client.deleted',
+        actor,
+        target: { type: 'client', id: clientId },
+      })
+    },
+  }
+}
+
+export type Clients = ReturnType<typeof createClients>

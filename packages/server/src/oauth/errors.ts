@@ -1,0 +1,98 @@
+/**
+ * OAuth error codes on the wire: RFC 6749 §4.1.2.1 and §5.2, RFC 6750 §3.1, RFC 7009 §2.2.1,
+ * RFC 7591 §3.2.2, RFC 8707 §2.
+ */
+export type OAuthErrorCode =
+  | 'invalid_request'
+  | 'invalid_client'
+  | 'invalid_grant'
+  | 'unauthorized_client'
+  | 'unsupported_grant_type'
+  | 'unsupported_response_type'
+  | 'unsupported_token_type'
+  | 'invalid_scope'
+  | 'invalid_target'
+  | 'access_denied'
+  | 'login_required'
+  | 'consent_required'
+  | 'invalid_token'
+  | 'insufficient_scope'
+  | 'invalid_redirect_uri'
+  | 'invalid_client_metadata'
+  | 'temporarily_unavailable'
+  | 'server_error'
+
+const STATUS: Record<OAuthErrorCode, number> = {
+  invalid_request: 400,
+  invalid_client: 401,
+  invalid_grant: 400,
+  unauthorized_client: 400,
+  unsupported_grant_type: 400,
+  unsupported_response_type: 400,
+  unsupported_token_type: 400,
+  invalid_scope: 400,
+  invalid_target: 400,
+  access_denied: 403,
+  login_required: 400,
+  consent_required: 400,
+  invalid_token: 401,
+  insufficient_scope: 403,
+  invalid_redirect_uri: 400,
+  invalid_client_metadata: 400,
+  temporarily_unavailable: 503,
+  server_error: 500,
+}
+
+/**
+ * An OAuth protocol error. `description` goes on the wire and is deliberately plain; `reason`
+ * is the precise internal cause, for the audit chain and logs only (never sent to the caller).
+ */
+export class OAuthError extends Error {
+  readonly code: OAuthErrorCode
+  readonly status: number
+  readonly description: string
+  readonly reason: string
+  readonly headers: Record<string, string>
+
+  constructor(
+    code: OAuthErrorCode,
+    description: string,
+    options: { reason?: string; status?: number; headers?: Record<string, string> } = {},
+  ) {
+    super(description)
+    this.name = 'OAuthError'
+    this.code = code
+    this.status = options.status ?? STATUS[code]
+    this.description = description
+    this.reason = options.reason ?? code
+    this.headers = options.headers ?? {}
+  }
+}
+
+/** True for an OAuthError, also one from another copy of this module. */
+export function isOAuthError(err: unknown): err is OAuthError {
+  return (
+    typeof err === 'object' &&
+    err !== null &&
+    (err as { name?: unknown }).name === 'OAuthError' &&
+    typeof (err as { code?: unknown }).code === 'string'
+  )
+}
+
+/** The JSON error response of the token, revocation, introspection and registration endpoints. */
+export function oauthErrorResponse(err: OAuthError): Response {
+  const headers: Record<string, string> = {
+    'Content-Type': 'application/json',
+    'Cache-Control': 'no-store',
+    Pragma: 'no-cache',
+    ...err.headers,
+  }
+  // RFC 6749 §5.2: a failed HTTP Basic client authentication answers 401 with a challenge.
+  if (err.code === 'invalid_client' && !headers['WWW-Authenticate']) {
+    headers['WWW-Authenticate'] = 'Basic realm="deputy", charset="UTF-8"'
+  }
+  return new Response(JSON.stringify({ error: err.code, error_description: err.description }), {
+    status: err.status,
+    headers,
+  })
+}

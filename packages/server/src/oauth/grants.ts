@@ -1,0 +1,214 @@
+import { randomUUID } from 'node:crypto'
+import type { Actor, AuditLog } from '../audit/types.js'
+import type { Clock } from '../lib/clock.js'
+import { DeputyError } from '../lib/errors.js'
+import type { Store } from '../store/db.js'
+import { formatScope, parseScope } from './scopes.js'
+
+/** What one authorization gave one client for one person and one resource. */
+export interface Grant {
+  id: string
+  userId: string
+  clientId: string
+  resource: string
+  scopes: string[]
+  createdAt: string
+  revokedAt: string | null
+}
+
+/** A grant as the person sees it on "your agents": which client, for what, since when. */
+export interface GrantSummary extends Grant {
+  clientName: string
+}
+
+/**
+ * Grants and remembered consents. A consent is what the person agreed to for a client and
+ * resource (it grows by union on step-up); a grant is one authorization built on it, which the
+ * codes, refresh tokens and access tokens it produced all point to, so revoking it ends them all.
+ */
+export function createGrants(deps: { store: Store; clock: Clock; audit: AuditLog }) {
+  const db = deps.store.db
+
+  return {
+    /** The scopes the person already agreed to for this client and resource. */
+    async consentedScopes(userId: string, clientId: string, resource: string): Promise<string[]> {
+      const row = await db
+        .selectFrom('consents')
+        .select('scope')
+        .where('user_id', '=', userId)
+        .where('client_id', '=', clientId)
+        .where('resource', '=', resource)
+        .executeTakeFirst()
+      return row ? (parseScope(row.scope) ?? []) : []
+    },
+
+    /** Remembers consent to `scopes`, adding to what was agreed before (the union). */
+    async rememberConsent(
+      userId: string,
+      clientId: string,
+      resource: string,
+      scopes: string[],
+    ): Promise<string[]> {
+      const now = deps.clock.now().getTime()
+      return db.transaction().execute(async (trx) => {
+        const existing = await trx
+          .selectFrom('consents')
+          .select('scope')
+          .where('user_id', '=', userId)
+          .where('client_id', '=', clientId)
+          .where('resource', '=', resource)
+          .executeTakeFirst()
+        const union = formatScope([...(parseScope(existing?.scope) ?? []), ...scopes])
+        if (existing) {
+          await trx
+            .updateTable('consents')
+            .set({ scope: union, updated_at: now })
+            .where('user_id', '=', userId)
+            .where('client_id', '=', clientId)
+            .where('resource', '=', resource)
+            .execute()
+        } else {
+          await trx
+            .insertInto('consents')
+            .values({
+              user_id: userId,
+              client_id: clientId,
+              resource,
+              scope: union,
+              created_at: now,
+              updated_at: now,
+            })
+            .execute()
+        }
+        return union ? union.split(' ') : []
+      })
+    },
+
+    /** Starts a grant for an approved authorization. */
+    async create(input: {
+      userId: string
+      clientId: string
+      resource: string
+      scopes: string[]
+    }): Promise<Grant> {
+      const id = randomUUID()
+      const now = deps.clock.now().getTime()
+      await db
+        .insertInto('grants')
+        .values({
+          id,
+          user_id: input.userId,
+          client_id: input.clientId,
+          resource: input.resource,
+          scope: formatScope(input.scopes),
+          created_at: now,
+          revoked_at: null,
+          revoked_reason: null,
+        })
+        .execute()
+      return {
+        id,
+        ...input,
+        scopes: [...new Set(input.scopes)].sort(),
+        createdAt: new Date(now).toISOString(),
+        revokedAt: null,
+      }
+    },
+
+    /** True while a grant is in force. */
+    async isActive(grantId: string): Promise<boolean> {
+      const row = await db
+        .selectFrom('grants')
+        .select('revoked_at')
+        .where('id', '=', grantId)
+        .executeTakeFirst()
+      return !!row && row.revoked_at === null
+    },
+
+    /**
+     * Ends a grant and every refresh token it produced; its access tokens introspect as inactive.
+     * Returns false when it was already ended (or never existed).
+     */
+    async revoke(grantId: string, reason: string, actor: Actor): Promise<boolean> {
+      const now = deps.clock.now().getTime()
+      const changed = await db.transaction().execute(async (trx) => {
+        const result = await trx
+          .updateTable('grants')
+          .set({ revoked_at: now, revoked_reason: reason })
+          .where('id', '=', grantId)
+          .where('revoked_at', 'is', null)
+          .executeTakeFirst()
+        await trx.deleteFrom('refresh_tokens').where('grant_id', '=', grantId).execute()
+        return Number(result.numUpdatedRows) > 0
+      })
+      if (changed) {
+        await deps.audit.append({
+          type: 'grant.revoked',
+          actor,
+          target: { type: 'grant', id: grantId },
+          reason,
+        })
+      }
+      return changed
+    },
+
+    /** The person's grants in force, newest first, with the client's name. */
+    async listForUser(userId: string): Promise<GrantSummary[]> {
+      const rows = await db
+        .selectFrom('grants')
+        .innerJoin('clients', 'clients.client_id', 'grants.client_id')
+        .select([
+          'grants.id',
+          'grants.user_id',
+          'grants.client_id',
+          'grants.resource',
+          'grants.scope',
+          'grants.created_at',
+          'grants.revoked_at',
+          'clients.name as client_name',
+        ])
+        .where('grants.user_id', '=', userId)
+        .where('grants.revoked_at', 'is', null)
+        .orderBy('grants.created_at', 'desc')
+        .execute()
+      return rows.map((r) => ({
+        id: r.id,
+        userId: r.user_id,
+        clientId: r.client_id,
+        clientName: r.client_name,
+        resource: r.resource,
+        scopes: parseScope(r.scope) ?? [],
+        createdAt: new Date(r.created_at).toISOString(),
+        revokedAt: null,
+      }))
+    },
+
+    /** Revokes every grant a person gave one client, and forgets the consent (a fresh start). */
+    async revokeClientForUser(userId: string, clientId: string, actor: Actor): Promise<number> {
+      const grants = await db
+        .selectFrom('grants')
+        .select('id')
+        .where('user_id', '=', userId)
+        .where('client_id', '=', clientId)
+        .where('revoked_at', 'is', null)
+        .execute()
+      if (grants.length === 0) {
+        const known = await db
+          .selectFrom('clients')
+          .select('client_id')
+          .where('client_id', '=', clientId)
+          .executeTakeFirst()
+        if (!known) throw new DeputyError('ERR_NOT_FOUND', `no client ${clientId}`)
+      }
+      for (const g of grants) await this.revoke(g.id, 'revoked-by-user', actor)
+      await db
+        .deleteFrom('consents')
+        .where('user_id', '=', userId)
+        .where('client_id', '=', clientId)
+        .execute()
+      return grants.length
+    },
+  }
+}
+
+export type Grants = ReturnType<typeof createGrants>
