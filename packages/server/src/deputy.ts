@@ -17,6 +17,11 @@ import { loadMasterKey, type MasterKeySource } from './keys/master-key.js'
 import { createSigningKeys } from './keys/signing-keys.js'
 import type { Sealer, SigningKeys } from './keys/types.js'
 import { type Clock, systemClock } from './lib/clock.js'
+import { type AuthorizationCodes, createAuthorizationCodes } from './oauth/authorization-codes.js'
+import { type Clients, createClients } from './oauth/clients.js'
+import { createGrants, type Grants } from './oauth/grants.js'
+import { createResources, type Resources } from './oauth/resources.js'
+import { createOAuthRoutes } from './oauth/routes.js'
 import { openStore, type Store } from './store/db.js'
 import { migrateToLatest } from './store/migrate.js'
 import type { Database } from './store/schema.js'
@@ -32,6 +37,10 @@ export interface DeputyDeps {
   sealer: Sealer
   signingKeys: SigningKeys
   users: Users
+  resources: Resources
+  clients: Clients
+  grants: Grants
+  authorizationCodes: AuthorizationCodes
 }
 
 export interface CreateDeputyOptions {
@@ -67,10 +76,15 @@ export async function openDeputy(
     audit,
     sealer,
     users: createUsers({ store, clock, audit }),
+    resources: createResources({ store, clock, audit }),
+    clients: createClients({ store, clock, audit }),
+    grants: createGrants({ store, clock, audit }),
+    authorizationCodes: createAuthorizationCodes({ store, clock }),
     signingKeys: createSigningKeys({
       store,
       sealer,
       clock,
+      audit,
       alg: config.signingAlg,
       maxTokenLifetimeSeconds: config.accessTokenTtlSeconds,
     }),
@@ -128,6 +142,7 @@ export async function createDeputy(
   app.route('/', jwksRoutes(deps))
   app.route('/', createIdentityRoutes(deps))
   app.route('/admin/api', createAdminApi(deps))
+  app.route('/', createOAuthRoutes(deps))
 
   return { app, deps, masterKey: opened.masterKey, close: opened.close }
 }

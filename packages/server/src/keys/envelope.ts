@@ -6,6 +6,7 @@ import type { Sealer } from './types.js'
 const VERSION = 'v1'
 const IV_BYTES = 12
 const TAG_BYTES = 16
+const DATA_KEY_BYTES = 32
 
 /**
  * Envelope encryption with AES-256-GCM. Each value gets its own random data key; the data key is
@@ -23,7 +24,7 @@ export function createSealer(masterKeys: MasterKey | MasterKey[]): Sealer {
 
   return {
     seal(plaintext, associatedData) {
-      const dataKey = randomBytes(32)
+      const dataKey = randomBytes(DATA_KEY_BYTES)
       const aad = Buffer.from(associatedData, 'utf8')
       const wrapIv = randomBytes(IV_BYTES)
       const wrapped = encrypt(current.key, wrapIv, dataKey, aad)
@@ -39,14 +40,23 @@ export function createSealer(masterKeys: MasterKey | MasterKey[]): Sealer {
       if (parts.length !== 6 || parts[0] !== VERSION) {
         throw new DeputyError('ERR_DECRYPT_FAILED', 'sealed value has an unknown format')
       }
-      const [, kid, wrapIv, wrapped, iv, ciphertext] = parts as [
-        string,
-        string,
-        string,
-        string,
-        string,
-        string,
-      ]
+      const kid = parts[1] as string
+      const [wrapIv, wrapped, iv, ciphertext] = parts.slice(2).map(b64)
+      if (
+        !wrapIv ||
+        !wrapped ||
+        !iv ||
+        !ciphertext ||
+        wrapIv.length !== IV_BYTES ||
+        iv.length !== IV_BYTES ||
+        wrapped.length !== DATA_KEY_BYTES + TAG_BYTES ||
+        ciphertext.length < TAG_BYTES
+      ) {
+        throw new DeputyError(
+          'ERR_DECRYPT_FAILED',
+          'sealed value does not open: it was altered or truncated',
+        )
+      }
       const master = byKid.get(kid)
       if (!master) {
         throw new DeputyError(
@@ -55,23 +65,29 @@ export function createSealer(masterKeys: MasterKey | MasterKey[]): Sealer {
         )
       }
       const aad = Buffer.from(associatedData, 'utf8')
+      let dataKey: Buffer | undefined
       try {
-        const dataKey = decrypt(master.key, b64(wrapIv), b64(wrapped), aad)
-        const plaintext = decrypt(dataKey, b64(iv), b64(ciphertext), aad)
-        dataKey.fill(0)
-        return plaintext.toString('utf8')
+        dataKey = decrypt(master.key, wrapIv, wrapped, aad)
+        return decrypt(dataKey, iv, ciphertext, aad).toString('utf8')
       } catch {
         throw new DeputyError(
           'ERR_DECRYPT_FAILED',
           'sealed value does not open: wrong master key, or it was altered or moved to another record',
         )
+      } finally {
+        dataKey?.fill(0)
       }
     },
   }
 }
 
-function b64(part: string): Buffer {
-  return Buffer.from(part, 'base64url')
+/**
+ * Node's decoder skips characters outside the alphabet and ignores spare trailing bits, so an
+ * altered character could decode to the same bytes; only the canonical spelling is accepted.
+ */
+function b64(part: string): Buffer | undefined {
+  const bytes = Buffer.from(part, 'base64url')
+  return bytes.toString('base64url') === part ? bytes : undefined
 }
 
 function encrypt(key: Buffer, iv: Buffer, plaintext: Buffer, aad: Buffer): Buffer {
@@ -81,7 +97,6 @@ function encrypt(key: Buffer, iv: Buffer, plaintext: Buffer, aad: Buffer): Buffe
 }
 
 function decrypt(key: Buffer, iv: Buffer, sealed: Buffer, aad: Buffer): Buffer {
-  if (sealed.length < TAG_BYTES) throw new Error('too short')
   const decipher = createDecipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES })
   decipher.setAAD(aad)
   decipher.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES))

@@ -1,14 +1,26 @@
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose'
+import type { Actor, AuditLog } from '../audit/types.js'
 import type { Clock } from '../lib/clock.js'
 import type { Store } from '../store/db.js'
 import { LOCKS, runExclusive } from '../store/exclusive.js'
 import type { SigningKeyRow } from '../store/schema.js'
-import type { ActiveSigningKey, Sealer, SigningKeySummary, SigningKeys } from './types.js'
+import type {
+  ActiveSigningKey,
+  Sealer,
+  SigningKeyRotation,
+  SigningKeySummary,
+  SigningKeys,
+} from './types.js'
+
+/** Who the audit log names when Deputy creates or rotates a key on its own. */
+const DEPUTY: Actor = { type: 'system', id: 'deputy' }
 
 export interface SigningKeysOptions {
   store: Store
   sealer: Sealer
   clock: Clock
+  /** Records `signing-key.created` and `signing-key.rotated` (kid and alg only). */
+  audit: AuditLog
   /** Algorithm for new keys. */
   alg: 'ES256' | 'EdDSA'
   /** Longest lifetime of anything signed; a retired key stays published at least this long. */
@@ -55,30 +67,39 @@ export function createSigningKeys(options: SigningKeysOptions): SigningKeys {
     return { kid: row.kid, alg: row.alg as ActiveSigningKey['alg'], privateKey }
   }
 
-  /** Retire the current key(s) and insert a new active one, under the key lock. */
-  async function activateNew(replaceExisting: boolean): Promise<SigningKeyRow> {
+  /**
+   * Inserts a new active key and retires the current one, under the key lock so that two
+   * processes starting on an empty database end with one active key. With `replaceExisting`
+   * false an existing active key wins and nothing changes.
+   */
+  async function activateNew(
+    replaceExisting: boolean,
+  ): Promise<{ active: SigningKeyRow; created: boolean; retired: SigningKeyRow | null }> {
     const fresh = await createKeyRow(options.alg)
     return runExclusive(store, LOCKS.signingKeys, async (db) => {
       const existing = await db
         .selectFrom('signing_keys')
         .selectAll()
         .where('status', '=', 'active')
-        .executeTakeFirst()
-      if (existing && !replaceExisting) return existing
+        .orderBy('created_at', 'desc')
+        .execute()
+      const current = existing[0]
+      if (current && !replaceExisting) return { active: current, created: false, retired: null }
       const now = clock.now().getTime()
+      fresh.created_at = now
+      // Signed up to `cacheMs` after now by processes with a cached copy, valid for the
+      // token lifetime after that, plus a minute for clock skew at resource servers.
+      const publishUntil = now + cacheMs + options.maxTokenLifetimeSeconds * 1000 + 60_000
       await db
         .updateTable('signing_keys')
-        .set({
-          status: 'retired',
-          retired_at: now,
-          // Signed up to `cacheMs` after now by processes with a cached copy, valid for the
-          // token lifetime after that, plus a minute for clock skew at resource servers.
-          publish_until: now + cacheMs + options.maxTokenLifetimeSeconds * 1000 + 60_000,
-        })
+        .set({ status: 'retired', retired_at: now, publish_until: publishUntil })
         .where('status', '=', 'active')
         .execute()
       await db.insertInto('signing_keys').values(fresh).execute()
-      return fresh
+      const retired: SigningKeyRow | null = current
+        ? { ...current, status: 'retired', retired_at: now, publish_until: publishUntil }
+        : null
+      return { active: fresh, created: true, retired }
     })
   }
 
@@ -98,12 +119,24 @@ export function createSigningKeys(options: SigningKeysOptions): SigningKeys {
     async active() {
       const now = clock.now().getTime()
       if (cached && cached.until > now) return cached.key
-      const row =
-        (await store.db
-          .selectFrom('signing_keys')
-          .selectAll()
-          .where('status', '=', 'active')
-          .executeTakeFirst()) ?? (await activateNew(false))
+      let row = await store.db
+        .selectFrom('signing_keys')
+        .selectAll()
+        .where('status', '=', 'active')
+        .orderBy('created_at', 'desc')
+        .executeTakeFirst()
+      if (!row) {
+        const result = await activateNew(false)
+        row = result.active
+        if (result.created) {
+          await options.audit.append({
+            type: 'signing-key.created',
+            actor: DEPUTY,
+            target: { type: 'signing_key', id: row.kid },
+            data: { kid: row.kid, alg: row.alg },
+          })
+        }
+      }
       const key = await toActive(row)
       cached = { key, until: now + cacheMs }
       return key
@@ -114,21 +147,33 @@ export function createSigningKeys(options: SigningKeysOptions): SigningKeys {
         .selectFrom('signing_keys')
         .select(['public_jwk', 'status', 'publish_until', 'created_at'])
         .where((eb) => eb.or([eb('status', '=', 'active'), eb('publish_until', '>', now)]))
+        // Active first: some verifiers try the keys in order.
+        .orderBy('status', 'asc')
         .orderBy('created_at', 'desc')
+        .orderBy('kid', 'asc')
         .execute()
       return { keys: rows.map((r) => JSON.parse(r.public_jwk) as JWK) }
     },
-    async rotate() {
-      const row = await activateNew(true)
+    async rotate(actor = DEPUTY): Promise<SigningKeyRotation> {
+      const { active, retired } = await activateNew(true)
       cached = undefined
-      return summarize(row, clock.now().getTime())
+      await options.audit.append({
+        type: 'signing-key.rotated',
+        actor,
+        target: { type: 'signing_key', id: active.kid },
+        data: { kid: active.kid, alg: active.alg, retiredKid: retired?.kid ?? null },
+      })
+      const now = clock.now().getTime()
+      return { active: summarize(active, now), retired: retired ? summarize(retired, now) : null }
     },
     async list() {
       const now = clock.now().getTime()
       const rows = await store.db
         .selectFrom('signing_keys')
         .selectAll()
+        .orderBy('status', 'asc')
         .orderBy('created_at', 'desc')
+        .orderBy('kid', 'asc')
         .execute()
       return rows.map((r) => summarize(r, now))
     },

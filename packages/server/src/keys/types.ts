@@ -1,4 +1,5 @@
 import type { JWK } from 'jose'
+import type { Actor } from '../audit/types.js'
 
 /**
  * Envelope encryption of values Deputy must read back (private keys, later vault tokens).
@@ -34,7 +35,18 @@ export interface SigningKeys {
   active(): Promise<ActiveSigningKey>
   /** Public keys to publish (active and retired-but-still-published). */
   jwks(): Promise<{ keys: JWK[] }>
-  /** Makes a new key sign; the previous one stays published until its last token has expired. */
-  rotate(): Promise<SigningKeySummary>
+  /**
+   * Makes a new key sign; the previous one stays published until its last token has expired.
+   * `actor` (default: Deputy itself) is who the audit event names.
+   */
+  rotate(actor?: Actor): Promise<SigningKeyRotation>
+  /** Every key, active first, then newest first. */
   list(): Promise<SigningKeySummary[]>
+}
+
+/** What a rotation did: the key that signs from now on and the one it replaced, if any. */
+export interface SigningKeyRotation {
+  active: SigningKeySummary
+  /** The previous active key, now retired and published until `publishUntil`. */
+  retired: SigningKeySummary | null
 }
