@@ -1,8 +1,240 @@
-import { Hono } from 'hono'
+import { getConnInfo } from '@hono/node-server/conninfo'
+import { type Context, Hono } from 'hono'
+import { deleteCookie, getCookie, setCookie } from 'hono/cookie'
 import type { DeputyDeps } from '../deputy.js'
 import type { AppEnv } from '../http/env.js'
+import { randomToken, safeEqual } from '../lib/random.js'
+import { accountPage } from '../ui/account-page.js'
+import { assetRoutes } from '../ui/assets.js'
+import { loginPage } from '../ui/login-page.js'
+import { messagePage } from '../ui/message-page.js'
+import { signIn, signOut } from './login.js'
+import { cookieValue, readSession, SESSION_COOKIE } from './sessions.js'
 
-// PLACEHOLDER for the login/logout work in progress (issue 2 §5); replaced before the issue closes.
-export function createIdentityRoutes(_deps: DeputyDeps): Hono<AppEnv> {
-  return new Hono<AppEnv>()
+/**
+ * The sign-in form's CSRF secret, bound to the browser before anyone is signed in (double-submit:
+ * cookie and hidden field must match). `__Host-` keeps a sibling subdomain from planting one.
+ */
+export const LOGIN_CSRF_COOKIE = '__Host-deputy-csrf'
+
+/** Where a person lands after signing in when no usable `return_to` was given. */
+export const DEFAULT_RETURN_TO = '/account'
+
+/** The one message for every refused email/password pair, so it never tells which part was wrong. */
+export const INVALID_CREDENTIALS = 'Email or password is incorrect.'
+
+const TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/
+const FORM_FIELDS = ['csrf_token', 'return_to', 'email', 'password'] as const
+
+/**
+ * `value` if it is a path on this server, else the default. Browsers read `//host`, `/\host` and
+ * `\\host` as other origins and drop tabs and newlines inside URLs, so anything but a plain
+ * `/path` is refused (open redirects: RFC 9700 §4.11).
+ */
+export function safeReturnTo(value: string | null | undefined): string {
+  if (!value || value.length > 2048) return DEFAULT_RETURN_TO
+  if (!value.startsWith('/') || value.startsWith('//')) return DEFAULT_RETURN_TO
+  if (value.includes('\\') || [...value].some((ch) => ch < ' ' || ch === '\u007f')) {
+    return DEFAULT_RETURN_TO
+  }
+  try {
+    const base = 'http://deputy.invalid'
+    const url = new URL(value, base)
+    const path = `${url.pathname}${url.search}${url.hash}`
+    // Dot segments can collapse into `//host` (`/.//evil.example`), so check what comes out too.
+    if (url.origin !== base || path.startsWith('//')) return DEFAULT_RETURN_TO
+    return path
+  } catch {
+    return DEFAULT_RETURN_TO
+  }
+}
+
+/** The client's address from the socket; never from a header a client can write. */
+function clientAddress(c: Context<AppEnv>): string | undefined {
+  try {
+    return getConnInfo(c).remote.address || undefined
+  } catch {
+    // Not running on Node's HTTP server (in-process requests, other hosts): address unknown.
+    return undefined
+  }
+}
+
+function html(
+  c: Context<AppEnv>,
+  page: string,
+  status: number,
+  headers: Record<string, string> = {},
+): Response {
+  return c.html(page, status as 200, { 'Cache-Control': 'no-store', ...headers })
+}
+
+type FormResult = { ok: true; form: Record<string, string> } | { ok: false; response: Response }
+
+/** Reads a urlencoded form; anything else, or a field sent twice, is refused with a page. */
+async function readForm(
+  c: Context<AppEnv>,
+  fields: readonly string[],
+  back: string,
+): Promise<FormResult> {
+  const type = (c.req.header('content-type') ?? '').split(';')[0]?.trim().toLowerCase()
+  if (type !== 'application/x-www-form-urlencoded') {
+    return {
+      ok: false,
+      response: html(
+        c,
+        messagePage({
+          title: 'Form not accepted',
+          text: 'This address accepts only a submitted web form.',
+          link: { href: back, label: 'Go back' },
+        }),
+        415,
+      ),
+    }
+  }
+  const params = new URLSearchParams(await c.req.text())
+  const form: Record<string, string> = {}
+  for (const name of fields) {
+    const values = params.getAll(name)
+    if (values.length > 1) {
+      return {
+        ok: false,
+        response: html(
+          c,
+          messagePage({
+            title: 'Form not accepted',
+            text: `The form sent "${name}" more than once. Reload the page and try again.`,
+            link: { href: back, label: 'Go back' },
+          }),
+          400,
+        ),
+      }
+    }
+    if (values[0] !== undefined) form[name] = values[0]
+  }
+  return { ok: true, form }
+}
+
+function csrfRefused(c: Context<AppEnv>, back: string): Response {
+  return html(
+    c,
+    messagePage({
+      title: 'Form expired',
+      text: 'This form has expired or did not come from Deputy. Reload the page and try again.',
+      link: { href: back, label: 'Reload the sign-in page' },
+    }),
+    403,
+  )
+}
+
+function loginHref(returnTo: string): string {
+  return returnTo === DEFAULT_RETURN_TO
+    ? '/login'
+    : `/login?return_to=${encodeURIComponent(returnTo)}`
+}
+
+function lockoutText(seconds: number): string {
+  const minutes = Math.max(1, Math.ceil(seconds / 60))
+  return `Too many failed sign-in attempts. Try again in ${minutes} minute${minutes === 1 ? '' : 's'}.`
+}
+
+/** The login CSRF secret this browser holds, or a new one set as a cookie. */
+function loginCsrfToken(c: Context<AppEnv>): string {
+  const existing = getCookie(c, LOGIN_CSRF_COOKIE)
+  if (existing && TOKEN_SHAPE.test(existing)) return existing
+  const token = randomToken(32)
+  setCookie(c, LOGIN_CSRF_COOKIE, token, {
+    secure: true,
+    httpOnly: true,
+    sameSite: 'Lax',
+    path: '/',
+  })
+  return token
+}
+
+/** Sign-in, sign-out and the account page (issue 2 §5), plus the stylesheet they use. */
+export function createIdentityRoutes(deps: DeputyDeps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>()
+  app.route('/', assetRoutes())
+
+  app.get('/login', async (c) => {
+    const returnTo = safeReturnTo(c.req.query('return_to'))
+    if (await readSession(deps, c.req.raw)) return c.redirect(returnTo, 303)
+    const csrfToken = loginCsrfToken(c)
+    const message =
+      c.req.query('signed_out') !== undefined
+        ? { kind: 'notice' as const, text: 'You have signed out.' }
+        : undefined
+    return html(c, loginPage({ csrfToken, returnTo, message }), 200)
+  })
+
+  app.post('/login', async (c) => {
+    const read = await readForm(c, FORM_FIELDS, '/login')
+    if (!read.ok) return read.response
+    const { form } = read
+    const returnTo = safeReturnTo(form.return_to)
+    const cookieToken = getCookie(c, LOGIN_CSRF_COOKIE)
+    if (!cookieToken || !form.csrf_token || !safeEqual(cookieToken, form.csrf_token)) {
+      return csrfRefused(c, loginHref(returnTo))
+    }
+    const email = (form.email ?? '').trim()
+    const password = form.password ?? ''
+    const page = (status: number, text: string, headers?: Record<string, string>) =>
+      html(
+        c,
+        loginPage({ csrfToken: cookieToken, returnTo, email, message: { kind: 'error', text } }),
+        status,
+        headers,
+      )
+    if (!email || !password) return page(400, 'Enter your email and password.')
+
+    const result = await signIn(deps, {
+      email,
+      password,
+      address: clientAddress(c),
+      previousSessionId: cookieValue(c.req.raw, SESSION_COOKIE),
+      requestId: c.get('requestId') ?? null,
+    })
+    if (!result.ok) {
+      if (result.locked) {
+        return page(429, lockoutText(result.retryAfterSeconds), {
+          'Retry-After': String(result.retryAfterSeconds),
+        })
+      }
+      return page(400, INVALID_CREDENTIALS)
+    }
+    setCookie(c, SESSION_COOKIE, result.session.id, {
+      secure: true,
+      httpOnly: true,
+      sameSite: 'Lax',
+      path: '/',
+      maxAge: deps.config.sessionTtlSeconds,
+    })
+    // The sign-in form's secret has done its job; the session carries its own from here on.
+    deleteCookie(c, LOGIN_CSRF_COOKIE, { secure: true, path: '/' })
+    c.header('Cache-Control', 'no-store')
+    return c.redirect(returnTo, 303)
+  })
+
+  app.post('/logout', async (c) => {
+    const read = await readForm(c, ['csrf_token'], DEFAULT_RETURN_TO)
+    if (!read.ok) return read.response
+    const session = await readSession(deps, c.req.raw)
+    const id = cookieValue(c.req.raw, SESSION_COOKIE)
+    if (session && id) {
+      const sent = read.form.csrf_token
+      if (!sent || !safeEqual(sent, session.csrfToken)) return csrfRefused(c, DEFAULT_RETURN_TO)
+      await signOut(deps, id, c.get('requestId') ?? null)
+    }
+    deleteCookie(c, SESSION_COOKIE, { secure: true, path: '/' })
+    c.header('Cache-Control', 'no-store')
+    return c.redirect('/login?signed_out', 303)
+  })
+
+  app.get('/account', async (c) => {
+    const session = await readSession(deps, c.req.raw)
+    if (!session) return c.redirect(`/login?return_to=${encodeURIComponent('/account')}`, 303)
+    return html(c, accountPage({ user: session.user, csrfToken: session.csrfToken }), 200)
+  })
+
+  return app
 }

@@ -1,4 +1,5 @@
 import type { DeputyDeps } from '../deputy.js'
+import { randomToken, sha256 } from '../lib/random.js'
 import type { User } from './users.js'
 
 /** A signed-in browser session. */
@@ -8,10 +9,115 @@ export interface CurrentSession {
   csrfToken: string
 }
 
-// PLACEHOLDER until the sessions work lands (issue 2 §5): reads the session cookie of `request`.
+/**
+ * The session cookie's name. `__Host-` makes the browser insist on Secure, Path=/ and no Domain,
+ * so a sibling subdomain cannot plant or overwrite it (RFC 6265bis §4.1.3.2).
+ */
+export const SESSION_COOKIE = '__Host-deputy-session'
+
+// last_seen_at is for people reading the sessions table, not for security; one write a minute
+// per session is plenty and keeps page views from turning into database writes.
+const TOUCH_INTERVAL_MS = 60_000
+
+/** The value of cookie `name` in a request's `Cookie` header, or undefined. */
+export function cookieValue(request: Request, name: string): string | undefined {
+  const header = request.headers.get('cookie')
+  if (!header) return undefined
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=')
+    if (eq < 0) continue
+    if (part.slice(0, eq).trim() !== name) continue
+    const value = part.slice(eq + 1).trim()
+    return value.length > 0 ? value : undefined
+  }
+  return undefined
+}
+
+/** A new session: the id goes in the cookie, only its SHA-256 is stored. */
+export interface StartedSession {
+  /** The cookie value. Shown to the browser once, never stored or logged. */
+  id: string
+  idHash: string
+  csrfToken: string
+  expiresAt: number
+}
+
+/** Starts a session for a user; the caller sets the cookie. */
+export async function startSession(deps: DeputyDeps, userId: string): Promise<StartedSession> {
+  const id = randomToken(32)
+  const idHash = sha256(id)
+  const csrfToken = randomToken(32)
+  const now = deps.clock.now().getTime()
+  const expiresAt = now + deps.config.sessionTtlSeconds * 1000
+  await deps.db.transaction().execute(async (trx) => {
+    // Sweep this user's expired sessions while we are here, so the table does not grow forever.
+    await trx
+      .deleteFrom('sessions')
+      .where('user_id', '=', userId)
+      .where('expires_at', '<=', now)
+      .execute()
+    await trx
+      .insertInto('sessions')
+      .values({
+        id_hash: idHash,
+        user_id: userId,
+        csrf_token: csrfToken,
+        created_at: now,
+        expires_at: expiresAt,
+        last_seen_at: now,
+      })
+      .execute()
+  })
+  return { id, idHash, csrfToken, expiresAt }
+}
+
+/**
+ * Deletes the session a cookie value names, if it exists; returns its user id and hash for the
+ * audit event, or undefined when there was nothing to end.
+ */
+export async function endSession(
+  deps: DeputyDeps,
+  id: string,
+): Promise<{ userId: string; idHash: string } | undefined> {
+  const idHash = sha256(id)
+  const row = await deps.db
+    .deleteFrom('sessions')
+    .where('id_hash', '=', idHash)
+    .returning('user_id')
+    .executeTakeFirst()
+  return row ? { userId: row.user_id, idHash } : undefined
+}
+
+/**
+ * The session `request` carries in its cookie, if it is live: not expired, and its person still
+ * active. Anything else is treated as signed out.
+ */
 export async function readSession(
-  _deps: DeputyDeps,
-  _request: Request,
+  deps: DeputyDeps,
+  request: Request,
 ): Promise<CurrentSession | null> {
-  return null
+  const id = cookieValue(request, SESSION_COOKIE)
+  if (!id || id.length > 256) return null
+  const idHash = sha256(id)
+  const row = await deps.db
+    .selectFrom('sessions')
+    .selectAll()
+    .where('id_hash', '=', idHash)
+    .executeTakeFirst()
+  if (!row) return null
+  const now = deps.clock.now().getTime()
+  if (Number(row.expires_at) <= now) {
+    await deps.db.deleteFrom('sessions').where('id_hash', '=', idHash).execute()
+    return null
+  }
+  const user = await deps.users.findById(row.user_id)
+  if (user?.status !== 'active') return null
+  if (now - Number(row.last_seen_at) >= TOUCH_INTERVAL_MS) {
+    await deps.db
+      .updateTable('sessions')
+      .set({ last_seen_at: now })
+      .where('id_hash', '=', idHash)
+      .execute()
+  }
+  return { user, csrfToken: row.csrf_token }
 }

@@ -1,5 +1,7 @@
 import type { Command } from 'commander'
-import { createDeputy } from '../../deputy.js'
+import type { ResolvedConfig } from '../../config/load.js'
+import { createDeputy, type DeputyDeps } from '../../deputy.js'
+import { randomToken } from '../../lib/random.js'
 import { listen } from '../../server.js'
 import { commandConfig, globalOptions } from '../context.js'
 
@@ -28,14 +30,20 @@ export function registerStart(program: Command): void {
         mode: opts.production ? 'production' : undefined,
       })
       const deputy = await createDeputy(config)
+      const firstAdmin = await ensureFirstAdmin(deputy.deps, config)
       const server = await listen(deputy, { port: config.port, host: config.host })
-      const publicUrl = config.issuer
+      // With --port 0 the default issuer names port 0; point people at the port actually bound.
+      const publicUrl =
+        config.port === 0 && config.issuer === 'http://localhost:0'
+          ? `http://localhost:${server.port}`
+          : config.issuer
       const lines = [
         `Deputy is running at ${publicUrl} (listening on ${server.url}, ${config.mode} mode)`,
         `  database:   ${deputy.deps.store.location}`,
         `  master key: ${deputy.masterKey.origin === 'generated' ? `generated at ${config.masterKeyFile} (keep it safe)` : deputy.masterKey.origin}`,
         `  health:     ${publicUrl}/healthz`,
         `  JWKS:       ${publicUrl}/jwks`,
+        ...firstAdminLines(firstAdmin, publicUrl),
       ]
       process.stderr.write(`${lines.join('\n')}\n`)
       const stop = async (signal: string) => {
@@ -46,4 +54,60 @@ export function registerStart(program: Command): void {
       process.once('SIGTERM', () => void stop('SIGTERM'))
       process.once('SIGINT', () => void stop('SIGINT'))
     })
+}
+
+/** The first administrator this start created, or why none was needed or made. */
+export type FirstAdmin =
+  | { kind: 'existing' }
+  | { kind: 'created'; email: string; password: string }
+  | { kind: 'needed' }
+
+/** Email of the administrator a development start creates in an empty database. */
+export const FIRST_ADMIN_EMAIL = 'admin@deputy.local'
+
+/**
+ * With no users at all, nobody could sign in. A development start creates an administrator with a
+ * generated password so a first try works at once; production creates nothing, because a
+ * password printed to a log is a password leaked, and says how to make the first one instead.
+ */
+export async function ensureFirstAdmin(
+  deps: DeputyDeps,
+  config: ResolvedConfig,
+): Promise<FirstAdmin> {
+  const anyone = await deps.db.selectFrom('users').select('id').limit(1).executeTakeFirst()
+  if (anyone) return { kind: 'existing' }
+  if (config.mode === 'production') return { kind: 'needed' }
+  const password = randomToken(18)
+  try {
+    await deps.users.create(
+      { email: FIRST_ADMIN_EMAIL, name: 'Administrator', password, roles: ['admin'] },
+      { type: 'system', id: 'deputy', label: 'first start' },
+    )
+  } catch (err) {
+    // Another process sharing the database got there first; its banner shows the password.
+    if ((err as { code?: string }).code === 'ERR_CONFLICT') return { kind: 'existing' }
+    throw err
+  }
+  return { kind: 'created', email: FIRST_ADMIN_EMAIL, password }
+}
+
+function firstAdminLines(admin: FirstAdmin, publicUrl: string): string[] {
+  if (admin.kind === 'created') {
+    return [
+      '',
+      `Sign in as the first administrator at ${publicUrl}/login`,
+      `  email:      ${admin.email}`,
+      `  password:   ${admin.password}`,
+      '  This password is shown only once. Change it with:',
+      `    deputy users set-password ${admin.email} --password-stdin`,
+    ]
+  }
+  if (admin.kind === 'needed') {
+    return [
+      '',
+      `No administrator exists yet. Create the first one, then sign in at ${publicUrl}/login:`,
+      '  deputy users add you@example.com --name "You" --roles admin --password-stdin',
+    ]
+  }
+  return [`  sign in:    ${publicUrl}/login`]
 }

@@ -1,0 +1,31 @@
+import type { User } from '../identity/users.js'
+import { Layout, renderPage } from './layout.js'
+
+/** The signed-in person's own page: who they are, and the way out. */
+export function AccountPage(props: { user: User; csrfToken: string }) {
+  const { user } = props
+  return (
+    <Layout title="Your account">
+      <h1>Your account</h1>
+      <dl>
+        <dt>Name</dt>
+        <dd>{user.name}</dd>
+        <dt>Email</dt>
+        <dd>{user.email}</dd>
+        <dt>Roles</dt>
+        <dd>{user.roles.length > 0 ? user.roles.join(', ') : 'none'}</dd>
+      </dl>
+      <form method="post" action="/logout">
+        <input type="hidden" name="csrf_token" value={props.csrfToken} />
+        <button type="submit" class="secondary">
+          Sign out
+        </button>
+      </form>
+    </Layout>
+  )
+}
+
+/** The account page as a complete HTML document. */
+export function accountPage(props: { user: User; csrfToken: string }): string {
+  return renderPage(<AccountPage {...props} />)
+}

@@ -1,0 +1,21 @@
+import { Hono } from 'hono'
+import type { AppEnv } from '../http/env.js'
+import { sha256Hex } from '../lib/random.js'
+import { STYLESHEET } from './styles.js'
+
+const version = sha256Hex(STYLESHEET).slice(0, 12)
+
+/** Where pages link the stylesheet; the content hash in the name lets browsers cache it for good. */
+export const STYLESHEET_PATH = `/assets/deputy-${version}.css`
+
+/** Serves the stylesheet (the CSP allows styles from 'self' only, never inline). */
+export function assetRoutes(): Hono<AppEnv> {
+  const app = new Hono<AppEnv>()
+  app.get(STYLESHEET_PATH, (c) =>
+    c.body(STYLESHEET, 200, {
+      'Content-Type': 'text/css; charset=utf-8',
+      'Cache-Control': 'public, max-age=31536000, immutable',
+    }),
+  )
+  return app
+}

@@ -1,0 +1,29 @@
+import type { Child } from 'hono/jsx'
+import { STYLESHEET_PATH } from './assets.js'
+
+/** The frame every page shares: language, viewport, the one stylesheet, and a landmark. */
+export function Layout(props: { title: string; children: Child }) {
+  return (
+    <html lang="en">
+      <head>
+        <meta charset="utf-8" />
+        <meta name="viewport" content="width=device-width, initial-scale=1" />
+        <meta name="referrer" content="no-referrer" />
+        <title>{`${props.title} · Deputy`}</title>
+        <link rel="stylesheet" href={STYLESHEET_PATH} />
+      </head>
+      <body>
+        <a class="skip" href="#main">
+          Skip to content
+        </a>
+        <header class="site">Deputy</header>
+        <main id="main">{props.children}</main>
+      </body>
+    </html>
+  )
+}
+
+/** Renders a page to a full HTML document. */
+export function renderPage(page: unknown): string {
+  return `<!doctype html>${String(page)}`
+}

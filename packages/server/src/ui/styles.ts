@@ -1,0 +1,105 @@
+/**
+ * Deputy's one stylesheet, served from /assets/. It lives in a module rather than a .css file so
+ * the compiled package carries it without a copy step; the CSP forbids inline styles anyway.
+ */
+export const STYLESHEET = `
+:root {
+  color-scheme: light dark;
+  --bg: #f6f7f9;
+  --card: #ffffff;
+  --text: #1b1f24;
+  --muted: #5b6470;
+  --border: #d0d7de;
+  --accent: #1f5fd6;
+  --accent-text: #ffffff;
+  --error-bg: #fdecec;
+  --error-text: #8a1c1c;
+  --notice-bg: #eaf2ff;
+  --notice-text: #123a7a;
+  --focus: #f0a000;
+}
+@media (prefers-color-scheme: dark) {
+  :root {
+    --bg: #0f1216;
+    --card: #181c22;
+    --text: #e6e8eb;
+    --muted: #9aa4b0;
+    --border: #2e353e;
+    --accent: #5b8def;
+    --accent-text: #0b0d10;
+    --error-bg: #3a1515;
+    --error-text: #ffb4b4;
+    --notice-bg: #14243f;
+    --notice-text: #bcd3ff;
+  }
+}
+*, *::before, *::after { box-sizing: border-box; }
+html { font-size: 100%; }
+body {
+  margin: 0;
+  min-height: 100vh;
+  display: flex;
+  flex-direction: column;
+  align-items: center;
+  background: var(--bg);
+  color: var(--text);
+  font: 1rem/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
+}
+.skip { position: absolute; left: -999px; }
+.skip:focus { left: 1rem; top: 1rem; }
+header.site {
+  width: 100%;
+  max-width: 28rem;
+  padding: 2rem 1rem 0.5rem;
+  font-weight: 600;
+  letter-spacing: 0.02em;
+}
+main {
+  width: 100%;
+  max-width: 28rem;
+  margin: 0 1rem 2rem;
+  padding: 1.75rem 1.5rem;
+  background: var(--card);
+  border: 1px solid var(--border);
+  border-radius: 0.75rem;
+}
+h1 { font-size: 1.5rem; margin: 0 0 1.25rem; }
+p { margin: 0 0 1rem; }
+.muted { color: var(--muted); }
+form { margin: 0; }
+.field { margin-bottom: 1rem; }
+label { display: block; font-weight: 600; margin-bottom: 0.35rem; }
+input[type="email"], input[type="password"], input[type="text"] {
+  width: 100%;
+  padding: 0.6rem 0.75rem;
+  font: inherit;
+  color: inherit;
+  background: var(--bg);
+  border: 1px solid var(--border);
+  border-radius: 0.5rem;
+}
+button {
+  display: inline-block;
+  width: 100%;
+  padding: 0.65rem 1rem;
+  font: inherit;
+  font-weight: 600;
+  color: var(--accent-text);
+  background: var(--accent);
+  border: 0;
+  border-radius: 0.5rem;
+  cursor: pointer;
+}
+button.secondary { background: transparent; color: var(--accent); border: 1px solid var(--border); }
+input:focus-visible, button:focus-visible, a:focus-visible {
+  outline: 3px solid var(--focus);
+  outline-offset: 2px;
+}
+a { color: var(--accent); }
+.alert { padding: 0.75rem 1rem; border-radius: 0.5rem; margin-bottom: 1rem; }
+.alert.error { background: var(--error-bg); color: var(--error-text); }
+.alert.notice { background: var(--notice-bg); color: var(--notice-text); }
+dl { display: grid; grid-template-columns: max-content 1fr; gap: 0.4rem 1rem; margin: 0 0 1.5rem; }
+dt { color: var(--muted); }
+dd { margin: 0; overflow-wrap: anywhere; }
+`
