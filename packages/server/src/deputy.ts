@@ -130,6 +130,8 @@ export async function createDeputy(
     c.json({ error: 'not_found', message: `no route for ${c.req.method} ${c.req.path}` }, 404),
   )
 
+  // A person opening the bare URL lands on their account (or the sign-in page).
+  app.get('/', (c) => c.redirect('/account', 303))
   app.get('/healthz', (c) => c.json({ status: 'ok' }))
   app.get('/readyz', async (c) => {
     try {

@@ -30,6 +30,12 @@ describe('HTTP skeleton', () => {
     expect(replaced.headers.get('x-request-id')).not.toContain(' ')
   })
 
+  it('sends a person opening the bare URL to their account page', async () => {
+    const res = await deputy.app.request('/')
+    expect(res.status).toBe(303)
+    expect(res.headers.get('location')).toBe('/account')
+  })
+
   it('answers unknown routes with a JSON 404 naming the route', async () => {
     const res = await deputy.app.request('/nope')
     expect(res.status).toBe(404)
