@@ -1,9 +1,11 @@
+import type { Insertable, Kysely } from 'kysely'
 import { canonicalJson } from '../lib/canonical-json.js'
 import type { Clock } from '../lib/clock.js'
+import { DeputyError } from '../lib/errors.js'
 import { sha256Hex } from '../lib/random.js'
 import type { Store } from '../store/db.js'
 import { LOCKS, runExclusive } from '../store/exclusive.js'
-import type { AuditEventRow } from '../store/schema.js'
+import type { AuditEventRow, AuditEventsTable, Database } from '../store/schema.js'
 import type { AuditEventInput, AuditLog, AuditRecord } from './types.js'
 
 /** prev_hash of the first record. */
@@ -51,56 +53,144 @@ export function rowToRecord(row: AuditEventRow): AuditRecord {
   }
 }
 
+/** Most records one transaction takes; a backlog beyond it commits in several. */
+const MAX_BATCH = 200
+/** Rows per INSERT statement, well under SQLite's and PostgreSQL's bound-parameter limits. */
+const ROWS_PER_INSERT = 100
+
+interface Pending {
+  event: AuditEventInput
+  resolve(record: AuditRecord): void
+  reject(err: unknown): void
+}
+
 /**
- * The audit chain. Each append runs in one transaction that holds the chain's write lock, reads
- * the head and inserts the next record; the primary key on `seq` is the last line of defence
- * against a fork.
+ * The audit chain. Appends are group-committed: while one transaction is committing, the appends
+ * that arrive queue up and then go into the next transaction together, so a busy process pays
+ * one durable commit for many events instead of one each. Each transaction holds the chain's
+ * write lock (so other processes on the same database stay linear), reads the head and inserts
+ * the queued records after it; each caller's promise settles only after the commit that holds its
+ * record. The primary key on `seq` is the last line of defence against a fork.
  */
 export function createAuditLog(store: Store, clock: Clock): AuditLog {
-  return {
-    async append(event: AuditEventInput): Promise<AuditRecord> {
-      return runExclusive(store, LOCKS.auditChain, async (conn) => {
-        const head = await conn
-          .selectFrom('audit_events')
-          .select(['seq', 'hash'])
-          .orderBy('seq', 'desc')
-          .limit(1)
-          .executeTakeFirst()
-        const base: Omit<AuditRecord, 'hash'> = {
-          seq: head ? Number(head.seq) + 1 : 1,
-          time: clock.now().toISOString(),
-          type: event.type,
-          actor: event.actor,
-          onBehalfOf: event.onBehalfOf ?? null,
-          delegationChain: event.delegationChain ?? [],
-          target: event.target ?? null,
-          decision: event.decision ?? null,
-          reason: event.reason ?? null,
-          requestId: event.requestId ?? null,
-          data: event.data ?? {},
-          prevHash: head?.hash ?? GENESIS_HASH,
+  let queue: Pending[] = []
+  let flushing = false
+
+  async function flush(): Promise<void> {
+    flushing = true
+    try {
+      while (queue.length > 0) {
+        const batch = queue.slice(0, MAX_BATCH)
+        queue = queue.slice(MAX_BATCH)
+        let outcomes: (AuditRecord | Error)[]
+        try {
+          outcomes = await runExclusive(store, LOCKS.auditChain, (conn) =>
+            appendBatch(conn, clock, batch),
+          )
+        } catch (err) {
+          for (const pending of batch) pending.reject(err)
+          continue
         }
-        const record: AuditRecord = { ...base, hash: hashRecord(base) }
-        await conn
-          .insertInto('audit_events')
-          .values({
-            seq: record.seq,
-            time: record.time,
-            type: record.type,
-            actor: JSON.stringify(record.actor),
-            on_behalf_of: record.onBehalfOf ? JSON.stringify(record.onBehalfOf) : null,
-            delegation_chain: JSON.stringify(record.delegationChain),
-            target: record.target ? JSON.stringify(record.target) : null,
-            decision: record.decision,
-            reason: record.reason,
-            request_id: record.requestId,
-            data: JSON.stringify(record.data),
-            prev_hash: record.prevHash,
-            hash: record.hash,
-          })
-          .execute()
-        return record
+        batch.forEach((pending, i) => {
+          const outcome = outcomes[i] as AuditRecord | Error
+          if (outcome instanceof Error) pending.reject(outcome)
+          else pending.resolve(outcome)
+        })
+      }
+    } finally {
+      flushing = false
+    }
+  }
+
+  return {
+    append(event: AuditEventInput): Promise<AuditRecord> {
+      return new Promise((resolve, reject) => {
+        queue.push({ event, resolve, reject })
+        if (!flushing) void flush()
       })
     },
+  }
+}
+
+/**
+ * Links the batch's events after the current head and inserts them. An event that cannot be
+ * hashed (a non-finite number in `data`) fails alone; the others are still written.
+ */
+async function appendBatch(
+  conn: Kysely<Database>,
+  clock: Clock,
+  batch: Pending[],
+): Promise<(AuditRecord | Error)[]> {
+  const head = await conn
+    .selectFrom('audit_events')
+    .select(['seq', 'hash'])
+    .orderBy('seq', 'desc')
+    .limit(1)
+    .executeTakeFirst()
+  let seq = head ? Number(head.seq) : 0
+  let prevHash = head?.hash ?? GENESIS_HASH
+  const time = clock.now().toISOString()
+  const outcomes: (AuditRecord | Error)[] = []
+  const rows: Insertable<AuditEventsTable>[] = []
+  for (const { event } of batch) {
+    const base: Omit<AuditRecord, 'hash'> = {
+      seq: seq + 1,
+      time,
+      type: event.type,
+      actor: event.actor,
+      onBehalfOf: event.onBehalfOf ?? null,
+      delegationChain: event.delegationChain ?? [],
+      target: event.target ?? null,
+      decision: event.decision ?? null,
+      reason: event.reason ?? null,
+      requestId: event.requestId ?? null,
+      data: event.data ?? {},
+      prevHash,
+    }
+    let record: AuditRecord
+    try {
+      // Hash exactly what the JSON columns will give back (a Date becomes its string, NaN null),
+      // or a record holding such values would later fail verification.
+      const stored = JSON.parse(JSON.stringify(base)) as Omit<AuditRecord, 'hash'>
+      record = { ...stored, hash: hashRecord(stored) }
+      rows.push(recordToRow(record))
+    } catch (err) {
+      outcomes.push(
+        new DeputyError(
+          'ERR_INVALID_INPUT',
+          `audit event ${event.type} cannot be stored: ${(err as Error).message}`,
+          { cause: err },
+        ),
+      )
+      continue
+    }
+    outcomes.push(record)
+    seq = record.seq
+    prevHash = record.hash
+  }
+  for (let i = 0; i < rows.length; i += ROWS_PER_INSERT) {
+    await conn
+      .insertInto('audit_events')
+      .values(rows.slice(i, i + ROWS_PER_INSERT))
+      .execute()
+  }
+  return outcomes
+}
+
+function recordToRow(record: AuditRecord): Insertable<AuditEventsTable> {
+  return {
+    seq: record.seq,
+    time: record.time,
+    type: record.type,
+    actor: JSON.stringify(record.actor),
+    on_behalf_of: record.onBehalfOf ? JSON.stringify(record.onBehalfOf) : null,
+    delegation_chain: JSON.stringify(record.delegationChain),
+    target: record.target ? JSON.stringify(record.target) : null,
+    decision: record.decision,
+    reason: record.reason,
+    request_id: record.requestId,
+    data: JSON.stringify(record.data),
+    prev_hash: record.prevHash,
+    hash: record.hash,
   }
 }
