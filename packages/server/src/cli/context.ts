@@ -3,6 +3,8 @@ import pino from 'pino'
 import { loadConfig, type ResolvedConfig } from '../config/load.js'
 import type { ConfigInput } from '../config/schema.js'
 import { type DeputyDeps, openDeputy } from '../deputy.js'
+import { openStore, type Store } from '../store/db.js'
+import { migrateToLatest } from '../store/migrate.js'
 
 /** Options every command takes. */
 export interface GlobalOptions {
@@ -39,6 +41,23 @@ export async function withDeputy<T>(
     return await work(opened.deps)
   } finally {
     await opened.close()
+  }
+}
+
+/**
+ * Opens only the database, for commands that read what is stored and decrypt nothing (the audit
+ * commands): an auditor can verify the chain without being handed the master key.
+ */
+export async function withStore<T>(
+  options: GlobalOptions,
+  work: (store: Store) => Promise<T>,
+): Promise<T> {
+  const store = openStore(commandConfig(options).database)
+  try {
+    await migrateToLatest(store)
+    return await work(store)
+  } finally {
+    await store.close()
   }
 }
 

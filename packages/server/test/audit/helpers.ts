@@ -19,9 +19,13 @@ export interface CliResult {
   stderr: string
 }
 
-/** Runs `deputy <args> --db <database>` in a child process. */
-export function runCli(database: string, args: string[]): Promise<CliResult> {
-  const env: NodeJS.ProcessEnv = { ...process.env, DEPUTY_MASTER_KEY: MASTER_KEY }
+/** Runs `deputy <args> --db <database>` in a child process, with `env` added to its environment. */
+export function runCli(
+  database: string,
+  args: string[],
+  extraEnv: NodeJS.ProcessEnv = { DEPUTY_MASTER_KEY: MASTER_KEY },
+): Promise<CliResult> {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...extraEnv }
   delete env.DEPUTY_DATABASE_URL
   return new Promise((resolve) => {
     execFile(process.execPath, [CLI, ...args, '--db', database], { env }, (err, stdout, stderr) => {

@@ -44,6 +44,15 @@ describe('deputy audit tail and export', () => {
   })
   afterAll(() => database.dispose())
 
+  it('verify, tail and export need no master key: an auditor is not handed the secrets', async () => {
+    const env = { DEPUTY_MODE: 'production', DEPUTY_MASTER_KEY: '' }
+    const verify = await runCli(database.url, ['audit', 'verify'], env)
+    expect(verify).toMatchObject({ code: 0, stderr: '' })
+    expect(verify.stdout).toContain('audit chain intact: 30 records')
+    expect((await runCli(database.url, ['audit', 'tail', '-n', '1'], env)).code).toBe(0)
+    expect((await runCli(database.url, ['audit', 'export', '--jsonl'], env)).code).toBe(0)
+  })
+
   it('tail shows the newest 20 records, oldest first, as a table', async () => {
     const result = await runCli(database.url, ['audit', 'tail'])
     expect(result.code).toBe(0)

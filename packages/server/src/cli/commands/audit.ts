@@ -6,7 +6,7 @@ import { exportAudit, tailAudit } from '../../audit/query.js'
 import type { Actor, AuditRecord } from '../../audit/types.js'
 import { verifyAuditChain } from '../../audit/verify.js'
 import { DeputyError } from '../../lib/errors.js'
-import { globalOptions, output, table, withDeputy } from '../context.js'
+import { globalOptions, output, table, withStore } from '../context.js'
 
 const MAX_TAIL = 10_000
 
@@ -19,7 +19,7 @@ export function registerAudit(program: Command): void {
     .description('check every record of the audit chain; exit 1 naming the first bad one')
     .action(async (_opts, command: Command) => {
       const options = globalOptions(command)
-      const result = await withDeputy(options, (deps) => verifyAuditChain(deps.store))
+      const result = await withStore(options, (store) => verifyAuditChain(store))
       if (result.ok) {
         output(options, result, () => `audit chain intact: ${result.records} records`)
         return
@@ -49,8 +49,8 @@ export function registerAudit(program: Command): void {
           `-n must be a whole number from 1 to ${MAX_TAIL}, not "${opts.lines}"`,
         )
       }
-      const records = await withDeputy(options, (deps) =>
-        tailAudit(deps.store, { limit, ...(opts.type ? { type: opts.type } : {}) }),
+      const records = await withStore(options, (store) =>
+        tailAudit(store, { limit, ...(opts.type ? { type: opts.type } : {}) }),
       )
       output(options, records, () => table(records.map(tailRow), TAIL_COLUMNS))
     })
@@ -62,13 +62,13 @@ export function registerAudit(program: Command): void {
     .option('--out <file>', 'write to this file instead of stdout')
     .action(async (opts: { jsonl?: boolean; out?: string }, command: Command) => {
       const options = globalOptions(command)
-      const count = await withDeputy(options, async (deps) => {
+      const count = await withStore(options, async (store) => {
         const sink = opts.out ? await openOut(opts.out) : process.stdout
         // A reader that stops early (`| head`) closes the pipe; that ends the export, quietly.
         const failures: Error[] = []
         sink.on('error', (err) => failures.push(err))
         let n = 0
-        for await (const record of exportAudit(deps.store)) {
+        for await (const record of exportAudit(store)) {
           if (sink.destroyed) break
           await write(sink, `${JSON.stringify(record)}\n`).catch(() => {})
           n++
