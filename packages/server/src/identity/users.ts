@@ -33,6 +33,13 @@ export const NameSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9:._-]{0,63}$/,
   message: 'must be 1–64 letters, digits or : . _ - and start with a letter or digit',
 })
 
+/** A person's display name. */
+export const NameOfPersonSchema = z
+  .string()
+  .trim()
+  .min(1, 'must not be empty')
+  .max(200, 'must be at most 200 characters')
+
 /** Claims that are Deputy's own and cannot be set as custom claims. */
 const RESERVED_CLAIMS = new Set([
   'iss',
@@ -144,9 +151,10 @@ export function createUsers(deps: UsersDeps) {
     if (roles.length === 0) return
     const found = await db.selectFrom('roles').select('name').where('name', 'in', roles).execute()
     const missing = roles.filter((r) => !found.some((f) => f.name === r))
+    // The user being changed exists; what is wrong is the input, hence a 400 rather than a 404.
     if (missing.length > 0) {
       throw new DeputyError(
-        'ERR_NOT_FOUND',
+        'ERR_INVALID_INPUT',
         `unknown role${missing.length > 1 ? 's' : ''}: ${missing.join(', ')} (create it with \`deputy roles add\`)`,
       )
     }
@@ -188,11 +196,7 @@ export function createUsers(deps: UsersDeps) {
     /** Creates a user; refuses a duplicate email, an unknown role, a short password. */
     async create(input: CreateUserInput, actor: ChangeActor): Promise<User> {
       const email = parseInput(EmailSchema, input.email, 'email')
-      const name = parseInput(
-        z.string().trim().min(1, 'must not be empty').max(200),
-        input.name,
-        'name',
-      )
+      const name = parseInput(NameOfPersonSchema, input.name, 'name')
       const roles = parseInput(z.array(NameSchema), input.roles ?? [], 'roles')
       const claims = parseInput(ClaimsSchema, input.claims ?? {}, 'claims')
       if (input.password !== undefined && input.password.length < MIN_PASSWORD_LENGTH) {
@@ -205,33 +209,40 @@ export function createUsers(deps: UsersDeps) {
       const passwordHash = input.password === undefined ? null : await hashPassword(input.password)
       const now = clock.now().getTime()
       const id = randomUUID()
-      await db.transaction().execute(async (trx) => {
-        const existing = await trx
-          .selectFrom('users')
-          .select('id')
-          .where('email', '=', email)
-          .executeTakeFirst()
-        if (existing)
-          throw new DeputyError('ERR_CONFLICT', `a user with email ${email} already exists`)
-        await trx
-          .insertInto('users')
-          .values({
-            id,
-            email,
-            name,
-            status: 'active',
-            password_hash: passwordHash,
-            claims: JSON.stringify(claims),
-            created_at: now,
-            updated_at: now,
-          })
-          .execute()
-        if (roles.length > 0)
+      const conflict = () =>
+        new DeputyError('ERR_CONFLICT', `a user with email ${email} already exists`)
+      await db
+        .transaction()
+        .execute(async (trx) => {
+          const existing = await trx
+            .selectFrom('users')
+            .select('id')
+            .where('email', '=', email)
+            .executeTakeFirst()
+          if (existing) throw conflict()
           await trx
-            .insertInto('user_roles')
-            .values(roles.map((role) => ({ user_id: id, role })))
+            .insertInto('users')
+            .values({
+              id,
+              email,
+              name,
+              status: 'active',
+              password_hash: passwordHash,
+              claims: JSON.stringify(claims),
+              created_at: now,
+              updated_at: now,
+            })
             .execute()
-      })
+          if (roles.length > 0)
+            await trx
+              .insertInto('user_roles')
+              .values(roles.map((role) => ({ user_id: id, role })))
+              .execute()
+        })
+        // Two creators racing past the check above meet the unique index; the loser gets a 409.
+        .catch((err: unknown) => {
+          throw isUniqueViolation(err) ? conflict() : err
+        })
       await audit.append({
         type: 'user.created',
         actor,
@@ -239,6 +250,24 @@ export function createUsers(deps: UsersDeps) {
         data: { email, roles },
       })
       return (await this.findById(id)) as User
+    },
+
+    /** Renames a user. */
+    async setName(email: string, name: string, actor: ChangeActor): Promise<User> {
+      const row = await requireRow(email)
+      const parsed = parseInput(NameOfPersonSchema, name, 'name')
+      await db
+        .updateTable('users')
+        .set({ name: parsed, updated_at: clock.now().getTime() })
+        .where('id', '=', row.id)
+        .execute()
+      await audit.append({
+        type: 'user.renamed',
+        actor,
+        target: { type: 'user', id: row.id },
+        data: { email: row.email },
+      })
+      return (await this.findById(row.id)) as User
     },
 
     /** Sets a user's status; a disabled user cannot sign in and their sessions end. */
@@ -338,3 +367,13 @@ export function createUsers(deps: UsersDeps) {
 }
 
 export type Users = ReturnType<typeof createUsers>
+
+function isUniqueViolation(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code
+  // PostgreSQL unique_violation; better-sqlite3's constraint code.
+  return (
+    code === '23505' ||
+    code === 'SQLITE_CONSTRAINT_UNIQUE' ||
+    code === 'SQLITE_CONSTRAINT_PRIMARYKEY'
+  )
+}

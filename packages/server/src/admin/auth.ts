@@ -1,0 +1,74 @@
+import type { MiddlewareHandler } from 'hono'
+import type { Actor } from '../audit/types.js'
+import type { DeputyDeps } from '../deputy.js'
+import type { AppEnv } from '../http/env.js'
+import { ADMIN_PERMISSION } from '../identity/roles.js'
+import type { CurrentSession } from '../identity/sessions.js'
+import { DeputyError } from '../lib/errors.js'
+import { safeEqual } from '../lib/random.js'
+import type { AdminApiKeys } from './api-keys.js'
+
+/** Handler variables inside the admin API: who is acting, for the audit chain. */
+export interface AdminEnv {
+  Variables: AppEnv['Variables'] & { actor: Actor }
+}
+
+/** Reads the signed-in browser session of a request (identity/sessions.ts in production). */
+export type SessionReader = (deps: DeputyDeps, request: Request) => Promise<CurrentSession | null>
+
+/** Methods that change nothing, so a session needs no CSRF token for them. */
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
+
+/**
+ * The admin API gate: an admin API key as a bearer token, or a signed-in session whose user holds
+ * `deputy:admin`. A session is ambient (a cookie the browser sends by itself), so a state-changing
+ * request must also prove it came from our pages with the session's CSRF token; a bearer key is
+ * never sent by a browser on its own and needs no such proof.
+ */
+export function requireAdmin(
+  deps: DeputyDeps,
+  keys: AdminApiKeys,
+  readSession: SessionReader,
+): MiddlewareHandler<AdminEnv> {
+  return async (c, next) => {
+    const authorization = c.req.header('authorization')
+    if (authorization !== undefined) {
+      const match = /^Bearer +([^\s]+) *$/i.exec(authorization)
+      if (!match?.[1])
+        return unauthorized(c, 'the Authorization header must be "Bearer <admin API key>"')
+      const key = await keys.verify(match[1])
+      if (!key) return unauthorized(c, 'the admin API key is not valid or has been revoked')
+      c.set('actor', { type: 'system', id: `admin-key:${key.id}`, label: key.name })
+      return next()
+    }
+
+    const session = await readSession(deps, c.req.raw)
+    if (!session) return unauthorized(c, 'sign in, or send "Authorization: Bearer <admin API key>"')
+    const { user } = session
+    if (user.status !== 'active' || !user.permissions.includes(ADMIN_PERMISSION)) {
+      throw new DeputyError(
+        'ERR_FORBIDDEN',
+        `${user.email} does not have the ${ADMIN_PERMISSION} permission`,
+      )
+    }
+    if (!SAFE_METHODS.has(c.req.method)) {
+      const presented = c.req.header('x-csrf-token')
+      if (!presented || !safeEqual(presented, session.csrfToken)) {
+        throw new DeputyError(
+          'ERR_FORBIDDEN',
+          'a change made with a signed-in session must send the X-CSRF-Token header',
+        )
+      }
+    }
+    c.set('actor', { type: 'user', id: user.id, label: user.email })
+    return next()
+  }
+}
+
+// RFC 6750 §3: a 401 names the scheme the caller should use.
+function unauthorized(c: Parameters<MiddlewareHandler<AdminEnv>>[0], message: string): Response {
+  return c.json({ error: 'ERR_UNAUTHENTICATED', message, request_id: c.get('requestId') }, 401, {
+    'WWW-Authenticate': 'Bearer realm="deputy-admin"',
+    'Cache-Control': 'no-store',
+  })
+}

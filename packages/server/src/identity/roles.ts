@@ -1,0 +1,244 @@
+import { z } from 'zod'
+import { DeputyError } from '../lib/errors.js'
+import { type ChangeActor, NameSchema, parseInput, type UsersDeps } from './users.js'
+
+/** A role: a named set of permissions that users are given. */
+export interface Role {
+  name: string
+  description: string
+  permissions: string[]
+  createdAt: string
+}
+
+/** A permission: a name that roles grant and tokens and policies check. */
+export interface Permission {
+  name: string
+  description: string
+  /** The roles that grant it. */
+  roles: string[]
+  createdAt: string
+}
+
+export interface AddRoleInput {
+  name: string
+  description?: string
+  /** Granted to the role; names not yet known are created. */
+  permissions?: string[]
+}
+
+export interface AddPermissionInput {
+  name: string
+  description?: string
+}
+
+/** The built-in administrator role and the permission that opens the admin API. */
+export const ADMIN_ROLE = 'admin'
+export const ADMIN_PERMISSION = 'deputy:admin'
+
+export const DescriptionSchema = z.string().trim().max(500, 'must be at most 500 characters')
+
+/** The roles and permissions repository: every change is one transaction and one audit event. */
+export function createRoles(deps: UsersDeps) {
+  const { store, clock, audit } = deps
+  const db = store.db
+
+  async function permissionsByRole(roles?: string[]): Promise<Map<string, string[]>> {
+    let query = db.selectFrom('role_permissions').select(['role', 'permission'])
+    if (roles) query = query.where('role', 'in', roles)
+    const rows = await query.orderBy('permission').execute()
+    const byRole = new Map<string, string[]>()
+    for (const row of rows) byRole.set(row.role, [...(byRole.get(row.role) ?? []), row.permission])
+    return byRole
+  }
+
+  async function requireRole(name: string): Promise<void> {
+    const role = await db
+      .selectFrom('roles')
+      .select('name')
+      .where('name', '=', name)
+      .executeTakeFirst()
+    if (!role) {
+      throw new DeputyError(
+        'ERR_NOT_FOUND',
+        `unknown role: ${name} (create it with \`deputy roles add\`)`,
+      )
+    }
+  }
+
+  async function requirePermissions(names: string[]): Promise<void> {
+    if (names.length === 0) return
+    const found = await db
+      .selectFrom('permissions')
+      .select('name')
+      .where('name', 'in', names)
+      .execute()
+    const missing = names.filter((n) => !found.some((f) => f.name === n))
+    if (missing.length > 0) {
+      throw new DeputyError(
+        'ERR_INVALID_INPUT',
+        `unknown permission${missing.length > 1 ? 's' : ''}: ${missing.join(', ')} (add it first)`,
+      )
+    }
+  }
+
+  const repository = {
+    /** Every role with its permissions, by name. */
+    async list(): Promise<Role[]> {
+      const rows = await db.selectFrom('roles').selectAll().orderBy('name').execute()
+      const byRole = await permissionsByRole()
+      return rows.map((row) => ({
+        name: row.name,
+        description: row.description,
+        permissions: byRole.get(row.name) ?? [],
+        createdAt: new Date(row.created_at).toISOString(),
+      }))
+    },
+
+    /** One role with its permissions, or undefined. */
+    async find(name: string): Promise<Role | undefined> {
+      const row = await db
+        .selectFrom('roles')
+        .selectAll()
+        .where('name', '=', name)
+        .executeTakeFirst()
+      if (!row) return undefined
+      return {
+        name: row.name,
+        description: row.description,
+        permissions: (await permissionsByRole([row.name])).get(row.name) ?? [],
+        createdAt: new Date(row.created_at).toISOString(),
+      }
+    },
+
+    /**
+     * Adds a role; its permissions are created if they do not exist yet, so
+     * `deputy roles add shop-admin --permission shop:admin` is one step. Refuses a duplicate name.
+     */
+    async add(input: AddRoleInput, actor: ChangeActor): Promise<Role> {
+      const name = parseInput(NameSchema, input.name, 'name')
+      const description = parseInput(DescriptionSchema, input.description ?? '', 'description')
+      const permissions = parseInput(
+        z.array(NameSchema),
+        [...new Set(input.permissions ?? [])],
+        'permissions',
+      )
+      const now = clock.now().getTime()
+      const createdPermissions: string[] = []
+      await db.transaction().execute(async (trx) => {
+        // Insert-or-nothing decides a race between two creators atomically on both dialects.
+        const inserted = await trx
+          .insertInto('roles')
+          .values({ name, description, created_at: now })
+          .onConflict((oc) => oc.column('name').doNothing())
+          .executeTakeFirst()
+        if (Number(inserted.numInsertedOrUpdatedRows ?? 0) === 0)
+          throw new DeputyError('ERR_CONFLICT', `a role named ${name} already exists`)
+        for (const permission of permissions) {
+          const created = await trx
+            .insertInto('permissions')
+            .values({ name: permission, description: '', created_at: now })
+            .onConflict((oc) => oc.column('name').doNothing())
+            .executeTakeFirst()
+          if (Number(created.numInsertedOrUpdatedRows ?? 0) > 0) createdPermissions.push(permission)
+        }
+        if (permissions.length > 0)
+          await trx
+            .insertInto('role_permissions')
+            .values(permissions.map((permission) => ({ role: name, permission })))
+            .execute()
+      })
+      for (const permission of createdPermissions) {
+        await audit.append({
+          type: 'permission.created',
+          actor,
+          target: { type: 'permission', id: permission },
+          data: { name: permission },
+        })
+      }
+      await audit.append({
+        type: 'role.created',
+        actor,
+        target: { type: 'role', id: name },
+        data: { name, permissions: [...permissions].sort() },
+      })
+      return (await repository.find(name)) as Role
+    },
+
+    /**
+     * Replaces a role's permissions with exactly `permissions`. Unknown permissions are refused
+     * rather than created: a typo here would silently grant nothing while looking right.
+     */
+    async setPermissions(
+      roleName: string,
+      permissions: string[],
+      actor: ChangeActor,
+    ): Promise<Role> {
+      const name = parseInput(NameSchema, roleName, 'role')
+      const names = parseInput(z.array(NameSchema), [...new Set(permissions)], 'permissions')
+      await requireRole(name)
+      await requirePermissions(names)
+      // Without this, one command could leave Deputy with no way in but the database.
+      if (name === ADMIN_ROLE && !names.includes(ADMIN_PERMISSION)) {
+        throw new DeputyError(
+          'ERR_INVALID_INPUT',
+          `permissions of the built-in ${ADMIN_ROLE} role must include ${ADMIN_PERMISSION}`,
+        )
+      }
+      await db.transaction().execute(async (trx) => {
+        await trx.deleteFrom('role_permissions').where('role', '=', name).execute()
+        if (names.length > 0)
+          await trx
+            .insertInto('role_permissions')
+            .values(names.map((permission) => ({ role: name, permission })))
+            .execute()
+      })
+      await audit.append({
+        type: 'role.permissions-changed',
+        actor,
+        target: { type: 'role', id: name },
+        data: { name, permissions: [...names].sort() },
+      })
+      return (await repository.find(name)) as Role
+    },
+
+    /** Every permission with the roles that grant it, by name. */
+    async listPermissions(): Promise<Permission[]> {
+      const rows = await db.selectFrom('permissions').selectAll().orderBy('name').execute()
+      const grants = await db
+        .selectFrom('role_permissions')
+        .select(['role', 'permission'])
+        .orderBy('role')
+        .execute()
+      return rows.map((row) => ({
+        name: row.name,
+        description: row.description,
+        roles: grants.filter((g) => g.permission === row.name).map((g) => g.role),
+        createdAt: new Date(row.created_at).toISOString(),
+      }))
+    },
+
+    /** Adds a permission; refuses a duplicate name. */
+    async addPermission(input: AddPermissionInput, actor: ChangeActor): Promise<Permission> {
+      const name = parseInput(NameSchema, input.name, 'name')
+      const description = parseInput(DescriptionSchema, input.description ?? '', 'description')
+      const now = clock.now().getTime()
+      const inserted = await db
+        .insertInto('permissions')
+        .values({ name, description, created_at: now })
+        .onConflict((oc) => oc.column('name').doNothing())
+        .executeTakeFirst()
+      if (Number(inserted.numInsertedOrUpdatedRows ?? 0) === 0)
+        throw new DeputyError('ERR_CONFLICT', `a permission named ${name} already exists`)
+      await audit.append({
+        type: 'permission.created',
+        actor,
+        target: { type: 'permission', id: name },
+        data: { name, description },
+      })
+      return { name, description, roles: [], createdAt: new Date(now).toISOString() }
+    },
+  }
+  return repository
+}
+
+export type Roles = ReturnType<typeof createRoles>

@@ -1,0 +1,38 @@
+import { spawnSync } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+
+const BIN = fileURLToPath(new URL('../../bin/deputy.js', import.meta.url))
+
+export interface CliResult {
+  status: number | null
+  stdout: string
+  stderr: string
+}
+
+/**
+ * Runs the real `deputy` CLI (packages/server/dist; build with `tsc -b packages/server` first)
+ * without the caller's DEPUTY_* settings, so only what the test passes counts. `input` is stdin.
+ */
+export function deputyCli(
+  args: string[],
+  options: { cwd?: string; env?: Record<string, string>; input?: string } = {},
+): CliResult {
+  const env: Record<string, string> = {}
+  for (const [name, value] of Object.entries(process.env)) {
+    if (value !== undefined && !name.startsWith('DEPUTY_') && name !== 'NODE_ENV') env[name] = value
+  }
+  const result = spawnSync(process.execPath, [BIN, ...args], {
+    cwd: options.cwd,
+    env: { ...env, ...options.env },
+    input: options.input ?? '',
+    encoding: 'utf8',
+    // A safety net so a command that wrongly waits cannot hang the suite; not a timing assertion.
+    timeout: 30_000,
+  })
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr }
+}
+
+/** The non-empty lines of a text. */
+export function lines(text: string): string[] {
+  return text.split('\n').filter((line) => line.trim() !== '')
+}
