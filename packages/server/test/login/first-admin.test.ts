@@ -81,9 +81,15 @@ describe('first administrator on first start (issue 2 §2)', () => {
     // The sign-in lines come after the URL the server runs at.
     expect(banner.indexOf('Deputy is running at')).toBeLessThan(banner.indexOf('Sign in as'))
 
-    // Sign in over HTTP with what the banner said.
+    // The issuer names the port really bound, and the server answers health and JWKS at once.
     const url = new URL(loginUrl ?? '')
+    expect(url.port).not.toBe('0')
     url.hostname = '127.0.0.1'
+    expect(await (await fetch(new URL('/healthz', url))).json()).toEqual({ status: 'ok' })
+    const jwks = (await (await fetch(new URL('/jwks', url))).json()) as { keys: unknown[] }
+    expect(jwks.keys).toHaveLength(1)
+
+    // Sign in over HTTP with what the banner said.
     const jar = new CookieJar()
     const form = await fetch(url)
     jar.store(form)

@@ -1,3 +1,4 @@
+import { createServer } from 'node:net'
 import type { Command } from 'commander'
 import type { ResolvedConfig } from '../../config/load.js'
 import { createDeputy, type DeputyDeps } from '../../deputy.js'
@@ -23,20 +24,22 @@ export function registerStart(program: Command): void {
     .option('--production', 'production mode: refuse unsafe defaults')
     .action(async (opts: StartOptions, command: Command) => {
       const options = globalOptions(command)
-      const config = commandConfig(options, {
+      let config = commandConfig(options, {
         port: opts.port,
         host: opts.host,
         issuer: opts.issuer,
         mode: opts.production ? 'production' : undefined,
       })
+      // `--port 0` asks for any free port; the issuer must name the real one, or every token,
+      // metadata document and redirect would carry port 0.
+      if (config.port === 0 && config.issuer === 'http://localhost:0') {
+        const port = await freePort(config.host)
+        config = { ...config, port, issuer: `http://localhost:${port}` }
+      }
       const deputy = await createDeputy(config)
       const firstAdmin = await ensureFirstAdmin(deputy.deps, config)
       const server = await listen(deputy, { port: config.port, host: config.host })
-      // With --port 0 the default issuer names port 0; point people at the port actually bound.
-      const publicUrl =
-        config.port === 0 && config.issuer === 'http://localhost:0'
-          ? `http://localhost:${server.port}`
-          : config.issuer
+      const publicUrl = config.issuer
       const lines = [
         `Deputy is running at ${publicUrl} (listening on ${server.url}, ${config.mode} mode)`,
         `  database:   ${deputy.deps.store.location}`,
@@ -110,4 +113,16 @@ function firstAdminLines(admin: FirstAdmin, publicUrl: string): string[] {
     ]
   }
   return [`  sign in:    ${publicUrl}/login`]
+}
+
+/** A port the operating system reports free on `host` right now. */
+function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer()
+    probe.once('error', reject)
+    probe.listen(0, host, () => {
+      const address = probe.address()
+      probe.close(() => resolve(typeof address === 'object' && address ? address.port : 0))
+    })
+  })
 }
