@@ -29,6 +29,10 @@ export function requestContext(logger: Logger): MiddlewareHandler<AppEnv> {
   }
 }
 
+/** The policy every response gets unless its handler set one (the consent page widens form-action). */
+export const CONTENT_SECURITY_POLICY =
+  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
 /**
  * Security headers for every response. Pages are server-rendered with no inline script, so the
  * policy can be strict; `frame-ancestors 'none'` stops clickjacking of login and consent.
@@ -37,10 +41,7 @@ export function securityHeaders(options: { https: boolean }): MiddlewareHandler<
   return async function securityHeaders(c, next) {
     await next()
     const h = c.res.headers
-    h.set(
-      'Content-Security-Policy',
-      "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-    )
+    if (!h.has('Content-Security-Policy')) h.set('Content-Security-Policy', CONTENT_SECURITY_POLICY)
     h.set('X-Frame-Options', 'DENY')
     h.set('X-Content-Type-Options', 'nosniff')
     h.set('Referrer-Policy', 'no-referrer')

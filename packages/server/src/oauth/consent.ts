@@ -1,0 +1,221 @@
+import type { Actor } from '../audit/types.js'
+import type { DeputyDeps } from '../deputy.js'
+import type { User } from '../identity/users.js'
+import type { AuthorizationRequest } from './authorization-requests.js'
+import type { Client } from './clients.js'
+import { isLoopbackRedirect } from './redirect-uris.js'
+import type { Resource } from './resources.js'
+import { OIDC_SCOPES } from './scopes.js'
+
+/** What the consent page says for the OpenID Connect scopes, which no resource defines. */
+export const OIDC_SCOPE_SENTENCES: Record<string, string> = {
+  openid: 'Know which Deputy account is yours.',
+  profile: 'See your name.',
+  email: 'See your email address.',
+  offline_access: 'Keep its access after you close it, until you revoke it.',
+}
+
+/** The sentence the consent page shows for a scope. */
+export function scopeSentence(resource: Resource, scope: string): string {
+  return resource.scopes[scope] ?? OIDC_SCOPE_SENTENCES[scope] ?? scope
+}
+
+/** What the person has to decide for one request, given what they agreed to before. */
+export interface ConsentPlan {
+  /** True when the consent page must be shown. */
+  ask: boolean
+  /** Requested scopes the person has not agreed to yet: the only ones the page asks about. */
+  newScopes: string[]
+  /** Scopes agreed to before for this client and resource; the grant keeps them (step-up union). */
+  alreadyGranted: string[]
+}
+
+/** The remembered consent for a person, client and resource, or null when there is none. */
+async function rememberedConsent(
+  deps: DeputyDeps,
+  userId: string,
+  clientId: string,
+  resource: string,
+): Promise<string[] | null> {
+  // A remembered consent with no scopes still counts (basic access was agreed to), so this
+  // looks for the row itself rather than reading an empty scope list as "never asked".
+  const row = await deps.db
+    .selectFrom('consents')
+    .select('user_id')
+    .where('user_id', '=', userId)
+    .where('client_id', '=', clientId)
+    .where('resource', '=', resource)
+    .executeTakeFirst()
+  return row ? deps.grants.consentedScopes(userId, clientId, resource) : null
+}
+
+/**
+ * Decides whether to ask. Consent is remembered per person, client and resource; a later request
+ * for more scopes asks only about the new ones (MCP 2025-11-25 incremental scope consent).
+ */
+export async function planConsent(
+  deps: DeputyDeps,
+  userId: string,
+  request: AuthorizationRequest,
+): Promise<ConsentPlan> {
+  const remembered = await rememberedConsent(deps, userId, request.clientId, request.resource)
+  const alreadyGranted = remembered ?? []
+  const newScopes = request.scopes.filter((s) => !alreadyGranted.includes(s))
+  return {
+    ask: remembered === null || newScopes.length > 0 || request.prompt.includes('consent'),
+    newScopes,
+    alreadyGranted,
+  }
+}
+
+/** The warnings the consent page shows about where the answer goes. */
+export interface RedirectWarnings {
+  /** The host the person is sent back to (or the app's scheme for a native app). */
+  redirectHost: string
+  /** The client_id's host, when it differs from the redirect host (URL client ids only). */
+  otherClientHost: string | null
+  /** True when every redirect URI the client has is on this computer. */
+  loopbackOnly: boolean
+}
+
+/**
+ * MCP security considerations: the AS MUST show the redirect URI's host and SHOULD warn when a
+ * client has only localhost redirects; a URL client id whose redirect lives elsewhere is flagged.
+ */
+export function redirectWarnings(client: Client, redirectUri: string): RedirectWarnings {
+  const url = new URL(redirectUri)
+  const redirectHost = url.host || url.protocol.replace(/:$/, '')
+  let otherClientHost: string | null = null
+  try {
+    const id = new URL(client.clientId)
+    if ((id.protocol === 'https:' || id.protocol === 'http:') && id.hostname !== url.hostname)
+      otherClientHost = id.host
+  } catch {
+    // A plain client id (not a URL) says nothing about where the client lives.
+  }
+  const loopbackOnly =
+    client.redirectUris.length > 0 &&
+    client.redirectUris.every((uri) => {
+      try {
+        return isLoopbackRedirect(new URL(uri))
+      } catch {
+        return false
+      }
+    })
+  return { redirectHost, otherClientHost, loopbackOnly }
+}
+
+/**
+ * The authorization response URL: the redirect URI with the parameters appended to its query,
+ * keeping any query it already has byte for byte (RFC 6749 §3.1.2), plus `iss` (RFC 9207 §2).
+ */
+export function authorizationResponseUrl(
+  redirectUri: string,
+  issuer: string,
+  params: Record<string, string | null | undefined>,
+): string {
+  const query = new URLSearchParams()
+  for (const [name, value] of Object.entries(params)) {
+    if (value !== null && value !== undefined) query.append(name, value)
+  }
+  query.append('iss', issuer)
+  return `${redirectUri}${redirectUri.includes('?') ? '&' : '?'}${query.toString()}`
+}
+
+function personActor(user: User): Actor {
+  return { type: 'user', id: user.id, label: user.email }
+}
+
+function clientActor(client: Client): Actor {
+  return { type: 'client', id: client.clientId, label: client.name }
+}
+
+/**
+ * Approves a request: remembers any new consent (the union), starts a grant covering the union
+ * of what is requested and what was agreed to before for this resource (MCP step-up: the client
+ * asks for the union, and a narrower request does not silently drop earlier consent), and issues
+ * a code. Returns the redirect URL carrying the code, `state` and `iss`.
+ */
+export async function approveAuthorization(
+  deps: DeputyDeps,
+  input: {
+    user: User
+    client: Client
+    resource: Resource
+    request: AuthorizationRequest
+    authTime: number
+    /** True when the person just pressed Allow (a consent to record), false when remembered. */
+    consented: boolean
+    requestId: string | null
+  },
+): Promise<string> {
+  const { user, client, resource, request } = input
+  const agreed = input.consented
+    ? await deps.grants.rememberConsent(user.id, client.clientId, resource.uri, request.scopes)
+    : await deps.grants.consentedScopes(user.id, client.clientId, resource.uri)
+  // Scopes the resource has since dropped are not handed out again.
+  const scopes = [...new Set([...agreed, ...request.scopes])]
+    .filter((s) => s in resource.scopes || OIDC_SCOPES.has(s))
+    .sort()
+  if (input.consented) {
+    await deps.audit.append({
+      type: 'consent.granted',
+      actor: personActor(user),
+      target: { type: 'client', id: client.clientId },
+      decision: 'allow',
+      requestId: input.requestId,
+      data: { resource: resource.uri, scopes: request.scopes, consentedScopes: agreed },
+    })
+  }
+  const grant = await deps.grants.create({
+    userId: user.id,
+    clientId: client.clientId,
+    resource: resource.uri,
+    scopes,
+  })
+  const code = await deps.authorizationCodes.issue({
+    grantId: grant.id,
+    clientId: client.clientId,
+    userId: user.id,
+    redirectUri: request.redirectUri,
+    codeChallenge: request.codeChallenge,
+    resource: resource.uri,
+    scopes,
+    nonce: request.nonce,
+    authTime: input.authTime,
+  })
+  await deps.audit.append({
+    type: 'code.issued',
+    actor: clientActor(client),
+    onBehalfOf: personActor(user),
+    target: { type: 'grant', id: grant.id },
+    decision: 'allow',
+    requestId: input.requestId,
+    data: { client: client.clientId, user: user.id, resource: resource.uri, scopes },
+  })
+  return authorizationResponseUrl(request.redirectUri, deps.config.issuer, {
+    code,
+    state: request.state,
+  })
+}
+
+/** Records a refusal and returns the `access_denied` redirect (RFC 6749 §4.1.2.1). */
+export async function denyAuthorization(
+  deps: DeputyDeps,
+  input: { user: User; client: Client; request: AuthorizationRequest; requestId: string | null },
+): Promise<string> {
+  const { user, client, request } = input
+  await deps.audit.append({
+    type: 'consent.denied',
+    actor: personActor(user),
+    target: { type: 'client', id: client.clientId },
+    decision: 'deny',
+    requestId: input.requestId,
+    data: { resource: request.resource, scopes: request.scopes },
+  })
+  return authorizationResponseUrl(request.redirectUri, deps.config.issuer, {
+    error: 'access_denied',
+    error_description: 'The person declined the request.',
+    state: request.state,
+  })
+}
