@@ -39,6 +39,14 @@ export function registerStart(program: Command): void {
       const deputy = await createDeputy(config)
       const firstAdmin = await ensureFirstAdmin(deputy.deps, config)
       const server = await listen(deputy, { port: config.port, host: config.host })
+      // Handlers go in before anything is printed: whoever reads the banner may signal at once.
+      const stop = async (signal: string) => {
+        deputy.deps.logger.info({ signal }, 'shutting down')
+        await server.shutdown()
+        process.exit(0)
+      }
+      process.once('SIGTERM', () => void stop('SIGTERM'))
+      process.once('SIGINT', () => void stop('SIGINT'))
       const publicUrl = config.issuer
       const lines = [
         `Deputy is running at ${publicUrl} (listening on ${server.url}, ${config.mode} mode)`,
@@ -49,13 +57,6 @@ export function registerStart(program: Command): void {
         ...firstAdminLines(firstAdmin, publicUrl),
       ]
       process.stderr.write(`${lines.join('\n')}\n`)
-      const stop = async (signal: string) => {
-        deputy.deps.logger.info({ signal }, 'shutting down')
-        await server.shutdown()
-        process.exit(0)
-      }
-      process.once('SIGTERM', () => void stop('SIGTERM'))
-      process.once('SIGINT', () => void stop('SIGINT'))
     })
 }
 
