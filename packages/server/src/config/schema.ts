@@ -1,5 +1,28 @@
 import { z } from 'zod'
 
+/** A yes/no setting: a JSON boolean, or `true`/`false` from the environment or a flag. */
+const Flag = z.union([
+  z.boolean(),
+  z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1'),
+])
+
+/** Host names: a JSON array, or a comma-separated string from the environment. */
+const HostList = z.preprocess(
+  (value) =>
+    typeof value === 'string'
+      ? value
+          .split(',')
+          .map((h) => h.trim())
+          .filter(Boolean)
+      : value,
+  z.array(
+    z
+      .string()
+      .regex(/^[A-Za-z0-9.-]+$/, 'must list host names (no scheme, port or path)')
+      .transform((h) => h.toLowerCase()),
+  ),
+)
+
 /**
  * Every setting Deputy has, with its default and what it is for; docs/configuration.md is
  * generated from these descriptions (`npm run docs`). Config files are checked strictly: an
@@ -58,6 +81,23 @@ export const ConfigSchema = z
       .describe(
         'Lifetime of access tokens; retired signing keys stay published at least this long.',
       ),
+    refreshTokenTtlSeconds: z.coerce
+      .number()
+      .int()
+      .min(60)
+      .default(30 * 86_400)
+      .describe(
+        'How long a refresh token stays usable if it is not used; each use rotates it and issues a successor with a fresh lifetime.',
+      ),
+    refreshTokenReuseGraceSeconds: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .max(300)
+      .default(10)
+      .describe(
+        'After a refresh token is rotated, presenting it again within this time (a lost response) issues a fresh successor and cancels the previous one; after it, reuse revokes the whole grant.',
+      ),
     sessionTtlSeconds: z.coerce
       .number()
       .int()
@@ -80,8 +120,37 @@ export const ConfigSchema = z
       .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
       .default('info')
       .describe('Log level of the JSON logs on stdout.'),
+    dynamicRegistration: Flag.default(true)
+      .describe(
+        'Accept RFC 7591 dynamic client registration at `/register` (default `true`); when off it answers 404 and discovery omits `registration_endpoint`.',
+      )
+      .meta({ type: 'boolean' }),
+    dynamicRegistrationTtlSeconds: z.coerce
+      .number()
+      .int()
+      .min(60)
+      .optional()
+      .describe('Lifetime of a dynamically registered client; default: no expiry.'),
+    clientMetadataAllowedHosts: HostList.default([]).describe(
+      'Hosts whose Client ID Metadata Documents may be fetched (comma-separated in the environment); empty (the default) means any public host.',
+    ),
+    dangerouslyAllowHttpLoopbackClientMetadata: Flag.default(false)
+      .describe(
+        'Development only, default `false`: fetch Client ID Metadata Documents over plain http from loopback addresses. Refused in `production` mode.',
+      )
+      .meta({ type: 'boolean' }),
   })
   .strict()
+  .superRefine((config, ctx) => {
+    // The SSRF guard of client metadata fetches must not be loosened on a real deployment.
+    if (config.mode === 'production' && config.dangerouslyAllowHttpLoopbackClientMetadata) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['dangerouslyAllowHttpLoopbackClientMetadata'],
+        message: 'is a development setting and is refused in production mode',
+      })
+    }
+  })
 
 export type Config = z.output<typeof ConfigSchema>
 export type ConfigInput = z.input<typeof ConfigSchema>
@@ -99,4 +168,9 @@ export const ENVIRONMENT_VARIABLES: Record<string, keyof ConfigInput> = {
   DEPUTY_MASTER_KEY_FILE: 'masterKeyFile',
   DEPUTY_SIGNING_ALG: 'signingAlg',
   DEPUTY_LOG_LEVEL: 'logLevel',
+  DEPUTY_DYNAMIC_REGISTRATION: 'dynamicRegistration',
+  DEPUTY_DYNAMIC_REGISTRATION_TTL_SECONDS: 'dynamicRegistrationTtlSeconds',
+  DEPUTY_CLIENT_METADATA_ALLOWED_HOSTS: 'clientMetadataAllowedHosts',
+  DEPUTY_DANGEROUSLY_ALLOW_HTTP_LOOPBACK_CLIENT_METADATA:
+    'dangerouslyAllowHttpLoopbackClientMetadata',
 }

@@ -1,8 +1,168 @@
-import { Hono } from 'hono'
+import { type Context, Hono } from 'hono'
 import type { DeputyDeps } from '../deputy.js'
 import type { AppEnv } from '../http/env.js'
+import type { User } from '../identity/users.js'
+import { type Form, FormError, readForm } from '../lib/form.js'
+import { authenticateClient, claimedClientId } from './client-auth.js'
+import type { Client, GrantType } from './clients.js'
+import { isOAuthError, OAuthError } from './errors.js'
+import { authorizationCodeGrant } from './grants/authorization-code.js'
+import { clientCredentialsGrant } from './grants/client-credentials.js'
+import { refreshTokenGrant } from './grants/refresh-token.js'
+import { createRefreshTokens, type RefreshTokens } from './refresh-tokens.js'
 
-// PLACEHOLDER: being written now (issue 3); replaced before anything is claimed.
-export function createTokenRoutes(_deps: DeputyDeps): Hono<AppEnv> {
-  return new Hono<AppEnv>()
+/** RFC 6749 §5.1: the successful token response. */
+export interface TokenResponse {
+  access_token: string
+  token_type: 'Bearer'
+  expires_in: number
+  scope: string
+  refresh_token?: string
+  id_token?: string
+}
+
+/** What a grant handler is given: an authenticated client and the parsed request. */
+export interface GrantContext {
+  deps: DeputyDeps
+  client: Client
+  form: Form
+  refreshTokens: RefreshTokens
+}
+
+/** A grant handler's answer: the response body, and what was issued for the audit record. */
+export interface GrantResult {
+  body: TokenResponse
+  issued: {
+    user: User | null
+    resource: string
+    scopes: string[]
+    jti: string
+    grantId: string | null
+    refreshToken: boolean
+    /** A refresh retried within the grace period. */
+    retried?: boolean
+  }
+}
+
+export type GrantHandler = (ctx: GrantContext) => Promise<GrantResult>
+
+/** The grant types /token serves (the registry metadata advertises). */
+export const GRANT_HANDLERS = new Map<GrantType, GrantHandler>([
+  ['authorization_code', authorizationCodeGrant],
+  ['refresh_token', refreshTokenGrant],
+  ['client_credentials', clientCredentialsGrant],
+])
+
+/** Parameters that may repeat: RFC 8707 §2 allows several `resource` values. */
+const REPEATABLE = new Set(['resource'])
+
+/**
+ * Reads the form body of a token, revocation or introspection request: RFC 6749 §3.2 (and
+ * RFC 7009 §2.1, RFC 7662 §2.1) require `application/x-www-form-urlencoded`, and §3.1 forbids
+ * repeated parameters.
+ */
+export async function readOAuthForm(c: Context<AppEnv>): Promise<Form> {
+  try {
+    return await readForm(c.req, REPEATABLE)
+  } catch (err) {
+    if (err instanceof FormError) {
+      throw new OAuthError('invalid_request', err.message, { reason: err.problem })
+    }
+    throw err
+  }
+}
+
+/** A JSON response that no cache may keep (RFC 6749 §5.1). */
+export function noStoreJson(body: unknown, status = 200): Response {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: {
+      'Content-Type': 'application/json',
+      'Cache-Control': 'no-store',
+      Pragma: 'no-cache',
+    },
+  })
+}
+
+/**
+ * The token endpoint (RFC 6749 §3.2), as named steps: read the form, authenticate the client,
+ * check the grant type is allowed for it, run the grant. Every issuance and every refusal is
+ * written to the audit chain (never the token itself).
+ */
+export function createTokenRoutes(deps: DeputyDeps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>()
+  const tokenEndpoint = `${deps.config.issuer}/token`
+  const refreshTokens = createRefreshTokens({
+    store: deps.store,
+    clock: deps.clock,
+    ttlSeconds: deps.config.refreshTokenTtlSeconds,
+    graceSeconds: deps.config.refreshTokenReuseGraceSeconds,
+  })
+
+  app.post('/token', async (c) => {
+    const authorization = c.req.header('authorization')
+    let form: Form | undefined
+    let client: Client | undefined
+    let grantType: string | undefined
+    try {
+      form = await readOAuthForm(c)
+      grantType = form.get('grant_type')
+      if (!grantType) {
+        throw new OAuthError('invalid_request', 'grant_type is required', {
+          reason: 'missing-grant-type',
+        })
+      }
+      const handler = GRANT_HANDLERS.get(grantType as GrantType)
+      if (!handler) {
+        throw new OAuthError('unsupported_grant_type', 'this grant type is not supported', {
+          reason: `unsupported-grant-type ${grantType.slice(0, 64)}`,
+        })
+      }
+      ;({ client } = await authenticateClient(deps, authorization, form, {
+        endpointUrl: tokenEndpoint,
+      }))
+      if (!client.grantTypes.includes(grantType as GrantType)) {
+        throw new OAuthError('unauthorized_client', 'this client may not use this grant type', {
+          reason: `grant-type-not-allowed ${grantType}`,
+        })
+      }
+      const result = await handler({ deps, client, form, refreshTokens })
+      const { issued } = result
+      await deps.audit.append({
+        type: 'token.issued',
+        actor: { type: 'client', id: client.clientId, label: client.name },
+        onBehalfOf: issued.user ? { type: 'user', id: issued.user.id } : null,
+        target: { type: 'access_token', id: issued.jti },
+        decision: 'allow',
+        requestId: c.get('requestId'),
+        data: {
+          grantType,
+          clientId: client.clientId,
+          userId: issued.user?.id ?? null,
+          resource: issued.resource,
+          scopes: issued.scopes,
+          jti: issued.jti,
+          grantId: issued.grantId,
+          refreshToken: issued.refreshToken,
+          ...(issued.retried ? { retriedWithinGrace: true } : {}),
+        },
+      })
+      return noStoreJson(result.body)
+    } catch (err) {
+      if (isOAuthError(err) && err.status < 500) {
+        const clientId = client?.clientId ?? claimedClientId(authorization, form)
+        await deps.audit.append({
+          type: 'token.refused',
+          actor: { type: 'client', id: clientId?.slice(0, 200) ?? 'unknown' },
+          decision: 'deny',
+          reason: err.reason.slice(0, 200),
+          requestId: c.get('requestId'),
+          data: { error: err.code, grantType: grantType?.slice(0, 64) ?? null },
+        })
+      }
+      throw err
+    }
+  })
+
+  return app
 }

@@ -1,0 +1,232 @@
+import { createLocalJWKSet, decodeJwt, type JSONWebKeySet, jwtVerify } from 'jose'
+import type { DeputyDeps } from '../deputy.js'
+import type { Form } from '../lib/form.js'
+import type { ClientAuthMethod } from '../store/schema.js'
+import type { Client } from './clients.js'
+import { OAuthError } from './errors.js'
+
+/** RFC 7523 §2.2: the one client assertion type Deputy accepts. */
+export const JWT_BEARER_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
+
+/** Signature algorithms accepted in client assertions; never `none` or a shared-secret (HS*) one. */
+export const CLIENT_ASSERTION_ALGS = ['ES256', 'EdDSA', 'RS256', 'PS256']
+
+/** An assertion may not be valid for longer than this from now (a far-future `exp` is refused). */
+export const MAX_ASSERTION_LIFETIME_SECONDS = 600
+
+/** Clock skew tolerated between the client and Deputy when checking `exp`, `nbf` and `iat`. */
+const ASSERTION_CLOCK_TOLERANCE_SECONDS = 30
+
+/** A client that proved who it is, and how. */
+export interface AuthenticatedClient {
+  client: Client
+  method: ClientAuthMethod
+}
+
+/** What the request presented, before anything is checked. */
+interface Presented {
+  method: ClientAuthMethod
+  clientId: string
+  secret?: string
+  assertion?: string
+}
+
+/** Where the request came in: the audiences a client assertion may name. */
+export interface ClientAuthContext {
+  /** The URL of the endpoint being called (token, revocation, introspection). */
+  endpointUrl: string
+}
+
+type Verifier = (
+  deps: DeputyDeps,
+  client: Client,
+  presented: Presented,
+  context: ClientAuthContext,
+) => Promise<void>
+
+function refuse(reason: string, description = 'client authentication failed'): OAuthError {
+  return new OAuthError('invalid_client', description, { reason })
+}
+
+/** RFC 6749 §2.3.1: the Basic credentials are form-encoded before being joined by a colon. */
+function formDecode(value: string): string {
+  return decodeURIComponent(value.replace(/\+/g, ' '))
+}
+
+function parseBasic(header: string): { clientId: string; secret: string } {
+  const decoded = Buffer.from(header.slice(6).trim(), 'base64').toString('utf8')
+  const colon = decoded.indexOf(':')
+  if (colon <= 0) throw refuse('malformed-basic-credentials')
+  try {
+    return {
+      clientId: formDecode(decoded.slice(0, colon)),
+      secret: formDecode(decoded.slice(colon + 1)),
+    }
+  } catch {
+    throw refuse('malformed-basic-credentials')
+  }
+}
+
+/**
+ * Works out which method the request uses. RFC 6749 §2.3: a client MUST NOT use more than one
+ * authentication method in a request, so two at once is refused rather than one picked.
+ */
+function presentedCredentials(authorization: string | undefined, form: Form): Presented {
+  const basic = authorization !== undefined && /^basic /i.test(authorization)
+  const post = form.has('client_secret')
+  const jwt = form.has('client_assertion') || form.has('client_assertion_type')
+  if (Number(basic) + Number(post) + Number(jwt) > 1) {
+    throw refuse('multiple-auth-methods', 'use exactly one client authentication method')
+  }
+  const bodyClientId = form.get('client_id')
+  let presented: Presented
+  if (basic) {
+    const { clientId, secret } = parseBasic(authorization)
+    presented = { method: 'client_secret_basic', clientId, secret }
+  } else if (post) {
+    if (!bodyClientId) throw refuse('client-secret-without-client-id')
+    presented = {
+      method: 'client_secret_post',
+      clientId: bodyClientId,
+      secret: form.get('client_secret'),
+    }
+  } else if (jwt) {
+    // RFC 7521 §4.2: the assertion type must be exactly the JWT bearer one.
+    if (form.get('client_assertion_type') !== JWT_BEARER_ASSERTION_TYPE) {
+      throw refuse('unsupported-client-assertion-type')
+    }
+    const assertion = form.get('client_assertion')
+    if (!assertion) throw refuse('missing-client-assertion')
+    // The client is named by the (not yet verified) `sub`; it must equal `iss` and the body's
+    // client_id once verified (RFC 7523 §3).
+    let sub: unknown
+    try {
+      sub = decodeJwt(assertion).sub
+    } catch {
+      throw refuse('malformed-client-assertion')
+    }
+    const clientId = bodyClientId ?? (typeof sub === 'string' ? sub : undefined)
+    if (!clientId) throw refuse('client-assertion-without-sub')
+    presented = { method: 'private_key_jwt', clientId, assertion }
+  } else {
+    if (!bodyClientId) throw refuse('no-client-authentication')
+    presented = { method: 'none', clientId: bodyClientId }
+  }
+  // RFC 6749 §2.3.1 / RFC 7523 §3: a client_id in the body must name the authenticated client.
+  if (bodyClientId !== undefined && bodyClientId !== presented.clientId) {
+    throw refuse('client-id-mismatch')
+  }
+  return presented
+}
+
+async function verifySecret(deps: DeputyDeps, client: Client, presented: Presented): Promise<void> {
+  if (!presented.secret) throw refuse('empty-client-secret')
+  if (!(await deps.clients.verifySecret(client.clientId, presented.secret))) {
+    throw refuse('wrong-client-secret')
+  }
+}
+
+let nextJtiSweep = 0
+
+/** RFC 7523 §3: a signed assertion naming the client, for this server, short-lived, used once. */
+async function verifyAssertion(
+  deps: DeputyDeps,
+  client: Client,
+  presented: Presented,
+  context: ClientAuthContext,
+): Promise<void> {
+  if (!client.jwks || client.jwks.keys.length === 0) throw refuse('client-has-no-jwks')
+  const now = deps.clock.now()
+  let payload: { exp?: number; jti?: string }
+  try {
+    const keys = createLocalJWKSet(client.jwks as unknown as JSONWebKeySet)
+    ;({ payload } = await jwtVerify(presented.assertion as string, keys, {
+      algorithms: CLIENT_ASSERTION_ALGS,
+      issuer: client.clientId,
+      subject: client.clientId,
+      audience: [deps.config.issuer, `${deps.config.issuer}/token`, context.endpointUrl],
+      requiredClaims: ['exp', 'jti'],
+      currentDate: now,
+      clockTolerance: ASSERTION_CLOCK_TOLERANCE_SECONDS,
+    }))
+  } catch (err) {
+    throw refuse(`client-assertion-${(err as { code?: string }).code ?? 'invalid'}`)
+  }
+  const nowSeconds = Math.floor(now.getTime() / 1000)
+  const exp = payload.exp as number
+  if (exp > nowSeconds + MAX_ASSERTION_LIFETIME_SECONDS) {
+    throw refuse('client-assertion-exp-too-far')
+  }
+  const jti = payload.jti as string
+  if (jti.length > 256) throw refuse('client-assertion-jti-too-long')
+  // Remember the jti until the assertion expires; a second insert of the same pair is a replay.
+  // The primary key makes this atomic across concurrent requests and replicas.
+  const inserted = await deps.db
+    .insertInto('client_assertion_jtis')
+    .values({
+      client_id: client.clientId,
+      jti,
+      expires_at: (exp + ASSERTION_CLOCK_TOLERANCE_SECONDS) * 1000,
+    })
+    .onConflict((oc) => oc.columns(['client_id', 'jti']).doNothing())
+    .executeTakeFirst()
+  if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) !== 1) {
+    throw refuse('client-assertion-replayed')
+  }
+  // Expired ids can go: their assertions fail the `exp` check anyway. At most once a minute.
+  if (now.getTime() >= nextJtiSweep) {
+    nextJtiSweep = now.getTime() + 60_000
+    await deps.db
+      .deleteFrom('client_assertion_jtis')
+      .where('expires_at', '<', now.getTime())
+      .execute()
+  }
+}
+
+/** One verifier per registered method (RFC 6749 §2.3, RFC 7523 §2.2); `none` proves nothing. */
+const VERIFIERS = new Map<ClientAuthMethod, Verifier>([
+  ['none', async () => {}],
+  ['client_secret_basic', verifySecret],
+  ['client_secret_post', verifySecret],
+  ['private_key_jwt', verifyAssertion],
+])
+
+/**
+ * Authenticates the client of a token, revocation or introspection request: exactly one method,
+ * the one the client registered, and a body `client_id` that names the same client.
+ */
+export async function authenticateClient(
+  deps: DeputyDeps,
+  authorization: string | undefined,
+  form: Form,
+  context: ClientAuthContext,
+): Promise<AuthenticatedClient> {
+  const presented = presentedCredentials(authorization, form)
+  const client = await deps.clients.resolve(presented.clientId)
+  if (!client) throw refuse('unknown-or-disabled-client')
+  if (client.tokenEndpointAuthMethod !== presented.method) {
+    throw refuse(
+      `auth-method-not-registered registered=${client.tokenEndpointAuthMethod} presented=${presented.method}`,
+    )
+  }
+  const verify = VERIFIERS.get(presented.method) as Verifier
+  await verify(deps, client, presented, context)
+  return { client, method: presented.method }
+}
+
+/** The client a request names, before it is authenticated (for audit records of refusals). */
+export function claimedClientId(
+  authorization: string | undefined,
+  form: Form | undefined,
+): string | undefined {
+  const fromBody = form?.get('client_id')
+  if (fromBody) return fromBody
+  if (authorization && /^basic /i.test(authorization)) {
+    try {
+      return parseBasic(authorization).clientId
+    } catch {
+      return undefined
+    }
+  }
+  return undefined
+}

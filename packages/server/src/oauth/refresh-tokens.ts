@@ -1,0 +1,208 @@
+import { type Kysely, sql } from 'kysely'
+import type { Clock } from '../lib/clock.js'
+import { randomToken, sha256 } from '../lib/random.js'
+import type { Store } from '../store/db.js'
+import type { Database } from '../store/schema.js'
+import { formatScope, parseScope } from './scopes.js'
+
+/** What a refresh token stands for: one grant's client, person, resource and scopes. */
+export interface RefreshTokenData {
+  grantId: string
+  clientId: string
+  userId: string
+  resource: string
+  scopes: string[]
+}
+
+export type RotateResult =
+  /** The presented token was current (or retried within the grace): here is its successor. */
+  | { status: 'ok'; data: RefreshTokenData; token: string; retried: boolean }
+  | { status: 'unknown' }
+  | { status: 'expired' }
+  /** The grant it belongs to has ended. */
+  | { status: 'revoked' }
+  /** Another client's token: refused, and nothing changes (the real owner keeps it). */
+  | { status: 'wrong-client' }
+  /** RFC 9700 §4.14.2: a rotated token came back; the caller must revoke the whole grant. */
+  | { status: 'reused'; grantId: string }
+
+export interface RefreshTokensOptions {
+  store: Store
+  clock: Clock
+  /** How long a token lives without being used. */
+  ttlSeconds: number
+  /** How long after its rotation a token may still be retried (a lost response). */
+  graceSeconds: number
+}
+
+/**
+ * Opaque refresh tokens (256 bits), stored as SHA-256 digests, rotated on every use
+ * (RFC 9700 §4.14.2, OAuth 2.1 §4.3.1). Rotation is one transaction holding the presented token's
+ * row (SQLite: the writer lock; PostgreSQL: `SELECT … FOR UPDATE`), so concurrent uses of one
+ * token run one after the other, in this process or across replicas.
+ *
+ * Grace for a lost response: when a rotated token comes back within `graceSeconds` and its
+ * successor has not been used yet, a fresh successor is issued and the previous successor is
+ * deleted (its value is not stored, so it cannot be sent again). So of any number of uses of one
+ * token, only the successor issued last keeps working: exactly one line of the family continues.
+ * Once the successor was used, or after the grace, reuse means theft and ends the grant.
+ */
+export function createRefreshTokens(options: RefreshTokensOptions) {
+  const { store, clock } = options
+  const db = store.db
+  const ttlMs = options.ttlSeconds * 1000
+  const graceMs = options.graceSeconds * 1000
+
+  function row(hash: string, data: RefreshTokenData, now: number) {
+    return {
+      token_hash: hash,
+      grant_id: data.grantId,
+      client_id: data.clientId,
+      user_id: data.userId,
+      resource: data.resource,
+      scope: formatScope(data.scopes),
+      created_at: now,
+      expires_at: now + ttlMs,
+      rotated_at: null,
+      replaced_by: null,
+    }
+  }
+
+  /** A transaction that serialises with every other rotation of the same token. */
+  async function locked<T>(work: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
+    if (store.dialect === 'postgres') return db.transaction().execute(work)
+    // SQLite: take the writer lock up front so the read-then-write cannot fail to upgrade (or
+    // interleave with another process on the same file).
+    return db.connection().execute(async (conn) => {
+      await sql.raw('BEGIN IMMEDIATE').execute(conn)
+      try {
+        const result = await work(conn)
+        await sql.raw('COMMIT').execute(conn)
+        return result
+      } catch (err) {
+        await sql
+          .raw('ROLLBACK')
+          .execute(conn)
+          .catch(() => {})
+        throw err
+      }
+    })
+  }
+
+  return {
+    /** Issues the first refresh token of a grant. */
+    async issue(data: RefreshTokenData): Promise<string> {
+      const token = randomToken(32)
+      await db
+        .insertInto('refresh_tokens')
+        .values(row(sha256(token), data, clock.now().getTime()))
+        .execute()
+      return token
+    },
+
+    /**
+     * Exchanges a refresh token for its successor. The successor keeps the presented token's
+     * scope and resource (RFC 6749 §6: a new refresh token has the same scope). `check` runs
+     * before anything is written; when it throws, the presented token stays as it was.
+     */
+    async rotate(
+      token: string,
+      clientId: string,
+      check: (data: RefreshTokenData) => void = () => {},
+    ): Promise<RotateResult> {
+      const hash = sha256(token)
+      const now = clock.now().getTime()
+      const next = randomToken(32)
+      const nextHash = sha256(next)
+      return locked(async (trx) => {
+        let query = trx.selectFrom('refresh_tokens').selectAll().where('token_hash', '=', hash)
+        if (store.dialect === 'postgres') query = query.forUpdate()
+        const current = await query.executeTakeFirst()
+        if (!current) return { status: 'unknown' }
+        if (current.client_id !== clientId) return { status: 'wrong-client' }
+        // A token can outlive its grant by a moment (a code replay revoking the grant while the
+        // first redemption stores its token). Reading the grant under a share lock orders this
+        // rotation with a concurrent revocation (which updates that row): either the revocation
+        // waits and then deletes the successor, or this rotation sees the grant ended.
+        let grantQuery = trx
+          .selectFrom('grants')
+          .select('revoked_at')
+          .where('id', '=', current.grant_id)
+        if (store.dialect === 'postgres') grantQuery = grantQuery.forShare()
+        const grant = await grantQuery.executeTakeFirst()
+        if (!grant || grant.revoked_at !== null) return { status: 'revoked' }
+        const data: RefreshTokenData = {
+          grantId: current.grant_id,
+          clientId: current.client_id,
+          userId: current.user_id,
+          resource: current.resource,
+          scopes: parseScope(current.scope) ?? [],
+        }
+        if (current.rotated_at === null) {
+          if (current.expires_at <= now) return { status: 'expired' }
+          check(data)
+          await trx
+            .updateTable('refresh_tokens')
+            .set({ rotated_at: now, replaced_by: nextHash })
+            .where('token_hash', '=', hash)
+            .execute()
+          await trx
+            .insertInto('refresh_tokens')
+            .values(row(nextHash, data, now))
+            .execute()
+          return { status: 'ok', data, token: next, retried: false }
+        }
+        if (now - current.rotated_at > graceMs || current.replaced_by === null) {
+          return { status: 'reused', grantId: current.grant_id }
+        }
+        check(data)
+        // Within the grace: cancel the successor, but only if nobody has used it yet; a used
+        // successor means the family moved on and this is a replay.
+        const cancelled = await trx
+          .deleteFrom('refresh_tokens')
+          .where('token_hash', '=', current.replaced_by)
+          .where('rotated_at', 'is', null)
+          .executeTakeFirst()
+        if (Number(cancelled.numDeletedRows) !== 1) {
+          return { status: 'reused', grantId: current.grant_id }
+        }
+        await trx
+          .updateTable('refresh_tokens')
+          .set({ replaced_by: nextHash })
+          .where('token_hash', '=', hash)
+          .execute()
+        await trx
+          .insertInto('refresh_tokens')
+          .values(row(nextHash, data, now))
+          .execute()
+        return { status: 'ok', data, token: next, retried: true }
+      })
+    },
+
+    /** The live (not rotated, not expired) token with this value, for revocation and introspection. */
+    async find(
+      token: string,
+    ): Promise<
+      (RefreshTokenData & { createdAt: number; expiresAt: number; rotated: boolean }) | undefined
+    > {
+      const found = await db
+        .selectFrom('refresh_tokens')
+        .selectAll()
+        .where('token_hash', '=', sha256(token))
+        .executeTakeFirst()
+      if (!found) return undefined
+      return {
+        grantId: found.grant_id,
+        clientId: found.client_id,
+        userId: found.user_id,
+        resource: found.resource,
+        scopes: parseScope(found.scope) ?? [],
+        createdAt: found.created_at,
+        expiresAt: found.expires_at,
+        rotated: found.rotated_at !== null,
+      }
+    },
+  }
+}
+
+export type RefreshTokens = ReturnType<typeof createRefreshTokens>

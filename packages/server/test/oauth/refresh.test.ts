@@ -1,0 +1,210 @@
+import { decodeJwt } from 'jose'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { DIALECTS, skipDialect, type TestDatabase } from '../helpers/databases.js'
+import {
+  ADMIN,
+  auditOf,
+  createWorld,
+  expectOAuthJson,
+  introspect,
+  issueCode,
+  OTHER_RESOURCE,
+  RESOURCE,
+  redeem,
+  refresh,
+  type World,
+} from './token-helpers.js'
+
+interface Tokens {
+  access_token: string
+  refresh_token: string
+  scope: string
+}
+
+async function start(world: World): Promise<Tokens & { grantId: string }> {
+  const { code, grantId } = await issueCode(world)
+  const response = await redeem(world, code)
+  expect(response.status).toBe(200)
+  return { ...((await response.json()) as Tokens), grantId }
+}
+
+async function ok(response: Response): Promise<Tokens> {
+  expect(response.status).toBe(200)
+  expectOAuthJson(response)
+  return (await response.json()) as Tokens
+}
+
+async function errorOf(response: Response): Promise<string> {
+  expectOAuthJson(response)
+  return ((await response.json()) as { error: string }).error
+}
+
+describe('refresh_token grant (RFC 6749 §6, RFC 9700 §4.14.2)', () => {
+  let world: World
+  beforeEach(async () => {
+    world = await createWorld()
+  })
+  afterEach(() => world.deputy.dispose())
+
+  it('rotates the refresh token on every use and issues a fresh access token for the grant', async () => {
+    const first = await start(world)
+    const second = await ok(await refresh(world, first.refresh_token))
+    expect(second.refresh_token).not.toBe(first.refresh_token)
+    expect(second.scope).toBe(first.scope)
+    const claims = decodeJwt(second.access_token)
+    expect(claims).toMatchObject({ aud: RESOURCE, sub: world.alice.id, grant_id: first.grantId })
+    expect(claims.favorite_song).toBe('Bohemian Rhapsody')
+    const third = await ok(await refresh(world, second.refresh_token))
+    expect(third.refresh_token).not.toBe(second.refresh_token)
+  })
+
+  it('stores refresh tokens only as hashes', async () => {
+    const first = await start(world)
+    const rows = await world.deputy.deps.db.selectFrom('refresh_tokens').selectAll().execute()
+    expect(JSON.stringify(rows)).not.toContain(first.refresh_token)
+  })
+
+  it('revokes the whole family when a rotated token comes back after the grace', async () => {
+    const first = await start(world)
+    const second = await ok(await refresh(world, first.refresh_token))
+    world.clock.advance(world.deputy.config.refreshTokenReuseGraceSeconds + 1)
+
+    const reuse = await refresh(world, first.refresh_token)
+    expect(reuse.status).toBe(400)
+    expect(await errorOf(reuse)).toBe('invalid_grant')
+    // The legitimate successor dies with the family, and so do the access tokens.
+    expect(await errorOf(await refresh(world, second.refresh_token))).toBe('invalid_grant')
+    expect(await introspect(world, second.access_token)).toEqual({ active: false })
+    expect(await world.deputy.deps.grants.isActive(first.grantId)).toBe(false)
+    const [revoked] = await auditOf(world, 'grant.revoked')
+    expect(revoked?.reason).toBe('refresh-token-reuse')
+  })
+
+  it('within the grace, a retried token gets a fresh successor and the lost successor stops working', async () => {
+    const first = await start(world)
+    const lost = await ok(await refresh(world, first.refresh_token))
+    world.clock.advance(world.deputy.config.refreshTokenReuseGraceSeconds - 1)
+    const retried = await ok(await refresh(world, first.refresh_token))
+    expect(retried.refresh_token).not.toBe(lost.refresh_token)
+
+    expect(await errorOf(await refresh(world, lost.refresh_token))).toBe('invalid_grant')
+    // Presenting the cancelled successor is not reuse: the family goes on.
+    expect(await world.deputy.deps.grants.isActive(first.grantId)).toBe(true)
+    await ok(await refresh(world, retried.refresh_token))
+    const issued = await auditOf(world, 'token.issued')
+    expect(issued.some((e) => e.data.retriedWithinGrace === true)).toBe(true)
+  })
+
+  it('within the grace, a retry after the successor was used is reuse and revokes the family', async () => {
+    const first = await start(world)
+    const second = await ok(await refresh(world, first.refresh_token))
+    const third = await ok(await refresh(world, second.refresh_token))
+    expect(await errorOf(await refresh(world, first.refresh_token))).toBe('invalid_grant')
+    expect(await errorOf(await refresh(world, third.refresh_token))).toBe('invalid_grant')
+    expect(await world.deputy.deps.grants.isActive(first.grantId)).toBe(false)
+  })
+
+  it('may narrow the scope for one access token; the grant keeps its scope', async () => {
+    const first = await start(world)
+    const narrowed = await ok(await refresh(world, first.refresh_token, { scope: 'tools:read' }))
+    expect(narrowed.scope).toBe('tools:read')
+    expect(decodeJwt(narrowed.access_token).scope).toBe('tools:read')
+    const next = await ok(await refresh(world, narrowed.refresh_token))
+    expect(next.scope).toBe(first.scope)
+  })
+
+  it('refuses a wider scope with invalid_scope and leaves the token usable', async () => {
+    const { code } = await issueCode(world, { scopes: ['tools:read'] })
+    const first = await ok(await redeem(world, code))
+    const wider = await refresh(world, first.refresh_token, { scope: 'tools:read tools:write' })
+    expect(wider.status).toBe(400)
+    expect(await errorOf(wider)).toBe('invalid_scope')
+    await ok(await refresh(world, first.refresh_token))
+  })
+
+  it('refuses another resource with invalid_target and leaves the token usable', async () => {
+    const first = await start(world)
+    const other = await refresh(world, first.refresh_token, { resource: OTHER_RESOURCE })
+    expect(other.status).toBe(400)
+    expect(await errorOf(other)).toBe('invalid_target')
+    await ok(await refresh(world, first.refresh_token, { resource: RESOURCE }))
+  })
+
+  it("refuses another client's refresh token with invalid_grant and leaves it to its owner", async () => {
+    const first = await start(world)
+    const stolen = await refresh(world, first.refresh_token, {}, world.otherApp)
+    expect(await errorOf(stolen)).toBe('invalid_grant')
+    await ok(await refresh(world, first.refresh_token))
+  })
+
+  it('refuses an expired refresh token', async () => {
+    const first = await start(world)
+    world.clock.advance(world.deputy.config.refreshTokenTtlSeconds + 1)
+    expect(await errorOf(await refresh(world, first.refresh_token))).toBe('invalid_grant')
+  })
+
+  it('refuses an unknown or truncated refresh token', async () => {
+    const first = await start(world)
+    expect(await errorOf(await refresh(world, 'x'.repeat(43)))).toBe('invalid_grant')
+    expect(await errorOf(await refresh(world, first.refresh_token.slice(0, -1)))).toBe(
+      'invalid_grant',
+    )
+  })
+
+  it('refuses to refresh for a disabled person', async () => {
+    const first = await start(world)
+    await world.deputy.deps.users.setStatus('alice@example.com', 'disabled', ADMIN)
+    expect(await errorOf(await refresh(world, first.refresh_token))).toBe('invalid_grant')
+  })
+})
+
+// Issue 3 §9: concurrent refreshes of one token, on each database: the uses run one after the
+// other, and of the successors handed out exactly one keeps working.
+for (const dialect of DIALECTS) {
+  describe.skipIf(skipDialect(dialect.name))(`refresh rotation race (${dialect.name})`, () => {
+    let database: TestDatabase
+    let world: World
+    beforeEach(async () => {
+      database = await dialect.create()
+      world = await createWorld({ database })
+    })
+    afterEach(() => world.deputy.dispose())
+
+    it('leaves exactly one live successor after concurrent refreshes of one token', async () => {
+      for (let round = 0; round < 3; round++) {
+        const first = await start(world)
+        const responses = await Promise.all(
+          Array.from({ length: 4 }, () => refresh(world, first.refresh_token)),
+        )
+        const successors: string[] = []
+        for (const r of responses) {
+          if (r.status === 200) successors.push(((await r.json()) as Tokens).refresh_token)
+          else expect(await errorOf(r)).toBe('invalid_grant')
+        }
+        expect(successors.length).toBeGreaterThanOrEqual(1)
+        const outcomes = []
+        for (const s of successors) outcomes.push((await refresh(world, s)).status)
+        expect(outcomes.filter((s) => s === 200)).toHaveLength(1)
+        expect(await world.deputy.deps.grants.isActive(first.grantId)).toBe(true)
+      }
+    })
+
+    it('after the grace, a concurrent reuse revokes the family whatever the order', async () => {
+      const first = await start(world)
+      const second = await ok(await refresh(world, first.refresh_token))
+      world.clock.advance(world.deputy.config.refreshTokenReuseGraceSeconds + 1)
+      const [a, b] = await Promise.all([
+        refresh(world, first.refresh_token),
+        refresh(world, second.refresh_token),
+      ])
+      // Whichever ran first, the family is revoked and no token of it works any more.
+      expect(a.status).toBe(400)
+      expect(await world.deputy.deps.grants.isActive(first.grantId)).toBe(false)
+      if (b.status === 200) {
+        const late = (await b.json()) as Tokens
+        expect(await errorOf(await refresh(world, late.refresh_token))).toBe('invalid_grant')
+        expect(await introspect(world, late.access_token)).toEqual({ active: false })
+      }
+    })
+  })
+}
