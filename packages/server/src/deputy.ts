@@ -17,6 +17,7 @@ import { loadMasterKey, type MasterKeySource } from './keys/master-key.js'
 import { createSigningKeys } from './keys/signing-keys.js'
 import type { Sealer, SigningKeys } from './keys/types.js'
 import { type Clock, systemClock } from './lib/clock.js'
+import { createOAuthAdminApi } from './oauth/admin-api.js'
 import { type AuthorizationCodes, createAuthorizationCodes } from './oauth/authorization-codes.js'
 import { type Clients, createClients } from './oauth/clients.js'
 import { createGrants, type Grants } from './oauth/grants.js'
@@ -77,7 +78,7 @@ export async function openDeputy(
     sealer,
     users: createUsers({ store, clock, audit }),
     resources: createResources({ store, clock, audit }),
-    clients: createClients({ store, clock, audit }),
+    clients: createClients({ store, clock, audit, config }),
     grants: createGrants({ store, clock, audit }),
     authorizationCodes: createAuthorizationCodes({ store, clock }),
     signingKeys: createSigningKeys({
@@ -144,6 +145,7 @@ export async function createDeputy(
   app.route('/', jwksRoutes(deps))
   app.route('/', createIdentityRoutes(deps))
   app.route('/admin/api', createAdminApi(deps))
+  app.route('/admin/api', createOAuthAdminApi(deps))
   app.route('/', createOAuthRoutes(deps))
 
   return { app, deps, masterKey: opened.masterKey, close: opened.close }

@@ -1,13 +1,22 @@
 import { z } from 'zod'
 import type { Actor, AuditLog } from '../audit/types.js'
+import type { ResolvedConfig } from '../config/load.js'
 import { parseInput } from '../identity/users.js'
 import type { Clock } from '../lib/clock.js'
 import { DeputyError } from '../lib/errors.js'
 import { randomToken, safeEqual, sha256 } from '../lib/random.js'
+import type { SafeFetchOptions } from '../lib/safe-fetch.js'
 import type { Store } from '../store/db.js'
 import type { ClientAuthMethod, ClientKind, ClientRow } from '../store/schema.js'
+import {
+  type ClientMetadataDocument,
+  ClientMetadataRefused,
+  fetchClientMetadataDocument,
+  isClientIdUrl,
+} from './cimd.js'
 import type { OAuthError } from './errors.js'
 import { assertRedirectUris } from './redirect-uris.js'
+import { ScopeNameSchema } from './resources.js'
 
 export type GrantType = 'authorization_code' | 'refresh_token' | 'client_credentials'
 
@@ -70,11 +79,38 @@ export const RegisterClientSchema = z.object({
   /** True for a public client (no secret, `none`). */
   public: z.boolean().default(false),
   jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())).min(1) }).optional(),
-  allowedScopes: z.array(z.string()).default([]),
+  allowedScopes: z.array(ScopeNameSchema).default([]),
   applicationType: z.enum(['web', 'native']).default('web'),
-  clientUri: z.url().optional(),
+  clientUri: z.url({ protocol: /^https?$/ }).optional(),
+  logoUri: z.url({ protocol: /^https$/ }).optional(),
 })
 export type RegisterClientInput = z.input<typeof RegisterClientSchema>
+
+/** How a client came to be, for `register`. */
+export interface RegisterOptions {
+  kind?: ClientKind
+  /** Epoch ms after which the registration lapses (dynamic registrations may expire). */
+  expiresAt?: number | null
+  /** The metadata as the client sent it, kept for display and audit. */
+  metadata?: Record<string, unknown>
+  requestId?: string
+}
+
+/** Settings the clients registry reads, and test overrides for metadata document fetches. */
+export interface ClientsDeps {
+  store: Store
+  clock: Clock
+  audit: AuditLog
+  config?: Pick<
+    ResolvedConfig,
+    'clientMetadataAllowedHosts' | 'dangerouslyAllowHttpLoopbackClientMetadata'
+  >
+  /** Limits of metadata document fetches (tests shorten the deadline). */
+  metadataFetch?: Pick<SafeFetchOptions, 'timeoutMs' | 'maxBytes'>
+}
+
+/** Deputy acting on its own (fetching a metadata document), as the audit chain names it. */
+const DEPUTY: Actor = { type: 'system', id: 'deputy' }
 
 /** A newly created client; `clientSecret` is shown once and never stored. */
 export interface CreatedClient {
@@ -87,8 +123,89 @@ export interface CreatedClient {
  * hashing is for secrets people choose). Disabling or deleting a client ends its grants and
  * refresh tokens at once; its access tokens then introspect as inactive.
  */
-export function createClients(deps: { store: Store; clock: Clock; audit: AuditLog }) {
+export function createClients(deps: ClientsDeps) {
   const db = deps.store.db
+  const fetchOptions: SafeFetchOptions = {
+    allowedHosts: deps.config?.clientMetadataAllowedHosts ?? [],
+    allowHttpLoopback: deps.config?.dangerouslyAllowHttpLoopbackClientMetadata === true,
+    ...deps.metadataFetch,
+  }
+  /** Fetches in flight, so concurrent requests naming one document fetch it once. */
+  const inFlight = new Map<string, Promise<Client | undefined>>()
+
+  async function getClient(clientId: string): Promise<Client | undefined> {
+    const row = await db
+      .selectFrom('clients')
+      .selectAll()
+      .where('client_id', '=', clientId)
+      .executeTakeFirst()
+    return row ? rowToClient(row) : undefined
+  }
+
+  /** Stores (or refreshes) a metadata-document client; an operator's `disable` is kept. */
+  async function storeDocument(
+    doc: ClientMetadataDocument,
+    ttlSeconds: number,
+  ): Promise<Client | undefined> {
+    const now = deps.clock.now().getTime()
+    const method = doc.token_endpoint_auth_method
+    const fields = {
+      name: doc.client_name,
+      redirect_uris: JSON.stringify(doc.redirect_uris),
+      grant_types: JSON.stringify(doc.grant_types ?? ['authorization_code', 'refresh_token']),
+      token_endpoint_auth_method: method,
+      jwks: doc.jwks ? JSON.stringify(doc.jwks) : null,
+      jwks_uri: doc.jwks_uri ?? null,
+      application_type: doc.application_type ?? 'web',
+      client_uri: doc.client_uri ?? null,
+      logo_uri: doc.logo_uri ?? null,
+      metadata: JSON.stringify(doc),
+      expires_at: now + ttlSeconds * 1000,
+      updated_at: now,
+    }
+    await db
+      .insertInto('clients')
+      .values({
+        client_id: doc.client_id,
+        kind: 'metadata_document',
+        status: 'active',
+        secret_hash: null,
+        allowed_scopes: null,
+        created_at: now,
+        ...fields,
+      })
+      .onConflict((oc) =>
+        oc.column('client_id').doUpdateSet(fields).where('clients.kind', '=', 'metadata_document'),
+      )
+      .execute()
+    const client = await getClient(doc.client_id)
+    return client?.kind === 'metadata_document' && client.status === 'active' ? client : undefined
+  }
+
+  /**
+   * A client named by a URL: the cached document while it is fresh, otherwise the document
+   * fetched again. Any failure means "no such client", with the precise reason in the audit chain.
+   */
+  async function resolveMetadataDocument(clientId: string): Promise<Client | undefined> {
+    const cached = await getClient(clientId)
+    if (cached && (cached.kind !== 'metadata_document' || cached.status !== 'active'))
+      return undefined
+    if (cached?.expiresAt && cached.expiresAt > deps.clock.now().getTime()) return cached
+    try {
+      const { document, ttlSeconds } = await fetchClientMetadataDocument(clientId, fetchOptions)
+      return await storeDocument(document, ttlSeconds)
+    } catch (err) {
+      if (!(err instanceof ClientMetadataRefused)) throw err
+      await deps.audit.append({
+        type: 'client-metadata.refused',
+        actor: DEPUTY,
+        target: { type: 'client', id: clientId },
+        decision: 'deny',
+        reason: err.reason,
+      })
+      return undefined
+    }
+  }
 
   async function endGrants(clientId: string, reason: string): Promise<void> {
     const now = deps.clock.now().getTime()
@@ -107,12 +224,7 @@ export function createClients(deps: { store: Store; clock: Clock; audit: AuditLo
   return {
     /** The client with this id, or undefined (metadata-document clients: see cimd.ts). */
     async get(clientId: string): Promise<Client | undefined> {
-      const row = await db
-        .selectFrom('clients')
-        .selectAll()
-        .where('client_id', '=', clientId)
-        .executeTakeFirst()
-      return row ? rowToClient(row) : undefined
+      return getClient(clientId)
     },
 
     /**
@@ -121,9 +233,19 @@ export function createClients(deps: { store: Store; clock: Clock; audit: AuditLo
      * fetched and cached here.
      */
     async resolve(clientId: string): Promise<Client | undefined> {
-      const client = await this.get(clientId)
-      if (!client || client.status !== 'active') return undefined
-      if (client.expiresAt !== null && client.expiresAt <= deps.clock.now().getTime()) return undefined
+      if (isClientIdUrl(clientId)) {
+        // CIMD §4: the client identifier is a URL and the document it names is the registration.
+        let pending = inFlight.get(clientId)
+        if (!pending) {
+          pending = resolveMetadataDocument(clientId).finally(() => inFlight.delete(clientId))
+          inFlight.set(clientId, pending)
+        }
+        return pending
+      }
+      const client = await getClient(clientId)
+      if (client?.status !== 'active') return undefined
+      if (client.expiresAt !== null && client.expiresAt <= deps.clock.now().getTime())
+        return undefined
       return client
     },
 
@@ -136,8 +258,9 @@ export function createClients(deps: { store: Store; clock: Clock; audit: AuditLo
     async register(
       input: RegisterClientInput,
       actor: Actor,
-      kind: ClientKind = 'registered',
+      options: RegisterOptions = {},
     ): Promise<CreatedClient> {
+      const kind = options.kind ?? 'registered'
       const parsed = parseInput(RegisterClientSchema, input, 'client')
       const method: ClientAuthMethod =
         parsed.tokenEndpointAuthMethod ??
@@ -162,7 +285,7 @@ export function createClients(deps: { store: Store; clock: Clock; audit: AuditLo
           'client_credentials needs a confidential client (a secret or keys)',
         )
       }
-      if (grantTypes.includes('authorization_code')) {
+      if (grantTypes.includes('authorization_code') || parsed.redirectUris.length > 0) {
         try {
           assertRedirectUris(parsed.redirectUris)
         } catch (err) {
@@ -191,9 +314,9 @@ export function createClients(deps: { store: Store; clock: Clock; audit: AuditLo
           allowed_scopes: parsed.allowedScopes.length > 0 ? parsed.allowedScopes.join(' ') : null,
           application_type: parsed.applicationType,
           client_uri: parsed.clientUri ?? null,
-          logo_uri: null,
-          metadata: '{}',
-          expires_at: null,
+          logo_uri: parsed.logoUri ?? null,
+          metadata: JSON.stringify(options.metadata ?? {}),
+          expires_at: options.expiresAt ?? null,
           created_at: now,
           updated_at: now,
         })
@@ -202,6 +325,7 @@ export function createClients(deps: { store: Store; clock: Clock; audit: AuditLo
         type: 'client.registered',
         actor,
         target: { type: 'client', id: clientId },
+        requestId: options.requestId ?? null,
         data: {
           kind,
           name: parsed.name,

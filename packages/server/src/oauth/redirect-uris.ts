@@ -14,9 +14,13 @@ export function isLoopbackRedirect(url: URL): boolean {
  * Checks a redirect URI a client registers (pre-registration, RFC 7591, or a metadata document):
  * absolute, no fragment (RFC 6749 §3.1.2), no user info, not a dangerous scheme, and http only on
  * loopback (OAuth 2.1 §2.3.1, MCP "Communication Security"). Private-use schemes for native apps
- * (`com.example.app:/callback`, RFC 8252 §7.1) are allowed. Returns a reason, or null when fine.
+ * (`com.example.app:/callback`, `cursor://…`; RFC 8252 §7.1) are allowed. Returns a reason, or null when fine.
  */
 export function redirectUriProblem(uri: string): string | null {
+  // The URL parser silently drops tabs, newlines and surrounding spaces; a registered value must
+  // be exactly what will be compared, so they are refused rather than cleaned.
+  if ([...uri].some((ch) => ch <= ' ' || ch === '\u007f' || ch === '\\'))
+    return 'must not contain spaces, control characters or backslashes'
   let url: URL
   try {
     url = new URL(uri)
@@ -29,13 +33,13 @@ export function redirectUriProblem(uri: string): string | null {
   if (uri.includes('*')) return 'must not contain wildcards'
   if (url.protocol === 'http:' && !isLoopbackRedirect(url))
     return 'may use http only on a loopback host'
-  if (
-    url.protocol !== 'http:' &&
-    url.protocol !== 'https:' &&
-    !/^[a-z][a-z0-9+.-]*\.[a-z0-9+.-]+:$/.test(url.protocol)
-  ) {
-    return 'must be https, http on loopback, or a reverse-domain private-use scheme'
-  }
+  // RFC 8252 §7.1 asks apps for reverse-domain private-use schemes, but widely used MCP clients
+  // register schemes such as `cursor://` and `vscode://`; refusing them would lock those clients
+  // out, and the consent page names the redirect target either way.
+  if (!/^[a-z][a-z0-9+.-]*:$/.test(url.protocol)) return 'has a malformed scheme'
+  // RFC 9700 §4.1.3: redirect URIs are compared as exact strings, so a registered URI must already
+  // be in the form the URL parser produces (no `..` segments, upper-case host, default port).
+  if (url.href !== uri && url.href !== `${uri}/`) return `is not in normalised form (${url.href})`
   return null
 }
 

@@ -1,4 +1,151 @@
+import { readFileSync } from 'node:fs'
 import type { Command } from 'commander'
+import { DeputyError } from '../../lib/errors.js'
+import { clientToWire, createdClientToWire } from '../../oauth/admin-api.js'
+import {
+  CLIENT_AUTH_METHODS,
+  GRANT_TYPES,
+  type GrantType,
+  type RegisterClientInput,
+} from '../../oauth/clients.js'
+import { globalOptions, output, table, withDeputy } from '../context.js'
+import { cliActor } from './users.js'
 
-// PLACEHOLDER: `deputy clients …` is being written (issue 3); replaced before anything is claimed.
-export function registerClients(_program: Command): void {}
+const collect = (value: string, previous: string[]) => [...previous, value]
+
+interface AddOptions {
+  name: string
+  redirectUri: string[]
+  public?: boolean
+  grantType: string[]
+  authMethod?: string
+  jwks?: string
+  scope: string[]
+}
+
+/** Checks a flag's value against the allowed ones, naming them when it is not one. */
+function oneOf<T extends string>(flag: string, value: string, allowed: readonly T[]): T {
+  if ((allowed as readonly string[]).includes(value)) return value as T
+  throw new DeputyError('ERR_INVALID_INPUT', `${flag} must be one of ${allowed.join(', ')}`)
+}
+
+/** Reads a JWK Set file for private_key_jwt, with one line saying what is wrong otherwise. */
+function readJwks(path: string): RegisterClientInput['jwks'] {
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch {
+    throw new DeputyError('ERR_INVALID_INPUT', `--jwks ${path}: cannot read the file`)
+  }
+  try {
+    return JSON.parse(text) as RegisterClientInput['jwks']
+  } catch {
+    throw new DeputyError('ERR_INVALID_INPUT', `--jwks ${path} is not valid JSON (a JWK Set)`)
+  }
+}
+
+/** `deputy clients …`: add, list, disable, delete OAuth clients. */
+export function registerClients(program: Command): void {
+  const clients = program.command('clients').description('manage OAuth clients (agents, apps)')
+
+  clients
+    .command('add')
+    .description('register a client; its secret is printed once')
+    .requiredOption('--name <name>', 'the name people see on the consent page')
+    .option('--redirect-uri <uri>', 'an exact redirect URI (repeatable)', collect, [])
+    .option('--public', 'a public client (no secret; PKCE only), e.g. a desktop or CLI agent')
+    .option(
+      '--grant-type <type>',
+      'authorization_code, refresh_token or client_credentials (repeatable)',
+      collect,
+      [],
+    )
+    .option(
+      '--auth-method <method>',
+      'none, client_secret_basic, client_secret_post or private_key_jwt',
+    )
+    .option('--jwks <file>', "a JSON file with the client's public keys (private_key_jwt)")
+    .option(
+      '--scope <scope>',
+      'a scope the client may ask for with client_credentials (repeatable)',
+      collect,
+      [],
+    )
+    .action(async (opts: AddOptions, command: Command) => {
+      const options = globalOptions(command)
+      const created = await withDeputy(options, (deps) =>
+        deps.clients.register(
+          {
+            name: opts.name,
+            redirectUris: opts.redirectUri,
+            public: opts.public === true,
+            grantTypes:
+              opts.grantType.length > 0
+                ? opts.grantType.map((g): GrantType => oneOf('--grant-type', g, GRANT_TYPES))
+                : undefined,
+            tokenEndpointAuthMethod:
+              opts.authMethod === undefined
+                ? undefined
+                : oneOf('--auth-method', opts.authMethod, CLIENT_AUTH_METHODS),
+            jwks: opts.jwks ? readJwks(opts.jwks) : undefined,
+            allowedScopes: opts.scope,
+          },
+          cliActor(),
+        ),
+      )
+      output(options, createdClientToWire(created), () =>
+        [
+          `client_id: ${created.client.clientId}`,
+          ...(created.clientSecret
+            ? [
+                `client_secret: ${created.clientSecret}`,
+                'The secret is shown only now: store it where the client can read it.',
+              ]
+            : []),
+        ].join('\n'),
+      )
+    })
+
+  clients
+    .command('list')
+    .description('list clients (pre-registered, dynamic, metadata documents)')
+    .action(async (_opts: unknown, command: Command) => {
+      const options = globalOptions(command)
+      const list = await withDeputy(options, (deps) => deps.clients.list())
+      output(options, list.map(clientToWire), () =>
+        table(
+          list.map((c) => ({
+            client_id: c.clientId,
+            name: c.name,
+            kind: c.kind,
+            status: c.status,
+            auth: c.tokenEndpointAuthMethod,
+            redirect_uris: c.redirectUris,
+          })),
+          ['client_id', 'name', 'kind', 'status', 'auth', 'redirect_uris'],
+        ),
+      )
+    })
+
+  clients
+    .command('disable <client-id>')
+    .description('stop a client: no new tokens, its grants and refresh tokens end now')
+    .action(async (clientId: string, _opts: unknown, command: Command) => {
+      const options = globalOptions(command)
+      await withDeputy(options, (deps) => deps.clients.disable(clientId, cliActor()))
+      output(
+        options,
+        { client_id: clientId, status: 'disabled' },
+        () => `${clientId} is now disabled`,
+      )
+    })
+
+  clients
+    .command('delete <client-id>')
+    .description('delete a client with its grants and tokens')
+    .action(async (clientId: string, _opts: unknown, command: Command) => {
+      const options = globalOptions(command)
+      await withDeputy(options, (deps) => deps.clients.delete(clientId, cliActor()))
+      output(options, { client_id: clientId, deleted: true }, () => `deleted ${clientId}`)
+    })
+}

@@ -1,0 +1,200 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { generateMasterKey } from '../../src/keys/master-key.js'
+import { type CliResult, deputyCli, lines } from './run.js'
+
+function json<T>(result: CliResult): T {
+  expect(result.stderr).toBe('')
+  expect(result.status).toBe(0)
+  return JSON.parse(result.stdout) as T
+}
+
+/** A user's mistake: exit code 1 and exactly one line on stderr, no stack trace. */
+function oneLineError(result: CliResult, message: RegExp): void {
+  expect(result.status).toBe(1)
+  expect(lines(result.stderr)).toHaveLength(1)
+  expect(result.stderr).toMatch(message)
+  expect(result.stderr).not.toMatch(/\n\s+at /)
+}
+
+describe('deputy resources and clients (§0, §5)', () => {
+  let dir: string
+  const masterKey = generateMasterKey()
+  let run: (args: string[]) => CliResult
+
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'deputy-cli-oauth-'))
+    const db = join(dir, 'deputy.db')
+    run = (args) =>
+      deputyCli(['--db', db, ...args], { cwd: dir, env: { DEPUTY_MASTER_KEY: masterKey } })
+  })
+  afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+  it('resources add|list|remove, as the README shows', () => {
+    const added = json<Record<string, unknown>>(
+      run([
+        '--json',
+        'resources',
+        'add',
+        'http://localhost:3001/mcp',
+        '--name',
+        'Shop',
+        '--scope',
+        'shop:order=Order shirts for you',
+        '--scope',
+        'shop:read=See your past orders',
+        '--claims',
+        'name,email,roles,permissions,favorite_song',
+        '--default',
+      ]),
+    )
+    expect(added).toEqual({
+      uri: 'http://localhost:3001/mcp',
+      name: 'Shop',
+      scopes: { 'shop:order': 'Order shirts for you', 'shop:read': 'See your past orders' },
+      claims_template: ['name', 'email', 'roles', 'permissions', 'favorite_song'],
+      is_default: true,
+    })
+    const human = run(['resources', 'list'])
+    expect(human.status).toBe(0)
+    expect(human.stdout).toMatch(/http:\/\/localhost:3001\/mcp\s+Shop\s+shop:order,shop:read/)
+    expect(json<unknown[]>(run(['--json', 'resources', 'list']))).toHaveLength(1)
+
+    expect(run(['resources', 'remove', 'http://localhost:3001/mcp']).stdout).toBe(
+      'removed http://localhost:3001/mcp\n',
+    )
+    expect(json<unknown[]>(run(['--json', 'resources', 'list']))).toEqual([])
+  })
+
+  it('resources: mistakes are one clear line', () => {
+    oneLineError(
+      run(['resources', 'add', 'https://a.example/mcp', '--scope', 'shop:order']),
+      /--scope "shop:order" must be "name=sentence for the consent page"/,
+    )
+    oneLineError(run(['resources', 'add', 'mcp', '--scope', 'a=b']), /resource must be an absolute/)
+    oneLineError(
+      run(['resources', 'remove', 'https://nope.example/mcp']),
+      /no resource https:\/\/nope/,
+    )
+  })
+
+  it('clients add --public --json prints the client id and no secret', () => {
+    const created = json<Record<string, unknown>>(
+      run([
+        '--json',
+        'clients',
+        'add',
+        '--name',
+        'My agent',
+        '--redirect-uri',
+        'http://127.0.0.1:3000/callback',
+        '--public',
+      ]),
+    )
+    expect(created.client_id).toMatch(/^client_/)
+    expect(created.token_endpoint_auth_method).toBe('none')
+    expect(created).not.toHaveProperty('client_secret')
+  })
+
+  it('clients add without --public prints the secret once; list never shows it', () => {
+    const result = run([
+      'clients',
+      'add',
+      '--name',
+      'Web agent',
+      '--redirect-uri',
+      'https://agent.example/cb',
+      '--redirect-uri',
+      'https://agent.example/cb2',
+    ])
+    expect(result.status).toBe(0)
+    const [idLine, secretLine] = lines(result.stdout)
+    expect(idLine).toMatch(/^client_id: client_/)
+    expect(secretLine).toMatch(/^client_secret: \S{40,}$/)
+    const secret = secretLine?.split(': ')[1] as string
+    const listed = run(['--json', 'clients', 'list'])
+    expect(listed.stdout).not.toContain(secret)
+    const clients = json<{ client_id: string; redirect_uris: string[] }[]>(listed)
+    const id = idLine?.split(': ')[1]
+    expect(clients.find((c) => c.client_id === id)?.redirect_uris).toEqual([
+      'https://agent.example/cb',
+      'https://agent.example/cb2',
+    ])
+  })
+
+  it('clients add for client_credentials with private_key_jwt and allowed scopes', () => {
+    const jwks = join(dir, 'jwks.json')
+    writeFileSync(
+      jwks,
+      JSON.stringify({
+        keys: [
+          {
+            kty: 'EC',
+            crv: 'P-256',
+            x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU',
+            y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0',
+          },
+        ],
+      }),
+    )
+    const created = json<Record<string, unknown>>(
+      run([
+        '--json',
+        'clients',
+        'add',
+        '--name',
+        'Worker',
+        '--grant-type',
+        'client_credentials',
+        '--auth-method',
+        'private_key_jwt',
+        '--jwks',
+        jwks,
+        '--scope',
+        'shop:read',
+      ]),
+    )
+    expect(created).toMatchObject({
+      grant_types: ['client_credentials'],
+      token_endpoint_auth_method: 'private_key_jwt',
+      allowed_scopes: ['shop:read'],
+      has_jwks: true,
+    })
+    expect(created).not.toHaveProperty('client_secret')
+  })
+
+  it('clients disable and delete', () => {
+    const { client_id } = json<{ client_id: string }>(
+      run(['--json', 'clients', 'add', '--name', 'Temp', '--redirect-uri', 'https://t.example/cb']),
+    )
+    expect(run(['clients', 'disable', client_id]).stdout).toBe(`${client_id} is now disabled\n`)
+    const listed = json<{ client_id: string; status: string }[]>(run(['--json', 'clients', 'list']))
+    expect(listed.find((c) => c.client_id === client_id)?.status).toBe('disabled')
+    expect(run(['clients', 'delete', client_id]).stdout).toBe(`deleted ${client_id}\n`)
+    const after = json<{ client_id: string }[]>(run(['--json', 'clients', 'list']))
+    expect(after.map((c) => c.client_id)).not.toContain(client_id)
+  })
+
+  it('clients: mistakes are one clear line', () => {
+    oneLineError(
+      run(['clients', 'add', '--name', 'x', '--redirect-uri', 'javascript:alert(1)']),
+      /forbidden scheme javascript:/,
+    )
+    oneLineError(
+      run(['clients', 'add', '--name', 'x', '--redirect-uri', 'http://agent.example/cb']),
+      /http only on a loopback host/,
+    )
+    oneLineError(
+      run(['clients', 'add', '--name', 'x', '--grant-type', 'password']),
+      /^deputy: --grant-type must be one of authorization_code, refresh_token, client_credentials$/m,
+    )
+    oneLineError(
+      run(['clients', 'add', '--name', 'x', '--jwks', join(dir, 'missing.json')]),
+      /--jwks .*cannot read the file/,
+    )
+    oneLineError(run(['clients', 'disable', 'client_nope']), /no client client_nope/)
+    oneLineError(run(['clients', 'delete', 'client_nope']), /no client client_nope/)
+  })
+})
