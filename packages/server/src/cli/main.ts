@@ -3,6 +3,7 @@ import { isDeputyError } from '../lib/errors.js'
 import { registerAdminKeys } from './commands/admin-keys.js'
 import { registerAudit } from './commands/audit.js'
 import { registerClients } from './commands/clients.js'
+import { registerDemo } from './commands/demo.js'
 import { registerKeys } from './commands/keys.js'
 import { registerMigrate } from './commands/migrate.js'
 import { registerResources } from './commands/resources.js'
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
       outputError: (text, write) => write(`deputy: ${text.replace(/^error: /, '')}`),
     })
   registerStart(program)
+  registerDemo(program)
   registerMigrate(program)
   registerUsers(program)
   registerRoles(program)

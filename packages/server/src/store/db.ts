@@ -1,10 +1,20 @@
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import SQLite from 'better-sqlite3'
-import { Kysely, PostgresDialect, SqliteDialect } from 'kysely'
+import {
+  type CompiledQuery,
+  type DatabaseConnection,
+  type Driver,
+  Kysely,
+  PostgresDialect,
+  SelectQueryNode,
+  SqliteDialect,
+  type SqliteDialectConfig,
+} from 'kysely'
 import pg from 'pg'
 import { isPostgresUrl } from '../config/load.js'
 import { DeputyError } from '../lib/errors.js'
+import { createGate, type Gate } from '../lib/gate.js'
 import type { Database } from './schema.js'
 
 export type Dialect = 'sqlite' | 'postgres'
@@ -16,6 +26,15 @@ export interface Store {
   /** Where it lives, with any password removed, for messages. */
   location: string
   close(): Promise<void>
+  /**
+   * SQLite only: held while this process writes to the file, by `db` (from its first write or
+   * `BEGIN` until it leaves the transaction) and by the audit chain's writer thread (for each
+   * batch it commits). Two connections of one process then never wait for SQLite's write lock in
+   * its busy handler, which would stall the event loop.
+   */
+  writeGate?: Gate
+  /** Runs `hook` (once) when the store closes, before the connection does. */
+  beforeClose?(hook: () => Promise<void>): void
 }
 
 const PG_INT8 = 20
@@ -60,8 +79,117 @@ export function openStore(database: string): Store {
       { cause: err },
     )
   }
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) })
-  return { db, dialect: 'sqlite', location: database, close: () => db.destroy() }
+  const writeGate = createGate()
+  const hooks: (() => Promise<void>)[] = []
+  const db = new Kysely<Database>({
+    dialect: new GatedSqliteDialect({ database: reusingStatements(sqlite) }, sqlite, writeGate),
+  })
+  return {
+    db,
+    dialect: 'sqlite',
+    location: database,
+    writeGate,
+    beforeClose: (hook) => void hooks.push(hook),
+    async close() {
+      for (const hook of hooks.splice(0)) await hook()
+      await db.destroy()
+    },
+  }
+}
+
+/** Kysely's SQLite dialect, with the connection taking the store's write gate around writes. */
+class GatedSqliteDialect extends SqliteDialect {
+  readonly #sqlite: SQLite.Database
+  readonly #gate: Gate
+
+  constructor(config: SqliteDialectConfig, sqlite: SQLite.Database, gate: Gate) {
+    super(config)
+    this.#sqlite = sqlite
+    this.#gate = gate
+  }
+
+  override createDriver(): Driver {
+    const inner = super.createDriver()
+    const connection = (conn: DatabaseConnection) => gatedConnection(conn, this.#sqlite, this.#gate)
+    let wrapped: DatabaseConnection | undefined
+    return {
+      init: () => inner.init(),
+      // SQLite has one connection; wrap it once.
+      acquireConnection: async () => {
+        const conn = await inner.acquireConnection()
+        wrapped ??= connection(conn)
+        return wrapped
+      },
+      beginTransaction: (conn, settings) => inner.beginTransaction(conn, settings),
+      commitTransaction: (conn) => inner.commitTransaction(conn),
+      rollbackTransaction: (conn) => inner.rollbackTransaction(conn),
+      savepoint: inner.savepoint?.bind(inner),
+      rollbackToSavepoint: inner.rollbackToSavepoint?.bind(inner),
+      releaseSavepoint: inner.releaseSavepoint?.bind(inner),
+      releaseConnection: (conn) => inner.releaseConnection(conn),
+      destroy: () => inner.destroy(),
+    }
+  }
+}
+
+/** True for statements that only read (outside a transaction they need no write lock). */
+function isRead(query: CompiledQuery): boolean {
+  if (SelectQueryNode.is(query.query)) return true
+  return /^\s*(select|pragma)\b/i.test(query.sql)
+}
+
+/**
+ * Takes the write gate before a write or a `BEGIN`, and gives it back as soon as the connection is
+ * outside a transaction again (better-sqlite3 knows: `inTransaction`).
+ */
+function gatedConnection(
+  conn: DatabaseConnection,
+  sqlite: SQLite.Database,
+  gate: Gate,
+): DatabaseConnection {
+  let release: (() => void) | undefined
+  return {
+    async executeQuery(query) {
+      if (!release && !isRead(query)) release = await gate.acquire()
+      try {
+        return await conn.executeQuery(query)
+      } finally {
+        if (release && !sqlite.inTransaction) {
+          release()
+          release = undefined
+        }
+      }
+    },
+    streamQuery: (query, chunkSize) => conn.streamQuery(query, chunkSize),
+  }
+}
+
+/** Most prepared statements kept per SQLite connection. */
+const MAX_STATEMENTS = 500
+
+/**
+ * The connection as Kysely sees it, with each distinct SQL text prepared once: Kysely prepares
+ * every query again, and preparing costs more than running the small lookups on the hot paths.
+ * Kysely holds its single SQLite connection exclusively while a query runs or streams, so a
+ * statement is never used by two queries at once.
+ */
+function reusingStatements(sqlite: SQLite.Database): SqliteDialectConfig['database'] {
+  const statements = new Map<string, SQLite.Statement>()
+  return {
+    prepare(sql: string) {
+      let statement = statements.get(sql)
+      if (!statement) {
+        statement = sqlite.prepare(sql)
+        if (statements.size >= MAX_STATEMENTS) statements.clear()
+        statements.set(sql, statement)
+      }
+      return statement
+    },
+    close() {
+      statements.clear()
+      sqlite.close()
+    },
+  }
 }
 
 function redactUrl(url: string): string {

@@ -26,6 +26,8 @@ export interface Database {
   refresh_tokens: RefreshTokensTable
   revoked_access_tokens: RevokedAccessTokensTable
   client_assertion_jtis: ClientAssertionJtisTable
+  mcp_user_state: McpUserStateTable
+  mcp_shop_orders: McpShopOrdersTable
 }
 
 export type UserStatus = 'active' | 'disabled'
@@ -263,6 +265,34 @@ export interface ClientAssertionJtisTable {
   client_id: string
   jti: string
   expires_at: number
+}
+
+export interface McpUserStateTable {
+  /** The MCP server's resource indicator. */
+  resource: string
+  /** The person, as the access token's `sub`. */
+  sub: string
+  key: string
+  /** JSON. */
+  value: string
+  /** 1 on insert, +1 on every update. */
+  version: number
+  updated_at: number
+}
+
+export interface McpShopOrdersTable {
+  id: string
+  resource: string
+  sub: string
+  /** The agent (OAuth client) that placed the order. */
+  client_id: string | null
+  email: string | null
+  company: string
+  mailing_address: string
+  /** S, M, L, XL or XXL. */
+  tshirt_size: string
+  status: string
+  created_at: number
 }
 
 export type UserRow = Selectable<UsersTable>

@@ -1,63 +1,94 @@
 import { createServer } from 'node:net'
 import type { Command } from 'commander'
 import type { ResolvedConfig } from '../../config/load.js'
-import { createDeputy, type DeputyDeps } from '../../deputy.js'
+import { createDeputy, type Deputy, type DeputyDeps } from '../../deputy.js'
 import { randomToken } from '../../lib/random.js'
 import { listen } from '../../server.js'
 import { commandConfig, globalOptions } from '../context.js'
 
-interface StartOptions {
+/** The flags `deputy start` and `deputy demo` share. */
+export interface StartOptions {
   port?: string
   host?: string
   issuer?: string
   production?: boolean
 }
 
-/** `deputy start`: serves Deputy until SIGTERM or SIGINT, then shuts down gracefully. */
-export function registerStart(program: Command): void {
-  program
-    .command('start')
-    .description('start the Deputy server')
+/** Adds the serving flags to a command; `--production` only where production makes sense. */
+export function addServeOptions(command: Command, options: { production: boolean }): Command {
+  command
     .option('--port <port>', 'port to listen on (env PORT; default 8080)')
     .option('--host <host>', 'interface to listen on (default 127.0.0.1)')
     .option('--issuer <url>', 'public URL of this Deputy (default http://localhost:<port>)')
-    .option('--production', 'production mode: refuse unsafe defaults')
-    .action(async (opts: StartOptions, command: Command) => {
-      const options = globalOptions(command)
-      let config = commandConfig(options, {
-        port: opts.port,
-        host: opts.host,
-        issuer: opts.issuer,
-        mode: opts.production ? 'production' : undefined,
-      })
-      // `--port 0` asks for any free port; the issuer must name the real one, or every token,
-      // metadata document and redirect would carry port 0.
-      if (config.port === 0 && config.issuer === 'http://localhost:0') {
-        const port = await freePort(config.host)
-        config = { ...config, port, issuer: `http://localhost:${port}` }
-      }
-      const deputy = await createDeputy(config)
-      const firstAdmin = await ensureFirstAdmin(deputy.deps, config)
-      const server = await listen(deputy, { port: config.port, host: config.host })
-      // Handlers go in before anything is printed: whoever reads the banner may signal at once.
-      const stop = async (signal: string) => {
-        deputy.deps.logger.info({ signal }, 'shutting down')
-        await server.shutdown()
-        process.exit(0)
-      }
-      process.once('SIGTERM', () => void stop('SIGTERM'))
-      process.once('SIGINT', () => void stop('SIGINT'))
-      const publicUrl = config.issuer
-      const lines = [
-        `Deputy is running at ${publicUrl} (listening on ${server.url}, ${config.mode} mode)`,
-        `  database:   ${deputy.deps.store.location}`,
-        `  master key: ${deputy.masterKey.origin === 'generated' ? `generated at ${config.masterKeyFile} (keep it safe)` : deputy.masterKey.origin}`,
-        `  health:     ${publicUrl}/healthz`,
-        `  JWKS:       ${publicUrl}/jwks`,
-        ...firstAdminLines(firstAdmin, publicUrl),
-      ]
-      process.stderr.write(`${lines.join('\n')}\n`)
-    })
+  if (options.production) command.option('--production', 'production mode: refuse unsafe defaults')
+  return command
+}
+
+/** `deputy start`: serves Deputy until SIGTERM or SIGINT, then shuts down gracefully. */
+export function registerStart(program: Command): void {
+  addServeOptions(program.command('start').description('start the Deputy server'), {
+    production: true,
+  }).action((opts: StartOptions, command: Command) => serveDeputy(command, opts))
+}
+
+/**
+ * Work a command does after Deputy is built and before it listens (seeding, mounting routes);
+ * returns lines for the end of the banner.
+ */
+export type BeforeListen = (deputy: Deputy, config: ResolvedConfig) => Promise<string[]>
+
+/**
+ * Builds Deputy from the flags, creates the first administrator if needed, runs `beforeListen`,
+ * serves until SIGTERM or SIGINT, and prints the banner. `deputy start` and `deputy demo` share it.
+ */
+export async function serveDeputy(
+  command: Command,
+  opts: StartOptions,
+  beforeListen?: BeforeListen,
+): Promise<void> {
+  const options = globalOptions(command)
+  let config = commandConfig(options, {
+    port: opts.port,
+    host: opts.host,
+    issuer: opts.issuer,
+    mode: opts.production ? 'production' : undefined,
+  })
+  // `--port 0` asks for any free port; the issuer must name the real one, or every token,
+  // metadata document and redirect would carry port 0.
+  if (config.port === 0 && config.issuer === 'http://localhost:0') {
+    const port = await freePort(config.host)
+    config = { ...config, port, issuer: `http://localhost:${port}` }
+  }
+  const deputy = await createDeputy(config)
+  let firstAdmin: FirstAdmin
+  let extraLines: string[]
+  try {
+    firstAdmin = await ensureFirstAdmin(deputy.deps, config)
+    extraLines = beforeListen ? await beforeListen(deputy, config) : []
+  } catch (err) {
+    await deputy.close()
+    throw err
+  }
+  const server = await listen(deputy, { port: config.port, host: config.host })
+  // Handlers go in before anything is printed: whoever reads the banner may signal at once.
+  const stop = async (signal: string) => {
+    deputy.deps.logger.info({ signal }, 'shutting down')
+    await server.shutdown()
+    process.exit(0)
+  }
+  process.once('SIGTERM', () => void stop('SIGTERM'))
+  process.once('SIGINT', () => void stop('SIGINT'))
+  const publicUrl = config.issuer
+  const lines = [
+    `Deputy is running at ${publicUrl} (listening on ${server.url}, ${config.mode} mode)`,
+    `  database:   ${deputy.deps.store.location}`,
+    `  master key: ${deputy.masterKey.origin === 'generated' ? `generated at ${config.masterKeyFile} (keep it safe)` : deputy.masterKey.origin}`,
+    `  health:     ${publicUrl}/healthz`,
+    `  JWKS:       ${publicUrl}/jwks`,
+    ...firstAdminLines(firstAdmin, publicUrl),
+    ...extraLines,
+  ]
+  process.stderr.write(`${lines.join('\n')}\n`)
 }
 
 /** The first administrator this start created, or why none was needed or made. */

@@ -1,0 +1,181 @@
+import type { Command } from 'commander'
+import type { Hono } from 'hono'
+import type { Actor } from '../../audit/types.js'
+import type { DeputyDeps } from '../../deputy.js'
+import type { AppEnv } from '../../http/env.js'
+import { createRoles } from '../../identity/roles.js'
+import { DeputyError } from '../../lib/errors.js'
+import { randomToken } from '../../lib/random.js'
+import type { Resource } from '../../oauth/resources.js'
+import { addServeOptions, type StartOptions, serveDeputy } from './start.js'
+
+/** The shop's scopes and the sentences the consent page shows for them. */
+export const DEMO_SCOPES: Record<string, string> = {
+  'shop:read': "See the shop's inventory and your orders",
+  'shop:order': 'Order T-shirts for you',
+  'shop:admin': "See your account details and switch the shop's demo mode",
+}
+/** The person's claims copied into the shop's access tokens; getUserInfo shows them. */
+export const DEMO_CLAIMS_TEMPLATE = ['name', 'email', 'roles', 'permissions', 'favorite_song']
+export const DEMO_ROLE = 'shop-admin'
+export const DEMO_PERMISSION = 'shop:admin'
+export const DEMO_EMAIL = 'demo@mcp.shop'
+export const DEMO_NAME = 'Demo Shopper'
+export const DEMO_CLAIMS = { favorite_song: 'Careless Whisper' }
+
+const DEMO_ACTOR: Actor = { type: 'system', id: 'deputy', label: 'deputy demo' }
+
+/** The resource indicator of the shop's MCP endpoint under this Deputy. */
+export function demoResourceUri(issuer: string): string {
+  return `${issuer.replace(/\/$/, '')}/mcp`
+}
+
+/** What seeding found or made; `password` only when the person was created just now. */
+export interface DemoSeed {
+  resource: Resource
+  resourceChange: 'created' | 'updated' | 'unchanged'
+  roleCreated: boolean
+  person: { email: string; created: true; password: string } | { email: string; created: false }
+}
+
+function sameResource(a: Resource, want: Omit<Resource, 'uri'>): boolean {
+  const scopes = (s: Record<string, string>) => JSON.stringify(Object.entries(s).sort())
+  return (
+    a.name === want.name &&
+    a.isDefault === want.isDefault &&
+    scopes(a.scopes) === scopes(want.scopes) &&
+    JSON.stringify(a.claimsTemplate) === JSON.stringify(want.claimsTemplate)
+  )
+}
+
+/**
+ * Seeds what the mcp.shop demo needs, idempotently: the shop's resource (the default, so a client
+ * that sends no `resource` still gets a token for the shop), the `shop-admin` role with the
+ * `shop:admin` permission, and a demo person with that role and a favourite song. Whatever exists
+ * is left as it is — a person's password above all, which is shown only when it is generated.
+ */
+export async function seedDemo(deps: DeputyDeps, issuer: string): Promise<DemoSeed> {
+  const uri = demoResourceUri(issuer)
+  const want = {
+    name: 'mcp.shop',
+    scopes: DEMO_SCOPES,
+    claimsTemplate: DEMO_CLAIMS_TEMPLATE,
+    isDefault: true,
+  }
+  const existing = await deps.resources.get(uri)
+  let resource = existing
+  let resourceChange: DemoSeed['resourceChange'] = 'unchanged'
+  if (!existing || !sameResource(existing, want)) {
+    resource = await deps.resources.put({ uri, ...want }, DEMO_ACTOR)
+    resourceChange = existing ? 'updated' : 'created'
+  }
+
+  const roles = createRoles(deps)
+  let roleCreated = false
+  if (!(await roles.find(DEMO_ROLE))) {
+    try {
+      await roles.add(
+        {
+          name: DEMO_ROLE,
+          description: 'mcp.shop administrators (the demo)',
+          permissions: [DEMO_PERMISSION],
+        },
+        DEMO_ACTOR,
+      )
+      roleCreated = true
+    } catch (err) {
+      // Another process seeding the same database made it first.
+      if ((err as { code?: string }).code !== 'ERR_CONFLICT') throw err
+    }
+  }
+
+  let person: DemoSeed['person'] = { email: DEMO_EMAIL, created: false }
+  if (!(await deps.users.findByEmail(DEMO_EMAIL))) {
+    const password = randomToken(18)
+    try {
+      await deps.users.create(
+        {
+          email: DEMO_EMAIL,
+          name: DEMO_NAME,
+          password,
+          roles: [DEMO_ROLE],
+          claims: DEMO_CLAIMS,
+        },
+        DEMO_ACTOR,
+      )
+      person = { email: DEMO_EMAIL, created: true, password }
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'ERR_CONFLICT') throw err
+    }
+  }
+  return { resource: resource as Resource, resourceChange, roleCreated, person }
+}
+
+/** Mounts an MCP server into Deputy's app; resolves to true when something was mounted. */
+export type McpMount = (app: Hono<AppEnv>, deps: DeputyDeps, resource: Resource) => Promise<boolean>
+
+/**
+ * SEAM: mounts the mcp.shop MCP server (examples/mcp-shop) at `/mcp`, protected by @deputy/mcp,
+ * with its per-user state in Deputy's database. It mounts nothing yet — that needs the kit — so
+ * `/mcp` answers 404 and the banner says so.
+ */
+export const mountShopMcpServer: McpMount = async () => false
+
+/** The banner lines of the demo: where to point the MCP client and how to sign in. */
+export function demoLines(seed: DemoSeed, issuer: string, mounted: boolean): string[] {
+  const seeded = [
+    `resource ${seed.resourceChange === 'unchanged' ? 'already there' : seed.resourceChange}`,
+    `role ${DEMO_ROLE} ${seed.roleCreated ? 'created' : 'already there'}`,
+    `person ${DEMO_EMAIL} ${seed.person.created ? 'created' : 'already there'}`,
+  ]
+  const lines = [
+    '',
+    'mcp.shop demo',
+    `  MCP server URL: ${seed.resource.uri}`,
+    '    Add it to your MCP client (Claude, Cursor, MCP Inspector) as a remote server; the client',
+    '    opens a browser for you to sign in and agree to what it may do.',
+    ...(mounted
+      ? []
+      : [
+          '    (The shop is not mounted in this build yet: /mcp answers 404 until @deputy/mcp is wired in.)',
+        ]),
+    `  seeded:         ${seeded.join(', ')}`,
+  ]
+  if (seed.person.created) {
+    lines.push(
+      `  Sign in as the demo shopper at ${issuer}/login (or when your MCP client asks)`,
+      `  email:      ${seed.person.email}`,
+      `  password:   ${seed.person.password}`,
+      '  This password is shown only once. Change it with:',
+      `    deputy users set-password ${seed.person.email} --password-stdin`,
+    )
+  } else {
+    lines.push(
+      `  Sign in as ${seed.person.email} with the password shown when it was created, or set a new one:`,
+      `    deputy users set-password ${seed.person.email} --password-stdin`,
+    )
+  }
+  return lines
+}
+
+/** `deputy demo`: seeds the mcp.shop demo and serves Deputy, as `deputy start` does. */
+export function registerDemo(program: Command): void {
+  addServeOptions(
+    program
+      .command('demo')
+      .description('seed the mcp.shop demo (resource, role, demo person) and start Deputy'),
+    { production: false },
+  ).action((opts: StartOptions, command: Command) =>
+    serveDeputy(command, opts, async (deputy, config) => {
+      // The demo prints a password to the terminal; that is fine on a laptop, not in production.
+      if (config.mode === 'production')
+        throw new DeputyError(
+          'ERR_INVALID_INPUT',
+          'deputy demo does not run in production mode (it prints a password); use deputy start',
+        )
+      const seed = await seedDemo(deputy.deps, config.issuer)
+      const mounted = await mountShopMcpServer(deputy.app, deputy.deps, seed.resource)
+      return demoLines(seed, config.issuer, mounted)
+    }),
+  )
+}
