@@ -1,0 +1,53 @@
+/** What was decided about a tool call. */
+export type ToolDecision = 'allow' | 'deny' | 'needs_approval' | 'insufficient_scope'
+
+/**
+ * One tool call, as reported to the audit hook. Carries a digest of the arguments, never the
+ * arguments or the token (STYLE: events carry no secrets).
+ */
+export interface ToolCallEvent {
+  /** `tool.called` when the handler ran, `tool.refused` when it did not. */
+  readonly type: 'tool.called' | 'tool.refused'
+  readonly at: Date
+  readonly resource: string
+  /** The person. */
+  readonly sub: string
+  /** The agent acting for them. */
+  readonly clientId: string | undefined
+  /** RFC 8693 `act` chain when the token came from a token exchange. */
+  readonly actor: Readonly<Record<string, unknown>> | undefined
+  /** `jti` of the access token, to join with the authorization server's records. */
+  readonly tokenId: string | undefined
+  readonly tool: string
+  /** `sha-256:` + base64url of the SHA-256 of the arguments' canonical JSON (sorted keys). */
+  readonly argumentsDigest: string
+  readonly decision: ToolDecision
+  /** Why a refusal happened: `scope`, `role`, `permission`, `policy`, `policy_error`, `approval`. */
+  readonly reason: string | undefined
+  readonly outcome: 'success' | 'error' | 'refused'
+}
+
+/** Receives every tool call; Deputy's server appends these to its audit chain. */
+export type AuditHook = (event: ToolCallEvent) => void | Promise<void>
+
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, item]) => item !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    return `{${entries.map(([key, item]) => `${JSON.stringify(key)}:${canonical(item)}`).join(',')}}`
+  }
+  return JSON.stringify(value ?? null)
+}
+
+/**
+ * Digest of tool arguments: equal arguments give equal digests whatever their key order, so an
+ * audit reader can confirm "these were the arguments" without the log holding them.
+ */
+export async function argumentsDigest(args: unknown): Promise<string> {
+  const bytes = new TextEncoder().encode(canonical(args ?? {}))
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes))
+  const base64 = btoa(String.fromCharCode(...digest))
+  return `sha-256:${base64.replaceAll('+', '-').replaceAll('/', '_').replace(/=+$/, '')}`
+}

@@ -1,0 +1,45 @@
+export { type AuditHook, argumentsDigest, type ToolCallEvent, type ToolDecision } from './audit.js'
+export { type BearerChallengeParams, bearerChallenge } from './challenge.js'
+export { type Identity, identityFromClaims } from './identity.js'
+export {
+  type ProtectedResourceMetadata,
+  protectedResourceMetadataPath,
+  protectedResourceMetadataUrl,
+} from './metadata.js'
+export {
+  type ProtectedMcpServer,
+  type ProtectedToolConfig,
+  type ProtectedToolContext,
+  type ProtectedToolHandler,
+  type ProtectMcpServerOptions,
+  protectMcpServer,
+  type ToolArguments,
+} from './protect.js'
+export {
+  allow,
+  type Decision,
+  deny,
+  needsApproval,
+  type PolicyContext,
+  type ToolPolicy,
+  type ToolRule,
+} from './rules.js'
+export {
+  type JsonValue,
+  memoryStateStore,
+  type StateScope,
+  type StateStore,
+  type StateUpdater,
+  type UserState,
+  userState,
+} from './state.js'
+export { type IntrospectionVerifierOptions, introspectionVerifier } from './verify/introspection.js'
+export { type JwtVerifierOptions, jwtVerifier } from './verify/jwt.js'
+export type {
+  AccessTokenVerifier,
+  Clock,
+  FetchLike,
+  TokenCheck,
+  TokenRejection,
+} from './verify/types.js'
+export { verifyAccessToken } from './verify/verify-access-token.js'

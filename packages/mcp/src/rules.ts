@@ -1,0 +1,67 @@
+import type { Identity } from './identity.js'
+import type { UserState } from './state.js'
+
+/** A policy's answer. `needs_approval` is for the approvals flow: the tool does not run now. */
+export type Decision =
+  | { readonly decision: 'allow' }
+  | { readonly decision: 'deny'; readonly message?: string }
+  | { readonly decision: 'needs_approval'; readonly message?: string; readonly details?: unknown }
+
+/** What a policy sees: the caller, the tool, the (validated) arguments and the caller's state. */
+export interface PolicyContext {
+  readonly identity: Identity
+  readonly tool: string
+  readonly arguments: unknown
+  readonly state: UserState
+}
+
+/** A per-tool policy hook; Cedar policies plug in here. */
+export type ToolPolicy = (context: PolicyContext) => Decision | Promise<Decision>
+
+/** The rule declared beside a tool. Every part must hold for the call to run. */
+export interface ToolRule {
+  /** All of these scopes; a missing one is answered `403 insufficient_scope` naming all of them. */
+  readonly scopes?: readonly string[]
+  /** At least one of these roles. */
+  readonly roles?: readonly string[]
+  /** All of these permissions. */
+  readonly permissions?: readonly string[]
+  readonly policy?: ToolPolicy
+}
+
+/** Allow the call. */
+export const allow = (): Decision => ({ decision: 'allow' })
+/** Refuse the call; `message` is shown to the caller as the tool error. */
+export const deny = (message?: string): Decision =>
+  message === undefined ? { decision: 'deny' } : { decision: 'deny', message }
+/** Hold the call until the person approves it. */
+export const needsApproval = (message?: string, details?: unknown): Decision => ({
+  decision: 'needs_approval',
+  ...(message !== undefined && { message }),
+  ...(details !== undefined && { details }),
+})
+
+/** Scopes of `required` the identity lacks. */
+export function missingScopes(identity: Identity, required: readonly string[] = []): string[] {
+  const granted = new Set(identity.scopes)
+  return required.filter((scope) => !granted.has(scope))
+}
+
+/**
+ * The static part of a rule (roles and permissions), which a tools/list can be filtered by; scopes
+ * are left out because a client can still step up to them.
+ */
+export function staticRefusal(
+  rule: ToolRule,
+  identity: Identity,
+): 'role' | 'permission' | undefined {
+  if (rule.roles !== undefined && rule.roles.length > 0) {
+    const held = new Set(identity.roles)
+    if (!rule.roles.some((role) => held.has(role))) return 'role'
+  }
+  if (rule.permissions !== undefined) {
+    const held = new Set(identity.permissions)
+    if (!rule.permissions.every((permission) => held.has(permission))) return 'permission'
+  }
+  return undefined
+}

@@ -1,0 +1,1 @@
+export { stateStoreConformance } from './state-store-conformance.js'
