@@ -6,7 +6,7 @@ import { readSession } from '../identity/sessions.js'
 import { isDeputyError } from '../lib/errors.js'
 import { safeEqual } from '../lib/random.js'
 import { type AgentEntry, agentsPage } from '../ui/agents.js'
-import { oauthErrorPage } from '../ui/oauth-error.js'
+import { messagePage } from '../ui/message-page.js'
 import { scopeSentence } from './consent.js'
 import type { GrantSummary } from './grants.js'
 
@@ -102,7 +102,7 @@ export function createAgentsRoutes(deps: DeputyDeps): Hono<AppEnv> {
   app.post('/account/agents/revoke', async (c) => {
     const page = (status: number, text: string) =>
       c.html(
-        oauthErrorPage({
+        messagePage({
           title: 'Not revoked',
           text,
           link: { href: '/account/agents', label: 'Back to your agents' },

@@ -10,7 +10,7 @@ import {
 } from '../identity/sessions.js'
 import { safeEqual, sha256 } from '../lib/random.js'
 import { consentPage, returningPage } from '../ui/consent.js'
-import { oauthErrorPage } from '../ui/oauth-error.js'
+import { messagePage } from '../ui/message-page.js'
 import {
   type AuthorizationRequest,
   type AuthorizationRequests,
@@ -74,7 +74,7 @@ function page(
 function stopPage(c: Context<AppEnv>, text: string, status = 400): Response {
   return page(
     c,
-    oauthErrorPage({
+    messagePage({
       title: 'Request stopped',
       text,
       link: { href: '/account', label: 'Go to your account' },
@@ -297,7 +297,7 @@ export function createAuthorizeRoutes(deps: DeputyDeps): Hono<AppEnv> {
     const host = new URL(target.redirectUri).host || target.redirectUri
     return page(
       c,
-      oauthErrorPage({
+      messagePage({
         title: 'Request stopped',
         text: `${target.client.name} sent a request Deputy cannot accept (${err.code}).`,
         link: { href, label: `Go back to ${host}` },

@@ -6,7 +6,10 @@ export interface MessagePageProps {
   link?: { href: string; label: string }
 }
 
-/** A page that says one thing went wrong and offers the way back. */
+/**
+ * A page that says one thing went wrong and offers the way back; also the page an authorization
+ * request ends on when Deputy must not redirect (RFC 6749 §4.1.2.1, RFC 9700 §4.11.2).
+ */
 export function MessagePage(props: MessagePageProps) {
   return (
     <Layout title={props.title}>
