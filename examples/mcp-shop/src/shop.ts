@@ -252,6 +252,10 @@ export const SHOP_SCOPES = {
   admin: 'shop:admin',
 } as const
 
+// What the MCP SDK says, after the field's name, when an argument is missing or not text: the
+// seed's own sentence, so a model reads the same words whichever layer caught the mistake.
+const REQUIRED = 'Missing required field. Please fill in all required information.'
+
 /** The seven tools of the seed, in its order, ready for the MCP kit to register. */
 export const SHOP_TOOLS: ShopTool[] = [
   {
@@ -293,9 +297,11 @@ export const SHOP_TOOLS: ShopTool[] = [
       'Orders a t-shirt from the MCP shop. Requires company name, mailing address, and shirt size.',
     // Plain strings, so a wrong size reaches the handler and gets its clear message.
     inputSchema: z.object({
-      company: z.string().describe('The company name'),
-      mailingAddress: z.string().describe('The full mailing address to ship to'),
-      tshirtSize: z.string().describe(`Shirt size, one of ${TSHIRT_SIZES.join(', ')}`),
+      company: z.string({ error: REQUIRED }).describe('The company name'),
+      mailingAddress: z.string({ error: REQUIRED }).describe('The full mailing address to ship to'),
+      tshirtSize: z
+        .string({ error: REQUIRED })
+        .describe(`Shirt size, one of ${TSHIRT_SIZES.join(', ')}`),
     }),
     scopes: [SHOP_SCOPES.order],
     permissions: [],

@@ -6,6 +6,7 @@ import type { AppEnv } from '../../http/env.js'
 import { createRoles } from '../../identity/roles.js'
 import { DeputyError } from '../../lib/errors.js'
 import { randomToken } from '../../lib/random.js'
+import { type McpToolCallEvent, toolCallAuditor } from '../../mcp-state/audit-bridge.js'
 import type { Resource } from '../../oauth/resources.js'
 import { addServeOptions, type StartOptions, serveDeputy } from './start.js'
 
@@ -114,12 +115,66 @@ export async function seedDemo(deps: DeputyDeps, issuer: string): Promise<DemoSe
 /** Mounts an MCP server into Deputy's app; resolves to true when something was mounted. */
 export type McpMount = (app: Hono<AppEnv>, deps: DeputyDeps, resource: Resource) => Promise<boolean>
 
+/** The package that holds mcp.shop (examples/mcp-shop). */
+export const SHOP_PACKAGE = '@deputy/example-mcp-shop'
+
+/** What the demo needs of the shop package; checked when it is loaded, since it is not typed here. */
+interface ShopPackage {
+  createDeputyShop(options: {
+    deps: DeputyDeps
+    resource: string
+    issuer: string
+    fetch: (input: string | URL | Request, init?: RequestInit) => Promise<Response>
+    audit: (event: McpToolCallEvent) => Promise<void>
+  }): { fetch(request: Request): Promise<Response>; resourceMetadataUrl: string }
+}
+
 /**
- * SEAM: mounts the mcp.shop MCP server (examples/mcp-shop) at `/mcp`, protected by @deputy/mcp,
- * with its per-user state in Deputy's database. It mounts nothing yet — that needs the kit — so
- * `/mcp` answers 404 and the banner says so.
+ * Loads the shop at run time. The example depends on the server, so the server cannot depend on
+ * the example when it is built; a server installed without the example (or before it is built)
+ * runs the demo without the shop and says so.
  */
-export const mountShopMcpServer: McpMount = async () => false
+async function loadShopPackage(): Promise<ShopPackage | undefined> {
+  // A variable, so tsc neither resolves nor type-checks the package when building the server.
+  const specifier: string = SHOP_PACKAGE
+  let loaded: Partial<ShopPackage>
+  try {
+    loaded = (await import(specifier)) as Partial<ShopPackage>
+  } catch (err) {
+    const code = (err as { code?: string }).code
+    if (code === 'ERR_MODULE_NOT_FOUND' && String(err).includes(SHOP_PACKAGE)) return undefined
+    throw err
+  }
+  return typeof loaded.createDeputyShop === 'function' ? (loaded as ShopPackage) : undefined
+}
+
+/**
+ * Mounts the mcp.shop MCP server (examples/mcp-shop) at the resource's path (`/mcp`) with its
+ * RFC 9728 metadata at `/.well-known/oauth-protected-resource/mcp` and the root well-known URL.
+ * Tokens are checked by `@deputy/mcp`'s JWT verifier against this Deputy's `/jwks`, fetched
+ * in-process through the app; per-person state and orders live in Deputy's database; every tool
+ * call is appended to the audit chain.
+ */
+export const mountShopMcpServer: McpMount = async (app, deps, resource) => {
+  const shopPackage = await loadShopPackage()
+  if (shopPackage === undefined) return false
+  const issuer = deps.config.issuer
+  const shop = shopPackage.createDeputyShop({
+    deps,
+    resource: resource.uri,
+    issuer,
+    fetch: (input, init) => Promise.resolve(app.request(input, init)),
+    audit: toolCallAuditor(deps),
+  })
+  const serve = (c: { req: { raw: Request } }) => shop.fetch(c.req.raw)
+  const paths = new Set([
+    new URL(resource.uri).pathname,
+    new URL(shop.resourceMetadataUrl).pathname,
+    '/.well-known/oauth-protected-resource',
+  ])
+  for (const path of paths) app.all(path, serve)
+  return true
+}
 
 /** The banner lines of the demo: where to point the MCP client and how to sign in. */
 export function demoLines(seed: DemoSeed, issuer: string, mounted: boolean): string[] {
@@ -137,7 +192,8 @@ export function demoLines(seed: DemoSeed, issuer: string, mounted: boolean): str
     ...(mounted
       ? []
       : [
-          '    (The shop is not mounted in this build yet: /mcp answers 404 until @deputy/mcp is wired in.)',
+          `    (mcp.shop is not installed or not built, so /mcp answers 404: run \`npm run build\` in`,
+          `    Deputy's repository, or install ${SHOP_PACKAGE} beside @deputy/server.)`,
         ]),
     `  seeded:         ${seeded.join(', ')}`,
   ]

@@ -1,0 +1,114 @@
+import {
+  type AccessTokenVerifier,
+  type AuditHook,
+  allow,
+  deny,
+  type Identity,
+  type ProtectedMcpServer,
+  protectMcpServer,
+  type StateStore,
+  type ToolPolicy,
+  type ToolRule,
+  type UserState,
+} from '@deputy/mcp'
+import {
+  DEMO_MODE_KEY,
+  MESSAGES,
+  SHOP_ADMIN_PERMISSION,
+  SHOP_SCOPES,
+  SHOP_TOOLS,
+  type ShopContext,
+} from './shop.js'
+import type { OrderBook } from './storage.js'
+
+/** Options of {@link createShopMcpServer}. */
+export interface ShopMcpServerOptions {
+  /** The shop's MCP endpoint, e.g. `https://deputy.example/mcp`: the `aud` of its tokens. */
+  resource: string
+  /** The authorization server clients sign in with (Deputy's issuer). */
+  issuer: string
+  /** Checks access tokens, e.g. `jwtVerifier({ issuer, audience: resource, jwksUri })`. */
+  verifier: AccessTokenVerifier
+  /** Per-person durable state (Deputy's SQL store in the demo): the ban lives here. */
+  stateStore: StateStore
+  orderBook: OrderBook
+  /** Receives every tool call; the demo appends them to Deputy's audit chain. */
+  audit?: AuditHook
+  /** Unexpected errors (an unreachable JWKS, a throwing policy or audit hook). */
+  onError?: (error: Error) => void
+}
+
+/** A policy that refuses with the seed's words while the person is banned. */
+function notBanned(message: string): ToolPolicy {
+  return async ({ state }) =>
+    (await state.get(DEMO_MODE_KEY)) === 'banned' ? deny(message) : allow()
+}
+
+/**
+ * `permissions: [...]` in a rule would refuse with the kit's generic sentence; the seed answers
+ * with its own, so the permission is checked by a policy that says it.
+ */
+function hasPermission(permission: string, message: string): ToolPolicy {
+  return ({ identity }) => (identity.permissions.includes(permission) ? allow() : deny(message))
+}
+
+/** Who may call each tool, beside the tool's name: scopes, the admin permission, the ban. */
+export const SHOP_RULES: Record<string, ToolRule> = {
+  setDemoMode: { scopes: [SHOP_SCOPES.admin] },
+  clearDemoMode: { scopes: [SHOP_SCOPES.admin] },
+  getUserInfo: {
+    scopes: [SHOP_SCOPES.admin],
+    policy: hasPermission(SHOP_ADMIN_PERMISSION, MESSAGES.notAdmin),
+  },
+  // Every ordering path checks the ban before its handler runs (the handlers check it too).
+  listMcpShopInventory: {
+    scopes: [SHOP_SCOPES.read],
+    policy: notBanned(MESSAGES.bannedInventory),
+  },
+  buyMcpShopItem: { scopes: [SHOP_SCOPES.order], policy: notBanned(MESSAGES.bannedOrder) },
+  listMcpShopOrders: { scopes: [SHOP_SCOPES.read] },
+  prettyPlease: { scopes: [SHOP_SCOPES.order] },
+}
+
+function shopContext(identity: Identity, state: UserState, orders: OrderBook): ShopContext {
+  return {
+    caller: identity,
+    state: { read: (key) => state.get(key), update: (key, fn) => state.update(key, fn) },
+    orders,
+  }
+}
+
+/**
+ * The mcp.shop MCP server behind `@deputy/mcp`: the seed's seven tools, each with its rule, the
+ * verified caller and their durable state handed to the plain tool functions of `shop.ts`.
+ */
+export function createShopMcpServer(options: ShopMcpServerOptions): ProtectedMcpServer {
+  const server = protectMcpServer({
+    resource: options.resource,
+    authorizationServers: [options.issuer],
+    scopesSupported: Object.values(SHOP_SCOPES),
+    verifier: options.verifier,
+    server: { name: 'mcp-shop', version: '0.1.0' },
+    state: options.stateStore,
+    resourceName: 'mcp.shop',
+    ...(options.audit !== undefined && { audit: options.audit }),
+    ...(options.onError !== undefined && { onError: options.onError }),
+  })
+  for (const tool of SHOP_TOOLS) {
+    const rule = SHOP_RULES[tool.name]
+    if (rule === undefined) throw new Error(`no rule for ${tool.name}`)
+    server.tool(
+      tool.name,
+      rule,
+      { description: tool.description, inputSchema: tool.inputSchema },
+      async (args, { identity, state }) => {
+        const result = await tool.run(shopContext(identity, state, options.orderBook), args)
+        return {
+          content: [{ type: 'text', text: result.text }],
+          ...(result.isError === true && { isError: true }),
+        }
+      },
+    )
+  }
+  return server
+}

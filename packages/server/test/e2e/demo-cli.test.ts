@@ -1,0 +1,87 @@
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+
+const ROOT = resolve(import.meta.dirname, '../../../..')
+const BIN = join(ROOT, 'packages/server/bin/deputy.js')
+
+/**
+ * Issue 4 §2: the README's start command (`npm start` runs `deputy demo`) serves Deputy and
+ * mcp.shop on one origin and prints where to point an MCP client and how to sign in.
+ */
+describe('deputy demo serves mcp.shop (issue 4 §2)', () => {
+  let dir: string
+  let child: ChildProcess | undefined
+
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'deputy-shop-demo-'))
+    // The CLI runs compiled code: the server, the kit and the example (tsc emits despite errors
+    // elsewhere, which the build and typecheck steps report on their own).
+    const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc')
+    try {
+      execFileSync(process.execPath, [tsc, '-b', 'examples/mcp-shop'], { cwd: ROOT, stdio: 'pipe' })
+    } catch (err) {
+      if (!String((err as { stdout?: Buffer }).stdout ?? '').includes('error TS')) throw err
+    }
+  }, 180_000)
+
+  afterAll(async () => {
+    if (child && child.exitCode === null) {
+      const exited = new Promise((done) => child?.once('exit', done))
+      child.kill('SIGTERM')
+      await exited
+    }
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  it('is what `npm start` runs, prints the MCP URL and the demo sign-in, and serves the shop beside Deputy', async () => {
+    const scripts = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts
+    expect(scripts.start).toMatch(/deputy\.js demo$/)
+
+    const clean = Object.fromEntries(
+      Object.entries(process.env).filter(([k]) => !k.startsWith('DEPUTY_') && k !== 'PORT'),
+    )
+    child = spawn(process.execPath, [BIN, 'demo', '--port', '0'], {
+      cwd: dir,
+      env: { ...clean, DEPUTY_DATA_DIR: join(dir, 'data'), DEPUTY_LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    })
+    let banner = ''
+    await new Promise<void>((ready, fail) => {
+      child?.stderr?.on('data', (chunk: Buffer) => {
+        banner += chunk.toString('utf8')
+        if (/set-password demo@mcp\.shop --password-stdin\n/.test(banner)) ready()
+      })
+      child?.once('exit', (code) => fail(new Error(`deputy demo exited with ${code}: ${banner}`)))
+    })
+    const issuer = /Deputy is running at (http:\/\/localhost:\d+)/.exec(banner)?.[1] ?? ''
+    expect(banner).toContain(`MCP server URL: ${issuer}/mcp`)
+    expect(banner).not.toContain('not installed or not built')
+    expect(banner).toMatch(/email: +demo@mcp\.shop\n +password: +\S{20,}/)
+
+    // An MCP client's first request: 401 pointing at the shop's metadata, which names Deputy.
+    const first = await fetch(`${issuer}/mcp`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+      },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: {} }),
+    })
+    expect(first.status).toBe(401)
+    const metadataUrl = `${issuer}/.well-known/oauth-protected-resource/mcp`
+    expect(first.headers.get('www-authenticate')).toContain(`resource_metadata="${metadataUrl}"`)
+    for (const url of [metadataUrl, `${issuer}/.well-known/oauth-protected-resource`]) {
+      expect(await (await fetch(url)).json()).toMatchObject({
+        resource: `${issuer}/mcp`,
+        authorization_servers: [issuer],
+        scopes_supported: ['shop:read', 'shop:order', 'shop:admin'],
+      })
+    }
+    const as = await (await fetch(`${issuer}/.well-known/oauth-authorization-server`)).json()
+    expect(as).toMatchObject({ issuer, jwks_uri: `${issuer}/jwks` })
+  })
+})
