@@ -2,10 +2,17 @@ import type { Insertable, Kysely } from 'kysely'
 import { canonicalJson } from '../lib/canonical-json.js'
 import type { Clock } from '../lib/clock.js'
 import { DeputyError } from '../lib/errors.js'
+import type { Gate } from '../lib/gate.js'
 import { sha256Hex } from '../lib/random.js'
 import type { Store } from '../store/db.js'
 import { LOCKS, runExclusive } from '../store/exclusive.js'
 import type { AuditEventRow, AuditEventsTable, Database } from '../store/schema.js'
+import {
+  createSqliteAuditWriter,
+  type SqliteAuditWriter,
+  type WriterItem,
+  type WriterPlacement,
+} from './sqlite-writer.js'
 import type { AuditEventInput, AuditLog, AuditRecord } from './types.js'
 
 /** prev_hash of the first record. */
@@ -75,18 +82,33 @@ interface Pending {
 export function createAuditLog(store: Store, clock: Clock): AuditLog {
   let queue: Pending[] = []
   let flushing = false
+  const drained: (() => void)[] = []
+  // SQLite file: commit from a writer thread, so the fsync does not stall the event loop. The
+  // store's write gate keeps this process's own connection from waiting on SQLite's lock meanwhile.
+  const gate = store.writeGate
+  const writer =
+    store.dialect === 'sqlite' && store.location !== ':memory:' && gate
+      ? createSqliteAuditWriter(store.location, GENESIS_HASH)
+      : undefined
+  if (writer) {
+    store.beforeClose?.(async () => {
+      if (flushing) await new Promise<void>((resolve) => drained.push(resolve))
+      await writer.close()
+    })
+  }
+  const commit = (batch: Pending[]): Promise<(AuditRecord | Error)[]> =>
+    writer && gate
+      ? writeBatch(writer, gate, clock, batch)
+      : runExclusive(store, LOCKS.auditChain, (conn) => appendBatch(conn, clock, batch))
 
   async function flush(): Promise<void> {
-    flushing = true
     try {
       while (queue.length > 0) {
         const batch = queue.slice(0, MAX_BATCH)
         queue = queue.slice(MAX_BATCH)
         let outcomes: (AuditRecord | Error)[]
         try {
-          outcomes = await runExclusive(store, LOCKS.auditChain, (conn) =>
-            appendBatch(conn, clock, batch),
-          )
+          outcomes = await commit(batch)
         } catch (err) {
           for (const pending of batch) pending.reject(err)
           continue
@@ -99,6 +121,7 @@ export function createAuditLog(store: Store, clock: Clock): AuditLog {
       }
     } finally {
       flushing = false
+      for (const resolve of drained.splice(0)) resolve()
     }
   }
 
@@ -106,10 +129,111 @@ export function createAuditLog(store: Store, clock: Clock): AuditLog {
     append(event: AuditEventInput): Promise<AuditRecord> {
       return new Promise((resolve, reject) => {
         queue.push({ event, resolve, reject })
-        if (!flushing) void flush()
+        if (!flushing) {
+          flushing = true
+          // Start the commit after the event loop's current I/O phase, not now: the appends of
+          // every request that reaches this point in the same turn then share one transaction
+          // (and one fsync, which better-sqlite3 runs on this thread) instead of one each.
+          setImmediate(() => void flush())
+        }
       })
     },
   }
+}
+
+/** An event's record before it is linked: `seq` and `prevHash` are the writer's to fill in. */
+type Unlinked = Omit<AuditRecord, 'hash' | 'seq' | 'prevHash'>
+
+/** The record as the JSON columns will give it back (a Date becomes its string, NaN null). */
+function unlinked(event: AuditEventInput, time: string): Unlinked {
+  return JSON.parse(
+    JSON.stringify({
+      time,
+      type: event.type,
+      actor: event.actor,
+      onBehalfOf: event.onBehalfOf ?? null,
+      delegationChain: event.delegationChain ?? [],
+      target: event.target ?? null,
+      decision: event.decision ?? null,
+      reason: event.reason ?? null,
+      requestId: event.requestId ?? null,
+      data: event.data ?? {},
+    }),
+  ) as Unlinked
+}
+
+/**
+ * `recordContent` of the record, cut where `prevHash` and `seq` go. The members are the canonical
+ * (sorted) order of `recordContent`'s keys: actor, data, decision, delegationChain, onBehalfOf,
+ * prevHash, reason, requestId, seq, target, time, type.
+ */
+function contentParts(r: Unlinked): { before: string; middle: string; after: string } {
+  return {
+    before: `{"actor":${canonicalJson(r.actor)},"data":${canonicalJson(r.data)},"decision":${canonicalJson(r.decision)},"delegationChain":${canonicalJson(r.delegationChain)},"onBehalfOf":${canonicalJson(r.onBehalfOf)},"prevHash":`,
+    middle: `,"reason":${canonicalJson(r.reason)},"requestId":${canonicalJson(r.requestId)},"seq":`,
+    after: `,"target":${canonicalJson(r.target)},"time":${canonicalJson(r.time)},"type":${canonicalJson(r.type)}}`,
+  }
+}
+
+/**
+ * Prepares the batch here (JSON columns, canonical content) and has the writer thread link,
+ * hash and commit it. An event that cannot be stored fails alone.
+ */
+async function writeBatch(
+  writer: SqliteAuditWriter,
+  gate: Gate,
+  clock: Clock,
+  batch: Pending[],
+): Promise<(AuditRecord | Error)[]> {
+  const time = clock.now().toISOString()
+  const prepared: (Unlinked | Error)[] = []
+  const items: WriterItem[] = []
+  for (const { event } of batch) {
+    try {
+      const record = unlinked(event, time)
+      const { before, middle, after } = contentParts(record)
+      items.push([
+        before,
+        middle,
+        after,
+        record.time,
+        record.type,
+        JSON.stringify(record.actor),
+        record.onBehalfOf ? JSON.stringify(record.onBehalfOf) : null,
+        JSON.stringify(record.delegationChain),
+        record.target ? JSON.stringify(record.target) : null,
+        record.decision,
+        record.reason,
+        record.requestId,
+        JSON.stringify(record.data),
+      ])
+      prepared.push(record)
+    } catch (err) {
+      prepared.push(unstorable(event, err))
+    }
+  }
+  if (items.length === 0) return prepared as Error[]
+  const release = await gate.acquire()
+  let placed: WriterPlacement[]
+  try {
+    placed = await writer.write(items)
+  } finally {
+    release()
+  }
+  let i = 0
+  return prepared.map((r) => {
+    if (r instanceof Error) return r
+    const [seq, prevHash, hash] = placed[i++] as WriterPlacement
+    return { seq, ...r, prevHash, hash }
+  })
+}
+
+function unstorable(event: AuditEventInput, err: unknown): DeputyError {
+  return new DeputyError(
+    'ERR_INVALID_INPUT',
+    `audit event ${event.type} cannot be stored: ${(err as Error).message}`,
+    { cause: err },
+  )
 }
 
 /**

@@ -1,6 +1,8 @@
+import type { Kysely } from 'kysely'
 import type { Clock } from '../lib/clock.js'
 import { randomToken, sha256 } from '../lib/random.js'
 import type { Store } from '../store/db.js'
+import type { Database } from '../store/schema.js'
 import { formatScope, parseScope } from './scopes.js'
 
 /** Authorization codes live one minute (RFC 6749 §4.1.2 recommends at most ten). */
@@ -32,11 +34,14 @@ export function createAuthorizationCodes(deps: { store: Store; clock: Clock }) {
   const db = deps.store.db
 
   return {
-    /** Issues a code (256 bits of randomness) for an approved authorization. */
-    async issue(data: AuthorizationCodeData): Promise<string> {
+    /**
+     * Issues a code (256 bits of randomness) for an approved authorization; `executor` runs it
+     * inside a caller's transaction.
+     */
+    async issue(data: AuthorizationCodeData, executor: Kysely<Database> = db): Promise<string> {
       const code = randomToken(32)
       const now = deps.clock.now().getTime()
-      await db
+      await executor
         .insertInto('authorization_codes')
         .values({
           code_hash: sha256(code),

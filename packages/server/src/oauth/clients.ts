@@ -6,6 +6,7 @@ import type { Clock } from '../lib/clock.js'
 import { DeputyError } from '../lib/errors.js'
 import { randomToken, safeEqual, sha256 } from '../lib/random.js'
 import type { SafeFetchOptions } from '../lib/safe-fetch.js'
+import { createTtlCache } from '../lib/ttl-cache.js'
 import type { Store } from '../store/db.js'
 import type { ClientAuthMethod, ClientKind, ClientRow } from '../store/schema.js'
 import {
@@ -107,7 +108,16 @@ export interface ClientsDeps {
   >
   /** Limits of metadata document fetches (tests shorten the deadline). */
   metadataFetch?: Pick<SafeFetchOptions, 'timeoutMs' | 'maxBytes'>
+  /**
+   * How long this process may keep using a registered client's row (status, secret digest, grant
+   * types) after another process changed it; changes made through this process show at once.
+   * Default 2 s; 0 turns the cache off.
+   */
+  cacheMs?: number
 }
+
+/** How long a registered client's row is reused by default: the staleness bound across replicas. */
+export const CLIENT_CACHE_MS = 2_000
 
 /** Deputy acting on its own (fetching a metadata document), as the audit chain names it. */
 const DEPUTY: Actor = { type: 'system', id: 'deputy' }
@@ -132,6 +142,14 @@ export function createClients(deps: ClientsDeps) {
   }
   /** Fetches in flight, so concurrent requests naming one document fetch it once. */
   const inFlight = new Map<string, Promise<Client | undefined>>()
+  /**
+   * Registered (non-URL) clients as last read, with their secret digest: the token endpoint reads
+   * a client on every request. Entries live `cacheMs` (the bound on how late a disable or a new
+   * secret written by another replica takes effect here) and are dropped on every local write.
+   */
+  const cache = createTtlCache<string, { client: Client; secretHash: string | null }>(
+    deps.cacheMs ?? CLIENT_CACHE_MS,
+  )
 
   async function getClient(clientId: string): Promise<Client | undefined> {
     const row = await db
@@ -140,6 +158,24 @@ export function createClients(deps: ClientsDeps) {
       .where('client_id', '=', clientId)
       .executeTakeFirst()
     return row ? rowToClient(row) : undefined
+  }
+
+  /** A registered client and its secret digest, from the cache while fresh. */
+  async function getCached(
+    clientId: string,
+  ): Promise<{ client: Client; secretHash: string | null } | undefined> {
+    const hit = cache.get(clientId)
+    if (hit) return hit
+    const stamp = cache.stamp()
+    const row = await db
+      .selectFrom('clients')
+      .selectAll()
+      .where('client_id', '=', clientId)
+      .executeTakeFirst()
+    if (!row) return undefined
+    const entry = { client: rowToClient(row), secretHash: row.secret_hash }
+    cache.set(clientId, entry, stamp)
+    return entry
   }
 
   /** Stores (or refreshes) a metadata-document client; an operator's `disable` is kept. */
@@ -242,7 +278,7 @@ export function createClients(deps: ClientsDeps) {
         }
         return pending
       }
-      const client = await getClient(clientId)
+      const client = (await getCached(clientId))?.client
       if (client?.status !== 'active') return undefined
       if (client.expiresAt !== null && client.expiresAt <= deps.clock.now().getTime())
         return undefined
@@ -346,12 +382,10 @@ export function createClients(deps: ClientsDeps) {
 
     /** Compares a presented secret with the stored digest in constant time. */
     async verifySecret(clientId: string, secret: string): Promise<boolean> {
-      const row = await db
-        .selectFrom('clients')
-        .select('secret_hash')
-        .where('client_id', '=', clientId)
-        .executeTakeFirst()
-      return !!row?.secret_hash && safeEqual(row.secret_hash, sha256(secret))
+      const secretHash = isClientIdUrl(clientId)
+        ? null
+        : ((await getCached(clientId))?.secretHash ?? null)
+      return !!secretHash && safeEqual(secretHash, sha256(secret))
     },
 
     /** Disables a client: no new tokens, its grants and refresh tokens end now. */
@@ -361,6 +395,7 @@ export function createClients(deps: ClientsDeps) {
         .set({ status: 'disabled', updated_at: deps.clock.now().getTime() })
         .where('client_id', '=', clientId)
         .executeTakeFirst()
+      cache.delete(clientId)
       if (Number(result.numUpdatedRows) === 0)
         throw new DeputyError('ERR_NOT_FOUND', `no client ${clientId}`)
       await endGrants(clientId, 'client-disabled')
@@ -378,6 +413,7 @@ export function createClients(deps: ClientsDeps) {
         .deleteFrom('clients')
         .where('client_id', '=', clientId)
         .executeTakeFirst()
+      cache.delete(clientId)
       if (Number(result.numDeletedRows) === 0)
         throw new DeputyError('ERR_NOT_FOUND', `no client ${clientId}`)
       await deps.audit.append({

@@ -167,22 +167,27 @@ export async function approveAuthorization(
       data: { resource: resource.uri, scopes: request.scopes, consentedScopes: agreed },
     })
   }
-  const grant = await deps.grants.create({
-    userId: user.id,
-    clientId: client.clientId,
-    resource: resource.uri,
-    scopes,
-  })
-  const code = await deps.authorizationCodes.issue({
-    grantId: grant.id,
-    clientId: client.clientId,
-    userId: user.id,
-    redirectUri: request.redirectUri,
-    codeChallenge: request.codeChallenge,
-    resource: resource.uri,
-    scopes,
-    nonce: request.nonce,
-    authTime: input.authTime,
+  // The grant and its code commit together: one durable commit instead of two.
+  const { grant, code } = await deps.db.transaction().execute(async (trx) => {
+    const grant = await deps.grants.create(
+      { userId: user.id, clientId: client.clientId, resource: resource.uri, scopes },
+      trx,
+    )
+    const code = await deps.authorizationCodes.issue(
+      {
+        grantId: grant.id,
+        clientId: client.clientId,
+        userId: user.id,
+        redirectUri: request.redirectUri,
+        codeChallenge: request.codeChallenge,
+        resource: resource.uri,
+        scopes,
+        nonce: request.nonce,
+        authTime: input.authTime,
+      },
+      trx,
+    )
+    return { grant, code }
   })
   await deps.audit.append({
     type: 'code.issued',

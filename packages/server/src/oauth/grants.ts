@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto'
+import type { Kysely } from 'kysely'
 import type { Actor, AuditLog } from '../audit/types.js'
 import type { Clock } from '../lib/clock.js'
 import { DeputyError } from '../lib/errors.js'
 import type { Store } from '../store/db.js'
+import type { Database } from '../store/schema.js'
 import { formatScope, parseScope } from './scopes.js'
 
 /** What one authorization gave one client for one person and one resource. */
@@ -84,16 +86,22 @@ export function createGrants(deps: { store: Store; clock: Clock; audit: AuditLog
       })
     },
 
-    /** Starts a grant for an approved authorization. */
-    async create(input: {
-      userId: string
-      clientId: string
-      resource: string
-      scopes: string[]
-    }): Promise<Grant> {
+    /**
+     * Starts a grant for an approved authorization; `executor` runs it inside a caller's
+     * transaction (the code issued with it commits together).
+     */
+    async create(
+      input: {
+        userId: string
+        clientId: string
+        resource: string
+        scopes: string[]
+      },
+      executor: Kysely<Database> = db,
+    ): Promise<Grant> {
       const id = randomUUID()
       const now = deps.clock.now().getTime()
-      await db
+      await executor
         .insertInto('grants')
         .values({
           id,

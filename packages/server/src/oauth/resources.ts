@@ -3,6 +3,7 @@ import type { Actor, AuditLog } from '../audit/types.js'
 import { parseInput } from '../identity/users.js'
 import type { Clock } from '../lib/clock.js'
 import { DeputyError } from '../lib/errors.js'
+import { createTtlCache } from '../lib/ttl-cache.js'
 import type { Store } from '../store/db.js'
 import type { ResourceRow } from '../store/schema.js'
 import { OAuthError } from './errors.js'
@@ -54,11 +55,51 @@ function toResource(row: ResourceRow, scopes: { scope: string; description: stri
   }
 }
 
-/** The resources registry: register, list, find, and resolve a request's `resource`. */
-export function createResources(deps: { store: Store; clock: Clock; audit: AuditLog }) {
+/** How long a resource as read is reused by default: the staleness bound across replicas. */
+export const RESOURCE_CACHE_MS = 2_000
+
+/** The key under which the cache keeps the default resource's URI (no URI is empty). */
+const DEFAULT_KEY = ''
+
+/**
+ * The resources registry: register, list, find, and resolve a request's `resource`. Lookups are
+ * cached for `cacheMs` (default 2 s, 0 turns it off): a resource changed or removed by another
+ * process is seen here at most that late; changes made here show at once.
+ */
+export function createResources(deps: {
+  store: Store
+  clock: Clock
+  audit: AuditLog
+  cacheMs?: number
+}) {
   const db = deps.store.db
+  /** Resources by URI (null: known not to exist), and under DEFAULT_KEY the default's URI. */
+  const cache = createTtlCache<string, Resource | string | null>(deps.cacheMs ?? RESOURCE_CACHE_MS)
 
   async function get(uri: string): Promise<Resource | undefined> {
+    if (uri === DEFAULT_KEY) return undefined
+    const hit = cache.get(uri)
+    if (hit !== undefined) return (hit as Resource | null) ?? undefined
+    const stamp = cache.stamp()
+    const resource = await read(uri)
+    cache.set(uri, resource ?? null, stamp)
+    return resource
+  }
+
+  async function defaultUri(): Promise<string | undefined> {
+    const hit = cache.get(DEFAULT_KEY)
+    if (hit !== undefined) return (hit as string | null) ?? undefined
+    const stamp = cache.stamp()
+    const row = await db
+      .selectFrom('resources')
+      .select('uri')
+      .where('is_default', '=', 1)
+      .executeTakeFirst()
+    cache.set(DEFAULT_KEY, row?.uri ?? null, stamp)
+    return row?.uri
+  }
+
+  async function read(uri: string): Promise<Resource | undefined> {
     const row = await db
       .selectFrom('resources')
       .selectAll()
@@ -138,6 +179,7 @@ export function createResources(deps: { store: Store; clock: Clock; audit: Audit
             .execute()
         }
       })
+      cache.clear()
       await deps.audit.append({
         type: 'resource.registered',
         actor,
@@ -153,6 +195,7 @@ export function createResources(deps: { store: Store; clock: Clock; audit: Audit
 
     async remove(uri: string, actor: Actor): Promise<void> {
       const result = await db.deleteFrom('resources').where('uri', '=', uri).executeTakeFirst()
+      cache.clear()
       if (Number(result.numDeletedRows) === 0)
         throw new DeputyError('ERR_NOT_FOUND', `no resource ${uri}`)
       await deps.audit.append({
@@ -174,16 +217,13 @@ export function createResources(deps: { store: Store; clock: Clock; audit: Audit
       }
       const [uri] = requested
       if (uri === undefined) {
-        const row = await db
-          .selectFrom('resources')
-          .select('uri')
-          .where('is_default', '=', 1)
-          .executeTakeFirst()
-        if (!row)
+        const fallback = await defaultUri()
+        const resource = fallback === undefined ? undefined : await get(fallback)
+        if (!resource)
           throw new OAuthError('invalid_target', 'the resource parameter is required', {
             reason: 'no-default-resource',
           })
-        return (await get(row.uri)) as Resource
+        return resource
       }
       const resource = await get(uri)
       if (!resource)
