@@ -2,6 +2,7 @@ export { type AuditHook, argumentsDigest, type ToolCallEvent, type ToolDecision 
 export { type BearerChallengeParams, bearerChallenge } from './challenge.js'
 export { type Identity, identityFromClaims } from './identity.js'
 export {
+  metadataResponse,
   type ProtectedResourceMetadata,
   protectedResourceMetadataPath,
   protectedResourceMetadataUrl,
@@ -19,8 +20,10 @@ export {
   allow,
   type Decision,
   deny,
+  missingScopes,
   needsApproval,
   type PolicyContext,
+  staticRefusal,
   type ToolPolicy,
   type ToolRule,
 } from './rules.js'

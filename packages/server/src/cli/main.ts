@@ -4,6 +4,7 @@ import { registerAdminKeys } from './commands/admin-keys.js'
 import { registerAudit } from './commands/audit.js'
 import { registerClients } from './commands/clients.js'
 import { registerDemo } from './commands/demo.js'
+import { registerGateway } from './commands/gateway.js'
 import { registerKeys } from './commands/keys.js'
 import { registerMigrate } from './commands/migrate.js'
 import { registerResources } from './commands/resources.js'
@@ -32,6 +33,7 @@ export function buildProgram(): Command {
   registerAudit(program)
   registerResources(program)
   registerClients(program)
+  registerGateway(program)
   return program
 }
 

@@ -1,0 +1,178 @@
+import type { AuditHook } from '@deputy/mcp'
+import { type ServerType, serve } from '@hono/node-server'
+import type { Command } from 'commander'
+import { createAuditLog } from '../../audit/chain.js'
+import { chainAudit, jsonLineAudit } from '../../gateway/audit.js'
+import { issuerJwtVerifier } from '../../gateway/authorization-server.js'
+import { createGateway, type Gateway } from '../../gateway/gateway.js'
+import { loadRules, NO_RULES, scopesOf } from '../../gateway/rules.js'
+import type { Upstream } from '../../gateway/upstream.js'
+import { httpUpstream } from '../../gateway/upstream-http.js'
+import { splitCommand, stdioUpstream } from '../../gateway/upstream-stdio.js'
+import { systemClock } from '../../lib/clock.js'
+import { DeputyError } from '../../lib/errors.js'
+import { openStore, type Store } from '../../store/db.js'
+import { migrateToLatest } from '../../store/migrate.js'
+import { globalOptions } from '../context.js'
+
+/** The flags of `deputy gateway`. */
+export interface GatewayCommandOptions {
+  upstream?: string
+  upstreamCommand?: string
+  resource?: string
+  issuer?: string
+  jwksUri?: string
+  rules?: string
+  port?: string
+  host?: string
+}
+
+const DEFAULT_PORT = 8090
+
+function invalid(message: string): DeputyError {
+  return new DeputyError('ERR_INVALID_INPUT', message)
+}
+
+function httpUrl(flag: string, value: string): URL {
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch {
+    throw invalid(`${flag} must be a URL, not "${value}"`)
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw invalid(`${flag} must be an http or https URL, not "${value}"`)
+  }
+  return url
+}
+
+function upstreamOf(opts: GatewayCommandOptions, onError: (error: Error) => void): Upstream {
+  if ((opts.upstream === undefined) === (opts.upstreamCommand === undefined)) {
+    throw invalid('give exactly one of --upstream <url> or --upstream-command "<command>"')
+  }
+  if (opts.upstream !== undefined) {
+    return httpUpstream({ url: httpUrl('--upstream', opts.upstream).href, onError })
+  }
+  let words: string[]
+  try {
+    words = splitCommand(opts.upstreamCommand as string)
+  } catch (error) {
+    throw invalid(`--upstream-command: ${(error as Error).message}`)
+  }
+  const [command, ...args] = words
+  if (command === undefined) throw invalid('--upstream-command is empty')
+  return stdioUpstream({ command, args, onError })
+}
+
+/**
+ * `deputy gateway`: puts an existing MCP server (Streamable HTTP or stdio) behind OAuth with
+ * per-tool rules and audit, without changing it.
+ */
+export function registerGateway(program: Command): void {
+  program
+    .command('gateway')
+    .description('protect an existing MCP server: discovery, token checks, per-tool rules, audit')
+    .option('--upstream <url>', "the MCP server's Streamable HTTP endpoint")
+    .option('--upstream-command <command>', 'run this stdio MCP server (one process per session)')
+    .option('--issuer <url>', 'issuer of the access tokens (a Deputy or any OAuth server)')
+    .option(
+      '--resource <url>',
+      "public URL of the gateway's MCP endpoint (default http://localhost:<port>/mcp)",
+    )
+    .option('--jwks-uri <url>', "the issuer's JWKS (default: from the issuer's metadata)")
+    .option('--rules <file>', 'JSON file of per-tool rules (scopes, roles, permissions)')
+    .option('--port <port>', `port to listen on (default ${DEFAULT_PORT})`)
+    .option('--host <host>', 'interface to listen on (default 127.0.0.1)')
+    .action((opts: GatewayCommandOptions, command: Command) => runGateway(command, opts))
+}
+
+async function runGateway(command: Command, opts: GatewayCommandOptions): Promise<void> {
+  const options = globalOptions(command)
+  if (opts.issuer === undefined) throw invalid('--issuer <url> is required')
+  httpUrl('--issuer', opts.issuer)
+  // Compared exactly with the tokens' `iss` and the metadata's `issuer`: kept as given.
+  const issuer = opts.issuer
+  const port = opts.port === undefined ? DEFAULT_PORT : Number(opts.port)
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw invalid(`--port must be a port number, not "${opts.port}"`)
+  }
+  const host = opts.host ?? '127.0.0.1'
+  if (opts.resource !== undefined) httpUrl('--resource', opts.resource)
+  if (opts.jwksUri !== undefined) httpUrl('--jwks-uri', opts.jwksUri)
+  const rules = opts.rules === undefined ? NO_RULES : loadRules(opts.rules)
+  const onError = (error: Error) => process.stderr.write(`deputy gateway: ${error.message}\n`)
+  const upstream = upstreamOf(opts, onError)
+
+  let store: Store | undefined
+  let audit: AuditHook
+  if (options.db !== undefined) {
+    store = openStore(options.db)
+    await migrateToLatest(store)
+    audit = chainAudit(createAuditLog(store, systemClock))
+  } else {
+    audit = jsonLineAudit((line) => process.stderr.write(line))
+  }
+
+  // The resource names the real port, so `--port 0` needs the socket before the gateway exists.
+  let gateway: Gateway | undefined
+  const server: ServerType = await new Promise((resolve, reject) => {
+    const s = serve(
+      {
+        fetch: (request: Request) =>
+          gateway?.fetch(request) ?? new Response('starting', { status: 503 }),
+        port,
+        hostname: host,
+      },
+      () => resolve(s),
+    )
+    s.once('error', reject)
+  })
+  const address = server.address()
+  const boundPort = typeof address === 'object' && address ? address.port : port
+  const resource = opts.resource ?? `http://localhost:${boundPort}/mcp`
+  try {
+    gateway = createGateway({
+      resource,
+      authorizationServers: [issuer],
+      verifier: issuerJwtVerifier({
+        issuer,
+        audience: resource,
+        ...(opts.jwksUri !== undefined && { jwksUri: opts.jwksUri }),
+      }),
+      upstream,
+      rules,
+      audit,
+      onError,
+    })
+  } catch (error) {
+    server.close()
+    await store?.close()
+    throw invalid((error as Error).message)
+  }
+
+  const stop = async () => {
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve())
+      ;(server as { closeIdleConnections?: () => void }).closeIdleConnections?.()
+      // Open SSE streams would hold close() forever; the upstream's close ends them.
+      void gateway?.close()
+    })
+    await store?.close()
+    process.exit(0)
+  }
+  process.once('SIGTERM', () => void stop())
+  process.once('SIGINT', () => void stop())
+
+  const listening = `http://${host.includes(':') ? `[${host}]` : host}:${boundPort}`
+  const scopes = scopesOf(rules)
+  process.stderr.write(
+    `${[
+      `Deputy gateway at ${resource} (listening on ${listening})`,
+      `  upstream:   ${opts.upstream ?? `stdio: ${opts.upstreamCommand}`}`,
+      `  issuer:     ${issuer}`,
+      `  metadata:   ${gateway.resourceMetadataUrl}`,
+      `  rules:      ${opts.rules ?? '(none: any valid token may call every tool)'}${scopes.length > 0 ? ` — scopes ${scopes.join(' ')}` : ''}`,
+      `  audit:      ${store ? `audit chain in ${store.location}` : 'JSON lines on stderr'}`,
+    ].join('\n')}\n`,
+  )
+}

@@ -1,0 +1,39 @@
+import type { AuditHook, ToolCallEvent } from '@deputy/mcp'
+import type { AuditLog } from '../audit/types.js'
+import { toolCallAuditEvent } from '../mcp-state/audit-bridge.js'
+
+/**
+ * Appends every tool call to Deputy's hash-chained audit log (the gateway runs with `--db` on
+ * Deputy's database): the same records a server protected by `@deputy/mcp` inside Deputy writes,
+ * so `deputy audit tail` and `deputy audit verify` see them.
+ */
+export function chainAudit(audit: AuditLog): AuditHook {
+  return async (event) => {
+    await audit.append(toolCallAuditEvent(event))
+  }
+}
+
+/** One tool call as a JSON log line: the event's fields, `at` as an ISO time, never arguments. */
+export function toolCallLogRecord(event: ToolCallEvent): Record<string, unknown> {
+  return {
+    type: event.type,
+    at: event.at.toISOString(),
+    resource: event.resource,
+    sub: event.sub,
+    clientId: event.clientId ?? null,
+    ...(event.actor !== undefined && { actor: event.actor }),
+    ...(event.tokenId !== undefined && { jti: event.tokenId }),
+    tool: event.tool,
+    argumentsDigest: event.argumentsDigest,
+    decision: event.decision,
+    reason: event.reason ?? null,
+    outcome: event.outcome,
+  }
+}
+
+/** Writes every tool call as one JSON line to `write` (the gateway's stderr by default). */
+export function jsonLineAudit(write: (line: string) => void): AuditHook {
+  return (event) => {
+    write(`${JSON.stringify(toolCallLogRecord(event))}\n`)
+  }
+}
