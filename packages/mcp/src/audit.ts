@@ -1,3 +1,4 @@
+import { sha256Base64url } from './sha256.js'
 /** What was decided about a tool call. */
 export type ToolDecision = 'allow' | 'deny' | 'needs_approval' | 'insufficient_scope'
 
@@ -46,8 +47,5 @@ function canonical(value: unknown): string {
  * audit reader can confirm "these were the arguments" without the log holding them.
  */
 export async function argumentsDigest(args: unknown): Promise<string> {
-  const bytes = new TextEncoder().encode(canonical(args ?? {}))
-  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes))
-  const base64 = btoa(String.fromCharCode(...digest))
-  return `sha-256:${base64.replaceAll('+', '-').replaceAll('/', '_').replace(/=+$/, '')}`
+  return `sha-256:${await sha256Base64url(canonical(args ?? {}))}`
 }

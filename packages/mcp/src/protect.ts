@@ -230,10 +230,20 @@ function jsonRpcRequests(body: unknown): RequestFacts['requests'] {
 
 // The raw token stays in the gate: the SDK, tools and `ctx.http.req` see a request without it, so
 // no handler can pass it on (MCP authorization "Token Handling", "Access Token Privilege Restriction").
+// A fresh Request from the parts the SDK and handlers read (URL, method, headers, body stream,
+// abort signal): about a quarter of the CPU of `new Request(request, { headers })`, which copies
+// every internal field and re-wraps the body.
 function withoutCredentials(request: Request): Request {
   const headers = new Headers(request.headers)
   headers.delete('authorization')
-  return new Request(request, { headers })
+  const method = request.method
+  const body = method === 'GET' || method === 'HEAD' ? null : request.body
+  return new Request(request.url, {
+    method,
+    headers,
+    signal: request.signal,
+    ...(body !== null && { body, duplex: 'half' }),
+  } as RequestInit)
 }
 
 function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {

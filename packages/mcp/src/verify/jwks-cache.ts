@@ -27,6 +27,8 @@ export interface RemoteJwksOptions {
   /** At most one refetch per this many seconds when a token names an unknown `kid`. */
   readonly cooldownSeconds: number
   readonly timeoutMs: number
+  /** Called after every successful (re)load of the key set, before the new keys are used. */
+  readonly onKeys?: () => void
 }
 
 function isJwkSet(value: unknown): value is JSONWebKeySet {
@@ -67,6 +69,7 @@ export function remoteJwks(options: RemoteJwksOptions): KeyResolver {
     const body: unknown = await response.json().catch(() => undefined)
     if (!isJwkSet(body)) throw new JwksUnavailableError('JWKS is not a JWK Set')
     keys = createLocalJWKSet(body)
+    options.onKeys?.()
   }
 
   function refresh(): Promise<void> {

@@ -31,9 +31,29 @@ export function toolCallLogRecord(event: ToolCallEvent): Record<string, unknown>
   }
 }
 
-/** Writes every tool call as one JSON line to `write` (the gateway's stderr by default). */
-export function jsonLineAudit(write: (line: string) => void): AuditHook {
+/**
+ * Writes every tool call as one JSON line to `write` (the gateway's stderr by default). Lines of
+ * the calls finished in one event-loop turn go out in a single write (stderr on a pipe is a
+ * synchronous syscall per write); the promise a call gets settles once its line was written, so
+ * no line waits longer than that turn.
+ */
+export function jsonLineAudit(write: (lines: string) => void): AuditHook {
+  let pending: string[] = []
+  let flushed: Promise<void> | undefined
+  const flush = (resolve: () => void, reject: (error: unknown) => void) => {
+    const out = pending.join('')
+    pending = []
+    flushed = undefined
+    try {
+      write(out)
+      resolve()
+    } catch (error) {
+      reject(error)
+    }
+  }
   return (event) => {
-    write(`${JSON.stringify(toolCallLogRecord(event))}\n`)
+    pending.push(`${JSON.stringify(toolCallLogRecord(event))}\n`)
+    flushed ??= new Promise((resolve, reject) => setImmediate(flush, resolve, reject))
+    return flushed
   }
 }
