@@ -1,3 +1,5 @@
+import type { TokenCheck } from './verify/types.js'
+
 /** Parameters of a `WWW-Authenticate: Bearer` challenge. */
 export interface BearerChallengeParams {
   /** RFC 6750 §3.1 error code; leave out when the request carried no credentials. */
@@ -35,4 +37,77 @@ export function bearerChallenge(params: BearerChallengeParams): string {
     parts.push(`scope=${quoted(params.scope.join(' '))}`)
   }
   return parts.length === 0 ? 'Bearer' : `Bearer ${parts.join(', ')}`
+}
+
+function json(status: number, body: unknown, headers: Record<string, string>): Response {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers },
+  })
+}
+
+/**
+ * The answer to a request whose access token failed the check: a bare 401 challenge without
+ * credentials (RFC 6750 §3.1), 400 for a malformed Authorization header, 503 when the issuer
+ * cannot be reached, otherwise 401 `invalid_token` with a description that says only whether to
+ * refresh or re-authorize. Used by the kit and by the gateway, so both answer alike.
+ */
+export function tokenRefusalResponse(
+  check: Extract<TokenCheck, { ok: false }>,
+  options: { resourceMetadata: string; scope: readonly string[]; onError: (error: Error) => void },
+): Response {
+  switch (check.reason) {
+    case 'missing':
+      // RFC 6750 §3.1: no error code when the request carried no credentials.
+      return new Response(null, {
+        status: 401,
+        headers: {
+          'www-authenticate': bearerChallenge({
+            resourceMetadata: options.resourceMetadata,
+            scope: options.scope,
+          }),
+          'cache-control': 'no-store',
+        },
+      })
+    case 'malformed_header': {
+      const description = 'The Authorization header must carry exactly one Bearer token'
+      return json(
+        400,
+        { error: 'invalid_request', error_description: description },
+        {
+          'www-authenticate': bearerChallenge({
+            error: 'invalid_request',
+            errorDescription: description,
+            resourceMetadata: options.resourceMetadata,
+            scope: options.scope,
+          }),
+        },
+      )
+    }
+    case 'unavailable':
+      options.onError(
+        new Error(`access token could not be checked: ${check.detail ?? 'issuer unavailable'}`),
+      )
+      return json(503, { error: 'temporarily_unavailable' }, { 'retry-after': '5' })
+    default: {
+      // One description per class of failure: enough for a client to act on (refresh or
+      // re-authorize), nothing about keys, issuers or audiences.
+      const description =
+        check.reason === 'expired'
+          ? 'The access token expired'
+          : 'The access token is not valid for this resource'
+      return json(
+        401,
+        { error: 'invalid_token', error_description: description },
+        {
+          'www-authenticate': bearerChallenge({
+            error: 'invalid_token',
+            errorDescription: description,
+            resourceMetadata: options.resourceMetadata,
+            scope: options.scope,
+          }),
+        },
+      )
+    }
+  }
 }

@@ -1,5 +1,5 @@
 export { type AuditHook, argumentsDigest, type ToolCallEvent, type ToolDecision } from './audit.js'
-export { type BearerChallengeParams, bearerChallenge } from './challenge.js'
+export { type BearerChallengeParams, bearerChallenge, tokenRefusalResponse } from './challenge.js'
 export { type Identity, identityFromClaims } from './identity.js'
 export {
   metadataResponse,

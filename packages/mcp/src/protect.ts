@@ -17,7 +17,7 @@ import {
 import { Hono } from 'hono'
 import { z } from 'zod'
 import { type AuditHook, argumentsDigest, type ToolCallEvent, type ToolDecision } from './audit.js'
-import { bearerChallenge } from './challenge.js'
+import { tokenRefusalResponse } from './challenge.js'
 import type { Identity } from './identity.js'
 import {
   metadataResponse,
@@ -244,13 +244,6 @@ function withoutCredentials(request: Request): Request {
     signal: request.signal,
     ...(body !== null && { body, duplex: 'half' }),
   } as RequestInit)
-}
-
-function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
-  return new Response(JSON.stringify(body), {
-    status,
-    headers: { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers },
-  })
 }
 
 /**
@@ -504,60 +497,11 @@ export function protectMcpServer(options: ProtectMcpServerOptions): ProtectedMcp
   const challengeScopes = (): string[] => options.challengeScopes ?? scopesSupported()
 
   function refuse(check: Extract<TokenCheck, { ok: false }>): Response {
-    switch (check.reason) {
-      case 'missing':
-        // RFC 6750 §3.1: no error code when the request carried no credentials.
-        return new Response(null, {
-          status: 401,
-          headers: {
-            'www-authenticate': bearerChallenge({
-              resourceMetadata: metadataUrl,
-              scope: challengeScopes(),
-            }),
-            'cache-control': 'no-store',
-          },
-        })
-      case 'malformed_header': {
-        const description = 'The Authorization header must carry exactly one Bearer token'
-        return json(
-          400,
-          { error: 'invalid_request', error_description: description },
-          {
-            'www-authenticate': bearerChallenge({
-              error: 'invalid_request',
-              errorDescription: description,
-              resourceMetadata: metadataUrl,
-              scope: challengeScopes(),
-            }),
-          },
-        )
-      }
-      case 'unavailable':
-        onError(
-          new Error(`access token could not be checked: ${check.detail ?? 'issuer unavailable'}`),
-        )
-        return json(503, { error: 'temporarily_unavailable' }, { 'retry-after': '5' })
-      default: {
-        // One description per class of failure: enough for a client to act on (refresh or
-        // re-authorize), nothing about keys, issuers or audiences.
-        const description =
-          check.reason === 'expired'
-            ? 'The access token expired'
-            : 'The access token is not valid for this resource'
-        return json(
-          401,
-          { error: 'invalid_token', error_description: description },
-          {
-            'www-authenticate': bearerChallenge({
-              error: 'invalid_token',
-              errorDescription: description,
-              resourceMetadata: metadataUrl,
-              scope: challengeScopes(),
-            }),
-          },
-        )
-      }
-    }
+    return tokenRefusalResponse(check, {
+      resourceMetadata: metadataUrl,
+      scope: challengeScopes(),
+      onError,
+    })
   }
 
   const app = new Hono()

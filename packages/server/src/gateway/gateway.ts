@@ -12,6 +12,7 @@ import {
   staticRefusal,
   type TokenCheck,
   type ToolCallEvent,
+  tokenRefusalResponse,
   verifyAccessToken,
 } from '@deputy/mcp'
 import { Hono } from 'hono'
@@ -219,58 +220,11 @@ export function createGateway(options: GatewayOptions): Gateway {
   }
 
   function refuseToken(check: Extract<TokenCheck, { ok: false }>): Response {
-    switch (check.reason) {
-      case 'missing':
-        // RFC 6750 §3.1: no error code when the request carried no credentials.
-        return new Response(null, {
-          status: 401,
-          headers: {
-            'www-authenticate': bearerChallenge({
-              resourceMetadata: metadataUrl,
-              scope: challengeScopes,
-            }),
-            'cache-control': 'no-store',
-          },
-        })
-      case 'malformed_header': {
-        const description = 'The Authorization header must carry exactly one Bearer token'
-        return json(
-          400,
-          { error: 'invalid_request', error_description: description },
-          {
-            'www-authenticate': bearerChallenge({
-              error: 'invalid_request',
-              errorDescription: description,
-              resourceMetadata: metadataUrl,
-              scope: challengeScopes,
-            }),
-          },
-        )
-      }
-      case 'unavailable':
-        onError(
-          new Error(`access token could not be checked: ${check.detail ?? 'issuer unavailable'}`),
-        )
-        return json(503, { error: 'temporarily_unavailable' }, { 'retry-after': '5' })
-      default: {
-        const description =
-          check.reason === 'expired'
-            ? 'The access token expired'
-            : 'The access token is not valid for this resource'
-        return json(
-          401,
-          { error: 'invalid_token', error_description: description },
-          {
-            'www-authenticate': bearerChallenge({
-              error: 'invalid_token',
-              errorDescription: description,
-              resourceMetadata: metadataUrl,
-              scope: challengeScopes,
-            }),
-          },
-        )
-      }
-    }
+    return tokenRefusalResponse(check, {
+      resourceMetadata: metadataUrl,
+      scope: challengeScopes,
+      onError,
+    })
   }
 
   /**
