@@ -1,4 +1,6 @@
+import type { Identity } from './identity.js'
 import { sha256Base64url } from './sha256.js'
+
 /** What was decided about a tool call. */
 export type ToolDecision = 'allow' | 'deny' | 'needs_approval' | 'insufficient_scope'
 
@@ -48,4 +50,42 @@ function canonical(value: unknown): string {
  */
 export async function argumentsDigest(args: unknown): Promise<string> {
   return `sha-256:${await sha256Base64url(canonical(args ?? {}))}`
+}
+
+/** One tool call to report: where, by whom, which tool with which arguments, and what happened. */
+export interface ToolCallReport {
+  at: Date
+  resource: string
+  identity: Identity
+  tool: string
+  args: unknown
+  fields: Pick<ToolCallEvent, 'type' | 'decision' | 'reason' | 'outcome'>
+}
+
+/**
+ * Builds the event for a tool call and hands it to the hook. A failing hook goes to `onError`,
+ * never to the caller: a tool call's answer does not depend on the audit sink. Shared by the kit
+ * and the gateway so both report the same fields.
+ */
+export async function reportToolCall(
+  hook: AuditHook | undefined,
+  onError: (error: Error) => void,
+  call: ToolCallReport,
+): Promise<void> {
+  if (hook === undefined) return
+  try {
+    await hook({
+      ...call.fields,
+      at: call.at,
+      resource: call.resource,
+      sub: call.identity.sub,
+      clientId: call.identity.clientId,
+      actor: call.identity.actor,
+      tokenId: call.identity.tokenId,
+      tool: call.tool,
+      argumentsDigest: await argumentsDigest(call.args),
+    })
+  } catch (error) {
+    onError(error instanceof Error ? error : new Error(String(error)))
+  }
 }

@@ -1,4 +1,11 @@
-export { type AuditHook, argumentsDigest, type ToolCallEvent, type ToolDecision } from './audit.js'
+export {
+  type AuditHook,
+  argumentsDigest,
+  reportToolCall,
+  type ToolCallEvent,
+  type ToolCallReport,
+  type ToolDecision,
+} from './audit.js'
 export { type BearerChallengeParams, bearerChallenge, tokenRefusalResponse } from './challenge.js'
 export { type Identity, identityFromClaims } from './identity.js'
 export {

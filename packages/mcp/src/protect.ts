@@ -16,7 +16,7 @@ import {
 } from '@modelcontextprotocol/server'
 import { Hono } from 'hono'
 import { z } from 'zod'
-import { type AuditHook, argumentsDigest, type ToolCallEvent, type ToolDecision } from './audit.js'
+import { type AuditHook, reportToolCall, type ToolCallEvent, type ToolDecision } from './audit.js'
 import { tokenRefusalResponse } from './challenge.js'
 import type { Identity } from './identity.js'
 import {
@@ -285,28 +285,20 @@ export function protectMcpServer(options: ProtectMcpServerOptions): ProtectedMcp
       ? missingState()
       : userState(options.state, { resource: resourceId, sub: identity.sub })
 
-  async function report(
+  function report(
     identity: Identity,
     tool: string,
     args: unknown,
     fields: Pick<ToolCallEvent, 'type' | 'decision' | 'reason' | 'outcome'>,
   ): Promise<void> {
-    if (options.audit === undefined) return
-    try {
-      await options.audit({
-        ...fields,
-        at: clock(),
-        resource: resourceId,
-        sub: identity.sub,
-        clientId: identity.clientId,
-        actor: identity.actor,
-        tokenId: identity.tokenId,
-        tool,
-        argumentsDigest: await argumentsDigest(args),
-      })
-    } catch (error) {
-      onError(error instanceof Error ? error : new Error(String(error)))
-    }
+    return reportToolCall(options.audit, onError, {
+      at: clock(),
+      resource: resourceId,
+      identity,
+      tool,
+      args,
+      fields,
+    })
   }
 
   async function evaluate(

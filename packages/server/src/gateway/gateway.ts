@@ -1,7 +1,6 @@
 import {
   type AccessTokenVerifier,
   type AuditHook,
-  argumentsDigest,
   bearerChallenge,
   type Identity,
   metadataResponse,
@@ -9,6 +8,7 @@ import {
   type ProtectedResourceMetadata,
   protectedResourceMetadataPath,
   protectedResourceMetadataUrl,
+  reportToolCall,
   staticRefusal,
   type TokenCheck,
   type ToolCallEvent,
@@ -172,27 +172,19 @@ export function createGateway(options: GatewayOptions): Gateway {
     ...(options.resourceName !== undefined && { resource_name: options.resourceName }),
   }
 
-  async function report(
+  function report(
     identity: Identity,
     call: Call,
     fields: Pick<ToolCallEvent, 'type' | 'decision' | 'reason' | 'outcome'>,
   ): Promise<void> {
-    if (options.audit === undefined) return
-    try {
-      await options.audit({
-        ...fields,
-        at: clock(),
-        resource: resourceId,
-        sub: identity.sub,
-        clientId: identity.clientId,
-        actor: identity.actor,
-        tokenId: identity.tokenId,
-        tool: call.name,
-        argumentsDigest: await argumentsDigest(call.arguments),
-      })
-    } catch (error) {
-      onError(error instanceof Error ? error : new Error(String(error)))
-    }
+    return reportToolCall(options.audit, onError, {
+      at: clock(),
+      resource: resourceId,
+      identity,
+      tool: call.name,
+      args: call.arguments,
+      fields,
+    })
   }
 
   function verdict(identity: Identity, call: Call): Verdict {
