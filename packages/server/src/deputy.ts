@@ -23,6 +23,10 @@ import { type Clients, createClients } from './oauth/clients.js'
 import { createGrants, type Grants } from './oauth/grants.js'
 import { createResources, type Resources } from './oauth/resources.js'
 import { createOAuthRoutes } from './oauth/routes.js'
+import { createPolicyEngine } from './policy/engine.js'
+import { createPolicies } from './policy/policies.js'
+import { createRelationships } from './policy/relationships.js'
+import type { Policies, PolicyEngine, Relationships } from './policy/types.js'
 import { openStore, type Store } from './store/db.js'
 import { migrateToLatest } from './store/migrate.js'
 import type { Database } from './store/schema.js'
@@ -42,6 +46,12 @@ export interface DeputyDeps {
   clients: Clients
   grants: Grants
   authorizationCodes: AuthorizationCodes
+  /** Versioned Cedar policies and the declared actions. */
+  policies: Policies
+  /** Relationship tuples (object#relation@subject). */
+  relationships: Relationships
+  /** The policy decision point. */
+  policy: PolicyEngine
 }
 
 export interface CreateDeputyOptions {
@@ -68,6 +78,23 @@ export async function openDeputy(
   const logger = options.logger ?? pino({ level: config.logLevel, base: { service: 'deputy' } })
   const sealer = createSealer(masterKey.key)
   const audit = createAuditLog(store, clock)
+  const users = createUsers({ store, clock, audit })
+  const clients = createClients({ store, clock, audit, config })
+  const grants = createGrants({ store, clock, audit })
+  const policies = createPolicies({ store, clock, audit })
+  const relationships = createRelationships({ store, clock, audit })
+  const policy = createPolicyEngine({
+    store,
+    clock,
+    audit,
+    logger,
+    policies,
+    relationships,
+    users,
+    clients,
+    grants,
+    refreshIntervalMs: config.policyRefreshIntervalMs,
+  })
   const deps: DeputyDeps = {
     config,
     store,
@@ -76,10 +103,13 @@ export async function openDeputy(
     logger,
     audit,
     sealer,
-    users: createUsers({ store, clock, audit }),
+    users,
     resources: createResources({ store, clock, audit }),
-    clients: createClients({ store, clock, audit, config }),
-    grants: createGrants({ store, clock, audit }),
+    clients,
+    grants,
+    policies,
+    relationships,
+    policy,
     authorizationCodes: createAuthorizationCodes({ store, clock }),
     signingKeys: createSigningKeys({
       store,
@@ -90,7 +120,14 @@ export async function openDeputy(
       maxTokenLifetimeSeconds: config.accessTokenTtlSeconds,
     }),
   }
-  return { deps, masterKey, close: () => store.close() }
+  return {
+    deps,
+    masterKey,
+    close: async () => {
+      policy.close()
+      await store.close()
+    },
+  }
 }
 
 /** A running Deputy: the Hono app (serve it with any Web-standard host) and how to stop it. */

@@ -134,6 +134,15 @@ export const ConfigSchema = z
     clientMetadataAllowedHosts: HostList.default([]).describe(
       'Hosts whose Client ID Metadata Documents may be fetched (comma-separated in the environment); empty (the default) means any public host.',
     ),
+    policyRefreshIntervalMs: z.coerce
+      .number()
+      .int()
+      .min(100)
+      .max(60_000)
+      .default(1000)
+      .describe(
+        'How often each process checks the database for a new policy-set version; a policy written by any replica is in force everywhere within this time.',
+      ),
     dangerouslyAllowHttpLoopbackClientMetadata: Flag.default(false)
       .describe(
         'Development only, default `false`: fetch Client ID Metadata Documents over plain http from loopback addresses. Refused in `production` mode.',
@@ -167,6 +176,7 @@ export const ENVIRONMENT_VARIABLES: Record<string, keyof ConfigInput> = {
   DEPUTY_MASTER_KEY: 'masterKey',
   DEPUTY_MASTER_KEY_FILE: 'masterKeyFile',
   DEPUTY_SIGNING_ALG: 'signingAlg',
+  DEPUTY_POLICY_REFRESH_INTERVAL_MS: 'policyRefreshIntervalMs',
   DEPUTY_LOG_LEVEL: 'logLevel',
   DEPUTY_DYNAMIC_REGISTRATION: 'dynamicRegistration',
   DEPUTY_DYNAMIC_REGISTRATION_TTL_SECONDS: 'dynamicRegistrationTtlSeconds',

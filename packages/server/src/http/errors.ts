@@ -29,7 +29,12 @@ export function errorResponse(err: unknown, c: Context<AppEnv>): Response {
   }
   if (isDeputyError(err) && err.status < 500) {
     return c.json(
-      { error: err.code, message: err.message, request_id: requestId },
+      {
+        error: err.code,
+        message: err.message,
+        ...(err.problems !== undefined && { problems: err.problems }),
+        request_id: requestId,
+      },
       err.status as 400,
       noStore,
     )

@@ -17,6 +17,7 @@ export type DeputyErrorCode =
   | 'ERR_FORBIDDEN'
   | 'ERR_RATE_LIMITED'
   | 'ERR_AUDIT_CHAIN_BROKEN'
+  | 'ERR_POLICY_INVALID'
 
 const HTTP_STATUS: Record<DeputyErrorCode, number> = {
   ERR_CONFIG_INVALID: 500,
@@ -32,6 +33,7 @@ const HTTP_STATUS: Record<DeputyErrorCode, number> = {
   ERR_FORBIDDEN: 403,
   ERR_RATE_LIMITED: 429,
   ERR_AUDIT_CHAIN_BROKEN: 500,
+  ERR_POLICY_INVALID: 400,
 }
 
 /** The one internal error type: a stable code, a message safe to show, optional details for logs. */
@@ -40,17 +42,23 @@ export class DeputyError extends Error {
   readonly status: number
   /** Private detail for logs and the audit chain; never sent to a caller. */
   readonly detail?: unknown
+  /**
+   * Public, structured detail the caller needs to fix the request (e.g. a policy's line, column
+   * and message); sent as `problems` beside `message`.
+   */
+  readonly problems?: readonly unknown[]
 
   constructor(
     code: DeputyErrorCode,
     message: string,
-    options?: { detail?: unknown; cause?: unknown },
+    options?: { detail?: unknown; cause?: unknown; problems?: readonly unknown[] },
   ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause })
     this.name = 'DeputyError'
     this.code = code
     this.status = HTTP_STATUS[code]
     this.detail = options?.detail
+    if (options?.problems !== undefined) this.problems = options.problems
   }
 }
 

@@ -4,12 +4,14 @@ import type { Store } from './db.js'
 import * as m0001 from './migrations/0001-foundation.js'
 import * as m0002 from './migrations/0002-oauth.js'
 import * as m0003 from './migrations/0003-mcp.js'
+import * as m0004 from './migrations/0004-policy.js'
 
 /** Every migration, in order. Append new ones; never edit or reorder landed ones. */
 const MIGRATIONS: Record<string, Migration> = {
   '0001-foundation': m0001,
   '0002-oauth': m0002,
   '0003-mcp': m0003,
+  '0004-policy': m0004,
 }
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS }

@@ -28,6 +28,10 @@ export interface Database {
   client_assertion_jtis: ClientAssertionJtisTable
   mcp_user_state: McpUserStateTable
   mcp_shop_orders: McpShopOrdersTable
+  policy_set: PolicySetTable
+  policy_versions: PolicyVersionsTable
+  policy_actions: PolicyActionsTable
+  relationship_tuples: RelationshipTuplesTable
 }
 
 export type UserStatus = 'active' | 'disabled'
@@ -306,3 +310,43 @@ export type ResourceRow = Selectable<ResourcesTable>
 
 // Generated is re-exported for later migrations' tables.
 export type { Generated }
+
+/** One row (id 1): the policy-set version every process polls. */
+export interface PolicySetTable {
+  id: number
+  version: number
+  updated_at: number
+}
+
+export interface PolicyVersionsTable {
+  policy_id: string
+  version: number
+  set_version: number
+  /** One Cedar statement; null for the version that removed the policy. */
+  text: string | null
+  created_at: number
+  /** `type:id` of the actor. */
+  created_by: string
+}
+
+export interface PolicyActionsTable {
+  name: string
+  resource: string | null
+  description: string | null
+  /** JSON Schema (object) of the tool's arguments, or null. */
+  arguments: string | null
+  /** JSON Schema (object) of the person's state keys policies may read, or null. */
+  state: string | null
+  updated_at: number
+}
+
+export interface RelationshipTuplesTable {
+  object_type: string
+  object_id: string
+  relation: string
+  subject_type: string
+  subject_id: string
+  /** '' for a plain subject; the relation of a userset subject (`group:eng#member`). */
+  subject_relation: string
+  created_at: number
+}
