@@ -4,7 +4,29 @@ import type { Actor } from '../audit/types.js'
 // tuples (relationships.ts), the decision point (engine.ts) and their surfaces (CLI, admin API,
 // the MCP kit). Cedar is the language; these types are what the rest of Deputy sees.
 
-/** The Cedar namespace of Deputy's model: `Deputy::Person`, `Deputy::Action::"read"`, … */
+/**
+ * The Cedar namespace of Deputy's model: `Deputy::Person`, `Deputy::Action::"read"`, …
+ *
+ * The model (schema.ts builds it; engine.ts fills it):
+ * - `Role` (id = role name); `Group in [Group]` (id = the `group` tuples' id);
+ * - `Person in [Role, Group] = { email: String, name: String, roles: Set<String>,
+ *   permissions: Set<String> } tags String` — id = the user id (`sub`); parents = the person's
+ *   roles and every group reached through `group:g#member` tuples; tags = custom claims (string
+ *   values as they are, other JSON values as their JSON text);
+ * - `Agent = { clientId: String, name: String, kind: String, firstParty: Bool,
+ *   verifiedDomain?: String }` — id = client_id; firstParty = registered by an operator;
+ *   verifiedDomain = the host of a Client ID Metadata Document URL;
+ * - `Server = { uri: String }` (id = resource indicator); `Tool in [Server] = { name: String,
+ *   server: String }` (id = `<resource>#<tool>`);
+ * - `Folder in [Folder]`, `Document in [Folder]` (ids of `folder` / `doc` tuples; parents from
+ *   `parent` tuples), for retrieval.
+ * - One action per declared tool: principal `Person`, resource `Tool`, context
+ *   `{ agent?: Agent, scopes: Set<String>, now: datetime, hour: Long (0–23, UTC),
+ *   approved: Bool, arguments: {declared}, state: {declared} }`; and `read` on `Document` or
+ *   `Folder` with context `{ agent?, scopes, now, hour, approved, relations: Set<String> }`.
+ * - Annotations: `@id("…")` names a policy, `@description("…")` explains it, `@message("…")` is
+ *   the caller's refusal text when that forbid decides.
+ */
 export const CEDAR_NAMESPACE = 'Deputy'
 
 /** A Cedar entity reference, e.g. `{ type: 'Deputy::Tool', id: 'https://shop.example/mcp buy' }`. */
@@ -186,6 +208,11 @@ export interface Relationships {
    * the subject itself and `type:*` included. Bounded depth; cycles are harmless.
    */
   expandSubject(subject: TupleSubject): Promise<TupleSubject[]>
+  /**
+   * The relations `subject` holds on `object`, directly or through usersets (`['owner','viewer']`):
+   * Cedar's `context.relations` for a decision on that object.
+   */
+  relations(query: { object: { type: string; id: string }; subject: TupleSubject }): Promise<string[]>
   /**
    * Ancestors of an object through `parent` tuples (`doc:a#parent@folder:x`), nearest first,
    * for the Cedar entity slice (`resource in Deputy::Folder::"x"`).
