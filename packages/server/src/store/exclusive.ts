@@ -6,6 +6,9 @@ import type { Database } from './schema.js'
 export const LOCKS = {
   auditChain: 7_362_910_447,
   signingKeys: 7_362_910_448,
+  // Writers of the policy set (versions, declared actions, the set version): a write validates
+  // against the schema it reads, so a concurrent change of either must wait.
+  policySet: 7_362_910_449,
 } as const
 
 /**
