@@ -23,6 +23,7 @@ import { type Clients, createClients } from './oauth/clients.js'
 import { createGrants, type Grants } from './oauth/grants.js'
 import { createResources, type Resources } from './oauth/resources.js'
 import { createOAuthRoutes } from './oauth/routes.js'
+import { createPolicyAdminApi } from './policy/admin-api.js'
 import { createPolicyEngine } from './policy/engine.js'
 import { createPolicies } from './policy/policies.js'
 import { createRelationships } from './policy/relationships.js'
@@ -81,7 +82,16 @@ export async function openDeputy(
   const users = createUsers({ store, clock, audit })
   const clients = createClients({ store, clock, audit, config })
   const grants = createGrants({ store, clock, audit })
-  const policies = createPolicies({ store, clock, audit })
+  // A write in this process is in force here at once; other processes poll the set version.
+  // (An engine that has not loaded yet loads the new version on its first decision anyway.)
+  const policies = createPolicies({
+    store,
+    clock,
+    audit,
+    onChange: async () => {
+      if (policy.loadedVersion() >= 0) await policy.refresh()
+    },
+  })
   const relationships = createRelationships({ store, clock, audit })
   const policy = createPolicyEngine({
     store,
@@ -183,6 +193,7 @@ export async function createDeputy(
   app.route('/', createIdentityRoutes(deps))
   app.route('/admin/api', createAdminApi(deps))
   app.route('/admin/api', createOAuthAdminApi(deps))
+  app.route('/admin/api', createPolicyAdminApi(deps))
   app.route('/', createOAuthRoutes(deps))
 
   return { app, deps, masterKey: opened.masterKey, close: opened.close }
