@@ -2,8 +2,11 @@ import {
   type AccessTokenVerifier,
   type AuditHook,
   allow,
+  cedarPolicy,
   deny,
   type Identity,
+  type JsonSchema,
+  type PolicyDecisionPoint,
   type ProtectedMcpServer,
   protectMcpServer,
   type StateStore,
@@ -13,6 +16,7 @@ import {
 } from '@deputy/mcp'
 import {
   DEMO_MODE_KEY,
+  DEMO_MODES,
   MESSAGES,
   SHOP_ADMIN_PERMISSION,
   SHOP_SCOPES,
@@ -32,6 +36,12 @@ export interface ShopMcpServerOptions {
   /** Per-person durable state (Deputy's SQL store in the demo): the ban lives here. */
   stateStore: StateStore
   orderBook: OrderBook
+  /**
+   * Decides each tool's rule with Cedar policies (Deputy's engine, `deps.policy`): the ban and
+   * the admin check are then the policies of `policies/mcp-shop.cedar`, which an operator can
+   * edit. Without it the same rules are code, with the same messages.
+   */
+  policy?: PolicyDecisionPoint
   /** Receives every tool call; the demo appends them to Deputy's audit chain. */
   audit?: AuditHook
   /** Unexpected errors (an unreachable JWKS, a throwing policy or audit hook). */
@@ -52,7 +62,7 @@ function hasPermission(permission: string, message: string): ToolPolicy {
   return ({ identity }) => (identity.permissions.includes(permission) ? allow() : deny(message))
 }
 
-/** Who may call each tool, beside the tool's name: scopes, the admin permission, the ban. */
+/** Who may call each tool, beside the tool's name: scopes, the admin permission, the ban (as code). */
 export const SHOP_RULES: Record<string, ToolRule> = {
   setDemoMode: { scopes: [SHOP_SCOPES.admin] },
   clearDemoMode: { scopes: [SHOP_SCOPES.admin] },
@@ -69,6 +79,31 @@ export const SHOP_RULES: Record<string, ToolRule> = {
   listMcpShopOrders: { scopes: [SHOP_SCOPES.read] },
   prettyPlease: { scopes: [SHOP_SCOPES.order] },
 }
+
+/** The per-person state the shop's Cedar policies may read: `context.state.demoMode`. */
+export const SHOP_POLICY_STATE: Record<string, JsonSchema> = {
+  [DEMO_MODE_KEY]: { type: 'string', enum: [...DEMO_MODES] },
+}
+
+/**
+ * The shop's rules: with a policy decision point, every tool's scopes stay (they are the OAuth
+ * layer: a 403 lets a client step up) and the rest is decided by Cedar policies; without one,
+ * {@link SHOP_RULES}.
+ */
+export function shopRules(pdp?: PolicyDecisionPoint): Record<string, ToolRule> {
+  if (pdp === undefined) return SHOP_RULES
+  // One policy function for all seven: each call names its tool, so each is its own action.
+  const policy = cedarPolicy(pdp, { state: SHOP_POLICY_STATE })
+  return Object.fromEntries(
+    Object.entries(SHOP_RULES).map(([name, rule]) => [
+      name,
+      { ...(rule.scopes !== undefined && { scopes: rule.scopes }), policy },
+    ]),
+  )
+}
+
+/** Where the shop's Cedar policies are: `policies/mcp-shop.cedar` of this package. */
+export const SHOP_POLICIES_URL = new URL('../policies/mcp-shop.cedar', import.meta.url)
 
 function shopContext(identity: Identity, state: UserState, orders: OrderBook): ShopContext {
   return {
@@ -94,8 +129,9 @@ export function createShopMcpServer(options: ShopMcpServerOptions): ProtectedMcp
     ...(options.audit !== undefined && { audit: options.audit }),
     ...(options.onError !== undefined && { onError: options.onError }),
   })
+  const rules = shopRules(options.policy)
   for (const tool of SHOP_TOOLS) {
-    const rule = SHOP_RULES[tool.name]
+    const rule = rules[tool.name]
     if (rule === undefined) throw new Error(`no rule for ${tool.name}`)
     server.tool(
       tool.name,

@@ -1,4 +1,10 @@
-import { jwtVerifier, memoryStateStore, type ToolCallEvent } from '@deputy/mcp'
+import {
+  jwtVerifier,
+  memoryStateStore,
+  type PolicyDecisionPoint,
+  type ToolCallAuthorizationRequest,
+  type ToolCallEvent,
+} from '@deputy/mcp'
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client'
 import { exportJWK, generateKeyPair, SignJWT } from 'jose'
 import { beforeAll, describe, expect, it } from 'vitest'
@@ -8,6 +14,7 @@ import {
   type NewOrder,
   type Order,
   type OrderBook,
+  SHOP_TOOLS,
 } from '../src/index.js'
 
 /**
@@ -71,10 +78,11 @@ function recordingOrderBook(): OrderBook & { placed: NewOrder[] } {
   }
 }
 
-function shop() {
+function shop(policy?: PolicyDecisionPoint) {
   const events: ToolCallEvent[] = []
   const orderBook = recordingOrderBook()
   const server = createShopMcpServer({
+    ...(policy !== undefined && { policy }),
     resource: RESOURCE,
     issuer: ISSUER,
     verifier: jwtVerifier({ issuer: ISSUER, audience: RESOURCE, jwks }),
@@ -171,5 +179,81 @@ describe('mcp.shop behind @deputy/mcp', () => {
     expect((await carol('prettyPlease')).text).toBe(MESSAGES.prettyPlease)
     expect((await carol('buyMcpShopItem', ORDER)).isError).toBe(false)
     expect(orderBook.placed.map((order) => order.sub)).toEqual(['carol', 'dave', 'carol'])
+  })
+})
+
+describe('mcp.shop with a policy decision point (Deputy decides its rules with Cedar)', () => {
+  /** Forbids with a message what `forbid` names, permits the rest, and remembers each request. */
+  function decisionPoint(forbid: (request: ToolCallAuthorizationRequest) => string | undefined) {
+    const requests: ToolCallAuthorizationRequest[] = []
+    const pdp: PolicyDecisionPoint = {
+      async authorizeToolCall(request) {
+        requests.push(request)
+        const message = forbid(request)
+        return message === undefined
+          ? { decision: 'allow', policies: ['mcp-shop.tools'], explanation: 'permitted' }
+          : {
+              decision: 'deny',
+              policies: ['mcp-shop.banned-order'],
+              explanation: 'forbidden',
+              message,
+            }
+      },
+    }
+    return { pdp, requests }
+  }
+
+  it('declares its seven tools as actions, with their arguments and the demoMode state', () => {
+    const { pdp } = decisionPoint(() => undefined)
+    const actions = shop(pdp).server.actions()
+    expect(actions.map((action) => action.name)).toEqual(SHOP_TOOLS.map((tool) => tool.name))
+    for (const action of actions) {
+      expect(action.resource).toBe(RESOURCE)
+      expect(action.state).toEqual({
+        type: 'object',
+        properties: { demoMode: { type: 'string', enum: ['normal', 'banned'] } },
+      })
+    }
+    expect(actions.find((action) => action.name === 'buyMcpShopItem')?.arguments).toMatchObject({
+      type: 'object',
+      properties: { company: {}, mailingAddress: {}, tshirtSize: {} },
+      required: ['company', 'mailingAddress', 'tshirtSize'],
+    })
+    // Without a decision point the rules are code: nothing to declare.
+    expect(shop().server.actions()).toEqual([])
+  })
+
+  it("asks the decision point with the person's demo mode, and refuses with its words before the handler", async () => {
+    const { pdp, requests } = decisionPoint((request) =>
+      request.tool === 'buyMcpShopItem' && request.state.demoMode === 'banned'
+        ? MESSAGES.bannedOrder
+        : undefined,
+    )
+    const { connect, events, orderBook } = shop(pdp)
+    const erin = await connect({ sub: 'erin' })
+    await erin('setDemoMode', { mode: 'banned' })
+    expect(await erin('buyMcpShopItem', ORDER)).toEqual({
+      text: MESSAGES.bannedOrder,
+      isError: true,
+    })
+    expect(orderBook.placed).toEqual([])
+    expect(requests.at(-1)).toMatchObject({
+      resource: RESOURCE,
+      tool: 'buyMcpShopItem',
+      sub: 'erin',
+      clientId: 'agent-1',
+      arguments: ORDER,
+      state: { demoMode: 'banned' },
+    })
+    expect(events.at(-1)).toMatchObject({
+      type: 'tool.refused',
+      decision: 'deny',
+      reason: 'policy',
+      policies: ['mcp-shop.banned-order'],
+    })
+    // Every tool goes to the decision point, not only the ones with a rule in code.
+    await erin('prettyPlease')
+    expect(requests.at(-1)?.tool).toBe('prettyPlease')
+    expect((await erin('buyMcpShopItem', ORDER)).isError).toBe(false)
   })
 })

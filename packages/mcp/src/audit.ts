@@ -27,6 +27,8 @@ export interface ToolCallEvent {
   readonly decision: ToolDecision
   /** Why a refusal happened: `scope`, `role`, `permission`, `policy`, `policy_error`, `approval`. */
   readonly reason: string | undefined
+  /** Ids of the policies that decided, when the tool's policy named them (e.g. Cedar `@id`s). */
+  readonly policies?: readonly string[]
   readonly outcome: 'success' | 'error' | 'refused'
 }
 
@@ -59,7 +61,7 @@ export interface ToolCallReport {
   identity: Identity
   tool: string
   args: unknown
-  fields: Pick<ToolCallEvent, 'type' | 'decision' | 'reason' | 'outcome'>
+  fields: Pick<ToolCallEvent, 'type' | 'decision' | 'reason' | 'outcome' | 'policies'>
 }
 
 /**
@@ -74,8 +76,10 @@ export async function reportToolCall(
 ): Promise<void> {
   if (hook === undefined) return
   try {
+    const { policies, ...fields } = call.fields
     await hook({
-      ...call.fields,
+      ...fields,
+      ...(policies !== undefined && { policies: [...policies] }),
       at: call.at,
       resource: call.resource,
       sub: call.identity.sub,

@@ -6,6 +6,14 @@ export {
   type ToolCallReport,
   type ToolDecision,
 } from './audit.js'
+export {
+  type CedarPolicyOptions,
+  cedarPolicy,
+  type JsonSchema,
+  type PolicyDecisionPoint,
+  type PolicyDecisionPointAnswer,
+  type ToolCallAuthorizationRequest,
+} from './cedar-policy.js'
 export { type BearerChallengeParams, bearerChallenge, tokenRefusalResponse } from './challenge.js'
 export { type Identity, identityFromClaims } from './identity.js'
 export {
@@ -21,11 +29,13 @@ export {
   type ProtectedToolHandler,
   type ProtectMcpServerOptions,
   protectMcpServer,
+  type ToolActionDeclaration,
   type ToolArguments,
 } from './protect.js'
 export {
   allow,
   type Decision,
+  type DecisionBasis,
   deny,
   missingScopes,
   needsApproval,

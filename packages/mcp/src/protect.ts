@@ -17,6 +17,7 @@ import {
 import { Hono } from 'hono'
 import { z } from 'zod'
 import { type AuditHook, reportToolCall, type ToolCallEvent, type ToolDecision } from './audit.js'
+import { cedarPolicyDeclaration, type JsonSchema } from './cedar-policy.js'
 import { tokenRefusalResponse } from './challenge.js'
 import type { Identity } from './identity.js'
 import {
@@ -101,6 +102,22 @@ export interface ProtectedToolConfig<
   _meta?: Record<string, unknown>
 }
 
+/**
+ * A tool guarded by a Cedar policy, as an action the policy store must know: the shape of
+ * `ActionDeclaration` in `@deputy/server` (`deps.policies.declareActions(server.actions())`).
+ */
+export interface ToolActionDeclaration {
+  /** The Cedar action id: the tool's name. */
+  readonly name: string
+  /** This MCP server's resource indicator. */
+  readonly resource: string
+  readonly description?: string
+  /** JSON Schema of the tool's input, as `tools/list` publishes it: `context.arguments`. */
+  readonly arguments: JsonSchema
+  /** JSON Schema (object) of the state keys the policy reads: `context.state`. */
+  readonly state: JsonSchema
+}
+
 /** A protected MCP server: a Hono app to serve, and `tool()` to add tools with their rules. */
 export interface ProtectedMcpServer {
   /** Serves the MCP endpoint at the resource's path and the RFC 9728 metadata documents. */
@@ -119,6 +136,11 @@ export interface ProtectedMcpServer {
     config: ProtectedToolConfig<I, O>,
     handler: ProtectedToolHandler<I>,
   ): void
+  /**
+   * The tools whose rule uses `cedarPolicy`, as actions to declare to the policy store, so
+   * policies can name them and be checked against their arguments and state.
+   */
+  actions(): ToolActionDeclaration[]
   /** Ends in-flight exchanges. */
   close(): Promise<void>
 }
@@ -143,6 +165,14 @@ interface Refusal {
   readonly decision: Exclude<ToolDecision, 'allow'>
   readonly reason: string
   readonly message: string
+  /** The policies that decided, when the tool's policy named them. */
+  readonly policies?: readonly string[]
+}
+
+/** A call the rule lets through, with the policies that allowed it when there were any. */
+interface Allowed {
+  readonly decision: 'allow'
+  readonly policies?: readonly string[]
 }
 
 // RFC 6749 §3.3 scope-token.
@@ -289,7 +319,7 @@ export function protectMcpServer(options: ProtectMcpServerOptions): ProtectedMcp
     identity: Identity,
     tool: string,
     args: unknown,
-    fields: Pick<ToolCallEvent, 'type' | 'decision' | 'reason' | 'outcome'>,
+    fields: Pick<ToolCallEvent, 'type' | 'decision' | 'reason' | 'outcome' | 'policies'>,
   ): Promise<void> {
     return reportToolCall(options.audit, onError, {
       at: clock(),
@@ -306,7 +336,7 @@ export function protectMcpServer(options: ProtectMcpServerOptions): ProtectedMcp
     identity: Identity,
     args: unknown,
     state: UserState,
-  ): Promise<Refusal | undefined> {
+  ): Promise<Refusal | Allowed> {
     const { rule, name } = tool
     // Normally answered earlier with a 403 by the scope challenge; checked again so a handler
     // never runs short of scope, whatever path the request took.
@@ -332,10 +362,16 @@ export function protectMcpServer(options: ProtectMcpServerOptions): ProtectedMcp
         message: `You do not have permission to call ${name}.`,
       }
     }
-    if (rule.policy === undefined) return undefined
+    if (rule.policy === undefined) return { decision: 'allow' }
     let decision: Awaited<ReturnType<NonNullable<ToolRule['policy']>>>
     try {
-      decision = await rule.policy({ identity, tool: name, arguments: args, state })
+      decision = await rule.policy({
+        resource: resourceId,
+        identity,
+        tool: name,
+        arguments: args,
+        state,
+      })
     } catch (error) {
       // A broken policy refuses (fail closed) without telling the caller why.
       onError(error instanceof Error ? error : new Error(String(error)))
@@ -345,22 +381,29 @@ export function protectMcpServer(options: ProtectMcpServerOptions): ProtectedMcp
         message: `This call to ${name} was refused.`,
       }
     }
+    // Only what is plainly a list of ids reaches the audit event.
+    const policies = Array.isArray(decision?.policies)
+      ? { policies: decision.policies.filter((id): id is string => typeof id === 'string') }
+      : {}
     switch (decision?.decision) {
       case 'allow':
-        return undefined
+        return { decision: 'allow', ...policies }
       case 'deny':
         return {
           decision: 'deny',
           reason: 'policy',
           message: decision.message ?? `This call to ${name} was refused by policy.`,
+          ...policies,
         }
       case 'needs_approval':
+        // Approvals come later: until then the call is refused, saying what it waits for.
         return {
           decision: 'needs_approval',
           reason: 'approval',
           message:
             decision.message ??
             `This call to ${name} needs the approval of the person you act for.`,
+          ...policies,
         }
       default:
         onError(new Error(`policy of ${name} returned no decision`))
@@ -387,16 +430,18 @@ export function protectMcpServer(options: ProtectMcpServerOptions): ProtectedMcp
     )?.params as { arguments?: unknown } | undefined
     const auditedArgs = raw?.arguments ?? args
     const state = stateFor(identity)
-    const refusal = await evaluate(tool, identity, args, state)
-    if (refusal !== undefined) {
+    const verdict = await evaluate(tool, identity, args, state)
+    if (verdict.decision !== 'allow') {
       await report(identity, tool.name, auditedArgs, {
         type: 'tool.refused',
-        decision: refusal.decision,
-        reason: refusal.reason,
+        decision: verdict.decision,
+        reason: verdict.reason,
         outcome: 'refused',
+        ...(verdict.policies !== undefined && { policies: verdict.policies }),
       })
-      return toolError(refusal.message)
+      return toolError(verdict.message)
     }
+    const allowedBy = verdict.policies !== undefined ? { policies: verdict.policies } : {}
     let result: CallToolResult | InputRequiredResult
     try {
       result = await tool.handler(args as never, { ...ctx, identity, state })
@@ -406,6 +451,7 @@ export function protectMcpServer(options: ProtectMcpServerOptions): ProtectedMcp
         decision: 'allow',
         reason: undefined,
         outcome: 'error',
+        ...allowedBy,
       })
       throw error
     }
@@ -414,6 +460,7 @@ export function protectMcpServer(options: ProtectMcpServerOptions): ProtectedMcp
       decision: 'allow',
       reason: undefined,
       outcome: (result as CallToolResult).isError === true ? 'error' : 'success',
+      ...allowedBy,
     })
     return result
   }
@@ -556,6 +603,32 @@ export function protectMcpServer(options: ProtectMcpServerOptions): ProtectedMcp
         handler: toolHandler as ToolDefinition['handler'],
       })
     },
+    actions: () =>
+      [...tools.values()].flatMap((tool) => {
+        const declaration = cedarPolicyDeclaration(tool.rule.policy)
+        if (declaration === undefined) return []
+        return [
+          {
+            name: tool.name,
+            resource: resourceId,
+            ...(tool.config.description !== undefined && {
+              description: tool.config.description,
+            }),
+            arguments: inputJsonSchema(tool.config.inputSchema),
+            state: declaration.state,
+          },
+        ]
+      }),
     close: () => handler.close(),
   }
+}
+
+/**
+ * The JSON Schema `tools/list` publishes for a tool's input; a tool without one takes an empty
+ * object (MCP requires an object schema).
+ */
+function inputJsonSchema(schema: StandardSchemaWithJSON | undefined): JsonSchema {
+  if (schema === undefined) return { type: 'object', properties: {} }
+  const json = schema['~standard'].jsonSchema.input({ target: 'draft-2020-12' })
+  return json.type === undefined ? { type: 'object', ...json } : json
 }

@@ -1,21 +1,35 @@
 import type { Identity } from './identity.js'
 import type { UserState } from './state.js'
 
+/** Why a policy decided as it did, when it can say: what audit records and people read. */
+export interface DecisionBasis {
+  /** Ids of the policies that determined the decision (Cedar `@id`s); the audit event carries them. */
+  readonly policies?: readonly string[]
+  /** One sentence a person can read. */
+  readonly explanation?: string
+}
+
 /** A policy's answer. `needs_approval` is for the approvals flow: the tool does not run now. */
 export type Decision =
-  | { readonly decision: 'allow' }
-  | { readonly decision: 'deny'; readonly message?: string }
-  | { readonly decision: 'needs_approval'; readonly message?: string; readonly details?: unknown }
+  | ({ readonly decision: 'allow' } & DecisionBasis)
+  | ({ readonly decision: 'deny'; readonly message?: string } & DecisionBasis)
+  | ({
+      readonly decision: 'needs_approval'
+      readonly message?: string
+      readonly details?: unknown
+    } & DecisionBasis)
 
 /** What a policy sees: the caller, the tool, the (validated) arguments and the caller's state. */
 export interface PolicyContext {
+  /** The MCP server's resource indicator. */
+  readonly resource: string
   readonly identity: Identity
   readonly tool: string
   readonly arguments: unknown
   readonly state: UserState
 }
 
-/** A per-tool policy hook; Cedar policies plug in here. */
+/** A per-tool policy hook; Cedar policies plug in here through `cedarPolicy(pdp)`. */
 export type ToolPolicy = (context: PolicyContext) => Decision | Promise<Decision>
 
 /** The rule declared beside a tool. Every part must hold for the call to run. */

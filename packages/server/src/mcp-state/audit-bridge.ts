@@ -22,6 +22,8 @@ export interface McpToolCallEvent {
   readonly argumentsDigest: string
   readonly decision: 'allow' | 'deny' | 'needs_approval' | 'insufficient_scope'
   readonly reason: string | undefined
+  /** Ids of the policies that decided (Cedar `@id`s), when a policy decided. */
+  readonly policies?: readonly string[]
   readonly outcome: 'success' | 'error' | 'refused'
 }
 
@@ -58,7 +60,8 @@ function delegationChain(act: Readonly<Record<string, unknown>> | undefined): Ac
 /**
  * Turns a tool call into an audit event: the actor is the agent (the OAuth client), `onBehalfOf`
  * the person, the target the tool at its MCP server, with the decision, the reason of a refusal,
- * the outcome and the digest of the arguments (never the arguments: they may hold an address).
+ * the policies that decided it, the outcome and the digest of the arguments (never the arguments:
+ * they may hold an address).
  */
 export function toolCallAuditEvent(event: McpToolCallEvent): AuditEventInput {
   const agent: Actor =
@@ -83,6 +86,7 @@ export function toolCallAuditEvent(event: McpToolCallEvent): AuditEventInput {
       tool: event.tool,
       argumentsDigest: event.argumentsDigest,
       outcome: event.outcome,
+      ...(event.policies !== undefined && { policies: [...event.policies] }),
       at: event.at.toISOString(),
       ...(event.tokenId !== undefined && { jti: event.tokenId }),
     },

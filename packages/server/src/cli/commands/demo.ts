@@ -8,6 +8,7 @@ import { DeputyError } from '../../lib/errors.js'
 import { randomToken } from '../../lib/random.js'
 import { type McpToolCallEvent, toolCallAuditor } from '../../mcp-state/audit-bridge.js'
 import type { Resource } from '../../oauth/resources.js'
+import type { ActionDeclaration } from '../../policy/types.js'
 import { addServeOptions, type StartOptions, serveDeputy } from './start.js'
 
 /** The shop's scopes and the sentences the consent page shows for them. */
@@ -118,6 +119,13 @@ export type McpMount = (app: Hono<AppEnv>, deps: DeputyDeps, resource: Resource)
 /** The package that holds mcp.shop (examples/mcp-shop). */
 export const SHOP_PACKAGE = '@deputy/example-mcp-shop'
 
+/** The shop as the demo mounts it (the kit's `ProtectedMcpServer`, restated: it is not typed here). */
+interface ShopServer {
+  fetch(request: Request): Promise<Response>
+  resourceMetadataUrl: string
+  actions(): ActionDeclaration[]
+}
+
 /** What the demo needs of the shop package; checked when it is loaded, since it is not typed here. */
 interface ShopPackage {
   createDeputyShop(options: {
@@ -126,7 +134,8 @@ interface ShopPackage {
     issuer: string
     fetch: (input: string | URL | Request, init?: RequestInit) => Promise<Response>
     audit: (event: McpToolCallEvent) => Promise<void>
-  }): { fetch(request: Request): Promise<Response>; resourceMetadataUrl: string }
+  }): ShopServer
+  installShopPolicies(deps: DeputyDeps, shop: ShopServer): Promise<unknown>
 }
 
 /**
@@ -145,15 +154,20 @@ async function loadShopPackage(): Promise<ShopPackage | undefined> {
     if (code === 'ERR_MODULE_NOT_FOUND' && String(err).includes(SHOP_PACKAGE)) return undefined
     throw err
   }
-  return typeof loaded.createDeputyShop === 'function' ? (loaded as ShopPackage) : undefined
+  return typeof loaded.createDeputyShop === 'function' &&
+    typeof loaded.installShopPolicies === 'function'
+    ? (loaded as ShopPackage)
+    : undefined
 }
 
 /**
  * Mounts the mcp.shop MCP server (examples/mcp-shop) at the resource's path (`/mcp`) with its
  * RFC 9728 metadata at `/.well-known/oauth-protected-resource/mcp` and the root well-known URL.
  * Tokens are checked by `@deputy/mcp`'s JWT verifier against this Deputy's `/jwks`, fetched
- * in-process through the app; per-person state and orders live in Deputy's database; every tool
- * call is appended to the audit chain.
+ * in-process through the app; the shop's tools are declared as Cedar actions and its policies
+ * (the ban, the admin check) installed unless already stored — an operator's edit is kept;
+ * per-person state and orders live in Deputy's database; every tool call is appended to the
+ * audit chain.
  */
 export const mountShopMcpServer: McpMount = async (app, deps, resource) => {
   const shopPackage = await loadShopPackage()
@@ -166,6 +180,8 @@ export const mountShopMcpServer: McpMount = async (app, deps, resource) => {
     fetch: (input, init) => Promise.resolve(app.request(input, init)),
     audit: toolCallAuditor(deps),
   })
+  // Before the first request: a call to an undeclared action could not be decided.
+  await shopPackage.installShopPolicies(deps, shop)
   const serve = (c: { req: { raw: Request } }) => shop.fetch(c.req.raw)
   const paths = new Set([
     new URL(resource.uri).pathname,
