@@ -272,13 +272,18 @@ export function createPolicyEngine(deps: PolicyEngineDeps): PolicyEngine {
     if (answer.type === 'failure')
       return { ok: false, message: answer.errors[0]?.message ?? 'Cedar gave no answer' }
     const { decision, diagnostics } = answer.response
+    // Plain loops, no callbacks into array builtins, on this hot path: Node 20's V8 crashed
+    // ("unreachable code" in Deoptimizer::DoComputeBuiltinContinuation) deoptimising a builtin
+    // continuation here under the policy benchmark's load.
+    const errors: { policyId: string; message: string }[] = []
+    for (const e of diagnostics.errors)
+      errors.push({ policyId: e.policyId, message: e.error.message })
+    sortByPolicyId(errors)
     return {
       ok: true,
       allow: decision === 'allow',
       reason: [...diagnostics.reason].sort(),
-      errors: diagnostics.errors
-        .map((e) => ({ policyId: e.policyId, message: e.error.message }))
-        .sort((a, b) => compare(a.policyId, b.policyId)),
+      errors,
     }
   }
 
@@ -295,9 +300,7 @@ export function createPolicyEngine(deps: PolicyEngineDeps): PolicyEngine {
   ): Verdict {
     const first = evaluate(approved)
     if (!first.ok) return invalidRequest(first.message)
-    const failedForbids = first.errors.filter(
-      (e) => set.policies.get(e.policyId)?.effect === 'forbid',
-    )
+    const failedForbids = forbidsAmong(set, first.errors)
     if (first.allow) {
       if (failedForbids.length > 0) {
         return {
@@ -318,8 +321,7 @@ export function createPolicyEngine(deps: PolicyEngineDeps): PolicyEngine {
     }
     if (!approved && slice.readsApproved && failedForbids.length === 0) {
       const second = evaluate(true)
-      const secondFailed =
-        second.ok && second.errors.some((e) => set.policies.get(e.policyId)?.effect === 'forbid')
+      const secondFailed = second.ok && forbidsAmong(set, second.errors).length > 0
       if (second.ok && second.allow && !secondFailed) {
         const forbidden = first.reason.length > 0
         const policies = forbidden ? first.reason : second.reason
@@ -805,7 +807,29 @@ function agentName(subjects: Subjects): { agent?: string } {
 
 /** The policies of a decision with their descriptions, as the sentence names them. */
 function labels(set: Loaded, ids: readonly string[]): PolicyLabel[] {
-  return ids.map((id) => ({ id, description: set.policies.get(id)?.description ?? null }))
+  const found: PolicyLabel[] = []
+  for (const id of ids) found.push({ id, description: set.policies.get(id)?.description ?? null })
+  return found
+}
+
+/** The errors that belong to forbid policies (a failing forbid denies). */
+function forbidsAmong<E extends { policyId: string }>(set: Loaded, errors: readonly E[]): E[] {
+  const found: E[] = []
+  for (const e of errors) if (set.policies.get(e.policyId)?.effect === 'forbid') found.push(e)
+  return found
+}
+
+/** Insertion sort by policy id: the lists are a handful long (see `run` for why no comparator). */
+function sortByPolicyId(items: { policyId: string }[]): void {
+  for (let i = 1; i < items.length; i++) {
+    const item = items[i] as { policyId: string }
+    let j = i - 1
+    while (j >= 0 && compare((items[j] as { policyId: string }).policyId, item.policyId) > 0) {
+      items[j + 1] = items[j] as { policyId: string }
+      j--
+    }
+    items[j + 1] = item
+  }
 }
 
 /** The refusal text of the first deciding forbid that has one. */
