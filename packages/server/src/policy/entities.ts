@@ -1,9 +1,8 @@
-import { type Expression, type SqlBool, sql } from 'kysely'
 import type { Users } from '../identity/users.js'
 import type { Clients } from '../oauth/clients.js'
 import type { Store } from '../store/db.js'
 import type { CedarContext, CedarEntity, CedarType } from './cedar.js'
-import { MAX_DEPTH } from './relationships.js'
+import { chunks, MAX_DEPTH, subjectIn } from './relationships.js'
 import { fitToCedarType } from './schema.js'
 import {
   type AuthorizationRequest,
@@ -328,27 +327,6 @@ export async function batchFacts(
 }
 
 const BATCH = 500
-
-/** `(subject_type, subject_id, subject_relation)` is one of `subjects` (as relationships.ts asks). */
-function subjectIn(subjects: readonly TupleSubject[]): Expression<SqlBool> {
-  const groups = new Map<string, TupleSubject[]>()
-  for (const s of subjects) {
-    const key = `${s.type}#${s.relation ?? ''}`
-    groups.set(key, [...(groups.get(key) ?? []), s])
-  }
-  const terms = [...groups.values()].map((members) => {
-    const first = members[0] as TupleSubject
-    const ids = sql.join(members.map((s) => s.id))
-    return sql`(subject_type = ${first.type} and subject_relation = ${first.relation ?? ''} and subject_id in (${ids}))`
-  })
-  return sql<SqlBool>`(${sql.join(terms, sql` or `)})`
-}
-
-function chunks<T>(items: readonly T[], size: number): T[][] {
-  const out: T[][] = []
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size))
-  return out
-}
 
 /** The context attributes an action declares, from the schema in force. */
 export type ContextShape = Readonly<Record<string, CedarType>>

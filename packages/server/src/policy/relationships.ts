@@ -438,7 +438,7 @@ function normalizeSubject(subject: TupleSubject): TupleSubject {
  * `type = ? AND relation = ? AND id IN (…)` per type and relation: both dialects walk the subject
  * index with that, and SQLite has no row-value IN list.
  */
-function subjectIn(subjects: readonly TupleSubject[]): Expression<SqlBool> {
+export function subjectIn(subjects: readonly TupleSubject[]): Expression<SqlBool> {
   const groups = groupBy(subjects, (s) => `${s.type}#${s.relation ?? ''}`)
   const terms = groups.map(([, members]) => {
     const first = members[0] as TupleSubject
@@ -480,7 +480,8 @@ function invalid(message: string): never {
   throw new DeputyError('ERR_INVALID_INPUT', message)
 }
 
-function chunks<T>(items: readonly T[], size: number): T[][] {
+/** `items` in pieces of at most `size` (for IN lists). */
+export function chunks<T>(items: readonly T[], size: number): T[][] {
   const out: T[][] = []
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size))
   return out
