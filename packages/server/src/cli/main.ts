@@ -7,6 +7,8 @@ import { registerDemo } from './commands/demo.js'
 import { registerGateway } from './commands/gateway.js'
 import { registerKeys } from './commands/keys.js'
 import { registerMigrate } from './commands/migrate.js'
+import { registerPolicy } from './commands/policy.js'
+import { registerRelations } from './commands/relations.js'
 import { registerResources } from './commands/resources.js'
 import { registerRoles } from './commands/roles.js'
 import { registerStart } from './commands/start.js'
@@ -33,6 +35,8 @@ export function buildProgram(): Command {
   registerAudit(program)
   registerResources(program)
   registerClients(program)
+  registerPolicy(program)
+  registerRelations(program)
   registerGateway(program)
   return program
 }
