@@ -72,15 +72,14 @@ export function openApiDocument(routes: AdminRoute[], version: string): Record<s
         schema: schemaOf(schema as z.ZodType, 'input'),
       })),
     ]
-    const responses: Record<string, unknown> =
-      route.noContent
-        ? { '204': { description: 'Done; no body.' } }
-        : {
-            [String(route.status ?? 200)]: {
-              description: 'OK',
-              content: { 'application/json': { schema: schemaOf(route.response, 'output') } },
-            },
-          }
+    const responses: Record<string, unknown> = route.noContent
+      ? { '204': { description: 'Done; no body.' } }
+      : {
+          [String(route.status ?? 200)]: {
+            description: 'OK',
+            content: { 'application/json': { schema: schemaOf(route.response, 'output') } },
+          },
+        }
     const errorStatuses = route.public ? [] : [...(route.errors ?? []), 401, 403]
     for (const status of errorStatuses.sort())
       responses[String(status)] = {

@@ -212,7 +212,10 @@ export interface Relationships {
    * The relations `subject` holds on `object`, directly or through usersets (`['owner','viewer']`):
    * Cedar's `context.relations` for a decision on that object.
    */
-  relations(query: { object: { type: string; id: string }; subject: TupleSubject }): Promise<string[]>
+  relations(query: {
+    object: { type: string; id: string }
+    subject: TupleSubject
+  }): Promise<string[]>
   /**
    * Ancestors of an object through `parent` tuples (`doc:a#parent@folder:x`), nearest first,
    * for the Cedar entity slice (`resource in Deputy::Folder::"x"`).
