@@ -141,43 +141,12 @@ export function createAuditLog(store: Store, clock: Clock): AuditLog {
   }
 }
 
-/** An event's record before it is linked: `seq` and `prevHash` are the writer's to fill in. */
-type Unlinked = Omit<AuditRecord, 'hash' | 'seq' | 'prevHash'>
-
-/** The record as the JSON columns will give it back (a Date becomes its string, NaN null). */
-function unlinked(event: AuditEventInput, time: string): Unlinked {
-  return JSON.parse(
-    JSON.stringify({
-      time,
-      type: event.type,
-      actor: event.actor,
-      onBehalfOf: event.onBehalfOf ?? null,
-      delegationChain: event.delegationChain ?? [],
-      target: event.target ?? null,
-      decision: event.decision ?? null,
-      reason: event.reason ?? null,
-      requestId: event.requestId ?? null,
-      data: event.data ?? {},
-    }),
-  ) as Unlinked
-}
-
 /**
- * `recordContent` of the record, cut where `prevHash` and `seq` go. The members are the canonical
- * (sorted) order of `recordContent`'s keys: actor, data, decision, delegationChain, onBehalfOf,
- * prevHash, reason, requestId, seq, target, time, type.
- */
-function contentParts(r: Unlinked): { before: string; middle: string; after: string } {
-  return {
-    before: `{"actor":${canonicalJson(r.actor)},"data":${canonicalJson(r.data)},"decision":${canonicalJson(r.decision)},"delegationChain":${canonicalJson(r.delegationChain)},"onBehalfOf":${canonicalJson(r.onBehalfOf)},"prevHash":`,
-    middle: `,"reason":${canonicalJson(r.reason)},"requestId":${canonicalJson(r.requestId)},"seq":`,
-    after: `,"target":${canonicalJson(r.target)},"time":${canonicalJson(r.time)},"type":${canonicalJson(r.type)}}`,
-  }
-}
-
-/**
- * Prepares the batch here (JSON columns, canonical content) and has the writer thread link,
- * hash and commit it. An event that cannot be stored fails alone.
+ * Encodes the batch for the writer thread and turns its placements into records. The event
+ * thread does only what it must: one `JSON.stringify` per event (which also gives a Date its
+ * string, drops undefined members and turns NaN into null, exactly as the JSON columns will give
+ * them back, and throws for what JSON cannot hold, so such an event fails alone). Canonical
+ * content, hashing, column encoding and the commit all run in the writer thread.
  */
 async function writeBatch(
   writer: SqliteAuditWriter,
@@ -186,46 +155,75 @@ async function writeBatch(
   batch: Pending[],
 ): Promise<(AuditRecord | Error)[]> {
   const time = clock.now().toISOString()
-  const prepared: (Unlinked | Error)[] = []
+  const encoded: (WriterItem | Error)[] = []
   const items: WriterItem[] = []
   for (const { event } of batch) {
     try {
-      const record = unlinked(event, time)
-      const { before, middle, after } = contentParts(record)
-      items.push([
-        before,
-        middle,
-        after,
-        record.time,
-        record.type,
-        JSON.stringify(record.actor),
-        record.onBehalfOf ? JSON.stringify(record.onBehalfOf) : null,
-        JSON.stringify(record.delegationChain),
-        record.target ? JSON.stringify(record.target) : null,
-        record.decision,
-        record.reason,
-        record.requestId,
-        JSON.stringify(record.data),
-      ])
-      prepared.push(record)
+      const item = encodeWriterItem(event)
+      encoded.push(item)
+      items.push(item)
     } catch (err) {
-      prepared.push(unstorable(event, err))
+      encoded.push(unstorable(event, err))
     }
   }
-  if (items.length === 0) return prepared as Error[]
+  if (items.length === 0) return encoded as Error[]
   const release = await gate.acquire()
   let placed: WriterPlacement[]
   try {
-    placed = await writer.write(items)
+    placed = await writer.write(time, items)
   } finally {
     release()
   }
   let i = 0
-  return prepared.map((r) => {
-    if (r instanceof Error) return r
+  return encoded.map((item) => {
+    if (item instanceof Error) return item
     const [seq, prevHash, hash] = placed[i++] as WriterPlacement
-    return { seq, ...r, prevHash, hash }
+    const [type, actor, onBehalfOf, delegationChain, target, decision, reason, requestId, data] =
+      JSON.parse(item) as WriterItemFields
+    return {
+      seq,
+      time,
+      type,
+      actor,
+      onBehalfOf,
+      delegationChain,
+      target,
+      decision,
+      reason,
+      requestId,
+      data,
+      prevHash,
+      hash,
+    }
   })
+}
+
+/** The fields of a `WriterItem`, decoded. */
+type WriterItemFields = [
+  type: string,
+  actor: AuditRecord['actor'],
+  onBehalfOf: AuditRecord['onBehalfOf'],
+  delegationChain: AuditRecord['delegationChain'],
+  target: AuditRecord['target'],
+  decision: AuditRecord['decision'],
+  reason: AuditRecord['reason'],
+  requestId: AuditRecord['requestId'],
+  data: AuditRecord['data'],
+]
+
+/** An event as the writer thread takes it (see `WriterItem`); throws when JSON cannot hold it. */
+function encodeWriterItem(event: AuditEventInput): WriterItem {
+  return JSON.stringify([
+    event.type,
+    event.actor,
+    event.onBehalfOf ?? null,
+    event.delegationChain ?? [],
+    event.target ?? null,
+    event.decision ?? null,
+    event.reason ?? null,
+    event.requestId ?? null,
+    event.data ?? {},
+  ])
 }
 
 function unstorable(event: AuditEventInput, err: unknown): DeputyError {

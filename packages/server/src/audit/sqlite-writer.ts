@@ -2,33 +2,19 @@ import { createRequire } from 'node:module'
 import { Worker } from 'node:worker_threads'
 
 /**
- * One audit record on its way to the writer thread, as a tuple (the batch crosses to the thread
- * as one JSON string, far cheaper to copy than objects): its canonical content (see
- * `recordContent`) split around the two values only the writer knows — content = before +
- * JSON(prevHash) + middle + seq + after — then the stored columns in table order.
+ * One audit event on its way to the writer thread: the JSON array
+ * `[type, actor, onBehalfOf, delegationChain, target, decision, reason, requestId, data]`, as the
+ * JSON columns will give it back. A batch crosses to the thread as one string, far cheaper to
+ * copy than objects.
  */
-export type WriterItem = [
-  before: string,
-  middle: string,
-  after: string,
-  time: string,
-  type: string,
-  actor: string,
-  onBehalfOf: string | null,
-  delegationChain: string,
-  target: string | null,
-  decision: string | null,
-  reason: string | null,
-  requestId: string | null,
-  data: string,
-]
+export type WriterItem = string
 
 /** Where the writer put each record: [seq, prevHash, hash]. */
 export type WriterPlacement = [number, string, string]
 
 export interface SqliteAuditWriter {
-  /** Links and inserts the items after the chain head in one durable transaction. */
-  write(items: WriterItem[]): Promise<WriterPlacement[]>
+  /** Links and inserts the items, all at `time`, after the chain head in one durable transaction. */
+  write(time: string, items: WriterItem[]): Promise<WriterPlacement[]>
   close(): Promise<void>
 }
 
@@ -36,12 +22,36 @@ export interface SqliteAuditWriter {
  * The writer thread. Plain JavaScript run with `eval` so the same code serves the built package
  * and the TypeScript sources under test. It opens its own connection with the same settings as
  * store/db.ts (WAL, `synchronous=FULL`: COMMIT returns after the fsync), takes SQLite's write
- * lock with BEGIN IMMEDIATE (so other processes stay linear), reads the head and hashes each
- * record after it.
+ * lock with BEGIN IMMEDIATE (so other processes stay linear), reads the head, and for each event
+ * builds the canonical content of `recordContent`, hashes it and inserts the row. The work is
+ * here rather than on the event loop, which serves the requests.
+ *
+ * `canonical` is lib/canonical-json.ts's `canonicalJson` for values that came out of `JSON.parse`
+ * (no undefined members, no non-finite numbers, so nothing to drop or refuse), written as plain
+ * loops: it runs for every member of every record, and the general function's entries, filter,
+ * sort comparator and joins made about a tenth of this thread's work per event. The default sort
+ * compares UTF-16 code units, the order canonicalJson uses. The audit tests verify every chain
+ * they write with the general function (test/audit/canonical-content.test.ts holds the awkward
+ * cases), so the two cannot drift apart unnoticed.
  */
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads')
 const { createHash } = require('node:crypto')
+function canonical(value) {
+  if (typeof value !== 'object' || value === null) return JSON.stringify(value)
+  let out
+  if (Array.isArray(value)) {
+    out = '['
+    for (let i = 0; i < value.length; i++) out += (i === 0 ? '' : ',') + canonical(value[i])
+    return out + ']'
+  }
+  const keys = Object.keys(value).sort()
+  out = '{'
+  for (let i = 0; i < keys.length; i++) {
+    out += (i === 0 ? '' : ',') + JSON.stringify(keys[i]) + ':' + canonical(value[keys[i]])
+  }
+  return out + '}'
+}
 const SQLite = require(workerData.driver)
 const db = new SQLite(workerData.database)
 db.pragma('journal_mode = WAL')
@@ -49,7 +59,7 @@ db.pragma('busy_timeout = 10000')
 db.pragma('synchronous = FULL')
 db.pragma('foreign_keys = ON')
 let statements
-parentPort.on('message', ({ id, batch }) => {
+parentPort.on('message', ({ id, time, batch }) => {
   try {
     statements ??= {
       begin: db.prepare('BEGIN IMMEDIATE'),
@@ -59,17 +69,26 @@ parentPort.on('message', ({ id, batch }) => {
       insert: db.prepare('INSERT INTO audit_events (seq, time, type, actor, on_behalf_of, delegation_chain, target, decision, reason, request_id, data, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'),
     }
     const s = statements
+    const timeJson = JSON.stringify(time)
     s.begin.run()
     try {
       const head = s.head.get()
       let seq = head ? Number(head.seq) : 0
       let prevHash = head ? head.hash : workerData.genesis
       const placed = []
-      for (const [before, middle, after, ...columns] of JSON.parse(batch)) {
+      for (const [type, actor, onBehalfOf, delegationChain, target, decision, reason, requestId, data] of JSON.parse(batch)) {
         seq += 1
-        const content = before + JSON.stringify(prevHash) + middle + seq + after
+        // recordContent's members in canonical (sorted) order.
+        const content = '{"actor":' + canonical(actor) + ',"data":' + canonical(data) +
+          ',"decision":' + canonical(decision) + ',"delegationChain":' + canonical(delegationChain) +
+          ',"onBehalfOf":' + canonical(onBehalfOf) + ',"prevHash":' + JSON.stringify(prevHash) +
+          ',"reason":' + canonical(reason) + ',"requestId":' + canonical(requestId) +
+          ',"seq":' + seq + ',"target":' + canonical(target) + ',"time":' + timeJson +
+          ',"type":' + canonical(type) + '}'
         const hash = createHash('sha256').update(content).digest('hex')
-        s.insert.run(seq, ...columns, prevHash, hash)
+        s.insert.run(seq, time, type, JSON.stringify(actor), onBehalfOf ? JSON.stringify(onBehalfOf) : null,
+          JSON.stringify(delegationChain), target ? JSON.stringify(target) : null, decision, reason,
+          requestId, JSON.stringify(data), prevHash, hash)
         placed.push([seq, prevHash, hash])
         prevHash = hash
       }
@@ -143,7 +162,7 @@ export function createSqliteAuditWriter(database: string, genesis: string): Sqli
   }
 
   return {
-    write(items) {
+    write(time, items) {
       clearTimeout(idleTimer)
       worker ??= start()
       const w = worker
@@ -152,7 +171,7 @@ export function createSqliteAuditWriter(database: string, genesis: string): Sqli
         pending.set(id, { resolve, reject })
         // While a batch is out, the process must not exit under its caller.
         w.ref()
-        w.postMessage({ id, batch: JSON.stringify(items) })
+        w.postMessage({ id, time, batch: `[${items.join(',')}]` })
       })
     },
     close: stop,

@@ -4,6 +4,9 @@ import type { Logger } from 'pino'
 export interface AppEnv {
   Variables: {
     requestId: string
+    /** The process logger; name the request with `requestId` in each line. */
     logger: Logger
+    /** The security headers every response carries (see `securityHeaders`). */
+    securityHeaders: Readonly<Record<string, string>>
   }
 }

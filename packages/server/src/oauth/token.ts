@@ -1,6 +1,7 @@
 import { type Context, Hono } from 'hono'
 import type { DeputyDeps } from '../deputy.js'
 import type { AppEnv } from '../http/env.js'
+import { edgeResponse } from '../http/middleware.js'
 import type { User } from '../identity/users.js'
 import { type Form, FormError, readForm } from '../lib/form.js'
 import { authenticateClient, claimedClientId } from './client-auth.js'
@@ -72,16 +73,16 @@ export async function readOAuthForm(c: Context<AppEnv>): Promise<Form> {
   }
 }
 
+/** RFC 6749 §5.1: token responses are JSON that no cache may keep. */
+const NO_STORE_JSON: Readonly<Record<string, string>> = {
+  'Content-Type': 'application/json',
+  'Cache-Control': 'no-store',
+  Pragma: 'no-cache',
+}
+
 /** A JSON response that no cache may keep (RFC 6749 §5.1). */
 export function noStoreJson(body: unknown, status = 200): Response {
-  return new Response(JSON.stringify(body), {
-    status,
-    headers: {
-      'Content-Type': 'application/json',
-      'Cache-Control': 'no-store',
-      Pragma: 'no-cache',
-    },
-  })
+  return new Response(JSON.stringify(body), { status, headers: { ...NO_STORE_JSON } })
 }
 
 /**
@@ -147,7 +148,7 @@ export function createTokenRoutes(deps: DeputyDeps): Hono<AppEnv> {
           ...(issued.retried ? { retriedWithinGrace: true } : {}),
         },
       })
-      return noStoreJson(result.body)
+      return edgeResponse(c, JSON.stringify(result.body), 200, NO_STORE_JSON)
     } catch (err) {
       if (isOAuthError(err) && err.status < 500) {
         const clientId = client?.clientId ?? claimedClientId(authorization, form)
