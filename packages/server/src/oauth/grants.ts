@@ -140,6 +140,15 @@ export function createGrants(deps: { store: Store; clock: Clock; audit: AuditLog
     async revoke(grantId: string, reason: string, actor: Actor): Promise<boolean> {
       const now = deps.clock.now().getTime()
       const changed = await db.transaction().execute(async (trx) => {
+        // Same lock order as refresh rotation (its token, then the grant): lock the grant's
+        // refresh tokens before the grant, or the two deadlock on PostgreSQL.
+        if (deps.store.dialect === 'postgres')
+          await trx
+            .selectFrom('refresh_tokens')
+            .select('grant_id')
+            .where('grant_id', '=', grantId)
+            .forUpdate()
+            .execute()
         const result = await trx
           .updateTable('grants')
           .set({ revoked_at: now, revoked_reason: reason })
