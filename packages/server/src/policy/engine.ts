@@ -493,7 +493,8 @@ export function createPolicyEngine(deps: PolicyEngineDeps): PolicyEngine {
             },
       onBehalfOf: request.clientId === undefined ? null : person,
       target: resource,
-      decision: decision.decision,
+      // The chain's decision words are hyphenated (`needs-approval`), as tool-call events are.
+      decision: decision.decision === 'needs_approval' ? 'needs-approval' : decision.decision,
       reason: decided.verdict.reason,
       requestId: request.requestId ?? null,
       data: {

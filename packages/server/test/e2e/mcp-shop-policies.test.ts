@@ -214,7 +214,7 @@ describe('mcp.shop rules as Cedar policies (issue 5 §4, §5)', () => {
     })
     const [decided] = (await records('policy.decided', 'buyMcpShopItem')).slice(-1)
     expect(decided).toMatchObject({
-      decision: 'needs_approval',
+      decision: 'needs-approval',
       data: { policies: ['mcp-shop.xxl-needs-approval'] },
     })
 
