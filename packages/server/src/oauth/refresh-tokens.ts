@@ -41,11 +41,14 @@ export interface RefreshTokensOptions {
  * row (SQLite: the writer lock; PostgreSQL: `SELECT … FOR UPDATE`), so concurrent uses of one
  * token run one after the other, in this process or across replicas.
  *
- * Grace for a lost response: when a rotated token comes back within `graceSeconds` and its
- * successor has not been used yet, a fresh successor is issued and the previous successor is
- * deleted (its value is not stored, so it cannot be sent again). So of any number of uses of one
- * token, only the successor issued last keeps working: exactly one line of the family continues.
- * Once the successor was used, or after the grace, reuse means theft and ends the grant.
+ * Grace for a lost response, for confidential clients only: when a rotated token comes back
+ * within `graceSeconds` from the client it was issued to and its successor has not been used yet,
+ * a fresh successor is issued and the previous successor is superseded — kept, and marked so that
+ * presenting it later is reuse and ends the grant. So of any number of uses of one token only the
+ * successor issued last keeps working, and whoever held a superseded one is found out, never
+ * silently locked out while someone else carries on. A public client gets no grace: anyone can
+ * send its client_id, so a just-used token presented again is treated as stolen. Once the
+ * successor was used, or after the grace, reuse means theft and ends the grant.
  */
 export function createRefreshTokens(options: RefreshTokensOptions) {
   const { store, clock } = options
@@ -108,7 +111,9 @@ export function createRefreshTokens(options: RefreshTokensOptions) {
     async rotate(
       token: string,
       clientId: string,
-      check: (data: RefreshTokenData) => void = () => {},
+      check: (data: RefreshTokenData) => void,
+      /** Whether a lost response may be retried: only for clients that authenticated. */
+      options: { grace: boolean },
     ): Promise<RotateResult> {
       const hash = sha256(token)
       const now = clock.now().getTime()
@@ -152,18 +157,21 @@ export function createRefreshTokens(options: RefreshTokensOptions) {
             .execute()
           return { status: 'ok', data, token: next, retried: false }
         }
-        if (now - current.rotated_at > graceMs || current.replaced_by === null) {
+        // A superseded token (replaced_by null) is reuse whenever it comes back.
+        if (!options.grace || now - current.rotated_at > graceMs || current.replaced_by === null) {
           return { status: 'reused', grantId: current.grant_id }
         }
         check(data)
-        // Within the grace: cancel the successor, but only if nobody has used it yet; a used
-        // successor means the family moved on and this is a replay.
-        const cancelled = await trx
-          .deleteFrom('refresh_tokens')
+        // Within the grace: supersede the successor, but only if nobody has used it yet; a used
+        // successor means the family moved on and this is a replay. The superseded row stays, so
+        // its later use reads as reuse and ends the family (RFC 9700 §4.14.2), not as unknown.
+        const superseded = await trx
+          .updateTable('refresh_tokens')
+          .set({ rotated_at: now, replaced_by: null })
           .where('token_hash', '=', current.replaced_by)
           .where('rotated_at', 'is', null)
           .executeTakeFirst()
-        if (Number(cancelled.numDeletedRows) !== 1) {
+        if (Number(superseded.numUpdatedRows) !== 1) {
           return { status: 'reused', grantId: current.grant_id }
         }
         await trx

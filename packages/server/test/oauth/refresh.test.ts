@@ -1,17 +1,23 @@
 import { decodeJwt } from 'jose'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { sha256 } from '../../src/lib/random.js'
+import type { Client } from '../../src/oauth/clients.js'
 import { DIALECTS, skipDialect, type TestDatabase } from '../helpers/databases.js'
 import {
   ADMIN,
   auditOf,
+  basic,
   createWorld,
   expectOAuthJson,
   introspect,
   issueCode,
   OTHER_RESOURCE,
+  postForm,
+  REDIRECT,
   RESOURCE,
   redeem,
   refresh,
+  VERIFIER,
   type World,
 } from './token-helpers.js'
 
@@ -78,21 +84,6 @@ describe('refresh_token grant (RFC 6749 §6, RFC 9700 §4.14.2)', () => {
     expect(await world.deputy.deps.grants.isActive(first.grantId)).toBe(false)
     const [revoked] = await auditOf(world, 'grant.revoked')
     expect(revoked?.reason).toBe('refresh-token-reuse')
-  })
-
-  it('within the grace, a retried token gets a fresh successor and the lost successor stops working', async () => {
-    const first = await start(world)
-    const lost = await ok(await refresh(world, first.refresh_token))
-    world.clock.advance(world.deputy.config.refreshTokenReuseGraceSeconds - 1)
-    const retried = await ok(await refresh(world, first.refresh_token))
-    expect(retried.refresh_token).not.toBe(lost.refresh_token)
-
-    expect(await errorOf(await refresh(world, lost.refresh_token))).toBe('invalid_grant')
-    // Presenting the cancelled successor is not reuse: the family goes on.
-    expect(await world.deputy.deps.grants.isActive(first.grantId)).toBe(true)
-    await ok(await refresh(world, retried.refresh_token))
-    const issued = await auditOf(world, 'token.issued')
-    expect(issued.some((e) => e.data.retriedWithinGrace === true)).toBe(true)
   })
 
   it('within the grace, a retry after the successor was used is reuse and revokes the family', async () => {
@@ -170,11 +161,31 @@ for (const dialect of DIALECTS) {
     })
     afterEach(() => world.deputy.dispose())
 
-    it('leaves exactly one live successor after concurrent refreshes of one token', async () => {
+    it('a confidential client: concurrent refreshes of one token leave exactly one live successor, the one issued last', async () => {
+      const created = await world.deputy.deps.clients.register(
+        { name: 'Web agent', redirectUris: [REDIRECT] },
+        ADMIN,
+      )
+      const auth = basic(created.client.clientId, created.clientSecret as string)
+      const as = (token: string) =>
+        postForm(world, '/token', { grant_type: 'refresh_token', refresh_token: token }, auth)
       for (let round = 0; round < 3; round++) {
-        const first = await start(world)
+        const { code, grantId } = await issueCode(world, { client: created.client })
+        const first = await ok(
+          await postForm(
+            world,
+            '/token',
+            {
+              grant_type: 'authorization_code',
+              code,
+              redirect_uri: REDIRECT,
+              code_verifier: VERIFIER,
+            },
+            auth,
+          ),
+        )
         const responses = await Promise.all(
-          Array.from({ length: 4 }, () => refresh(world, first.refresh_token)),
+          Array.from({ length: 4 }, () => as(first.refresh_token)),
         )
         const successors: string[] = []
         for (const r of responses) {
@@ -182,11 +193,33 @@ for (const dialect of DIALECTS) {
           else expect(await errorOf(r)).toBe('invalid_grant')
         }
         expect(successors.length).toBeGreaterThanOrEqual(1)
-        const outcomes = []
-        for (const s of successors) outcomes.push((await refresh(world, s)).status)
-        expect(outcomes.filter((s) => s === 200)).toHaveLength(1)
-        expect(await world.deputy.deps.grants.isActive(first.grantId)).toBe(true)
+        const live = await world.deputy.deps.db
+          .selectFrom('refresh_tokens')
+          .select('token_hash')
+          .where('grant_id', '=', grantId)
+          .where('rotated_at', 'is', null)
+          .execute()
+        expect(live).toHaveLength(1)
+        const current = successors.find((t) => sha256(t) === live[0]?.token_hash)
+        expect(current).toBeDefined()
+        await ok(await as(current as string))
+        expect(await world.deputy.deps.grants.isActive(grantId)).toBe(true)
       }
+    })
+
+    it('a public client: concurrent refreshes of one token are reuse and end the family', async () => {
+      const first = await start(world)
+      const responses = await Promise.all(
+        Array.from({ length: 4 }, () => refresh(world, first.refresh_token)),
+      )
+      const successors: string[] = []
+      for (const r of responses) {
+        if (r.status === 200) successors.push(((await r.json()) as Tokens).refresh_token)
+        else expect(await errorOf(r)).toBe('invalid_grant')
+      }
+      expect(successors).toHaveLength(1)
+      expect(await world.deputy.deps.grants.isActive(first.grantId)).toBe(false)
+      expect(await errorOf(await refresh(world, successors[0] as string))).toBe('invalid_grant')
     })
 
     it('after the grace, a concurrent reuse revokes the family whatever the order', async () => {
@@ -207,4 +240,94 @@ for (const dialect of DIALECTS) {
       }
     })
   })
+}
+
+// Issue 9 §5: a rotated refresh token presented again within the grace deleted its successor and
+// issued a new one, and the deleted successor then read as unknown, not as reuse: whoever stole a
+// just-used token took the grant over while its owner was quietly locked out.
+for (const dialect of DIALECTS) {
+  describe.skipIf(skipDialect(dialect.name))(
+    `refresh grace cannot be used for a takeover (${dialect.name})`,
+    () => {
+      let database: TestDatabase
+      let world: World
+      beforeEach(async () => {
+        database = await dialect.create()
+        world = await createWorld({ database })
+      })
+      afterEach(() => world.deputy.dispose())
+
+      it("a public client's just-used token presented again within the grace ends the family", async () => {
+        const first = await start(world)
+        const owner = await ok(await refresh(world, first.refresh_token))
+        world.clock.advance(1)
+        // Anyone can send a public client's client_id: the thief is refused...
+        const thief = await refresh(world, first.refresh_token)
+        expect(thief.status).toBe(400)
+        expect(await errorOf(thief)).toBe('invalid_grant')
+        // ...and the family ends, the owner's successor and access token with it.
+        expect(await world.deputy.deps.grants.isActive(first.grantId)).toBe(false)
+        expect(await errorOf(await refresh(world, owner.refresh_token))).toBe('invalid_grant')
+        expect(await introspect(world, owner.access_token)).toEqual({ active: false })
+        const [revoked] = await auditOf(world, 'grant.revoked')
+        expect(revoked?.reason).toBe('refresh-token-reuse')
+      })
+
+      describe('a confidential client', () => {
+        let web: { client: Client; secret: string }
+        beforeEach(async () => {
+          const created = await world.deputy.deps.clients.register(
+            { name: 'Web agent', redirectUris: [REDIRECT] },
+            ADMIN,
+          )
+          web = { client: created.client, secret: created.clientSecret as string }
+        })
+        const as = (token: string) =>
+          postForm(
+            world,
+            '/token',
+            { grant_type: 'refresh_token', refresh_token: token },
+            basic(web.client.clientId, web.secret),
+          )
+        async function startWeb(): Promise<Tokens & { grantId: string }> {
+          const { code, grantId } = await issueCode(world, { client: web.client })
+          const response = await postForm(
+            world,
+            '/token',
+            {
+              grant_type: 'authorization_code',
+              code,
+              redirect_uri: REDIRECT,
+              code_verifier: VERIFIER,
+            },
+            basic(web.client.clientId, web.secret),
+          )
+          return { ...(await ok(response)), grantId }
+        }
+
+        it('retrying a lost response within the grace gets a fresh successor; the one it supersedes ends the family when it comes back', async () => {
+          const first = await startWeb()
+          const lost = await ok(await as(first.refresh_token))
+          world.clock.advance(world.deputy.config.refreshTokenReuseGraceSeconds - 1)
+          const retried = await ok(await as(first.refresh_token))
+          expect(retried.refresh_token).not.toBe(lost.refresh_token)
+          const issued = await auditOf(world, 'token.issued')
+          expect(issued.some((e) => e.data.retriedWithinGrace === true)).toBe(true)
+          // Whoever holds the superseded successor is found out: reuse, the family ends.
+          expect(await errorOf(await as(lost.refresh_token))).toBe('invalid_grant')
+          expect(await world.deputy.deps.grants.isActive(first.grantId)).toBe(false)
+          expect(await errorOf(await as(retried.refresh_token))).toBe('invalid_grant')
+        })
+
+        it('another client presenting its token within the grace gets nothing and changes nothing', async () => {
+          const first = await startWeb()
+          const next = await ok(await as(first.refresh_token))
+          const stranger = await refresh(world, first.refresh_token, {}, world.otherApp)
+          expect(await errorOf(stranger)).toBe('invalid_grant')
+          expect(await world.deputy.deps.grants.isActive(first.grantId)).toBe(true)
+          await ok(await as(next.refresh_token))
+        })
+      })
+    },
+  )
 }

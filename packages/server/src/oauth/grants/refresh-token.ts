@@ -32,20 +32,27 @@ export async function refreshTokenGrant(ctx: GrantContext): Promise<GrantResult>
   }
 
   const [requestedResource] = resources
-  const rotated = await ctx.refreshTokens.rotate(presented, client.clientId, (data) => {
-    // RFC 6749 §6: the requested scope MUST NOT include any scope not originally granted.
-    if (!isSubset(requestedScopes, data.scopes)) {
-      throw new OAuthError('invalid_scope', 'the requested scope exceeds the grant', {
-        reason: 'scope-widening',
-      })
-    }
-    // RFC 8707 §2.2 / RFC 9700 §4.14.2: a refresh token is bound to the resource it was granted for.
-    if (requestedResource !== undefined && requestedResource !== data.resource) {
-      throw new OAuthError('invalid_target', 'the resource does not match the grant', {
-        reason: 'resource-mismatch',
-      })
-    }
-  })
+  // The grace for a lost response needs a client that proved who it is (refresh-tokens.ts).
+  const grace = { grace: client.tokenEndpointAuthMethod !== 'none' }
+  const rotated = await ctx.refreshTokens.rotate(
+    presented,
+    client.clientId,
+    (data) => {
+      // RFC 6749 §6: the requested scope MUST NOT include any scope not originally granted.
+      if (!isSubset(requestedScopes, data.scopes)) {
+        throw new OAuthError('invalid_scope', 'the requested scope exceeds the grant', {
+          reason: 'scope-widening',
+        })
+      }
+      // RFC 8707 §2.2 / RFC 9700 §4.14.2: a refresh token is bound to the resource it was granted for.
+      if (requestedResource !== undefined && requestedResource !== data.resource) {
+        throw new OAuthError('invalid_target', 'the resource does not match the grant', {
+          reason: 'resource-mismatch',
+        })
+      }
+    },
+    grace,
+  )
   if (rotated.status === 'unknown') throw invalidGrant('unknown-refresh-token')
   if (rotated.status === 'expired') throw invalidGrant('expired-refresh-token')
   if (rotated.status === 'revoked') throw invalidGrant('grant-revoked')
