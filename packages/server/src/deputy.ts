@@ -21,6 +21,7 @@ import { createOAuthAdminApi } from './oauth/admin-api.js'
 import { type AuthorizationCodes, createAuthorizationCodes } from './oauth/authorization-codes.js'
 import { type Clients, createClients } from './oauth/clients.js'
 import { createGrants, type Grants } from './oauth/grants.js'
+import { createMetadataHosts, type MetadataHosts } from './oauth/metadata-hosts.js'
 import { createResources, type Resources } from './oauth/resources.js'
 import { createOAuthRoutes } from './oauth/routes.js'
 import { createPolicyAdminApi } from './policy/admin-api.js'
@@ -45,6 +46,8 @@ export interface DeputyDeps {
   users: Users
   resources: Resources
   clients: Clients
+  /** The operator's allow-list of Client ID Metadata Document hosts for machine tokens. */
+  metadataHosts: MetadataHosts
   grants: Grants
   authorizationCodes: AuthorizationCodes
   /** Versioned Cedar policies and the declared actions. */
@@ -116,6 +119,7 @@ export async function openDeputy(
     users,
     resources: createResources({ store, clock, audit }),
     clients,
+    metadataHosts: createMetadataHosts({ store, clock, audit }),
     grants,
     policies,
     relationships,

@@ -7,6 +7,7 @@ import type { AppEnv } from '../http/env.js'
 import { readSession } from '../identity/sessions.js'
 import { DeputyError } from '../lib/errors.js'
 import { CLIENT_AUTH_METHODS, type Client, type CreatedClient, GRANT_TYPES } from './clients.js'
+import type { MetadataHostGrant } from './metadata-hosts.js'
 import type { Resource } from './resources.js'
 
 // The shapes sent by the admin API and by `deputy resources|clients … --json`: snake_case on the
@@ -34,11 +35,23 @@ export function clientToWire(client: Client) {
     grant_types: client.grantTypes,
     token_endpoint_auth_method: client.tokenEndpointAuthMethod,
     allowed_scopes: client.allowedScopes,
+    allowed_resources: client.allowedResources,
     application_type: client.applicationType,
     jwks_uri: client.jwksUri,
     has_jwks: client.jwks !== null,
     expires_at: client.expiresAt === null ? null : new Date(client.expiresAt).toISOString(),
     created_at: client.createdAt,
+  }
+}
+
+/** A metadata-document host the operator allowed machine tokens, at one resource. */
+export function metadataHostToWire(grant: MetadataHostGrant) {
+  return {
+    host: grant.host,
+    resource: grant.resource,
+    scopes: grant.scopes,
+    created_at: grant.createdAt,
+    updated_at: grant.updatedAt,
   }
 }
 
@@ -67,6 +80,13 @@ const CreateClientBody = z.strictObject({
   token_endpoint_auth_method: z.enum(CLIENT_AUTH_METHODS).optional(),
   jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())).min(1) }).optional(),
   allowed_scopes: z.array(z.string()).max(100).optional(),
+  allowed_resources: z.array(z.string()).max(100).optional(),
+})
+
+const AllowMetadataHostBody = z.strictObject({
+  host: z.string(),
+  resource: z.string(),
+  scopes: z.array(z.string()).max(100),
 })
 
 async function readBody<T>(c: Context<AdminEnv>, schema: z.ZodType<T>): Promise<T> {
@@ -100,7 +120,15 @@ export function createOAuthAdminApi(
   const gate = requireAdmin(deps, createAdminApiKeys(deps), options.readSession ?? readSession)
   // Mounted on the same prefix as the users API, whose gate may already have run for this request.
   const auth: MiddlewareHandler<AdminEnv> = (c, next) => (c.get('actor') ? next() : gate(c, next))
-  for (const path of ['/resources', '/resources/*', '/clients', '/clients/*']) app.use(path, auth)
+  for (const path of [
+    '/resources',
+    '/resources/*',
+    '/clients',
+    '/clients/*',
+    '/client-metadata-hosts',
+    '/client-metadata-hosts/*',
+  ])
+    app.use(path, auth)
 
   app.get('/resources', async (c) =>
     c.json({ resources: (await deps.resources.list()).map(resourceToWire) }, 200, noStore),
@@ -139,6 +167,7 @@ export function createOAuthAdminApi(
         tokenEndpointAuthMethod: body.token_endpoint_auth_method,
         jwks: body.jwks,
         allowedScopes: body.allowed_scopes,
+        allowedResources: body.allowed_resources,
       },
       c.get('actor'),
     )
@@ -153,6 +182,20 @@ export function createOAuthAdminApi(
   })
   app.delete('/clients/:id', async (c) => {
     await deps.clients.delete(c.req.param('id'), c.get('actor'))
+    return c.body(null, 204, noStore)
+  })
+
+  app.get('/client-metadata-hosts', async (c) =>
+    c.json({ hosts: (await deps.metadataHosts.list()).map(metadataHostToWire) }, 200, noStore),
+  )
+  app.put('/client-metadata-hosts', async (c) => {
+    const body = await readBody(c, AllowMetadataHostBody)
+    const grant = await deps.metadataHosts.allow(body, c.get('actor'))
+    return c.json(metadataHostToWire(grant), 200, noStore)
+  })
+  // ?resource=… takes back one resource; without it, everything the host was granted.
+  app.delete('/client-metadata-hosts/:host', async (c) => {
+    await deps.metadataHosts.disallow(c.req.param('host'), c.req.query('resource'), c.get('actor'))
     return c.body(null, 204, noStore)
   })
   return app as unknown as Hono<AppEnv>

@@ -17,7 +17,7 @@ import {
 } from './cimd.js'
 import type { OAuthError } from './errors.js'
 import { assertRedirectUris } from './redirect-uris.js'
-import { ScopeNameSchema } from './resources.js'
+import { ResourceUriSchema, ScopeNameSchema } from './resources.js'
 
 export type GrantType = 'authorization_code' | 'refresh_token' | 'client_credentials'
 
@@ -35,6 +35,11 @@ export interface Client {
   jwksUri: string | null
   /** Scopes the client may request with client_credentials, per resource-independent name. */
   allowedScopes: string[]
+  /**
+   * The resources an operator allowed client_credentials tokens for; null: any resource offering
+   * one of `allowedScopes`. Only operators set these two; a self-asserted client has neither.
+   */
+  allowedResources: string[] | null
   applicationType: string
   clientUri: string | null
   logoUri: string | null
@@ -64,6 +69,9 @@ export function rowToClient(row: ClientRow): Client {
     jwks: row.jwks ? (JSON.parse(row.jwks) as Client['jwks']) : null,
     jwksUri: row.jwks_uri,
     allowedScopes: row.allowed_scopes ? row.allowed_scopes.split(' ') : [],
+    allowedResources: row.allowed_resources
+      ? (JSON.parse(row.allowed_resources) as string[])
+      : null,
     applicationType: row.application_type,
     clientUri: row.client_uri,
     logoUri: row.logo_uri,
@@ -81,6 +89,11 @@ export const RegisterClientSchema = z.object({
   public: z.boolean().default(false),
   jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())).min(1) }).optional(),
   allowedScopes: z.array(ScopeNameSchema).default([]),
+  allowedResources: z
+    .array(ResourceUriSchema)
+    .min(1, 'must list at least one resource')
+    .max(100)
+    .optional(),
   applicationType: z.enum(['web', 'native']).default('web'),
   clientUri: z.url({ protocol: /^https?$/ }).optional(),
   logoUri: z.url({ protocol: /^https$/ }).optional(),
@@ -206,7 +219,9 @@ export function createClients(deps: ClientsDeps) {
         kind: 'metadata_document',
         status: 'active',
         secret_hash: null,
+        // What a document cannot give itself: machine authority is the operator's (metadata-hosts.ts).
         allowed_scopes: null,
+        allowed_resources: null,
         created_at: now,
         ...fields,
       })
@@ -321,6 +336,38 @@ export function createClients(deps: ClientsDeps) {
           'client_credentials needs a confidential client (a secret or keys)',
         )
       }
+      // Authority without a person comes only from an operator: a client that registered itself
+      // (RFC 7591) gets no machine grant, scopes or resources, whatever the caller passed on.
+      if (
+        kind !== 'registered' &&
+        (grantTypes.includes('client_credentials') ||
+          parsed.allowedScopes.length > 0 ||
+          parsed.allowedResources !== undefined)
+      ) {
+        throw new DeputyError(
+          'ERR_INVALID_INPUT',
+          'only an operator can give a client client_credentials, scopes or resources',
+        )
+      }
+      if (grantTypes.includes('client_credentials') && parsed.allowedScopes.length === 0) {
+        throw new DeputyError(
+          'ERR_INVALID_INPUT',
+          'client_credentials needs at least one allowed scope (what the client may do on its own)',
+        )
+      }
+      const allowedResources = parsed.allowedResources
+        ? [...new Set(parsed.allowedResources)]
+        : null
+      if (allowedResources) {
+        const known = await db
+          .selectFrom('resources')
+          .select('uri')
+          .where('uri', 'in', allowedResources)
+          .execute()
+        const missing = allowedResources.filter((uri) => !known.some((r) => r.uri === uri))
+        if (missing.length > 0)
+          throw new DeputyError('ERR_INVALID_INPUT', `no resource ${missing[0]} is registered`)
+      }
       if (grantTypes.includes('authorization_code') || parsed.redirectUris.length > 0) {
         try {
           assertRedirectUris(parsed.redirectUris)
@@ -348,6 +395,7 @@ export function createClients(deps: ClientsDeps) {
           jwks: parsed.jwks ? JSON.stringify(parsed.jwks) : null,
           jwks_uri: null,
           allowed_scopes: parsed.allowedScopes.length > 0 ? parsed.allowedScopes.join(' ') : null,
+          allowed_resources: allowedResources ? JSON.stringify(allowedResources) : null,
           application_type: parsed.applicationType,
           client_uri: parsed.clientUri ?? null,
           logo_uri: parsed.logoUri ?? null,

@@ -19,6 +19,7 @@ export interface Database {
   resources: ResourcesTable
   resource_scopes: ResourceScopesTable
   clients: ClientsTable
+  client_metadata_hosts: ClientMetadataHostsTable
   consents: ConsentsTable
   grants: GrantsTable
   authorization_requests: AuthorizationRequestsTable
@@ -186,6 +187,8 @@ export interface ClientsTable {
   jwks_uri: string | null
   /** Space-separated scopes allowed with client_credentials. */
   allowed_scopes: string | null
+  /** JSON array of resources client_credentials tokens may be for; null: any offering its scopes. */
+  allowed_resources: string | null
   application_type: string
   client_uri: string | null
   logo_uri: string | null
@@ -243,6 +246,18 @@ export interface AuthorizationCodesTable {
   created_at: number
   expires_at: number
   consumed_at: number | null
+  /** When the redemption that consumed the code finished issuing its tokens. */
+  redeemed_at: number | null
+}
+
+export interface ClientMetadataHostsTable {
+  /** Lower-case host (with a non-default port) of Client ID Metadata Document URLs. */
+  host: string
+  resource: string
+  /** Space-separated scopes the operator granted there; never empty. */
+  scope: string
+  created_at: number
+  updated_at: number
 }
 
 export interface RefreshTokensTable {

@@ -165,6 +165,109 @@ describe('deputy resources and clients (§0, §5)', () => {
     expect(created).not.toHaveProperty('client_secret')
   })
 
+  it("clients allow-host|hosts|disallow-host: machine tokens for metadata-document clients are the operator's to give", () => {
+    run(['resources', 'add', 'http://localhost:3002/api', '--scope', 'api:read=Read the API'])
+    const allowed = json<Record<string, unknown>>(
+      run([
+        '--json',
+        'clients',
+        'allow-host',
+        'tools.example.com',
+        '--resource',
+        'http://localhost:3002/api',
+        '--scope',
+        'api:read',
+      ]),
+    )
+    expect(allowed).toMatchObject({
+      host: 'tools.example.com',
+      resource: 'http://localhost:3002/api',
+      scopes: ['api:read'],
+    })
+    expect(json<unknown[]>(run(['--json', 'clients', 'hosts']))).toEqual([allowed])
+    expect(run(['clients', 'hosts']).stdout).toMatch(
+      /tools\.example\.com\s+http:\/\/localhost:3002\/api\s+api:read/,
+    )
+    oneLineError(
+      run([
+        'clients',
+        'allow-host',
+        'https://tools.example.com/x',
+        '--resource',
+        'http://localhost:3002/api',
+        '--scope',
+        'api:read',
+      ]),
+      /host must be a lower-case host name/,
+    )
+    oneLineError(
+      run([
+        'clients',
+        'allow-host',
+        'tools.example.com',
+        '--resource',
+        'http://localhost:3002/api',
+        '--scope',
+        'api:write',
+      ]),
+      /does not offer the scope api:write/,
+    )
+    oneLineError(
+      run([
+        'clients',
+        'allow-host',
+        'tools.example.com',
+        '--resource',
+        'http://localhost:3002/api',
+      ]),
+      /grant at least one scope/,
+    )
+    expect(run(['clients', 'disallow-host', 'tools.example.com']).stdout).toBe(
+      'tools.example.com may no longer get client_credentials tokens\n',
+    )
+    expect(json<unknown[]>(run(['--json', 'clients', 'hosts']))).toEqual([])
+    oneLineError(run(['clients', 'disallow-host', 'tools.example.com']), /is not allowed/)
+  })
+
+  it('clients add --resource binds a machine client to the resources its tokens may be for', () => {
+    run(['resources', 'add', 'http://localhost:3003/api', '--scope', 'api:write=Change things'])
+    const created = json<Record<string, unknown>>(
+      run([
+        '--json',
+        'clients',
+        'add',
+        '--name',
+        'Bound worker',
+        '--grant-type',
+        'client_credentials',
+        '--scope',
+        'api:write',
+        '--resource',
+        'http://localhost:3003/api',
+      ]),
+    )
+    expect(created).toMatchObject({ allowed_resources: ['http://localhost:3003/api'] })
+    oneLineError(
+      run([
+        'clients',
+        'add',
+        '--name',
+        'x',
+        '--grant-type',
+        'client_credentials',
+        '--scope',
+        'a',
+        '--resource',
+        'http://localhost:1/none',
+      ]),
+      /no resource http:\/\/localhost:1\/none is registered/,
+    )
+    oneLineError(
+      run(['clients', 'add', '--name', 'x', '--grant-type', 'client_credentials']),
+      /at least one allowed scope/,
+    )
+  })
+
   it('clients disable and delete', () => {
     const { client_id } = json<{ client_id: string }>(
       run(['--json', 'clients', 'add', '--name', 'Temp', '--redirect-uri', 'https://t.example/cb']),

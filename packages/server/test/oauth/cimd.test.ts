@@ -1,5 +1,3 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import pino from 'pino'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { tailAudit } from '../../src/audit/query.js'
@@ -8,48 +6,7 @@ import { isPublicAddress, safeFetch } from '../../src/lib/safe-fetch.js'
 import { metadataTtlSeconds } from '../../src/oauth/cimd.js'
 import { createClients } from '../../src/oauth/clients.js'
 import { startTestDeputy, type TestDeputy } from '../helpers/deputy.js'
-
-/** A document server on 127.0.0.1: each path answers what the test put there, and counts hits. */
-interface DocumentServer {
-  origin: string
-  hits: Map<string, number>
-  routes: Map<string, (req: IncomingMessage, res: ServerResponse) => void>
-  close(): Promise<void>
-}
-
-async function startDocumentServer(): Promise<DocumentServer> {
-  const hits = new Map<string, number>()
-  const routes = new Map<string, (req: IncomingMessage, res: ServerResponse) => void>()
-  const open = new Set<ServerResponse>()
-  const server: Server = createServer((req, res) => {
-    const path = req.url ?? '/'
-    hits.set(path, (hits.get(path) ?? 0) + 1)
-    open.add(res)
-    res.on('close', () => open.delete(res))
-    const route = routes.get(path)
-    if (route) route(req, res)
-    else res.writeHead(404).end()
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
-  return {
-    origin: `http://127.0.0.1:${port}`,
-    hits,
-    routes,
-    close: () =>
-      new Promise((resolve) => {
-        for (const res of open) res.destroy()
-        server.close(() => resolve())
-      }),
-  }
-}
-
-function json(body: unknown, headers: Record<string, string> = {}) {
-  return (_req: IncomingMessage, res: ServerResponse) => {
-    res.writeHead(200, { 'content-type': 'application/json', ...headers })
-    res.end(typeof body === 'string' ? body : JSON.stringify(body))
-  }
-}
+import { type DocumentServer, json, startDocumentServer } from '../helpers/document-server.js'
 
 function manualClock(start = Date.parse('2026-03-01T09:00:00Z')) {
   let now = start

@@ -35,8 +35,16 @@ describe('admin API for resources and clients (§0, §5)', () => {
       ['POST', '/clients'],
       ['POST', '/clients/x/disable'],
       ['DELETE', '/clients/x'],
+      ['GET', '/client-metadata-hosts'],
+      ['PUT', '/client-metadata-hosts'],
+      ['DELETE', '/client-metadata-hosts/x'],
     ] as const) {
-      const res = await call(method, path, method === 'POST' ? {} : undefined, 'Bearer dpk_wrong')
+      const res = await call(
+        method,
+        path,
+        method === 'GET' || method === 'DELETE' ? undefined : {},
+        'Bearer dpk_wrong',
+      )
       expect(res.status, `${method} ${path}`).toBe(401)
     }
     expect((await deputy.app.request('/admin/api/clients')).status).toBe(401)
@@ -186,5 +194,40 @@ describe('admin API for resources and clients (§0, §5)', () => {
     const res = await call('POST', '/clients', body)
     expect(res.status).toBe(400)
     expect(((await res.json()) as { message: string }).message).toMatch(message)
+  })
+
+  it('allows a metadata-document host machine tokens at one resource, lists it and takes it back', async () => {
+    await call('POST', '/resources', {
+      uri: 'https://api.example/v1',
+      scopes: { 'api:read': 'Read' },
+    })
+    const put = await call('PUT', '/client-metadata-hosts', {
+      host: 'agents.example',
+      resource: 'https://api.example/v1',
+      scopes: ['api:read'],
+    })
+    expect(put.status).toBe(200)
+    expect(await put.json()).toMatchObject({ host: 'agents.example', scopes: ['api:read'] })
+    const listed = (await (await call('GET', '/client-metadata-hosts')).json()) as {
+      hosts: { host: string }[]
+    }
+    expect(listed.hosts.map((h) => h.host)).toEqual(['agents.example'])
+    const [event] = await tailAudit(deputy.deps.store, {
+      limit: 1,
+      type: 'client-metadata-host.allowed',
+    })
+    expect(event?.actor).toMatchObject({ type: 'system', label: 'ci' })
+    const bad = await call('PUT', '/client-metadata-hosts', {
+      host: 'agents.example',
+      resource: 'https://api.example/v1',
+      scopes: ['api:write'],
+    })
+    expect(bad.status).toBe(400)
+    const gone = await call(
+      'DELETE',
+      `/client-metadata-hosts/agents.example?resource=${encodeURIComponent('https://api.example/v1')}`,
+    )
+    expect(gone.status).toBe(204)
+    expect((await call('DELETE', '/client-metadata-hosts/agents.example')).status).toBe(404)
   })
 })

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import type { Command } from 'commander'
 import { DeputyError } from '../../lib/errors.js'
-import { clientToWire, createdClientToWire } from '../../oauth/admin-api.js'
+import { clientToWire, createdClientToWire, metadataHostToWire } from '../../oauth/admin-api.js'
 import {
   CLIENT_AUTH_METHODS,
   GRANT_TYPES,
@@ -20,6 +20,12 @@ interface AddOptions {
   grantType: string[]
   authMethod?: string
   jwks?: string
+  scope: string[]
+  resource: string[]
+}
+
+interface AllowHostOptions {
+  resource: string
   scope: string[]
 }
 
@@ -71,6 +77,12 @@ export function registerClients(program: Command): void {
       collect,
       [],
     )
+    .option(
+      '--resource <uri>',
+      'a resource the client may get client_credentials tokens for (repeatable; default: any offering its scopes)',
+      collect,
+      [],
+    )
     .action(async (opts: AddOptions, command: Command) => {
       const options = globalOptions(command)
       const created = await withDeputy(options, (deps) =>
@@ -89,6 +101,7 @@ export function registerClients(program: Command): void {
                 : oneOf('--auth-method', opts.authMethod, CLIENT_AUTH_METHODS),
             jwks: opts.jwks ? readJwks(opts.jwks) : undefined,
             allowedScopes: opts.scope,
+            ...(opts.resource.length > 0 && { allowedResources: opts.resource }),
           },
           cliActor(),
         ),
@@ -123,6 +136,57 @@ export function registerClients(program: Command): void {
             redirect_uris: c.redirectUris,
           })),
           ['client_id', 'name', 'kind', 'status', 'auth', 'redirect_uris'],
+        ),
+      )
+    })
+
+  clients
+    .command('allow-host <host>')
+    .description(
+      'let the metadata-document clients of a host use client_credentials for a resource, with these scopes',
+    )
+    .requiredOption('--resource <uri>', 'the resource their tokens may be for')
+    .option('--scope <scope>', 'a scope they may ask for there (repeatable)', collect, [])
+    .action(async (host: string, opts: AllowHostOptions, command: Command) => {
+      const options = globalOptions(command)
+      const grant = await withDeputy(options, (deps) =>
+        deps.metadataHosts.allow({ host, resource: opts.resource, scopes: opts.scope }, cliActor()),
+      )
+      output(
+        options,
+        metadataHostToWire(grant),
+        () =>
+          `clients whose metadata document is on ${grant.host} may now get tokens for ${grant.resource} with: ${grant.scopes.join(' ')}`,
+      )
+    })
+
+  clients
+    .command('disallow-host <host>')
+    .description('take back what allow-host gave a host (at one resource, or everywhere)')
+    .option('--resource <uri>', 'only at this resource')
+    .action(async (host: string, opts: { resource?: string }, command: Command) => {
+      const options = globalOptions(command)
+      const removed = await withDeputy(options, (deps) =>
+        deps.metadataHosts.disallow(host, opts.resource, cliActor()),
+      )
+      output(
+        options,
+        { host, resource: opts.resource ?? null, removed },
+        () =>
+          `${host} may no longer get client_credentials tokens${opts.resource ? ` for ${opts.resource}` : ''}`,
+      )
+    })
+
+  clients
+    .command('hosts')
+    .description('list the metadata-document hosts allowed client_credentials, per resource')
+    .action(async (_opts: unknown, command: Command) => {
+      const options = globalOptions(command)
+      const list = await withDeputy(options, (deps) => deps.metadataHosts.list())
+      output(options, list.map(metadataHostToWire), () =>
+        table(
+          list.map((g) => ({ host: g.host, resource: g.resource, scopes: g.scopes.join(' ') })),
+          ['host', 'resource', 'scopes'],
         ),
       )
     })
