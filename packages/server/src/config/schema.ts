@@ -96,7 +96,7 @@ export const ConfigSchema = z
       .max(300)
       .default(10)
       .describe(
-        'After a refresh token is rotated, presenting it again within this time (a lost response) issues a fresh successor and cancels the previous one; after it, reuse revokes the whole grant.',
+        'After a refresh token is rotated, a confidential client presenting it again within this time (a lost response) gets a fresh successor, and the successor it supersedes ends the grant if it is ever used; public clients get no grace. After it, reuse revokes the whole grant.',
       ),
     sessionTtlSeconds: z.coerce
       .number()

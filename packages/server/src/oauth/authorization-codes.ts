@@ -24,8 +24,11 @@ export interface AuthorizationCodeData {
 
 export type ConsumeResult =
   | { status: 'ok'; code: AuthorizationCodeData }
-  /** Already redeemed: the caller must revoke what the first redemption issued (RFC 6749 §4.1.2). */
-  | { status: 'replayed'; code: AuthorizationCodeData }
+  /**
+   * Already consumed. `redeemed`: the redemption that won has issued its tokens, so the caller must
+   * revoke them (RFC 6749 §4.1.2); otherwise it is still issuing, and this request lost a race.
+   */
+  | { status: 'replayed'; code: AuthorizationCodeData; redeemed: boolean }
   | { status: 'expired' }
   | { status: 'unknown' }
 
@@ -57,6 +60,7 @@ export function createAuthorizationCodes(deps: { store: Store; clock: Clock }) {
           created_at: now,
           expires_at: now + AUTHORIZATION_CODE_TTL_MS,
           consumed_at: null,
+          redeemed_at: null,
         })
         .execute()
       return code
@@ -94,8 +98,21 @@ export function createAuthorizationCodes(deps: { store: Store; clock: Clock }) {
         authTime: row.auth_time,
       }
       if (Number(won.numUpdatedRows) === 1) return { status: 'ok', code: data }
-      if (row.consumed_at !== null) return { status: 'replayed', code: data }
+      if (row.consumed_at !== null)
+        return { status: 'replayed', code: data, redeemed: row.redeemed_at !== null }
       return { status: 'expired' }
+    },
+
+    /**
+     * Records that the winning redemption has issued everything, in the transaction that stores its
+     * refresh token: from then on a replay revokes what it issued; before, a replay only loses.
+     */
+    async markRedeemed(code: string, executor: Kysely<Database> = db): Promise<void> {
+      await executor
+        .updateTable('authorization_codes')
+        .set({ redeemed_at: deps.clock.now().getTime() })
+        .where('code_hash', '=', sha256(code))
+        .execute()
     },
   }
 }

@@ -140,15 +140,8 @@ export function createGrants(deps: { store: Store; clock: Clock; audit: AuditLog
     async revoke(grantId: string, reason: string, actor: Actor): Promise<boolean> {
       const now = deps.clock.now().getTime()
       const changed = await db.transaction().execute(async (trx) => {
-        // Same lock order as refresh rotation (its token, then the grant): lock the grant's
-        // refresh tokens before the grant, or the two deadlock on PostgreSQL.
-        if (deps.store.dialect === 'postgres')
-          await trx
-            .selectFrom('refresh_tokens')
-            .select('grant_id')
-            .where('grant_id', '=', grantId)
-            .forUpdate()
-            .execute()
+        // Same lock order as refresh rotation: the grant row first, then its tokens, or the two
+        // (and two revocations racing a token being issued) deadlock on PostgreSQL.
         const result = await trx
           .updateTable('grants')
           .set({ revoked_at: now, revoked_reason: reason })

@@ -93,10 +93,10 @@ export function createRefreshTokens(options: RefreshTokensOptions) {
   }
 
   return {
-    /** Issues the first refresh token of a grant. */
-    async issue(data: RefreshTokenData): Promise<string> {
+    /** Issues the first refresh token of a grant; `executor` runs it inside a caller's transaction. */
+    async issue(data: RefreshTokenData, executor: Kysely<Database> = db): Promise<string> {
       const token = randomToken(32)
-      await db
+      await executor
         .insertInto('refresh_tokens')
         .values(row(sha256(token), data, clock.now().getTime()))
         .execute()
@@ -120,21 +120,27 @@ export function createRefreshTokens(options: RefreshTokensOptions) {
       const next = randomToken(32)
       const nextHash = sha256(next)
       return locked(async (trx) => {
+        // Lock order, the same everywhere a grant's tokens change: the grant row first, then its
+        // tokens (grants.ts revoke, clients.ts endGrants). Holding the grant under a share lock
+        // orders this rotation with a revocation: either the revocation waits and then deletes the
+        // successor, or this rotation sees the grant ended. (SQLite: BEGIN IMMEDIATE serialises.)
+        const owner = await trx
+          .selectFrom('refresh_tokens')
+          .select('grant_id')
+          .where('token_hash', '=', hash)
+          .executeTakeFirst()
+        if (!owner) return { status: 'unknown' }
+        let grantQuery = trx
+          .selectFrom('grants')
+          .select('revoked_at')
+          .where('id', '=', owner.grant_id)
+        if (store.dialect === 'postgres') grantQuery = grantQuery.forShare()
+        const grant = await grantQuery.executeTakeFirst()
         let query = trx.selectFrom('refresh_tokens').selectAll().where('token_hash', '=', hash)
         if (store.dialect === 'postgres') query = query.forUpdate()
         const current = await query.executeTakeFirst()
         if (!current) return { status: 'unknown' }
         if (current.client_id !== clientId) return { status: 'wrong-client' }
-        // A token can outlive its grant by a moment (a code replay revoking the grant while the
-        // first redemption stores its token). Reading the grant under a share lock orders this
-        // rotation with a concurrent revocation (which updates that row): either the revocation
-        // waits and then deletes the successor, or this rotation sees the grant ended.
-        let grantQuery = trx
-          .selectFrom('grants')
-          .select('revoked_at')
-          .where('id', '=', current.grant_id)
-        if (store.dialect === 'postgres') grantQuery = grantQuery.forShare()
-        const grant = await grantQuery.executeTakeFirst()
         if (!grant || grant.revoked_at !== null) return { status: 'revoked' }
         const data: RefreshTokenData = {
           grantId: current.grant_id,

@@ -315,23 +315,62 @@ for (const dialect of DIALECTS) {
 
     it('lets exactly one of two concurrent redemptions win', async () => {
       for (let round = 0; round < 5; round++) {
-        const { code } = await issueCode(world)
+        const { code, grantId } = await issueCode(world)
         const responses = await Promise.all([redeem(world, code), redeem(world, code)])
         const statuses = responses.map((r) => r.status).sort()
         expect(statuses).toEqual([200, 400])
         const loser = responses.find((r) => r.status === 400) as Response
         expect(await errorOf(loser)).toBe('invalid_grant')
-        // The loser is a replay: what the winner got is revoked with the grant, even when the
-        // winner stored its refresh token after the revocation ran.
+        // A loser that raced the winner's issuance only lost (issue 9 §11); one that came after
+        // it is a replay and revoked what the winner got. The winner's tokens agree with the grant.
         const winner = (await responses.find((r) => r.status === 200)?.json()) as Record<
           string,
           string
         >
-        expect(await errorOf(await refresh(world, winner.refresh_token as string))).toBe(
-          'invalid_grant',
+        const active = await world.deputy.deps.grants.isActive(grantId)
+        expect((await refresh(world, winner.refresh_token as string)).status).toBe(
+          active ? 200 : 400,
         )
-        expect(await introspect(world, winner.access_token as string)).toEqual({ active: false })
+        if (!active)
+          expect(await introspect(world, winner.access_token as string)).toEqual({ active: false })
       }
+    })
+
+    it('a replay while the winner is still issuing loses without revoking; one after it revokes', async () => {
+      const grants = world.deputy.deps.grants
+      const isActive = grants.isActive
+      let release: () => void = () => {}
+      let issuing: () => void = () => {}
+      const reached = new Promise<void>((resolve) => {
+        issuing = resolve
+      })
+      // Hold the winner between consuming the code and issuing (it checks the grant first).
+      grants.isActive = async (...args) => {
+        grants.isActive = isActive
+        issuing()
+        await new Promise<void>((resolve) => {
+          release = resolve
+        })
+        return isActive(...args)
+      }
+      const { code, grantId } = await issueCode(world)
+      const winning = redeem(world, code)
+      await reached
+      const racing = await redeem(world, code)
+      expect(await errorOf(racing)).toBe('invalid_grant')
+      expect(await world.deputy.deps.grants.isActive(grantId)).toBe(true)
+      release()
+      const won = await winning
+      expect(won.status).toBe(200)
+      const tokens = (await won.json()) as Record<string, string>
+      const [raced] = (await auditOf(world, 'token.refused')).filter(
+        (e) => e.data.grantType === 'authorization_code',
+      )
+      expect(raced?.reason).toBe('code-redemption-in-progress')
+      expect((await refresh(world, tokens.refresh_token as string)).status).toBe(200)
+      // After the winner issued, the same code again is a replay: the grant ends.
+      expect(await errorOf(await redeem(world, code))).toBe('invalid_grant')
+      expect(await world.deputy.deps.grants.isActive(grantId)).toBe(false)
     })
   })
 }

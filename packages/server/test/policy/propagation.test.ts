@@ -1,8 +1,6 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createAdminApiKeys } from '../../src/admin/api-keys.js'
@@ -11,46 +9,16 @@ import { generateMasterKey } from '../../src/keys/master-key.js'
 import type { AuthorizationRequest } from '../../src/policy/types.js'
 import { DIALECTS, skipDialect } from '../helpers/databases.js'
 import { startTestDeputy, type TestDeputy } from '../helpers/deputy.js'
+import { buildServer, type Replica, startReplica } from '../helpers/replicas.js'
 
 // Issue 5 §1: "Every process picks up a new version within seconds (several replicas on
 // PostgreSQL included)." Two real processes on one database: this test process runs one Deputy,
 // `deputy start` runs another; a policy written through either is observed deciding in the other,
 // which is never told about it (no request to the other process makes it reload).
 
-const ROOT = resolve(import.meta.dirname, '../../../..')
-const BIN = join(ROOT, 'packages/server/bin/deputy.js')
 const ADMIN: Actor = { type: 'system', id: 'test' }
 const SHOP = 'https://shop.example/mcp'
 const REFRESH_MS = 200
-
-interface Replica {
-  child: ChildProcess
-  url: string
-  exit: Promise<number | null>
-}
-
-/** Runs `deputy start --port 0` on `database` until it says where it runs. */
-async function startReplica(dir: string, env: Record<string, string>): Promise<Replica> {
-  const clean = Object.fromEntries(
-    Object.entries(process.env).filter(([k]) => !k.startsWith('DEPUTY_') && k !== 'PORT'),
-  )
-  const child = spawn(process.execPath, [BIN, 'start', '--port', '0'], {
-    cwd: dir,
-    env: { ...clean, DEPUTY_DATA_DIR: join(dir, 'data'), DEPUTY_LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  })
-  let stderr = ''
-  const exit = new Promise<number | null>((done) => child.once('exit', (code) => done(code)))
-  const url = await new Promise<string>((ready, fail) => {
-    child.stderr?.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString('utf8')
-      const found = /Deputy is running at (http:\/\/localhost:\d+)/.exec(stderr)?.[1]
-      if (found) ready(found.replace('localhost', '127.0.0.1'))
-    })
-    void exit.then((code) => fail(new Error(`deputy start exited with ${code}: ${stderr}`)))
-  })
-  return { child, url, exit }
-}
 
 /** Asks until `ask` answers what `done` wants; the suite's timeout is the only limit. */
 async function eventually<T>(ask: () => Promise<T>, done: (value: T) => boolean): Promise<T> {
@@ -71,16 +39,7 @@ for (const dialect of DIALECTS) {
       let key: string
 
       beforeAll(async () => {
-        // The CLI runs the compiled package; tsc emits even when it reports type errors.
-        const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc')
-        try {
-          execFileSync(process.execPath, [tsc, '-b', 'packages/server'], {
-            cwd: ROOT,
-            stdio: 'pipe',
-          })
-        } catch (err) {
-          if (!String((err as { stdout?: Buffer }).stdout ?? '').includes('error TS')) throw err
-        }
+        buildServer()
         dir = mkdtempSync(join(tmpdir(), 'deputy-propagation-'))
         const masterKey = generateMasterKey()
         deputy = await startTestDeputy({
@@ -98,10 +57,7 @@ for (const dialect of DIALECTS) {
       }, 180_000)
 
       afterAll(async () => {
-        if (replica && replica.child.exitCode === null) {
-          replica.child.kill('SIGTERM')
-          await replica.exit
-        }
+        await replica?.stop()
         await deputy?.dispose()
         if (dir) rmSync(dir, { recursive: true, force: true })
       })

@@ -41,6 +41,9 @@ export async function authorizationCodeGrant(ctx: GrantContext): Promise<GrantRe
   if (consumed.status === 'unknown') throw invalidGrant('unknown-code')
   if (consumed.status === 'expired') throw invalidGrant('expired-code')
   if (consumed.status === 'replayed') {
+    // A replay racing the redemption that won only loses: revoking now could end the grant before
+    // the winner issued, and then nobody would get tokens. After the winner issued, it revokes.
+    if (!consumed.redeemed) throw invalidGrant('code-redemption-in-progress')
     await deps.grants.revoke(consumed.code.grantId, 'code-replay', {
       type: 'client',
       id: client.clientId,
@@ -87,15 +90,22 @@ export async function authorizationCodeGrant(ctx: GrantContext): Promise<GrantRe
     expires_in: access.expiresIn,
     scope: access.scope,
   }
-  if (client.grantTypes.includes('refresh_token')) {
-    body.refresh_token = await ctx.refreshTokens.issue({
-      grantId: granted.grantId,
-      clientId: client.clientId,
-      userId: user.id,
-      resource: resource.uri,
-      scopes: granted.scopes,
-    })
-  }
+  // The refresh token and the mark that the code's redemption is complete commit together.
+  await deps.db.transaction().execute(async (trx) => {
+    if (client.grantTypes.includes('refresh_token')) {
+      body.refresh_token = await ctx.refreshTokens.issue(
+        {
+          grantId: granted.grantId,
+          clientId: client.clientId,
+          userId: user.id,
+          resource: resource.uri,
+          scopes: granted.scopes,
+        },
+        trx,
+      )
+    }
+    await deps.authorizationCodes.markRedeemed(code, trx)
+  })
   if (granted.scopes.includes('openid')) {
     body.id_token = await mintIdToken(deps, {
       clientId: client.clientId,

@@ -1,0 +1,73 @@
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
+import { createRequire } from 'node:module'
+import { join, resolve } from 'node:path'
+
+/** The repository's root, for the built CLI. */
+export const ROOT = resolve(import.meta.dirname, '../../../..')
+/** The `deputy` command as a user runs it (the compiled package). */
+export const BIN = join(ROOT, 'packages/server/bin/deputy.js')
+
+/** A `deputy start` process of a test. */
+export interface Replica {
+  child: ChildProcess
+  /** Its base URL on 127.0.0.1. */
+  url: string
+  /** Settles with the exit code when the process ends. */
+  exit: Promise<number | null>
+  /** Everything it wrote to stderr so far. */
+  stderr(): string
+  /** Ends it with SIGTERM (if it still runs) and waits for it to exit. */
+  stop(): Promise<void>
+}
+
+/** Builds packages/server so spawned processes run the current source (tsc emits despite type errors). */
+export function buildServer(): void {
+  const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc')
+  try {
+    execFileSync(process.execPath, [tsc, '-b', 'packages/server'], { cwd: ROOT, stdio: 'pipe' })
+  } catch (err) {
+    if (!String((err as { stdout?: Buffer }).stdout ?? '').includes('error TS')) throw err
+  }
+}
+
+/**
+ * Runs `deputy start --port 0` in `dir` with `env` (none of this process's DEPUTY_* settings)
+ * until it says where it runs.
+ */
+export async function startReplica(
+  dir: string,
+  env: Record<string, string>,
+  args: string[] = [],
+): Promise<Replica> {
+  const clean = Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => !k.startsWith('DEPUTY_') && k !== 'PORT'),
+  )
+  const child = spawn(process.execPath, [BIN, 'start', '--port', '0', ...args], {
+    cwd: dir,
+    env: { ...clean, DEPUTY_DATA_DIR: join(dir, 'data'), DEPUTY_LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  })
+  let stderr = ''
+  const exit = new Promise<number | null>((done) => child.once('exit', (code) => done(code)))
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString('utf8')
+  })
+  const url = await new Promise<string>((ready, fail) => {
+    child.stderr?.on('data', () => {
+      // The banner names the issuer and, in brackets, where it really listens.
+      const found = /Deputy is running at \S+ \(listening on (http:\/\/[^,\s]+)/.exec(stderr)?.[1]
+      if (found) ready(found.replace('localhost', '127.0.0.1'))
+    })
+    void exit.then((code) => fail(new Error(`deputy start exited with ${code}: ${stderr}`)))
+  })
+  return {
+    child,
+    url,
+    exit,
+    stderr: () => stderr,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
+      await exit
+    },
+  }
+}
