@@ -17,6 +17,7 @@ import { createSigningKeys } from './keys/signing-keys.js'
 import type { Sealer, SigningKeys } from './keys/types.js'
 import { bodyLimit } from './lib/body-limit.js'
 import { type Clock, systemClock } from './lib/clock.js'
+import { DeputyError } from './lib/errors.js'
 import { createOAuthAdminApi } from './oauth/admin-api.js'
 import { type AuthorizationCodes, createAuthorizationCodes } from './oauth/authorization-codes.js'
 import { type Clients, createClients } from './oauth/clients.js'
@@ -144,6 +145,20 @@ export async function openDeputy(
   }
 }
 
+/**
+ * What production refuses to serve: an issuer that is not https. Sign-in sessions and CSRF
+ * secrets live in `__Host-` Secure cookies, which browsers keep only over https, and tokens,
+ * codes and redirects would travel in the clear.
+ */
+export function assertServable(config: ResolvedConfig): void {
+  if (config.mode === 'production' && !config.issuer.startsWith('https://')) {
+    throw new DeputyError(
+      'ERR_CONFIG_INVALID',
+      `in production the issuer must be an https URL (it is ${config.issuer}): set --issuer or DEPUTY_ISSUER to https://… (terminate TLS in front of Deputy if you like)`,
+    )
+  }
+}
+
 /** A running Deputy: the Hono app (serve it with any Web-standard host) and how to stop it. */
 export interface Deputy {
   app: Hono<AppEnv>
@@ -161,6 +176,7 @@ export async function createDeputy(
   config: ResolvedConfig,
   options: CreateDeputyOptions = {},
 ): Promise<Deputy> {
+  assertServable(config)
   const opened = await openDeputy(config, options)
   const { deps } = opened
   // Make sure a signing key exists before the first request needs one.

@@ -129,7 +129,7 @@ describe('first administrator on first start (issue 2 §2)', () => {
     dir = mkdtempSync(join(tmpdir(), 'deputy-first-admin-'))
     running = await startDeputy(
       dir,
-      ['--production'],
+      ['--production', '--issuer', 'https://deputy.example.com'],
       { DEPUTY_MASTER_KEY: generateMasterKey() },
       /--password-stdin/,
     )
