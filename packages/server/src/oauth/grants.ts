@@ -52,36 +52,33 @@ export function createGrants(deps: { store: Store; clock: Clock; audit: AuditLog
       scopes: string[],
     ): Promise<string[]> {
       const now = deps.clock.now().getTime()
+      const where = { user_id: userId, client_id: clientId, resource }
       return db.transaction().execute(async (trx) => {
-        const existing = await trx
+        // Insert first: a new consent is the scopes asked for; an existing one is then read under
+        // a row lock (and on SQLite after the insert took the write lock), so two consents at once
+        // each add to what the other wrote instead of one losing its scopes or hitting the key.
+        const inserted = await trx
+          .insertInto('consents')
+          .values({ ...where, scope: formatScope(scopes), created_at: now, updated_at: now })
+          .onConflict((oc) => oc.columns(['user_id', 'client_id', 'resource']).doNothing())
+          .executeTakeFirst()
+        if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) === 1) return [...new Set(scopes)].sort()
+        let query = trx
           .selectFrom('consents')
           .select('scope')
           .where('user_id', '=', userId)
           .where('client_id', '=', clientId)
           .where('resource', '=', resource)
-          .executeTakeFirst()
-        const union = formatScope([...(parseScope(existing?.scope) ?? []), ...scopes])
-        if (existing) {
-          await trx
-            .updateTable('consents')
-            .set({ scope: union, updated_at: now })
-            .where('user_id', '=', userId)
-            .where('client_id', '=', clientId)
-            .where('resource', '=', resource)
-            .execute()
-        } else {
-          await trx
-            .insertInto('consents')
-            .values({
-              user_id: userId,
-              client_id: clientId,
-              resource,
-              scope: union,
-              created_at: now,
-              updated_at: now,
-            })
-            .execute()
-        }
+        if (deps.store.dialect === 'postgres') query = query.forUpdate()
+        const existing = await query.executeTakeFirstOrThrow()
+        const union = formatScope([...(parseScope(existing.scope) ?? []), ...scopes])
+        await trx
+          .updateTable('consents')
+          .set({ scope: union, updated_at: now })
+          .where('user_id', '=', userId)
+          .where('client_id', '=', clientId)
+          .where('resource', '=', resource)
+          .execute()
         return union ? union.split(' ') : []
       })
     },
