@@ -106,10 +106,15 @@ function requestId(message: JSONRPCMessage): unknown {
   return candidate.method !== undefined && candidate.id !== undefined ? candidate.id : undefined
 }
 
-function positive(name: string, value: number | undefined, fallback: number): number {
+/** The longest idle timeout: a Node timer longer than 2^31 - 1 ms fires at once. */
+export const MAX_IDLE_TIMEOUT_MS = 2 ** 31 - 1
+
+function positive(name: string, value: number | undefined, fallback: number, max = Infinity) {
   if (value === undefined) return fallback
-  if (!Number.isSafeInteger(value) || value < 1) {
-    throw new TypeError(`stdioUpstream: ${name} must be a positive integer, not ${value}`)
+  if (!Number.isSafeInteger(value) || value < 1 || value > max) {
+    throw new TypeError(
+      `stdioUpstream: ${name} must be a positive integer up to ${max}, not ${value}`,
+    )
   }
   return value
 }
@@ -198,7 +203,12 @@ export function stdioUpstream(options: StdioUpstreamOptions): Upstream {
     options.maxChildrenPerPerson,
     DEFAULT_MAX_CHILDREN_PER_PERSON,
   )
-  const idleTimeoutMs = positive('idleTimeoutMs', options.idleTimeoutMs, DEFAULT_IDLE_TIMEOUT_MS)
+  const idleTimeoutMs = positive(
+    'idleTimeoutMs',
+    options.idleTimeoutMs,
+    DEFAULT_IDLE_TIMEOUT_MS,
+    MAX_IDLE_TIMEOUT_MS,
+  )
   // Read once: the child's environment is settled when the gateway starts.
   const env = childEnvironment(process.env, options.env)
   /** Every child, from spawn to stop: what the caps count. */

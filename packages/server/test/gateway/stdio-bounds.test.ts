@@ -291,6 +291,8 @@ describe('deputy gateway --upstream-command (the CLI)', () => {
     [['--upstream-env', 'A B=c'], /NAME or NAME=value/],
     [['--max-children', '0'], /--max-children must be a positive whole number/],
     [['--idle-timeout', 'soon'], /--idle-timeout must be a positive whole number/],
+    // Past 2^31 - 1 ms a Node timer fires at once: every child would be stopped straight away.
+    [['--idle-timeout', '2147484'], /--idle-timeout must be at most 2147483/],
     [['--audit-failure', 'ignore'], /--audit-failure must be refuse or continue/],
   ])('refuses %j with one line', (flags, problem) => {
     const result = deputyCli([

@@ -13,6 +13,7 @@ import {
   DEFAULT_MAX_CHILDREN,
   DEFAULT_MAX_CHILDREN_PER_PERSON,
   INHERITED_ENVIRONMENT,
+  MAX_IDLE_TIMEOUT_MS,
   splitCommand,
   stdioUpstream,
 } from '../../gateway/upstream-stdio.js'
@@ -58,11 +59,12 @@ function httpUrl(flag: string, value: string): URL {
   return url
 }
 
-function positiveInteger(flag: string, value: string): number {
+function positiveInteger(flag: string, value: string, max = Number.MAX_SAFE_INTEGER): number {
   const number = Number(value)
   if (!/^\d+$/.test(value) || !Number.isSafeInteger(number) || number < 1) {
     throw invalid(`${flag} must be a positive whole number, not "${value}"`)
   }
+  if (number > max) throw invalid(`${flag} must be at most ${max}, not ${value}`)
   return number
 }
 
@@ -136,7 +138,11 @@ function upstreamOf(opts: GatewayCommandOptions, onError: (error: Error) => void
     idleTimeoutMs:
       opts.idleTimeout === undefined
         ? DEFAULT_IDLE_TIMEOUT_MS
-        : positiveInteger('--idle-timeout', opts.idleTimeout) * 1000,
+        : positiveInteger(
+            '--idle-timeout',
+            opts.idleTimeout,
+            Math.floor(MAX_IDLE_TIMEOUT_MS / 1000),
+          ) * 1000,
     onError,
   })
 }
