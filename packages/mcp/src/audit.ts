@@ -5,12 +5,28 @@ import { sha256Base64url } from './sha256.js'
 export type ToolDecision = 'allow' | 'deny' | 'needs_approval' | 'insufficient_scope'
 
 /**
+ * What a tool call's records say, in the order they are written. A call is recorded as decided
+ * before anything acts on the decision: `tool.allowed` before the handler runs (or the gateway
+ * forwards it), `tool.refused` before the refusal is answered; `tool.called` follows an allowed
+ * call once its outcome is known.
+ */
+export type ToolCallEventType = 'tool.allowed' | 'tool.called' | 'tool.refused'
+
+/**
+ * What a failing audit hook means for the call whose decision it was recording: `refuse` (the
+ * default: no action without its record) or `continue` (log the failure to `onError` and run).
+ */
+export type AuditFailure = 'refuse' | 'continue'
+
+/**
  * One tool call, as reported to the audit hook. Carries a digest of the arguments, never the
  * arguments or the token (STYLE: events carry no secrets).
  */
 export interface ToolCallEvent {
-  /** `tool.called` when the handler ran, `tool.refused` when it did not. */
-  readonly type: 'tool.called' | 'tool.refused'
+  /** See {@link ToolCallEventType}. */
+  readonly type: ToolCallEventType
+  /** One id per tool call, the same on its `tool.allowed` and its `tool.called` record. */
+  readonly callId: string
   readonly at: Date
   readonly resource: string
   /** The person. */
@@ -29,10 +45,18 @@ export interface ToolCallEvent {
   readonly reason: string | undefined
   /** Ids of the policies that decided, when the tool's policy named them (e.g. Cedar `@id`s). */
   readonly policies?: readonly string[]
-  readonly outcome: 'success' | 'error' | 'refused'
+  /**
+   * `success` or `error` on `tool.called`, `refused` on `tool.refused`; none on `tool.allowed`,
+   * which is written before the outcome exists.
+   */
+  readonly outcome: 'success' | 'error' | 'refused' | undefined
 }
 
-/** Receives every tool call; Deputy's server appends these to its audit chain. */
+/**
+ * Receives every record of every tool call; Deputy's server appends them to its audit chain. The
+ * call waits for it, and a hook that throws (or rejects) has not recorded: the decision it was
+ * given is not acted on (see {@link AuditFailure}).
+ */
 export type AuditHook = (event: ToolCallEvent) => void | Promise<void>
 
 function canonical(value: unknown): string {
@@ -56,6 +80,8 @@ export async function argumentsDigest(args: unknown): Promise<string> {
 
 /** One tool call to report: where, by whom, which tool with which arguments, and what happened. */
 export interface ToolCallReport {
+  /** The call's id, shared by all its records. */
+  callId: string
   at: Date
   resource: string
   identity: Identity
@@ -65,21 +91,23 @@ export interface ToolCallReport {
 }
 
 /**
- * Builds the event for a tool call and hands it to the hook. A failing hook goes to `onError`,
- * never to the caller: a tool call's answer does not depend on the audit sink. Shared by the kit
- * and the gateway so both report the same fields.
+ * Builds the event for a tool call, hands it to the hook and waits for it. Resolves `true` once
+ * the hook took the event (or there is no hook), `false` when it failed: the error goes to
+ * `onError`, and what follows is the caller's choice (see {@link AuditFailure}), never a thrown
+ * error. Shared by the kit and the gateway so both report the same fields.
  */
 export async function reportToolCall(
   hook: AuditHook | undefined,
   onError: (error: Error) => void,
   call: ToolCallReport,
-): Promise<void> {
-  if (hook === undefined) return
+): Promise<boolean> {
+  if (hook === undefined) return true
   try {
     const { policies, ...fields } = call.fields
     await hook({
       ...fields,
       ...(policies !== undefined && { policies: [...policies] }),
+      callId: call.callId,
       at: call.at,
       resource: call.resource,
       sub: call.identity.sub,
@@ -89,7 +117,14 @@ export async function reportToolCall(
       tool: call.tool,
       argumentsDigest: await argumentsDigest(call.args),
     })
+    return true
   } catch (error) {
     onError(error instanceof Error ? error : new Error(String(error)))
+    return false
   }
+}
+
+/** A fresh id for one tool call's records. */
+export function newCallId(): string {
+  return globalThis.crypto.randomUUID()
 }

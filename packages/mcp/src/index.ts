@@ -1,8 +1,11 @@
 export {
+  type AuditFailure,
   type AuditHook,
   argumentsDigest,
+  newCallId,
   reportToolCall,
   type ToolCallEvent,
+  type ToolCallEventType,
   type ToolCallReport,
   type ToolDecision,
 } from './audit.js'

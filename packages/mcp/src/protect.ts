@@ -16,7 +16,14 @@ import {
 } from '@modelcontextprotocol/server'
 import { Hono } from 'hono'
 import { z } from 'zod'
-import { type AuditHook, reportToolCall, type ToolCallEvent, type ToolDecision } from './audit.js'
+import {
+  type AuditFailure,
+  type AuditHook,
+  newCallId,
+  reportToolCall,
+  type ToolCallEvent,
+  type ToolDecision,
+} from './audit.js'
 import { cedarPolicyDeclaration, type JsonSchema } from './cedar-policy.js'
 import { tokenRefusalResponse } from './challenge.js'
 import type { Identity } from './identity.js'
@@ -49,8 +56,16 @@ export interface ProtectMcpServerOptions {
   serverOptions?: McpServerOptions
   /** Per-user durable state; handlers and policies get the caller's slice of it. */
   state?: StateStore
-  /** Receives every tool call: who, through which agent, which tool, decision and outcome. */
+  /**
+   * Receives every tool call: who, through which agent, which tool, decision and outcome. The
+   * decision is recorded before the handler runs, the outcome after.
+   */
   audit?: AuditHook
+  /**
+   * When the hook cannot record a call's decision: `refuse` (default) answers a tool error and
+   * the handler does not run; `continue` tells `onError` and runs it anyway.
+   */
+  auditFailure?: AuditFailure
   /** Leave tools out of `tools/list` when the caller's roles or permissions rule them out. */
   hideForbiddenTools?: boolean
   /** RFC 9728 `resource_name`. */
@@ -225,6 +240,7 @@ const optionsSchema = z
     audit: z
       .custom<AuditHook>((value) => typeof value === 'function', 'must be a function')
       .optional(),
+    auditFailure: z.enum(['refuse', 'continue']).optional(),
     hideForbiddenTools: z.boolean().optional(),
     resourceName: z.string().min(1).optional(),
     resourceDocumentation: z.url().optional(),
@@ -315,13 +331,17 @@ export function protectMcpServer(options: ProtectMcpServerOptions): ProtectedMcp
       ? missingState()
       : userState(options.state, { resource: resourceId, sub: identity.sub })
 
+  const auditFailure: AuditFailure = options.auditFailure ?? 'refuse'
+
   function report(
     identity: Identity,
     tool: string,
     args: unknown,
+    callId: string,
     fields: Pick<ToolCallEvent, 'type' | 'decision' | 'reason' | 'outcome' | 'policies'>,
-  ): Promise<void> {
+  ): Promise<boolean> {
     return reportToolCall(options.audit, onError, {
+      callId,
       at: clock(),
       resource: resourceId,
       identity,
@@ -429,10 +449,12 @@ export function protectMcpServer(options: ProtectMcpServerOptions): ProtectedMcp
       (request) => request.method === 'tools/call' && request.id === ctx.mcpReq.id,
     )?.params as { arguments?: unknown } | undefined
     const auditedArgs = raw?.arguments ?? args
+    const callId = newCallId()
     const state = stateFor(identity)
     const verdict = await evaluate(tool, identity, args, state)
     if (verdict.decision !== 'allow') {
-      await report(identity, tool.name, auditedArgs, {
+      // Recorded before it is answered; a refusal stands whether or not the record was written.
+      await report(identity, tool.name, auditedArgs, callId, {
         type: 'tool.refused',
         decision: verdict.decision,
         reason: verdict.reason,
@@ -442,11 +464,23 @@ export function protectMcpServer(options: ProtectMcpServerOptions): ProtectedMcp
       return toolError(verdict.message)
     }
     const allowedBy = verdict.policies !== undefined ? { policies: verdict.policies } : {}
+    // No action without its record: the decision is written before the handler runs, and a
+    // decision that could not be written is not acted on unless the operator said otherwise.
+    const recorded = await report(identity, tool.name, auditedArgs, callId, {
+      type: 'tool.allowed',
+      decision: 'allow',
+      reason: undefined,
+      outcome: undefined,
+      ...allowedBy,
+    })
+    if (!recorded && auditFailure === 'refuse') {
+      return toolError(`This call to ${tool.name} was not run: it could not be recorded.`)
+    }
     let result: CallToolResult | InputRequiredResult
     try {
       result = await tool.handler(args as never, { ...ctx, identity, state })
     } catch (error) {
-      await report(identity, tool.name, auditedArgs, {
+      await report(identity, tool.name, auditedArgs, callId, {
         type: 'tool.called',
         decision: 'allow',
         reason: undefined,
@@ -455,7 +489,8 @@ export function protectMcpServer(options: ProtectMcpServerOptions): ProtectedMcp
       })
       throw error
     }
-    await report(identity, tool.name, auditedArgs, {
+    // The call happened: a failing outcome record goes to onError, the result to the caller.
+    await report(identity, tool.name, auditedArgs, callId, {
       type: 'tool.called',
       decision: 'allow',
       reason: undefined,
@@ -475,7 +510,7 @@ export function protectMcpServer(options: ProtectMcpServerOptions): ProtectedMcp
       if (known === undefined || missingScopes(known.identity, required).length === 0)
         return undefined
       const params = request.params as { arguments?: unknown } | undefined
-      await report(known.identity, tool.name, params?.arguments, {
+      await report(known.identity, tool.name, params?.arguments, newCallId(), {
         type: 'tool.refused',
         decision: 'insufficient_scope',
         reason: 'scope',

@@ -5,7 +5,8 @@ import { toolCallAuditEvent } from '../mcp-state/audit-bridge.js'
 /**
  * Appends every tool call to Deputy's hash-chained audit log (the gateway runs with `--db` on
  * Deputy's database): the same records a server protected by `@deputy/mcp` inside Deputy writes,
- * so `deputy audit tail` and `deputy audit verify` see them.
+ * so `deputy audit tail` and `deputy audit verify` see them. Resolves once the record is
+ * committed; a failed append rejects, so the gateway does not forward a call it could not record.
  */
 export function chainAudit(audit: AuditLog): AuditHook {
   return async (event) => {
@@ -17,6 +18,7 @@ export function chainAudit(audit: AuditLog): AuditHook {
 export function toolCallLogRecord(event: ToolCallEvent): Record<string, unknown> {
   return {
     type: event.type,
+    callId: event.callId,
     at: event.at.toISOString(),
     resource: event.resource,
     sub: event.sub,
@@ -27,7 +29,7 @@ export function toolCallLogRecord(event: ToolCallEvent): Record<string, unknown>
     argumentsDigest: event.argumentsDigest,
     decision: event.decision,
     reason: event.reason ?? null,
-    outcome: event.outcome,
+    ...(event.outcome !== undefined && { outcome: event.outcome }),
   }
 }
 
@@ -35,7 +37,7 @@ export function toolCallLogRecord(event: ToolCallEvent): Record<string, unknown>
  * Writes every tool call as one JSON line to `write` (the gateway's stderr by default). Lines of
  * the calls finished in one event-loop turn go out in a single write (stderr on a pipe is a
  * synchronous syscall per write); the promise a call gets settles once its line was written, so
- * no line waits longer than that turn.
+ * no line waits longer than that turn, and rejects when the write threw.
  */
 export function jsonLineAudit(write: (lines: string) => void): AuditHook {
   let pending: string[] = []

@@ -1,10 +1,12 @@
 import {
   type AccessTokenVerifier,
+  type AuditFailure,
   type AuditHook,
   bearerChallenge,
   type Identity,
   metadataResponse,
   missingScopes,
+  newCallId,
   type ProtectedResourceMetadata,
   protectedResourceMetadataPath,
   protectedResourceMetadataUrl,
@@ -19,13 +21,21 @@ import { Hono } from 'hono'
 import {
   isResponseTo,
   observeEventStream,
+  parseRpcBody,
+  type RpcBody,
   type RpcMessage,
-  rpcMessages,
   toolCalls,
   toolListIds,
 } from './messages.js'
 import { type GatewayRules, NO_RULES, ruleFor, scopesOf } from './rules.js'
-import { INVALID_REQUEST, rpcErrorResponse, type Upstream } from './upstream.js'
+import {
+  INTERNAL_ERROR,
+  INVALID_REQUEST,
+  rpcErrorResponse,
+  SERVER_ERROR,
+  SESSION_NOT_FOUND,
+  type Upstream,
+} from './upstream.js'
 
 /** Options of {@link createGateway}. */
 export interface GatewayOptions {
@@ -38,8 +48,17 @@ export interface GatewayOptions {
   /** The MCP server behind the gateway. */
   upstream: Upstream
   rules?: GatewayRules
-  /** Receives every tool call: who, through which agent, which tool, decision and outcome. */
+  /**
+   * Receives every tool call: who, through which agent, which tool, decision and outcome. The
+   * decision is recorded before the call is forwarded or refused, the outcome before the
+   * upstream's answer goes on to the client.
+   */
   audit?: AuditHook
+  /**
+   * When the hook cannot record that a call was allowed: `refuse` (default) answers a JSON-RPC
+   * error and forwards nothing; `continue` tells `onError` and forwards the call.
+   */
+  auditFailure?: AuditFailure
   /** RFC 9728 `resource_name`. */
   resourceName?: string
   /** Largest request body passed on; default 4 MiB. */
@@ -67,7 +86,12 @@ interface Call {
   readonly id: unknown
   readonly name: string
   readonly arguments: unknown
+  /** Shared by the call's records: its decision and its outcome. */
+  readonly callId: string
 }
+
+/** The methods MCP's Streamable HTTP transport defines for the MCP endpoint. */
+const METHODS = new Set(['GET', 'POST', 'DELETE'])
 
 type Verdict =
   | { readonly kind: 'allow' }
@@ -135,21 +159,41 @@ async function readBody(request: Request, limit: number): Promise<Uint8Array | '
   return body
 }
 
-function parseJson(body: Uint8Array): unknown {
-  if (body.byteLength === 0) return undefined
-  try {
-    return JSON.parse(new TextDecoder().decode(body))
-  } catch {
-    // Not JSON: the upstream answers it with its own parse error.
-    return undefined
+// MCP transports, Streamable HTTP "Sending Messages to the Server": the body of a POST is one
+// JSON-RPC message or a batch of them, as application/json. RFC 8259 §11 defines no charset
+// parameter; one other than UTF-8 describes bytes the gateway does not read.
+function mediaTypeRefusal(headers: Headers): Response | undefined {
+  const [essence = '', ...parameters] = (headers.get('content-type') ?? '').split(';')
+  const charset = parameters
+    .map((parameter) => parameter.trim().toLowerCase())
+    .find((parameter) => parameter.startsWith('charset='))
+    ?.slice('charset='.length)
+    .replace(/^"(.*)"$/, '$1')
+  if (
+    essence.trim().toLowerCase() !== 'application/json' ||
+    (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8')
+  ) {
+    return rpcErrorResponse(
+      415,
+      SERVER_ERROR,
+      'Unsupported Media Type: Content-Type must be application/json (UTF-8)',
+    )
   }
+  // RFC 9110 §8.4.1: a content coding the server does not accept is answered 415.
+  const coding = (headers.get('content-encoding') ?? 'identity').trim().toLowerCase()
+  if (coding !== 'identity' && coding !== '') {
+    return rpcErrorResponse(415, SERVER_ERROR, 'Unsupported Media Type: bodies are not encoded')
+  }
+  return undefined
 }
 
 /**
  * Puts an existing MCP server behind OAuth: publishes RFC 9728 metadata for the gateway's
- * resource, challenges requests without a valid token for exactly this resource, applies the
- * per-tool rules to `tools/call` before the upstream sees it, reports every tool call to the
- * audit hook, and passes everything else through untouched, without the client's token.
+ * resource, challenges requests without a valid token for exactly this resource, reads every POST
+ * as JSON-RPC (what it cannot read is refused, never forwarded), applies the per-tool rules to
+ * `tools/call` before the upstream sees it, records each call's decision before acting on it and
+ * its outcome before the answer goes on, and passes the rest through without the client's token,
+ * re-serialised from what it parsed.
  */
 export function createGateway(options: GatewayOptions): Gateway {
   const resource = new URL(options.resource)
@@ -158,6 +202,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   const rules = options.rules ?? NO_RULES
   const clock = options.clock ?? (() => new Date())
   const onError = options.onError ?? ((error: Error) => console.error('[deputy gateway]', error))
+  const auditFailure: AuditFailure = options.auditFailure ?? 'refuse'
   const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY
   const scopesSupported = scopesOf(rules)
   const challengeScopes = rules.challengeScopes ?? scopesSupported
@@ -172,12 +217,14 @@ export function createGateway(options: GatewayOptions): Gateway {
     ...(options.resourceName !== undefined && { resource_name: options.resourceName }),
   }
 
+  /** Hands one record of a call to the audit hook; `false` when the hook failed (see onError). */
   function report(
     identity: Identity,
     call: Call,
     fields: Pick<ToolCallEvent, 'type' | 'decision' | 'reason' | 'outcome'>,
-  ): Promise<void> {
+  ): Promise<boolean> {
     return reportToolCall(options.audit, onError, {
+      callId: call.callId,
       at: clock(),
       resource: resourceId,
       identity,
@@ -220,8 +267,31 @@ export function createGateway(options: GatewayOptions): Gateway {
   }
 
   /**
-   * Watches the upstream's answer: reports the outcome of each allowed tool call and, when the
-   * rules hide tools, leaves them out of `tools/list` results. Untouched messages keep their bytes.
+   * Answers a body the gateway does not pass on: `answers` for some of its requests, and for
+   * every other request in a (2025-03-26) batch an error saying it was not passed on.
+   */
+  function answerHere(body: RpcBody, answers: ReadonlyMap<unknown, RpcMessage>): Response {
+    if (!Array.isArray(body.value)) return json(200, answers.get(body.value.id))
+    const replies = body.messages
+      .filter((message) => message.method !== undefined && message.id !== undefined)
+      .map(
+        (message) =>
+          answers.get(message.id) ?? {
+            jsonrpc: '2.0',
+            id: message.id,
+            error: {
+              code: INVALID_REQUEST,
+              message: 'Not passed on: the batch holds a call that was not',
+            },
+          },
+      )
+    return json(200, replies)
+  }
+
+  /**
+   * Watches the upstream's answer: records the outcome of each allowed tool call before its answer
+   * goes on to the client and, when the rules hide tools, leaves them out of `tools/list` results.
+   * Untouched messages keep their bytes.
    */
   async function watch(
     response: Response,
@@ -236,14 +306,18 @@ export function createGateway(options: GatewayOptions): Gateway {
       return rule !== undefined && staticRefusal(rule, identity) !== undefined
     }
     const filterLists = rules.hideForbiddenTools && listIds.length > 0
-    if ((pending.size === 0 && !filterLists) || response.body === null) return response
-    const onMessage = (message: RpcMessage): RpcMessage | undefined => {
+    if ((pending.size === 0 && !filterLists) || response.body === null) {
+      await onEnd()
+      return response
+    }
+    async function onMessage(message: RpcMessage): Promise<RpcMessage | undefined> {
       for (const [id, call] of pending) {
         if (!isResponseTo(message, id)) continue
         pending.delete(id)
         const failed =
           'error' in message || (message.result as { isError?: unknown })?.isError === true
-        void report(identity, call, {
+        // The call ran: a failing record goes to onError, the answer still to the client.
+        await report(identity, call, {
           type: 'tool.called',
           decision: 'allow',
           reason: undefined,
@@ -258,17 +332,18 @@ export function createGateway(options: GatewayOptions): Gateway {
       if (tools.length === result.tools.length) return undefined
       return { ...message, result: { ...result, tools } }
     }
-    // The upstream never answered (stream cut, client gone): the call still happened.
-    const onEnd = () => {
-      for (const call of pending.values()) {
-        void report(identity, call, {
+    // The upstream never answered (stream cut, client gone): the call was still passed on.
+    async function onEnd(): Promise<void> {
+      const unanswered = [...pending.values()]
+      pending.clear()
+      for (const call of unanswered) {
+        await report(identity, call, {
           type: 'tool.called',
           decision: 'allow',
           reason: undefined,
           outcome: 'error',
         })
       }
-      pending.clear()
     }
     const headers = new Headers(response.headers)
     const type = headers.get('content-type') ?? ''
@@ -280,7 +355,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       })
     }
     if (!type.includes('json')) {
-      onEnd()
+      await onEnd()
       return response
     }
     const text = await response.text()
@@ -289,16 +364,17 @@ export function createGateway(options: GatewayOptions): Gateway {
       const parsed: unknown = JSON.parse(text)
       const messages: RpcMessage[] = Array.isArray(parsed) ? parsed : [parsed]
       let changed = false
-      const next = messages.map((message) => {
-        const replacement = onMessage(message)
+      const next: RpcMessage[] = []
+      for (const message of messages) {
+        const replacement = await onMessage(message)
         if (replacement !== undefined) changed = true
-        return replacement ?? message
-      })
+        next.push(replacement ?? message)
+      }
       if (changed) out = JSON.stringify(Array.isArray(parsed) ? next : next[0])
     } catch {
       // Not JSON after all: passed on as it is.
     }
-    onEnd()
+    await onEnd()
     headers.delete('content-length')
     return new Response(out, {
       status: response.status,
@@ -310,31 +386,42 @@ export function createGateway(options: GatewayOptions): Gateway {
   async function handleMcp(request: Request): Promise<Response> {
     // CORS preflights never carry credentials (Fetch §4.8); the upstream answers them.
     if (request.method === 'OPTIONS') {
-      return options.upstream.handle(withoutCredentials(request), undefined, undefined)
+      return options.upstream.handle(withoutCredentials(request), undefined, { sub: '' })
     }
     const check = await verifyAccessToken(request.headers.get('authorization'), options.verifier)
     if (!check.ok) return refuseToken(check)
     const { identity } = check
+    if (!METHODS.has(request.method)) {
+      return rpcErrorResponse(405, SERVER_ERROR, 'Method not allowed', {
+        headers: { allow: 'GET, POST, DELETE' },
+      })
+    }
 
     const sessionId = request.headers.get('mcp-session-id')
     const owner = sessionId === null ? undefined : owners.get(sessionId)
     // A session opened by one person is not another's to use, whatever token comes with it.
     if (owner !== undefined && owner !== identity.sub) {
-      return rpcErrorResponse(404, -32001, 'Session not found')
+      return rpcErrorResponse(404, SESSION_NOT_FOUND, 'Session not found')
     }
 
-    let body: Uint8Array | undefined
-    let parsed: unknown
+    // Only what the gateway read goes on, re-serialised: an upstream never sees bytes it could
+    // read otherwise than the rules did (NaN, duplicate keys, other encodings).
+    let body: RpcBody | undefined
     if (request.method === 'POST') {
+      const unsupported = mediaTypeRefusal(request.headers)
+      if (unsupported !== undefined) return unsupported
       const read = await readBody(request, maxBody)
       if (read === 'too_large') {
         return rpcErrorResponse(413, INVALID_REQUEST, 'Request body too large')
       }
-      body = read
-      parsed = parseJson(read)
+      const parsed = parseRpcBody(read)
+      if (!('value' in parsed)) {
+        return rpcErrorResponse(parsed.status, parsed.code, parsed.message, { id: parsed.id })
+      }
+      body = parsed
     }
-    const messages = rpcMessages(parsed)
-    const calls = toolCalls(messages)
+    const messages = body?.messages ?? []
+    const calls: Call[] = toolCalls(messages).map((call) => ({ ...call, callId: newCallId() }))
 
     // 2026-07-28 Streamable HTTP: Mcp-Name must match the body, or a gate reading the header and
     // an upstream reading the body would judge different tools.
@@ -346,6 +433,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     const verdicts = calls.map((call) => ({ call, verdict: verdict(identity, call) }))
     const short = verdicts.filter(({ verdict }) => verdict.kind === 'scope')
     if (short.length > 0) {
+      // Each refusal is recorded before it is answered; it stands whether or not that worked.
       for (const { call } of short) {
         await report(identity, call, {
           type: 'tool.refused',
@@ -375,7 +463,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       )
     }
     const denied = verdicts.filter(({ verdict }) => verdict.kind === 'deny')
-    if (denied.length > 0) {
+    if (body !== undefined && denied.length > 0) {
       const answers = new Map<unknown, RpcMessage>()
       for (const { call, verdict } of denied) {
         if (verdict.kind !== 'deny') continue
@@ -387,26 +475,37 @@ export function createGateway(options: GatewayOptions): Gateway {
         })
         answers.set(call.id, toolError(call.id, verdict.message))
       }
-      if (!Array.isArray(parsed)) return json(200, answers.get(calls[0]?.id))
       // A batch (2025-03-26) with a refused call is not passed on in part: every request in it
       // gets an answer here, the refused calls their tool error.
-      const replies = messages
-        .filter((message) => message.method !== undefined && message.id !== undefined)
-        .map(
-          (message) =>
-            answers.get(message.id) ?? {
-              jsonrpc: '2.0',
-              id: message.id,
-              error: {
-                code: INVALID_REQUEST,
-                message: 'Not passed on: the batch holds a refused tool call',
-              },
-            },
-        )
-      return json(200, replies)
+      return answerHere(body, answers)
     }
+    // No action without its record: each allowed call's decision is written before the upstream
+    // sees it. A decision that could not be written is not forwarded (nor is its batch), unless
+    // the operator chose to log and go on.
+    const unrecorded = new Map<unknown, RpcMessage>()
+    for (const call of calls) {
+      const recorded = await report(identity, call, {
+        type: 'tool.allowed',
+        decision: 'allow',
+        reason: undefined,
+        outcome: undefined,
+      })
+      if (!recorded && auditFailure === 'refuse') {
+        unrecorded.set(call.id, {
+          jsonrpc: '2.0',
+          id: call.id,
+          error: {
+            code: INTERNAL_ERROR,
+            message: `This call to ${call.name} was not run: it could not be recorded.`,
+          },
+        } as RpcMessage)
+      }
+    }
+    if (body !== undefined && unrecorded.size > 0) return answerHere(body, unrecorded)
 
-    const response = await options.upstream.handle(withoutCredentials(request), body, parsed)
+    const response = await options.upstream.handle(withoutCredentials(request), body?.value, {
+      sub: identity.sub,
+    })
     const opened = response.headers.get('mcp-session-id')
     if (opened !== null && !owners.has(opened)) {
       if (owners.size >= MAX_SESSIONS) {

@@ -11,10 +11,14 @@ export interface HttpUpstreamOptions {
 // RFC 9110 §7.6.1: connection-specific fields belong to one hop; `host` names the gateway, not the
 // upstream. `authorization` never leaves the gateway: the client's token was issued for the
 // gateway, and MCP authorization ("Access Token Privilege Restriction") forbids passing it on.
+// The body is the gateway's own serialisation, so the fields describing the client's bytes
+// (`content-*`) are the gateway's to set.
 const REQUEST_DROPPED = new Set([
   'authorization',
   'connection',
+  'content-encoding',
   'content-length',
+  'content-type',
   'host',
   'keep-alive',
   'proxy-authenticate',
@@ -48,10 +52,11 @@ function copyHeaders(from: Headers, dropped: ReadonlySet<string>): Headers {
 }
 
 /**
- * An MCP server reached over Streamable HTTP. Requests go on as they came (method, body bytes,
- * `Mcp-Session-Id`, `MCP-Protocol-Version`, `Last-Event-ID`, `Accept` and every other end-to-end
- * header) without the client's token; responses come back as they are, JSON or SSE streamed
- * event by event. A client that goes away cancels the upstream request.
+ * An MCP server reached over Streamable HTTP. Requests go on with their method, `Mcp-Session-Id`,
+ * `MCP-Protocol-Version`, `Last-Event-ID`, `Accept` and every other end-to-end header, without the
+ * client's token, and a POST with the JSON the gateway parsed, serialised again; responses come
+ * back as they are, JSON or SSE streamed event by event. A client that goes away cancels the
+ * upstream request.
  */
 export function httpUpstream(options: HttpUpstreamOptions): Upstream {
   const url = new URL(options.url)
@@ -65,12 +70,14 @@ export function httpUpstream(options: HttpUpstreamOptions): Upstream {
       if (request.signal.aborted) abort()
       else request.signal.addEventListener('abort', abort, { once: true })
       inflight.add(controller)
+      const headers = copyHeaders(request.headers, REQUEST_DROPPED)
+      if (body !== undefined) headers.set('content-type', 'application/json')
       let response: Response
       try {
         response = await fetchImpl(url, {
           method: request.method,
-          headers: copyHeaders(request.headers, REQUEST_DROPPED),
-          ...(body !== undefined && body.byteLength > 0 && { body: body as BodyInit }),
+          headers,
+          ...(body !== undefined && { body: JSON.stringify(body) }),
           // A redirect is the upstream's answer to the client, not something to follow here.
           redirect: 'manual',
           signal: controller.signal,

@@ -5,26 +5,61 @@ import {
   type JSONRPCMessage,
   WebStandardStreamableHTTPServerTransport,
 } from '@modelcontextprotocol/server'
-import { INTERNAL_ERROR, INVALID_REQUEST, rpcErrorResponse, type Upstream } from './upstream.js'
+import {
+  INTERNAL_ERROR,
+  INVALID_REQUEST,
+  rpcErrorResponse,
+  SERVER_ERROR,
+  SESSION_NOT_FOUND,
+  type Upstream,
+} from './upstream.js'
 
 /** Options of {@link stdioUpstream}. */
 export interface StdioUpstreamOptions {
   /** The program to run, e.g. `node`. */
   command: string
   args?: string[]
-  /** The child's environment; default the gateway's own. */
+  /**
+   * Variables the child gets on top of {@link INHERITED_ENVIRONMENT}; never the rest of the
+   * gateway's environment, and never a `DEPUTY_*` name.
+   */
   env?: Record<string, string>
   cwd?: string
+  /** Most children running at once, for everyone; default {@link DEFAULT_MAX_CHILDREN}. */
+  maxChildren?: number
+  /** Most children one person (`sub`) holds at once; default {@link DEFAULT_MAX_CHILDREN_PER_PERSON}. */
+  maxChildrenPerPerson?: number
+  /** A child with no POST under way and no message for this long is stopped; default {@link DEFAULT_IDLE_TIMEOUT_MS}. */
+  idleTimeoutMs?: number
   onError?: (error: Error) => void
 }
+
+/** Default cap on children in total. */
+export const DEFAULT_MAX_CHILDREN = 64
+/** Default cap on the children of one person. */
+export const DEFAULT_MAX_CHILDREN_PER_PERSON = 4
+/** Default idle time after which a child is stopped: 10 minutes. */
+export const DEFAULT_IDLE_TIMEOUT_MS = 10 * 60 * 1000
+/**
+ * The variables a child inherits from the gateway. The SDK's stdio transport adds its own safe
+ * set (`HOME`, `LOGNAME`, `PATH`, `SHELL`, `TERM`, `USER`; Windows' system variables); nothing
+ * else of the gateway's environment, where Deputy's secrets live, reaches the child.
+ */
+export const INHERITED_ENVIRONMENT = ['PATH', 'HOME', 'LANG'] as const
 
 interface Session {
   readonly http: WebStandardStreamableHTTPServerTransport
   readonly child: StdioClientTransport
+  /** The person whose session this is: the cap per person counts these. */
+  readonly sub: string
   /** Client requests the child has not answered yet, oldest first. */
   readonly open: unknown[]
   /** `progressToken` → id of the request that carries it. */
   readonly progress: Map<unknown, unknown>
+  /** POSTs whose answer is still under way: they keep the session from counting as idle. */
+  busy: number
+  /** Fires when the session has been idle for the timeout. */
+  idle: ReturnType<typeof setTimeout> | undefined
   closed: boolean
 }
 
@@ -71,6 +106,80 @@ function requestId(message: JSONRPCMessage): unknown {
   return candidate.method !== undefined && candidate.id !== undefined ? candidate.id : undefined
 }
 
+/** The longest idle timeout: a Node timer longer than 2^31 - 1 ms fires at once. */
+export const MAX_IDLE_TIMEOUT_MS = 2 ** 31 - 1
+
+function positive(name: string, value: number | undefined, fallback: number, max = Infinity) {
+  if (value === undefined) return fallback
+  if (!Number.isSafeInteger(value) || value < 1 || value > max) {
+    throw new TypeError(
+      `stdioUpstream: ${name} must be a positive integer up to ${max}, not ${value}`,
+    )
+  }
+  return value
+}
+
+/**
+ * The environment a child starts with: {@link INHERITED_ENVIRONMENT} from `parent`, then
+ * `extra`. A `DEPUTY_*` name in `extra` is refused: Deputy's settings (the master key, the
+ * database URL) are not the upstream's.
+ */
+export function childEnvironment(
+  parent: Readonly<Record<string, string | undefined>>,
+  extra: Readonly<Record<string, string>> = {},
+): Record<string, string> {
+  const env: Record<string, string> = {}
+  for (const name of INHERITED_ENVIRONMENT) {
+    const value = parent[name]
+    if (value !== undefined) env[name] = value
+  }
+  for (const [name, value] of Object.entries(extra)) {
+    if (name.toUpperCase().startsWith('DEPUTY_')) {
+      throw new TypeError(`${name} is one of Deputy's own settings; it is never passed upstream`)
+    }
+    env[name] = value
+  }
+  return env
+}
+
+/** A copy of `response` whose body calls `done` once, when it ends, fails or is cancelled. */
+function onceDone(response: Response, done: () => void): Response {
+  if (response.body === null) {
+    done()
+    return response
+  }
+  let finished = false
+  const finish = () => {
+    if (finished) return
+    finished = true
+    done()
+  }
+  const reader = response.body.getReader()
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const { done: ended, value } = await reader.read()
+        if (ended) {
+          finish()
+          controller.close()
+        } else controller.enqueue(value)
+      } catch (error) {
+        finish()
+        controller.error(error)
+      }
+    },
+    async cancel(reason) {
+      finish()
+      await reader.cancel(reason)
+    },
+  })
+  return new Response(body, {
+    status: response.status,
+    statusText: response.statusText,
+    headers: response.headers,
+  })
+}
+
 /**
  * An MCP server run as a child process speaking stdio. Each MCP session a client opens gets its own
  * child (a stdio server serves exactly one client); the official SDK's Streamable HTTP server
@@ -79,16 +188,69 @@ function requestId(message: JSONRPCMessage): unknown {
  * progress, and the child's own requests (elicitation, sampling, roots) with their answers. A
  * message the child sends while a client request is open goes on that request's stream, so a
  * client that holds no standalone GET stream still sees it; progress follows its `progressToken`.
+ *
+ * Children are bounded: at most `maxChildren` at once and `maxChildrenPerPerson` per `sub` (a new
+ * session over either cap is refused and nothing is spawned), a child with no POST under way and
+ * no message either way for `idleTimeoutMs` is stopped (its session then reads as not found, like
+ * one the client ended; an open GET stream alone does not keep it), and a child sees only a
+ * minimal environment.
  */
 export function stdioUpstream(options: StdioUpstreamOptions): Upstream {
   const onError = options.onError ?? (() => {})
+  const maxChildren = positive('maxChildren', options.maxChildren, DEFAULT_MAX_CHILDREN)
+  const perPerson = positive(
+    'maxChildrenPerPerson',
+    options.maxChildrenPerPerson,
+    DEFAULT_MAX_CHILDREN_PER_PERSON,
+  )
+  const idleTimeoutMs = positive(
+    'idleTimeoutMs',
+    options.idleTimeoutMs,
+    DEFAULT_IDLE_TIMEOUT_MS,
+    MAX_IDLE_TIMEOUT_MS,
+  )
+  // Read once: the child's environment is settled when the gateway starts.
+  const env = childEnvironment(process.env, options.env)
+  /** Every child, from spawn to stop: what the caps count. */
+  const live = new Set<Session>()
+  /** Children by `Mcp-Session-Id`, once their session is initialized. */
   const sessions = new Map<string, Session>()
 
   const end = async (session: Session) => {
     if (session.closed) return
     session.closed = true
+    clearTimeout(session.idle)
+    live.delete(session)
     if (session.http.sessionId !== undefined) sessions.delete(session.http.sessionId)
     await Promise.allSettled([session.http.close(), session.child.close()])
+  }
+
+  // Activity pushes the deadline back; an exchange under way holds it off until it ends.
+  const touch = (session: Session) => {
+    if (!session.closed) session.idle?.refresh()
+  }
+  const idle = (session: Session) => {
+    if (session.busy > 0) touch(session)
+    else void end(session)
+  }
+
+  async function serve(session: Session, request: Request, parsedBody: unknown): Promise<Response> {
+    touch(session)
+    // A POST is work under way until its answer has streamed out (a long tool call included); a
+    // standalone GET stream only listens, and does not keep an unused child alive.
+    if (request.method !== 'POST') return session.http.handleRequest(request, { parsedBody })
+    session.busy += 1
+    let response: Response
+    try {
+      response = await session.http.handleRequest(request, { parsedBody })
+    } catch (error) {
+      session.busy -= 1
+      throw error
+    }
+    return onceDone(response, () => {
+      session.busy -= 1
+      touch(session)
+    })
   }
 
   function relatedRequest(session: Session, message: JSONRPCMessage): unknown {
@@ -102,17 +264,12 @@ export function stdioUpstream(options: StdioUpstreamOptions): Upstream {
     return session.open.at(-1)
   }
 
-  async function open(): Promise<Session> {
+  /** A session and its child, counted from here on; the child is not started yet. */
+  function create(sub: string): Session {
     const child = new StdioClientTransport({
       command: options.command,
       args: options.args ?? [],
-      env:
-        options.env ??
-        Object.fromEntries(
-          Object.entries(process.env).filter(
-            (entry): entry is [string, string] => entry[1] !== undefined,
-          ),
-        ),
+      env,
       ...(options.cwd !== undefined && { cwd: options.cwd }),
       stderr: 'inherit',
     })
@@ -125,11 +282,18 @@ export function stdioUpstream(options: StdioUpstreamOptions): Upstream {
         },
       }),
       child,
+      sub,
       open: [],
       progress: new Map(),
+      busy: 0,
+      idle: undefined,
       closed: false,
     }
+    session.idle = setTimeout(() => idle(session), idleTimeoutMs)
+    session.idle.unref?.()
+    live.add(session)
     session.http.onmessage = (message) => {
+      touch(session)
       const id = requestId(message)
       if (id !== undefined) {
         session.open.push(id)
@@ -145,6 +309,7 @@ export function stdioUpstream(options: StdioUpstreamOptions): Upstream {
     session.http.onclose = () => void end(session)
     session.http.onerror = (error) => onError(error)
     child.onmessage = (message) => {
+      touch(session)
       const related = relatedRequest(session, message)
       const candidate = message as { method?: unknown; id?: unknown }
       if (candidate.method === undefined) forget(session, candidate.id)
@@ -154,7 +319,6 @@ export function stdioUpstream(options: StdioUpstreamOptions): Upstream {
     }
     child.onclose = () => void end(session)
     child.onerror = (error) => onError(error)
-    await child.start()
     return session
   }
 
@@ -167,32 +331,58 @@ export function stdioUpstream(options: StdioUpstreamOptions): Upstream {
   }
 
   return {
-    async handle(request, _body, parsedBody) {
+    async handle(request, body, caller) {
+      // What the SDK's transport would refuse anyway (a CORS preflight, which carries no token,
+      // included) is answered here, so it neither reaches a child nor keeps one awake.
+      if (!['GET', 'POST', 'DELETE'].includes(request.method)) {
+        return rpcErrorResponse(405, SERVER_ERROR, 'Method not allowed', {
+          headers: { allow: 'GET, POST, DELETE' },
+        })
+      }
       const sessionId = request.headers.get('mcp-session-id')
       if (sessionId !== null) {
         const session = sessions.get(sessionId)
-        // The SDK's answer for an unknown session: the client starts a new one.
-        if (session === undefined) return rpcErrorResponse(404, -32001, 'Session not found')
-        return session.http.handleRequest(request, { parsedBody })
+        // The SDK's answer for an unknown (or ended, or reaped) session: the client starts anew.
+        if (session === undefined)
+          return rpcErrorResponse(404, SESSION_NOT_FOUND, 'Session not found')
+        return serve(session, request, body)
       }
-      const messages = Array.isArray(parsedBody) ? parsedBody : [parsedBody]
+      const messages = Array.isArray(body) ? body : [body]
       if (request.method !== 'POST' || !messages.some((message) => isInitializeRequest(message))) {
         return rpcErrorResponse(400, INVALID_REQUEST, 'Bad Request: No valid session ID provided')
       }
-      let session: Session
+      // Checked and counted in one turn of the event loop, so concurrent opens cannot overshoot.
+      if (live.size >= maxChildren) {
+        return rpcErrorResponse(
+          503,
+          SERVER_ERROR,
+          `The gateway already runs its limit of ${maxChildren} upstream processes; try again later`,
+        )
+      }
+      let mine = 0
+      for (const session of live) if (session.sub === caller.sub) mine += 1
+      if (mine >= perPerson) {
+        return rpcErrorResponse(
+          429,
+          SERVER_ERROR,
+          `You already hold ${perPerson} MCP sessions, the most one person may: end one (DELETE) or let an idle one close`,
+        )
+      }
+      const session = create(caller.sub)
       try {
-        session = await open()
+        await session.child.start()
       } catch (error) {
+        await end(session)
         onError(new Error(`upstream command could not start: ${(error as Error).message}`))
         return rpcErrorResponse(502, INTERNAL_ERROR, 'The upstream MCP server could not be started')
       }
-      const response = await session.http.handleRequest(request, { parsedBody })
+      const response = await serve(session, request, body)
       // An initialize the transport refused leaves a child nobody can reach.
       if (session.http.sessionId === undefined) await end(session)
       return response
     },
     async close() {
-      await Promise.allSettled([...sessions.values()].map(end))
+      await Promise.allSettled([...live].map(end))
     },
   }
 }

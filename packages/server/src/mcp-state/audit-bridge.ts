@@ -6,7 +6,10 @@ import type { Actor, AuditEventInput, AuditLog } from '../audit/types.js'
  * assignable to it).
  */
 export interface McpToolCallEvent {
-  readonly type: 'tool.called' | 'tool.refused'
+  /** `tool.allowed` before the call runs, `tool.called` after, `tool.refused` before a refusal. */
+  readonly type: 'tool.allowed' | 'tool.called' | 'tool.refused'
+  /** One id per tool call, the same on its `tool.allowed` and `tool.called` records. */
+  readonly callId?: string
   readonly at: Date
   /** The MCP server's resource indicator (`aud` of the token). */
   readonly resource: string
@@ -24,7 +27,8 @@ export interface McpToolCallEvent {
   readonly reason: string | undefined
   /** Ids of the policies that decided (Cedar `@id`s), when a policy decided. */
   readonly policies?: readonly string[]
-  readonly outcome: 'success' | 'error' | 'refused'
+  /** None on `tool.allowed`: it is written before the call runs. */
+  readonly outcome: 'success' | 'error' | 'refused' | undefined
 }
 
 // The audit chain's decision words (`allow`, `deny`, `needs-approval`, …), not the kit's.
@@ -82,10 +86,11 @@ export function toolCallAuditEvent(event: McpToolCallEvent): AuditEventInput {
     decision: DECISIONS[event.decision],
     reason: event.reason ?? null,
     data: {
+      ...(event.callId !== undefined && { callId: event.callId }),
       resource: event.resource,
       tool: event.tool,
       argumentsDigest: event.argumentsDigest,
-      outcome: event.outcome,
+      ...(event.outcome !== undefined && { outcome: event.outcome }),
       ...(event.policies !== undefined && { policies: [...event.policies] }),
       at: event.at.toISOString(),
       ...(event.tokenId !== undefined && { jti: event.tokenId }),
@@ -93,7 +98,11 @@ export function toolCallAuditEvent(event: McpToolCallEvent): AuditEventInput {
   }
 }
 
-/** The audit hook for `protectMcpServer({ audit })`: appends every tool call to Deputy's chain. */
+/**
+ * The audit hook for `protectMcpServer({ audit })`: appends every tool call to Deputy's chain. It
+ * resolves once the record is committed and rejects when the append fails, so the kit refuses a
+ * call whose decision could not be recorded.
+ */
 export function toolCallAuditor(deps: {
   audit: AuditLog
 }): (event: McpToolCallEvent) => Promise<void> {

@@ -11,6 +11,7 @@ import { createSqliteDatabase, type TestDatabase } from '../helpers/databases.js
 
 const event: ToolCallEvent = {
   type: 'tool.refused',
+  callId: 'call-1',
   at: new Date('2026-01-02T03:04:05Z'),
   resource: 'http://localhost:8090/mcp',
   sub: 'alice',

@@ -272,11 +272,18 @@ describe('audit', () => {
     )
     const seen = gw.events.map((event) => [event.tool, event.type, event.decision, event.outcome])
     expect(seen).toEqual([
+      ['echo', 'tool.allowed', 'allow', undefined],
       ['echo', 'tool.called', 'allow', 'success'],
+      ['fail', 'tool.allowed', 'allow', undefined],
       ['fail', 'tool.called', 'allow', 'error'],
       ['audit_report', 'tool.refused', 'deny', 'refused'],
       ['delete_everything', 'tool.refused', 'insufficient_scope', 'refused'],
     ])
+    // A call's decision and outcome share its id; each call has its own.
+    const ids = gw.events.map((event) => event.callId)
+    expect(ids[0]).toBe(ids[1])
+    expect(ids[2]).toBe(ids[3])
+    expect(new Set(ids).size).toBe(4)
     for (const event of gw.events) {
       expect(event).toMatchObject({ sub: 'carol', clientId: 'agent-1', resource: gw.resource })
       expect(event.argumentsDigest).toMatch(/^sha-256:/)

@@ -1,4 +1,4 @@
-import type { ToolCallEvent } from '@deputy/mcp'
+import type { AuditHook, ToolCallEvent } from '@deputy/mcp'
 import { type ServerType, serve } from '@hono/node-server'
 import { exportJWK, generateKeyPair, type JWTPayload, SignJWT } from 'jose'
 import { issuerJwtVerifier } from '../../src/gateway/authorization-server.js'
@@ -67,11 +67,16 @@ export async function startIssuer(): Promise<{
   }
 }
 
-/** A gateway on 127.0.0.1 in front of `upstream`, its audit events collected. */
+/**
+ * A gateway on 127.0.0.1 in front of `upstream`, its audit events collected (after `audit`, when
+ * given, accepted them: a hook that throws records nothing).
+ */
 export async function startGateway(options: {
   issuer: string
   upstream: Upstream
   rules?: unknown
+  audit?: AuditHook
+  auditFailure?: 'refuse' | 'continue'
 }): Promise<{
   resource: string
   gateway: Gateway
@@ -94,9 +99,11 @@ export async function startGateway(options: {
     verifier: issuerJwtVerifier({ issuer: options.issuer, audience: resource }),
     upstream: options.upstream,
     ...(rules !== undefined && { rules }),
-    audit: (event) => {
+    audit: async (event) => {
+      await options.audit?.(event)
       events.push(event)
     },
+    ...(options.auditFailure !== undefined && { auditFailure: options.auditFailure }),
     onError: (error) => errors.push(error),
   })
   const running = gateway

@@ -1,4 +1,4 @@
-import type { AuditHook } from '@deputy/mcp'
+import type { AuditFailure, AuditHook } from '@deputy/mcp'
 import { type ServerType, serve } from '@hono/node-server'
 import type { Command } from 'commander'
 import { createAuditLog } from '../../audit/chain.js'
@@ -8,7 +8,15 @@ import { createGateway, type Gateway } from '../../gateway/gateway.js'
 import { loadRules, NO_RULES, scopesOf } from '../../gateway/rules.js'
 import type { Upstream } from '../../gateway/upstream.js'
 import { httpUpstream } from '../../gateway/upstream-http.js'
-import { splitCommand, stdioUpstream } from '../../gateway/upstream-stdio.js'
+import {
+  DEFAULT_IDLE_TIMEOUT_MS,
+  DEFAULT_MAX_CHILDREN,
+  DEFAULT_MAX_CHILDREN_PER_PERSON,
+  INHERITED_ENVIRONMENT,
+  MAX_IDLE_TIMEOUT_MS,
+  splitCommand,
+  stdioUpstream,
+} from '../../gateway/upstream-stdio.js'
 import { systemClock } from '../../lib/clock.js'
 import { DeputyError } from '../../lib/errors.js'
 import { openStore, type Store } from '../../store/db.js'
@@ -25,6 +33,11 @@ export interface GatewayCommandOptions {
   rules?: string
   port?: string
   host?: string
+  auditFailure?: string
+  upstreamEnv?: string[]
+  maxChildren?: string
+  maxChildrenPerPerson?: string
+  idleTimeout?: string
 }
 
 const DEFAULT_PORT = 8090
@@ -46,11 +59,60 @@ function httpUrl(flag: string, value: string): URL {
   return url
 }
 
+function positiveInteger(flag: string, value: string, max = Number.MAX_SAFE_INTEGER): number {
+  const number = Number(value)
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(number) || number < 1) {
+    throw invalid(`${flag} must be a positive whole number, not "${value}"`)
+  }
+  if (number > max) throw invalid(`${flag} must be at most ${max}, not ${value}`)
+  return number
+}
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
+
+/**
+ * The variables `--upstream-env` gives the child: `NAME=value` as written, `NAME` copied from the
+ * gateway's environment. Deputy's own settings (`DEPUTY_*`) are never passed on.
+ */
+export function upstreamEnvironment(
+  specs: readonly string[],
+  parent: Readonly<Record<string, string | undefined>>,
+): Record<string, string> {
+  const env: Record<string, string> = {}
+  for (const spec of specs) {
+    const at = spec.indexOf('=')
+    const name = at < 0 ? spec : spec.slice(0, at)
+    if (!ENV_NAME.test(name)) {
+      throw invalid(`--upstream-env takes NAME or NAME=value, not "${spec}"`)
+    }
+    if (name.toUpperCase().startsWith('DEPUTY_')) {
+      throw invalid(
+        `--upstream-env ${name}: Deputy's own settings are never passed to the upstream`,
+      )
+    }
+    const value = at < 0 ? parent[name] : spec.slice(at + 1)
+    if (value === undefined) {
+      throw invalid(`--upstream-env ${name}: ${name} is not set in the gateway's environment`)
+    }
+    env[name] = value
+  }
+  return env
+}
+
 function upstreamOf(opts: GatewayCommandOptions, onError: (error: Error) => void): Upstream {
   if ((opts.upstream === undefined) === (opts.upstreamCommand === undefined)) {
     throw invalid('give exactly one of --upstream <url> or --upstream-command "<command>"')
   }
   if (opts.upstream !== undefined) {
+    const stdioOnly = (
+      [
+        ['--upstream-env', opts.upstreamEnv !== undefined && opts.upstreamEnv.length > 0],
+        ['--max-children', opts.maxChildren !== undefined],
+        ['--max-children-per-person', opts.maxChildrenPerPerson !== undefined],
+        ['--idle-timeout', opts.idleTimeout !== undefined],
+      ] as const
+    ).find(([, given]) => given)
+    if (stdioOnly !== undefined) throw invalid(`${stdioOnly[0]} applies to --upstream-command only`)
     return httpUpstream({ url: httpUrl('--upstream', opts.upstream).href, onError })
   }
   let words: string[]
@@ -61,8 +123,36 @@ function upstreamOf(opts: GatewayCommandOptions, onError: (error: Error) => void
   }
   const [command, ...args] = words
   if (command === undefined) throw invalid('--upstream-command is empty')
-  return stdioUpstream({ command, args, onError })
+  return stdioUpstream({
+    command,
+    args,
+    env: upstreamEnvironment(opts.upstreamEnv ?? [], process.env),
+    maxChildren:
+      opts.maxChildren === undefined
+        ? DEFAULT_MAX_CHILDREN
+        : positiveInteger('--max-children', opts.maxChildren),
+    maxChildrenPerPerson:
+      opts.maxChildrenPerPerson === undefined
+        ? DEFAULT_MAX_CHILDREN_PER_PERSON
+        : positiveInteger('--max-children-per-person', opts.maxChildrenPerPerson),
+    idleTimeoutMs:
+      opts.idleTimeout === undefined
+        ? DEFAULT_IDLE_TIMEOUT_MS
+        : positiveInteger(
+            '--idle-timeout',
+            opts.idleTimeout,
+            Math.floor(MAX_IDLE_TIMEOUT_MS / 1000),
+          ) * 1000,
+    onError,
+  })
 }
+
+function auditFailureOf(value: string | undefined): AuditFailure {
+  if (value === undefined || value === 'refuse' || value === 'continue') return value ?? 'refuse'
+  throw invalid(`--audit-failure must be refuse or continue, not "${value}"`)
+}
+
+const collect = (value: string, previous: string[]) => [...previous, value]
 
 /**
  * `deputy gateway`: puts an existing MCP server (Streamable HTTP or stdio) behind OAuth with
@@ -74,6 +164,24 @@ export function registerGateway(program: Command): void {
     .description('protect an existing MCP server: discovery, token checks, per-tool rules, audit')
     .option('--upstream <url>', "the MCP server's Streamable HTTP endpoint")
     .option('--upstream-command <command>', 'run this stdio MCP server (one process per session)')
+    .option(
+      '--upstream-env <NAME[=value]>',
+      `give the stdio server this variable (repeatable); it gets only ${INHERITED_ENVIRONMENT.join(', ')} otherwise`,
+      collect,
+      [],
+    )
+    .option(
+      '--max-children <n>',
+      `most stdio server processes at once (default ${DEFAULT_MAX_CHILDREN})`,
+    )
+    .option(
+      '--max-children-per-person <n>',
+      `most stdio server processes one person holds (default ${DEFAULT_MAX_CHILDREN_PER_PERSON})`,
+    )
+    .option(
+      '--idle-timeout <seconds>',
+      `stop a stdio server process idle this long (default ${DEFAULT_IDLE_TIMEOUT_MS / 1000})`,
+    )
     .option('--issuer <url>', 'issuer of the access tokens (a Deputy or any OAuth server)')
     .option(
       '--resource <url>',
@@ -83,6 +191,10 @@ export function registerGateway(program: Command): void {
     .option('--rules <file>', 'JSON file of per-tool rules (scopes, roles, permissions)')
     .option('--port <port>', `port to listen on (default ${DEFAULT_PORT})`)
     .option('--host <host>', 'interface to listen on (default 127.0.0.1)')
+    .option(
+      '--audit-failure <refuse|continue>',
+      'when a call cannot be recorded: refuse it (default) or log and go on',
+    )
     .action((opts: GatewayCommandOptions, command: Command) => runGateway(command, opts))
 }
 
@@ -100,6 +212,7 @@ async function runGateway(command: Command, opts: GatewayCommandOptions): Promis
   if (opts.resource !== undefined) httpUrl('--resource', opts.resource)
   if (opts.jwksUri !== undefined) httpUrl('--jwks-uri', opts.jwksUri)
   const rules = opts.rules === undefined ? NO_RULES : loadRules(opts.rules)
+  const auditFailure = auditFailureOf(opts.auditFailure)
   const onError = (error: Error) => process.stderr.write(`deputy gateway: ${error.message}\n`)
   const upstream = upstreamOf(opts, onError)
 
@@ -142,6 +255,7 @@ async function runGateway(command: Command, opts: GatewayCommandOptions): Promis
       upstream,
       rules,
       audit,
+      auditFailure,
       onError,
     })
   } catch (error) {
@@ -172,7 +286,7 @@ async function runGateway(command: Command, opts: GatewayCommandOptions): Promis
       `  issuer:     ${issuer}`,
       `  metadata:   ${gateway.resourceMetadataUrl}`,
       `  rules:      ${opts.rules ?? '(none: any valid token may call every tool)'}${scopes.length > 0 ? ` — scopes ${scopes.join(' ')}` : ''}`,
-      `  audit:      ${store ? `audit chain in ${store.location}` : 'JSON lines on stderr'}`,
+      `  audit:      ${store ? `audit chain in ${store.location}` : 'JSON lines on stderr'}${auditFailure === 'continue' ? ' (a call that cannot be recorded still goes on)' : ''}`,
     ].join('\n')}\n`,
   )
 }
