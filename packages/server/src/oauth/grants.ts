@@ -62,7 +62,8 @@ export function createGrants(deps: { store: Store; clock: Clock; audit: AuditLog
           .values({ ...where, scope: formatScope(scopes), created_at: now, updated_at: now })
           .onConflict((oc) => oc.columns(['user_id', 'client_id', 'resource']).doNothing())
           .executeTakeFirst()
-        if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) === 1) return [...new Set(scopes)].sort()
+        if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) === 1)
+          return [...new Set(scopes)].sort()
         let query = trx
           .selectFrom('consents')
           .select('scope')
