@@ -33,6 +33,7 @@ import type { Policies, PolicyEngine, Relationships } from './policy/types.js'
 import { openStore, type Store } from './store/db.js'
 import { migrateToLatest } from './store/migrate.js'
 import type { Database } from './store/schema.js'
+import { sweepExpiredRows } from './store/sweep.js'
 
 /** What every module is handed: narrow, explicit dependencies (no module-level singletons). */
 export interface DeputyDeps {
@@ -159,6 +160,36 @@ export function assertServable(config: ResolvedConfig): void {
   }
 }
 
+/**
+ * Sweeps expired rows every `sweepIntervalSeconds`, starting at a random point of the first
+ * interval so replicas started together do not sweep at once. A failed sweep is logged and tried
+ * again next time; `stop` waits for one in progress.
+ */
+function scheduleSweeps(deps: DeputyDeps): { stop(): Promise<void> } {
+  const intervalMs = deps.config.sweepIntervalSeconds * 1000
+  if (intervalMs === 0) return { stop: async () => {} }
+  let running: Promise<void> | undefined
+  let timer: NodeJS.Timeout
+  const run = () => {
+    running = sweepExpiredRows(deps)
+      .then((report) => deps.logger.debug({ report }, 'swept expired rows'))
+      .catch((err: unknown) => deps.logger.warn({ err }, 'sweeping expired rows failed'))
+      .finally(() => {
+        running = undefined
+      })
+    timer = setTimeout(run, intervalMs)
+    timer.unref()
+  }
+  timer = setTimeout(run, Math.floor(Math.random() * intervalMs))
+  timer.unref()
+  return {
+    async stop() {
+      clearTimeout(timer)
+      await running
+    },
+  }
+}
+
 /** A running Deputy: the Hono app (serve it with any Web-standard host) and how to stop it. */
 export interface Deputy {
   app: Hono<AppEnv>
@@ -216,5 +247,14 @@ export async function createDeputy(
   app.route('/admin/api', createPolicyAdminApi(deps))
   app.route('/', createOAuthRoutes(deps))
 
-  return { app, deps, masterKey: opened.masterKey, close: opened.close }
+  const sweeper = scheduleSweeps(deps)
+  return {
+    app,
+    deps,
+    masterKey: opened.masterKey,
+    close: async () => {
+      await sweeper.stop()
+      await opened.close()
+    },
+  }
 }

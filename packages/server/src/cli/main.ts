@@ -6,7 +6,7 @@ import { registerClients } from './commands/clients.js'
 import { registerDemo } from './commands/demo.js'
 import { registerGateway } from './commands/gateway.js'
 import { registerKeys } from './commands/keys.js'
-import { registerMigrate } from './commands/migrate.js'
+import { registerMigrate, registerSweep } from './commands/migrate.js'
 import { registerPolicy } from './commands/policy.js'
 import { registerRelations } from './commands/relations.js'
 import { registerResources } from './commands/resources.js'
@@ -28,6 +28,7 @@ export function buildProgram(): Command {
   registerStart(program)
   registerDemo(program)
   registerMigrate(program)
+  registerSweep(program)
   registerUsers(program)
   registerRoles(program)
   registerAdminKeys(program)

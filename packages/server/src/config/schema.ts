@@ -143,6 +143,15 @@ export const ConfigSchema = z
       .describe(
         'How often each process checks the database for a new policy-set version; a policy written by any replica is in force everywhere within this time.',
       ),
+    sweepIntervalSeconds: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .max(86_400)
+      .default(600)
+      .describe(
+        'How often a serving process deletes rows that can no longer be used (expired codes, refresh tokens, sessions, throttle counters, lapsed dynamic clients, …); `0` turns it off (`deputy sweep` runs it once).',
+      ),
     dangerouslyAllowHttpLoopbackClientMetadata: Flag.default(false)
       .describe(
         'Development only, default `false`: fetch Client ID Metadata Documents over plain http from loopback addresses. Refused in `production` mode.',
@@ -181,6 +190,7 @@ export const ENVIRONMENT_VARIABLES: Record<string, keyof ConfigInput> = {
   DEPUTY_DYNAMIC_REGISTRATION: 'dynamicRegistration',
   DEPUTY_DYNAMIC_REGISTRATION_TTL_SECONDS: 'dynamicRegistrationTtlSeconds',
   DEPUTY_CLIENT_METADATA_ALLOWED_HOSTS: 'clientMetadataAllowedHosts',
+  DEPUTY_SWEEP_INTERVAL_SECONDS: 'sweepIntervalSeconds',
   DEPUTY_DANGEROUSLY_ALLOW_HTTP_LOOPBACK_CLIENT_METADATA:
     'dangerouslyAllowHttpLoopbackClientMetadata',
 }

@@ -126,8 +126,6 @@ async function verifySecret(deps: DeputyDeps, client: Client, presented: Present
   }
 }
 
-let nextJtiSweep = 0
-
 /** RFC 7523 §3: a signed assertion naming the client, for this server, short-lived, used once. */
 async function verifyAssertion(
   deps: DeputyDeps,
@@ -170,16 +168,9 @@ async function verifyAssertion(
     })
     .onConflict((oc) => oc.columns(['client_id', 'jti']).doNothing())
     .executeTakeFirst()
+  // Expired ids go with the sweep (store/sweep.ts): their assertions fail the `exp` check anyway.
   if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) !== 1) {
     throw refuse('client-assertion-replayed')
-  }
-  // Expired ids can go: their assertions fail the `exp` check anyway. At most once a minute.
-  if (now.getTime() >= nextJtiSweep) {
-    nextJtiSweep = now.getTime() + 60_000
-    await deps.db
-      .deleteFrom('client_assertion_jtis')
-      .where('expires_at', '<', now.getTime())
-      .execute()
   }
 }
 

@@ -34,18 +34,10 @@ export async function introspectToken(
     const claims = await verifyAccessToken(deps, token)
     if (!claims || !mayIntrospect(caller, claims.client_id)) return INACTIVE
     if ((await inactiveReason(deps, claims)) !== null) return INACTIVE
-    return {
-      active: true,
-      scope: claims.scope ?? '',
-      client_id: claims.client_id,
-      sub: claims.sub,
-      aud: claims.aud,
-      iss: claims.iss,
-      exp: claims.exp,
-      iat: claims.iat,
-      jti: claims.jti,
-      token_type: 'Bearer',
-    }
+    // Every claim the JWT carries — the person's name, email, roles, permissions and custom
+    // claims included — so a resource server that introspects sees what one verifying the JWT
+    // sees (RFC 7662 §2.2 allows further members).
+    return { ...claims, active: true, scope: claims.scope ?? '', token_type: 'Bearer' }
   }
   const refresh = await refreshTokens.find(token)
   const now = deps.clock.now().getTime()

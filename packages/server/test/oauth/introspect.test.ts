@@ -1,3 +1,4 @@
+import { decodeJwt } from 'jose'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import {
   ADMIN,
@@ -52,6 +53,21 @@ describe('token introspection (RFC 7662)', () => {
     })
     expect(typeof body.exp).toBe('number')
     expect(typeof body.iat).toBe('number')
+  })
+
+  // Issue 9 §9: /introspect returned none of the person's claims the JWT carries, so a resource
+  // server introspecting (e.g. @deputy/mcp's introspectionVerifier) saw no roles or permissions.
+  it("returns the person's claims the access token carries, as a resource server verifying it would see", async () => {
+    const body = await introspect(world, tokens.access_token)
+    const jwt = decodeJwt(tokens.access_token)
+    expect(body).toMatchObject({
+      name: 'Alice Example',
+      email: 'alice@example.com',
+      roles: ['shopper'],
+      permissions: ['orders:create'],
+      favorite_song: 'Bohemian Rhapsody',
+    })
+    for (const [claim, value] of Object.entries(jwt)) expect(body[claim], claim).toEqual(value)
   })
 
   it('describes a live refresh token, and not once it is rotated', async () => {

@@ -1,7 +1,8 @@
 import type { Command } from 'commander'
 import { openStore } from '../../store/db.js'
 import { migrateToLatest } from '../../store/migrate.js'
-import { commandConfig, globalOptions, output } from '../context.js'
+import { sweepExpiredRows } from '../../store/sweep.js'
+import { commandConfig, globalOptions, output, withDeputy } from '../context.js'
 
 /** `deputy migrate`: applies pending migrations and says which. */
 export function registerMigrate(program: Command): void {
@@ -22,5 +23,23 @@ export function registerMigrate(program: Command): void {
       } finally {
         await store.close()
       }
+    })
+}
+
+/** `deputy sweep`: deletes, once, the rows that can no longer be used, and says how many. */
+export function registerSweep(program: Command): void {
+  program
+    .command('sweep')
+    .description(
+      'delete expired codes, tokens, sessions and lapsed clients now (a server does it every sweepIntervalSeconds)',
+    )
+    .action(async (_opts, command: Command) => {
+      const options = globalOptions(command)
+      const report = await withDeputy(options, (deps) => sweepExpiredRows(deps))
+      output(options, report, () =>
+        Object.entries(report)
+          .map(([kind, count]) => `${kind}: ${count}`)
+          .join('\n'),
+      )
     })
 }

@@ -1,0 +1,163 @@
+import type { Kysely } from 'kysely'
+import type { AuditLog } from '../audit/types.js'
+import type { ResolvedConfig } from '../config/load.js'
+import type { Clock } from '../lib/clock.js'
+import type { Database } from './schema.js'
+
+/** Rows one statement deletes, so a sweep never holds a lock for long. */
+const BATCH = 1000
+
+/**
+ * How long a used authorization code is kept after it expires: a replay within this time still
+ * revokes what the code issued (RFC 6749 §4.1.2); after it the code is simply unknown.
+ */
+const CODE_RETENTION_MS = 3600_000
+
+/** Metadata-document clients unused this long after their document went stale are forgotten. */
+const STALE_METADATA_CLIENT_MS = 30 * 86_400_000
+
+/** How many rows one sweep removed, per kind. */
+export interface SweepReport {
+  authorizationCodes: number
+  refreshTokens: number
+  revokedAccessTokens: number
+  clientAssertionJtis: number
+  authorizationRequests: number
+  sessions: number
+  loginThrottle: number
+  dynamicClients: number
+  metadataDocumentClients: number
+}
+
+/** What a sweep needs: the database, the time, the audit chain, and the throttle window. */
+export interface SweepDeps {
+  db: Kysely<Database>
+  clock: Clock
+  audit: AuditLog
+  /** `loginLockoutSeconds`: throttle counters older than the window count for nothing. */
+  config: Pick<ResolvedConfig, 'loginLockoutSeconds'>
+}
+
+type KeyedTable =
+  | 'authorization_codes'
+  | 'refresh_tokens'
+  | 'revoked_access_tokens'
+  | 'authorization_requests'
+  | 'sessions'
+
+const KEYS = {
+  authorization_codes: 'code_hash',
+  refresh_tokens: 'token_hash',
+  revoked_access_tokens: 'jti',
+  authorization_requests: 'id_hash',
+  sessions: 'id_hash',
+} as const
+
+/** Deletes, in batches, the rows of `table` that expired before `before`. */
+async function sweepExpired(db: Kysely<Database>, table: KeyedTable, before: number) {
+  const key = KEYS[table]
+  let total = 0
+  for (;;) {
+    const result = await db
+      .deleteFrom(table)
+      .where(key, 'in', (eb) =>
+        eb.selectFrom(table).select(key).where('expires_at', '<', before).limit(BATCH),
+      )
+      .executeTakeFirst()
+    const removed = Number(result.numDeletedRows)
+    total += removed
+    if (removed < BATCH) return total
+  }
+}
+
+/** Deletes clients by id in batches; their grants, consents, codes and tokens go with them. */
+async function deleteClients(db: Kysely<Database>, ids: string[]): Promise<number> {
+  let total = 0
+  for (let i = 0; i < ids.length; i += BATCH) {
+    const result = await db
+      .deleteFrom('clients')
+      .where('client_id', 'in', ids.slice(i, i + BATCH))
+      .executeTakeFirst()
+    total += Number(result.numDeletedRows)
+  }
+  return total
+}
+
+/**
+ * Removes what can no longer be used: expired codes (after a retention for replay detection),
+ * refresh tokens past their lifetime (rotated ones included: a rotated token is kept until then so
+ * its reuse still ends the family), revocation records of expired access tokens, spent assertion
+ * ids, abandoned authorization requests, expired sessions, throttle counters whose window passed,
+ * lapsed dynamic registrations, and metadata-document clients nobody used for a month after their
+ * document went stale (an operator's disable is kept). One audit record says what went.
+ */
+export async function sweepExpiredRows(deps: SweepDeps): Promise<SweepReport> {
+  const { db } = deps
+  const now = deps.clock.now().getTime()
+  const report: SweepReport = {
+    authorizationCodes: await sweepExpired(db, 'authorization_codes', now - CODE_RETENTION_MS),
+    refreshTokens: await sweepExpired(db, 'refresh_tokens', now),
+    revokedAccessTokens: await sweepExpired(db, 'revoked_access_tokens', now),
+    clientAssertionJtis: Number(
+      (
+        await db
+          .deleteFrom('client_assertion_jtis')
+          .where('expires_at', '<', now)
+          .executeTakeFirst()
+      ).numDeletedRows,
+    ),
+    authorizationRequests: await sweepExpired(db, 'authorization_requests', now),
+    sessions: await sweepExpired(db, 'sessions', now),
+    loginThrottle: Number(
+      (
+        await db
+          .deleteFrom('login_throttle')
+          .where('window_started_at', '<', now - deps.config.loginLockoutSeconds * 1000)
+          .where((eb) => eb.or([eb('locked_until', 'is', null), eb('locked_until', '<', now)]))
+          .executeTakeFirst()
+      ).numDeletedRows,
+    ),
+    dynamicClients: 0,
+    metadataDocumentClients: 0,
+  }
+  const lapsed = await db
+    .selectFrom('clients')
+    .select('client_id')
+    .where('kind', '=', 'dynamic')
+    .where('expires_at', '<', now)
+    .execute()
+  report.dynamicClients = await deleteClients(
+    db,
+    lapsed.map((c) => c.client_id),
+  )
+  const stale = await db
+    .selectFrom('clients')
+    .select('client_id')
+    .where('kind', '=', 'metadata_document')
+    .where('status', '=', 'active')
+    .where('expires_at', '<', now - STALE_METADATA_CLIENT_MS)
+    .where((eb) =>
+      eb.not(
+        eb.exists(
+          eb
+            .selectFrom('grants')
+            .select('grants.id')
+            .whereRef('grants.client_id', '=', 'clients.client_id')
+            .where('grants.revoked_at', 'is', null),
+        ),
+      ),
+    )
+    .execute()
+  report.metadataDocumentClients = await deleteClients(
+    db,
+    stale.map((c) => c.client_id),
+  )
+  if (Object.values(report).some((n) => n > 0)) {
+    await deps.audit.append({
+      type: 'store.swept',
+      actor: { type: 'system', id: 'deputy', label: 'sweeper' },
+      data: { ...report },
+    })
+  }
+  return report
+}
