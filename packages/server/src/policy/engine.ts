@@ -35,7 +35,7 @@ import {
   toolEntities,
 } from './entities.js'
 import { explainFinding, type Finding, type PolicyError, type PolicyLabel } from './explain.js'
-import { asCedarSchema, fitToCedarType, READ_ACTION } from './schema.js'
+import { asCedarSchema, fitToCedarType, misfitOf, READ_ACTION } from './schema.js'
 import {
   type AuthorizationRequest,
   CEDAR_NAMESPACE,
@@ -411,6 +411,9 @@ export function createPolicyEngine(deps: PolicyEngineDeps): PolicyEngine {
         ...people,
       }
     }
+    const misfit = contextMisfit(slice.shape, request)
+    if (misfit !== undefined)
+      return { verdict: invalidRequest(misfit), version: inForce.version, ...people }
     const entities = [...subjects.entities, ...prepared.prepared.resourceEntities]
     const principal = { type: ENTITY.person, id: subjects.person.id }
     const now = deps.clock.now()
@@ -559,6 +562,11 @@ export function createPolicyEngine(deps: PolicyEngineDeps): PolicyEngine {
             ? { kind: 'unknown_action' }
             : { kind: 'no_policy_set', message: lastLoadError ?? 'not loaded' }
           rows.push(simulated(action.name, action.resource, failClosed(finding), people))
+          continue
+        }
+        const misfit = slice.shape.state ? misfitOf(slice.shape.state, state, STATE) : undefined
+        if (misfit !== undefined) {
+          rows.push(simulated(action.name, action.resource, invalidRequest(misfit), people))
           continue
         }
         const resource = { type: ENTITY.tool, id: `${action.resource}#${action.name}` }
@@ -723,12 +731,31 @@ export function createPolicyEngine(deps: PolicyEngineDeps): PolicyEngine {
       try {
         state[row.key] = JSON.parse(row.value)
       } catch {
-        // A value that is not JSON fits no declared type: left out, as any misfit is.
+        // A value that is not JSON is no value at all: left out, as if never stored.
       }
     }
     return state
   }
 }
+
+/**
+ * Why a request's arguments or state do not fit what the action declares, or undefined. Checked
+ * before Cedar is asked: a value of the wrong type is refused, never left out (issue 9 §4).
+ */
+function contextMisfit(
+  shape: ContextShape,
+  request: Pick<AuthorizationRequest, 'arguments' | 'state'>,
+): string | undefined {
+  if (shape.arguments) {
+    const found = misfitOf(shape.arguments, request.arguments ?? {}, ARGUMENTS)
+    if (found !== undefined) return found
+  }
+  if (shape.state) return misfitOf(shape.state, request.state ?? {}, STATE)
+  return undefined
+}
+
+const ARGUMENTS = { whole: 'the arguments', part: 'argument' } as const
+const STATE = { whole: "the person's state", part: 'state' } as const
 
 /** Only the declared state keys, shaped to their types (what does not fit is left out). */
 function fitState(shape: ContextShape, state: Record<string, unknown>): Record<string, unknown> {

@@ -172,10 +172,10 @@ export function cedarTypeOfJsonSchema(schema: unknown): CedarType | undefined {
 
 /**
  * A JSON value shaped to a Cedar type, for a request's context: what fits is kept, what does not
- * is left out (an attribute of the wrong type, a fraction where a Long is declared, an unknown
- * attribute, a non-string in a Set<String>). Undefined when the value itself does not fit.
- * A required attribute that is missing stays missing: Cedar then refuses to evaluate a policy
- * that reads it, and a forbid that cannot be evaluated denies (fail closed).
+ * is left out (an unknown attribute above all; the engine refuses arguments and state of the
+ * wrong type before, with `misfitOf`). Undefined when the value itself does not fit. A required
+ * attribute that is missing stays missing: Cedar then refuses to evaluate a policy that reads
+ * it, and a forbid that cannot be evaluated denies (fail closed).
  */
 export function fitToCedarType(type: CedarType, value: unknown): unknown {
   switch ((type as { type: string }).type) {
@@ -204,6 +204,59 @@ export function fitToCedarType(type: CedarType, value: unknown): unknown {
     }
     default:
       return undefined
+  }
+}
+
+/**
+ * Why `value` does not fit a Cedar type, or undefined when it does: the first attribute of the
+ * wrong type (a fraction or a numeric string where a Long is declared, a non-string in a
+ * Set<String>, …) or a required attribute that is missing, named by its path (argument
+ * `quantity`, `address.city`, `tags[2]`; `names` says what the value is). Attributes the type does not declare are no misfit: no policy can
+ * read them. A request whose arguments or state misfit is refused rather than decided without
+ * them (issue 9 §4): left out, a `has`-guarded forbid would not apply while the handler acted
+ * on the value.
+ */
+export function misfitOf(
+  type: CedarType,
+  value: unknown,
+  names: { readonly whole: string; readonly part: string },
+  path = '',
+): string | undefined {
+  const at = path === '' ? names.whole : `${names.part} \`${path}\``
+  switch ((type as { type: string }).type) {
+    case 'String':
+      return typeof value === 'string' ? undefined : `${at} must be a string`
+    case 'Long':
+      return Number.isSafeInteger(value) ? undefined : `${at} must be a whole number`
+    case 'Boolean':
+      return typeof value === 'boolean' ? undefined : `${at} must be true or false`
+    case 'Set': {
+      if (!Array.isArray(value)) return `${at} must be a list`
+      const element = (type as { element: CedarType }).element
+      for (const [i, item] of value.entries()) {
+        const found = misfitOf(element, item, names, `${path}[${i}]`)
+        if (found !== undefined) return found
+      }
+      return undefined
+    }
+    case 'Record': {
+      if (!isObject(value)) return `${at} must be an object`
+      const attributes = (
+        type as { attributes: Record<string, CedarType & { required?: boolean }> }
+      ).attributes
+      for (const [name, attribute] of Object.entries(attributes)) {
+        const inner = path === '' ? name : `${path}.${name}`
+        if (!Object.hasOwn(value, name)) {
+          if (attribute.required !== false) return `${names.part} \`${inner}\` is required`
+          continue
+        }
+        const found = misfitOf(attribute, value[name], names, inner)
+        if (found !== undefined) return found
+      }
+      return undefined
+    }
+    default:
+      return `${at} has a type Deputy does not know`
   }
 }
 

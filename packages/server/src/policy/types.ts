@@ -137,7 +137,8 @@ export type CedarSchemaJson = Record<string, unknown>
  * An action policies can name: a tool of a protected MCP server (`buyMcpShopItem`) or one of
  * Deputy's own (`read` for retrieval). Arguments and state are JSON Schemas (objects only); they
  * become the typed `context.arguments` and `context.state` records the validator checks policies
- * against. Values that do not fit the declared shape are left out of the context, never guessed.
+ * against. A request whose values do not fit the declared types is refused, never decided
+ * without them; properties the declaration does not name are left out.
  */
 export interface ActionDeclaration {
   /** The Cedar action id: the tool's name. `[A-Za-z0-9_.:-]{1,128}`. */

@@ -387,6 +387,26 @@ for (const dialect of DIALECTS) {
         expect((await deputy.deps.policy.explain(buy())).decision).toBe('allow')
       })
 
+      it('an argument that does not fit its declared type is refused, never left out for a has-guarded forbid to miss (issue 9 §4)', async () => {
+        await usePolicies(BIG_ORDER)
+        // 12.5 is not a Long and "12" is not one either; left out, `has quantity` would be false
+        // and the order would go through while the handler ordered twelve and a half.
+        for (const quantity of [12.5, '12', [12], { n: 12 }, true, null]) {
+          const decision = await deputy.deps.policy.explain(
+            buy({ arguments: { item: 'mug', quantity } }),
+          )
+          expect(decision.decision, JSON.stringify(quantity)).toBe('deny')
+          expect(decision.explanation).toMatch(
+            /^Denied: the request for alice@example\.com to call buyMcpShopItem .*does not fit the policy schema \(argument `quantity` must be /,
+          )
+        }
+        // A property the declaration does not name is not read by any policy: it is ignored.
+        expect(
+          (await deputy.deps.policy.explain(buy({ arguments: { item: 'mug', colour: 5 } })))
+            .decision,
+        ).toBe('allow')
+      })
+
       it('a forbid that approval cannot lift stays a deny', async () => {
         await usePolicies(`${BIG_ORDER}
           @id("shop.no-mugs") forbid(principal, action == Deputy::Action::"buyMcpShopItem", resource)
@@ -505,7 +525,7 @@ for (const dialect of DIALECTS) {
         expect((await deputy.deps.policy.explain(buy({ sub: bob }))).decision).toBe('deny')
       })
 
-      it('context: scopes, state and arguments shaped to their declaration (misfits left out)', async () => {
+      it('context: scopes, state and arguments shaped to their declaration (misfits refused, undeclared keys left out)', async () => {
         await usePolicies(`
           @id("shop.order")
           permit(principal, action == Deputy::Action::"buyMcpShopItem", resource)
@@ -537,13 +557,20 @@ for (const dialect of DIALECTS) {
         expect(
           await deputy.deps.policy.authorizeToolCall({ ...call, state: { demoMode: 'locked' } }),
         ).toMatchObject({ decision: 'deny', message: 'The shop is closed in this mode' })
-        // A quantity that is not an integer does not fit `Long`: it is left out, never guessed.
-        expect(
-          await deputy.deps.policy.authorizeToolCall({
-            ...call,
-            arguments: { item: 'mug', quantity: 2.5 },
-          }),
-        ).toMatchObject({ decision: 'deny', policies: ['shop.no-quantity'] })
+        // A quantity that is not an integer does not fit `Long`: refused, never guessed or left out.
+        const fraction = await deputy.deps.policy.authorizeToolCall({
+          ...call,
+          arguments: { item: 'mug', quantity: 2.5 },
+        })
+        expect(fraction).toMatchObject({ decision: 'deny', policies: [] })
+        expect(fraction.explanation).toContain('argument `quantity` must be a whole number')
+        // Nor does state of the wrong type: the ban would be missed while a handler read it.
+        const state = await deputy.deps.policy.authorizeToolCall({
+          ...call,
+          state: { demoMode: ['locked'] },
+        })
+        expect(state).toMatchObject({ decision: 'deny', policies: [] })
+        expect(state.explanation).toContain('state `demoMode` must be a string')
       })
 
       it('context: now and hour (UTC) come from the clock', async () => {
