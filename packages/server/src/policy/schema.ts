@@ -1,21 +1,47 @@
 import type { CedarSchema, CedarType } from './cedar.js'
-import { type ActionDeclaration, CEDAR_NAMESPACE, type CedarSchemaJson } from './types.js'
+import {
+  type ActionDeclaration,
+  CEDAR_NAMESPACE,
+  type CedarSchemaJson,
+  type DeclaredAction,
+} from './types.js'
 
 // Deputy's Cedar schema: the model of policy/types.ts (CEDAR_NAMESPACE) in Cedar's JSON schema
-// form, with one action per declared tool whose context carries the tool's arguments and the
-// person's state as typed records built from their JSON Schemas.
+// form, with one action per declared tool of each server, whose context carries the tool's
+// arguments and the person's state as typed records built from their JSON Schemas.
 
 /** The action Deputy itself decides for retrieval: may this person read this document? */
 export const READ_ACTION = 'read'
 
 /** Deputy's own actions, always in the schema and never declared by a tool. */
-export const DEPUTY_ACTIONS: readonly ActionDeclaration[] = [
+export const DEPUTY_ACTIONS: readonly DeclaredAction[] = [
   {
+    id: READ_ACTION,
     name: READ_ACTION,
     resource: null,
     description: 'Read a document or folder (retrieval filtering).',
   },
 ]
+
+/**
+ * The Cedar action id of a server's tool: `<resource>#<tool>`, the id of its `Deputy::Tool` too.
+ * Tools of two servers with one name are two actions (issue 9 §9); a resource indicator has no
+ * fragment (RFC 8707 §2), so the last `#` separates the tool, and no tool's id is Deputy's own
+ * `read` or a server's action group (the resource indicator itself).
+ */
+export function toolActionId(resource: string, tool: string): string {
+  return `${resource}#${tool}`
+}
+
+/** The Cedar action id of a declaration: its tool's on its server, or Deputy's own (`read`). */
+export function actionIdOf(action: ActionDeclaration): string {
+  return action.resource === null ? action.name : toolActionId(action.resource, action.name)
+}
+
+/** The declaration with its Cedar action id. */
+export function declared(action: ActionDeclaration): DeclaredAction {
+  return { id: actionIdOf(action), ...action }
+}
 
 const STRING: CedarType = { type: 'String' }
 const LONG: CedarType = { type: 'Long' }
@@ -72,10 +98,12 @@ function entityTypes(): Record<string, unknown> {
 }
 
 /**
- * Deputy's Cedar schema with an action per declared tool: principal `Person`, resource `Tool`,
- * context `{ agent?, scopes, now, hour, approved, arguments, state }` where `arguments` and
- * `state` are the records `recordOfJsonSchema` makes of the declaration; plus Deputy's own
- * `read` on `Document` or `Folder` with `relations` (the person's relations to it) in context.
+ * Deputy's Cedar schema with an action per declared tool (`<resource>#<tool>`): principal
+ * `Person`, resource `Tool`, context `{ agent?, scopes, now, hour, approved, arguments, state }`
+ * where `arguments` and `state` are the records `recordOfJsonSchema` makes of the declaration;
+ * each in its server's action group (`Deputy::Action::"<resource>"`, for "every tool of this
+ * server"); plus Deputy's own `read` on `Document` or `Folder` with `relations` (the person's
+ * relations to it) in context.
  */
 export function buildCedarSchema(actions: readonly ActionDeclaration[]): CedarSchemaJson {
   const cedarActions: Record<string, unknown> = {
@@ -88,8 +116,11 @@ export function buildCedarSchema(actions: readonly ActionDeclaration[]): CedarSc
     },
   }
   for (const action of actions) {
-    if (action.name === READ_ACTION) continue
-    cedarActions[action.name] = {
+    // Deputy's own actions are above; a declaration always names its server.
+    if (action.resource === null) continue
+    cedarActions[action.resource] = {}
+    cedarActions[toolActionId(action.resource, action.name)] = {
+      memberOf: [{ id: action.resource }],
       appliesTo: {
         principalTypes: ['Person'],
         resourceTypes: ['Tool'],
@@ -262,7 +293,8 @@ export function misfitOf(
 
 /**
  * The Cedar record types of an action's `arguments` and `state` in a schema built by
- * `buildCedarSchema`, or undefined for an action it does not have (or `read`, which has neither).
+ * `buildCedarSchema` (`action` is the action id, `<resource>#<tool>`), or undefined for an action
+ * it does not have (or `read`, which has neither, or a server's action group).
  */
 export function contextRecordsOf(
   schema: CedarSchemaJson,
