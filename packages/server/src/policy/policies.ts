@@ -28,7 +28,6 @@ import {
 } from './schema.js'
 import type {
   ActionDeclaration,
-  CedarSchemaJson,
   ParsedPolicy,
   Policies,
   PolicyProblem,
@@ -184,18 +183,23 @@ export function createPolicies(deps: PoliciesDeps): Policies {
   }
 
   /** Strict validation of the statements against `schema`, located in the whole text. */
-  function check(schema: CedarSchemaJson, text: string, statements: Statement[]): PolicyProblem[] {
+  function check(
+    declarations: readonly ActionDeclaration[],
+    text: string,
+    statements: Statement[],
+  ): PolicyProblem[] {
     const byId = new Map(statements.map((s) => [s.id, s]))
     return validatePolicies(
-      asCedarSchema(schema),
+      asCedarSchema(buildCedarSchema(declarations)),
       Object.fromEntries(statements.map((s) => [s.id, s.text])),
     ).map((problem) => {
       const statement = byId.get(problem.policyId)
+      const help = actionHint(problem.message, declarations) ?? problem.help
       return {
         policyId: problem.policyId,
         ...lineAndColumn(text, (statement?.at.offset ?? 0) + problem.offset),
         message: problem.message,
-        ...(problem.help === undefined ? {} : { help: problem.help }),
+        ...(help === undefined ? {} : { help }),
       }
     })
   }
@@ -252,8 +256,7 @@ export function createPolicies(deps: PoliciesDeps): Policies {
     async validate(text, options) {
       const { statements, problems } = parse(text, options)
       if (problems.length > 0) return { ok: false, problems: sorted(problems) }
-      const schema = buildCedarSchema(toDeclarations(await declared(store.db)))
-      const invalid = check(schema, text, statements)
+      const invalid = check(toDeclarations(await declared(store.db)), text, statements)
       if (invalid.length > 0) return { ok: false, problems: sorted(invalid) }
       return { ok: true, policies: statements.map(({ at: _, ...policy }) => policy) }
     },
@@ -267,9 +270,7 @@ export function createPolicies(deps: PoliciesDeps): Policies {
       const createdBy = `${actor.type}:${actor.id}`
       const outcome = await runExclusive(store, LOCKS.policySet, async (db) => {
         // The schema is read under the lock: a concurrent declaration cannot slip in between.
-        refuseIfAny(
-          check(buildCedarSchema(toDeclarations(await declared(db))), text, parsed.statements),
-        )
+        refuseIfAny(check(toDeclarations(await declared(db)), text, parsed.statements))
         const current = new Map(
           (
             await newest(
@@ -475,6 +476,23 @@ export function createPolicies(deps: PoliciesDeps): Policies {
     },
   }
   return policies
+}
+
+/**
+ * For an action named by a tool's bare name (`Deputy::Action::"buyMcpShopItem"`, as before
+ * issue 9 §9), the ids it may mean: Cedar's own guess is the nearest spelling, often `read`.
+ */
+function actionHint(
+  message: string,
+  declarations: readonly ActionDeclaration[],
+): string | undefined {
+  const named = /^unrecognized action `Deputy::Action::"([^"]*)"`/.exec(message)?.[1]
+  if (named === undefined) return undefined
+  const ids = declarations
+    .filter((d) => d.name === named && d.resource !== null)
+    .map((d) => `\`Deputy::Action::"${actionIdOf(d)}"\``)
+  if (ids.length === 0) return undefined
+  return `a tool's action is named by its server too: ${ids.join(' or ')}`
 }
 
 /** Throws `ERR_POLICY_INVALID` naming the first problem, when there is any. */

@@ -250,6 +250,21 @@ for (const dialect of DIALECTS) {
         ).toEqual([])
       })
 
+      it('a policy naming a tool by its bare name, as before, is refused with the ids it may mean', async () => {
+        const validation = await deputy.deps.policies.validate(
+          '@id("old") forbid(principal, action == Deputy::Action::"deleteFile", resource);',
+        )
+        expect(validation).toMatchObject({
+          ok: false,
+          problems: [
+            {
+              message: 'unrecognized action `Deputy::Action::"deleteFile"`',
+              help: `a tool's action is named by its server too: \`Deputy::Action::"${action(A, 'deleteFile')}"\` or \`Deputy::Action::"${action(B, 'deleteFile')}"\``,
+            },
+          ],
+        })
+      })
+
       it('a declaration without a resource, or with a resource that is not a URL or has a fragment, is refused', async () => {
         for (const resource of [null, '', 'files-a', 'https://files-a.example/mcp#frag']) {
           await expect(
