@@ -329,7 +329,7 @@ export interface PolicyVersionsTable {
   created_by: string
 }
 
-/** One tool of one server (primary key: resource, name), since migration 0006. */
+/** One tool of one server (primary key: resource, name), since migration 0007. */
 export interface PolicyActionsTable {
   /** The MCP server's resource indicator. */
   resource: string

@@ -2,16 +2,12 @@ import { type Migration, Migrator } from 'kysely'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { Actor } from '../../src/audit/types.js'
 import { openStore } from '../../src/store/db.js'
-import * as m0001 from '../../src/store/migrations/0001-foundation.js'
-import * as m0002 from '../../src/store/migrations/0002-oauth.js'
-import * as m0003 from '../../src/store/migrations/0003-mcp.js'
-import * as m0004 from '../../src/store/migrations/0004-policy.js'
-import * as m0005 from '../../src/store/migrations/0005-audit-hash.js'
-import { renameActions } from '../../src/store/migrations/0006-policy-actions-by-resource.js'
+import { MIGRATIONS } from '../../src/store/migrate.js'
+import { renameActions } from '../../src/store/migrations/0007-policy-actions-by-resource.js'
 import { DIALECTS, skipDialect, type TestDatabase } from '../helpers/databases.js'
 import { startTestDeputy, type TestDeputy } from '../helpers/deputy.js'
 
-// Issue 9 §9 on a database that already has policies: until migration 0006 a Cedar action was a
+// Issue 9 §9 on a database that already has policies: until migration 0007 a Cedar action was a
 // tool's bare name (`Deputy::Action::"buyMcpShopItem"`) and `policy_actions` was keyed by it.
 // Upgrading keeps every declaration that names its server, and gives every current policy that
 // names a declared tool a new version naming that tool by its new id (`<resource>#<tool>`), so
@@ -21,16 +17,12 @@ const SHOP = 'http://127.0.0.1:4000/mcp'
 const ADMIN: Actor = { type: 'system', id: 'test' }
 const T = 1_760_000_000_000
 
-/** The migrations as they were before 0006: what an existing database has applied. */
-const BEFORE_0006: Record<string, Migration> = {
-  '0001-foundation': m0001,
-  '0002-oauth': m0002,
-  '0003-mcp': m0003,
-  '0004-policy': m0004,
-  '0005-audit-hash': m0005,
-}
+/** The migrations before 0007: what an existing database has applied. */
+const BEFORE_0007: Record<string, Migration> = Object.fromEntries(
+  Object.entries(MIGRATIONS).filter(([name]) => name < '0007'),
+)
 
-/** mcp.shop's policies as `deputy demo` installed them before 0006 (the old file, verbatim). */
+/** mcp.shop's policies as `deputy demo` installed them before 0007 (the old file, verbatim). */
 const OLD_SHOP_TOOLS = `@id("mcp-shop.tools")
 @description("The shop's tools are open to every signed-in person and the agents they allowed; the forbids below narrow it.")
 permit (
@@ -83,7 +75,7 @@ const STATE = JSON.stringify({
 
 for (const dialect of DIALECTS) {
   describe.skipIf(skipDialect(dialect.name))(
-    `migration 0006: actions by server on an existing database (issue 9 §9, ${dialect.name})`,
+    `migration 0007: actions by server on an existing database (issue 9 §9, ${dialect.name})`,
     () => {
       const open: { database?: TestDatabase; deputy?: TestDeputy }[] = []
       afterEach(async () => {
@@ -93,7 +85,7 @@ for (const dialect of DIALECTS) {
         }
       })
 
-      /** A database as Deputy left it before 0006: the shop's tools declared, its policies stored. */
+      /** A database as Deputy left it before 0007: the shop's tools declared, its policies stored. */
       async function oldDatabase(): Promise<TestDatabase> {
         const database = await dialect.create()
         open.push({ database })
@@ -101,7 +93,7 @@ for (const dialect of DIALECTS) {
         try {
           const migrator = new Migrator({
             db: store.db,
-            provider: { getMigrations: async () => BEFORE_0006 },
+            provider: { getMigrations: async () => BEFORE_0007 },
           })
           const { error } = await migrator.migrateToLatest()
           if (error) throw error
@@ -186,7 +178,7 @@ for (const dialect of DIALECTS) {
         expect(by('mcp-shop.banned-order').map((v) => [v.version, v.created_by])).toEqual([
           [1, 'system:mcp-shop'],
           [2, 'user:operator'],
-          [3, 'system:0006-policy-actions-by-resource'],
+          [3, 'system:0007-policy-actions-by-resource'],
         ])
         expect(by('mcp-shop.banned-order')[1]?.text).toBe(EDITED_BANNED_ORDER)
         // The operator's edit keeps their words, comment and spacing; only the action ids change.
@@ -273,7 +265,7 @@ for (const dialect of DIALECTS) {
   )
 }
 
-describe('migration 0006: renaming the actions a policy names', () => {
+describe('migration 0007: renaming the actions a policy names', () => {
   const renamed = new Map([['buyMcpShopItem', `${SHOP}#buyMcpShopItem`]])
 
   it('changes only the action ids, and leaves a policy that names none of them alone', () => {

@@ -17,7 +17,7 @@ import { type Kysely, sql } from 'kysely'
  *    the same tool by its new id. Until now a name had exactly one resource, the one whose
  *    declaration the schema held, so the rewrite is exact; policies keep their ids and history
  *    (an operator's edit of a seeded mcp.shop policy stays theirs, and is never installed over),
- *    and the new version is written by `system:0006-policy-actions-by-resource`. The text is
+ *    and the new version is written by `system:0007-policy-actions-by-resource`. The text is
  *    changed only inside those action references, and the result is checked with Cedar against
  *    the intended policy; where that check fails, Cedar's own rendering of the intended policy
  *    is stored instead (comments are then lost, nothing else).
@@ -91,7 +91,7 @@ async function upgrade(db: Kysely<unknown>): Promise<void> {
   }>`SELECT version FROM policy_set WHERE id = 1`.execute(db)
   const setVersion = Number(set.rows[0]?.version)
   for (const row of rewritten) {
-    await sql`INSERT INTO policy_versions (policy_id, version, set_version, text, created_at, created_by) VALUES (${row.policy_id}, ${Number(row.version) + 1}, ${setVersion}, ${row.text}, ${now}, ${'system:0006-policy-actions-by-resource'})`.execute(
+    await sql`INSERT INTO policy_versions (policy_id, version, set_version, text, created_at, created_by) VALUES (${row.policy_id}, ${Number(row.version) + 1}, ${setVersion}, ${row.text}, ${now}, ${'system:0007-policy-actions-by-resource'})`.execute(
       db,
     )
   }
