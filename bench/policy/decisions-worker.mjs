@@ -91,7 +91,7 @@ async function check({ count, deputy, people, agents }) {
   const probe = await policy.explain({
     sub: person0.id,
     clientId: agents[0],
-    action: 'tool_0_0',
+    action: 'https://tools-0.example/mcp#tool_0_0',
     resource: { type: 'Deputy::Tool', id: 'https://tools-0.example/mcp#tool_0_0' },
     scopes: ['tools.write'],
     arguments: { target: 'acct-1', amount: 1 },

@@ -29,7 +29,9 @@ export function toolDeclarations() {
   )
 }
 
-const action = (name) => `Deputy::Action::"${name}"`
+/** A tool's Cedar action: `<resource>#<tool>`, its server's own. */
+const actionId = (tool) => `${tool.resource}#${tool.name}`
+const action = (tool) => `Deputy::Action::"${actionId(tool)}"`
 
 /**
  * `count` policies, each with its `@id`: templates in turn (group and scope, argument limits,
@@ -57,19 +59,19 @@ when { principal.hasTag("suspended") && principal.getTag("suspended") == "yes-${
       case 0:
         texts.push(`@id("${id}")
 @description("${team} may use ${tool.name} with tools.write.")
-permit (principal in Deputy::Group::"${team}", action == ${action(tool.name)}, resource)
+permit (principal in Deputy::Group::"${team}", action == ${action(tool)}, resource)
 when { context.scopes.contains("tools.write") };`)
         break
       case 1:
         texts.push(`@id("${id}")
 @message("Amounts over ${100 * (1 + (i % 20))} need the finance role.")
-forbid (principal, action == ${action(tool.name)}, resource)
+forbid (principal, action == ${action(tool)}, resource)
 when { context.arguments has amount && context.arguments.amount > ${100 * (1 + (i % 20))} }
 unless { principal in Deputy::Role::"finance" };`)
         break
       case 2: {
         const s = tools.indexOf(tool) - (tools.indexOf(tool) % 20)
-        const three = [0, 1, 2].map((k) => action(tools[s + ((i + k * 3) % 20)].name))
+        const three = [0, 1, 2].map((k) => action(tools[s + ((i + k * 3) % 20)]))
         texts.push(`@id("${id}")
 permit (principal, action in [${three.join(', ')}], resource in Deputy::Server::"${server}")
 when { principal.permissions.contains("tools:use") && context has agent && context.agent.firstParty };`)
@@ -78,24 +80,24 @@ when { principal.permissions.contains("tools:use") && context has agent && conte
       case 3:
         texts.push(`@id("${id}")
 @message("Third-party agents may not use ${tool.name} at night.")
-forbid (principal, action == ${action(tool.name)}, resource)
+forbid (principal, action == ${action(tool)}, resource)
 when { context.hour < 6 && context has agent && !context.agent.firstParty };`)
         break
       case 4:
         texts.push(`@id("${id}")
-permit (principal, action == ${action(tool.name)}, resource)
+permit (principal, action == ${action(tool)}, resource)
 when { principal.hasTag("department") && principal.getTag("department") == "${DEPARTMENTS[i % 4]}" && context.arguments.target like "acct-${i % 10}*" };`)
         break
       case 5:
         texts.push(`@id("${id}")
 @message("${tool.name} is read-only in this mode.")
-forbid (principal, action == ${action(tool.name)}, resource)
+forbid (principal, action == ${action(tool)}, resource)
 when { context.state has mode && context.state.mode == "readonly" && !(context.arguments has dryRun && context.arguments.dryRun) };`)
         break
       default:
         texts.push(`@id("${id}")
 @description("Support may use ${tool.name} once the person approves.")
-permit (principal in Deputy::Role::"support", action == ${action(tool.name)}, resource)
+permit (principal in Deputy::Role::"support", action == ${action(tool)}, resource)
 when { context.approved };`)
     }
   }
@@ -124,8 +126,8 @@ export function requestStream(people, agents, seed) {
     return {
       sub: random.pick(people).id,
       clientId: random.pick(agents),
-      action: tool.name,
-      resource: { type: 'Deputy::Tool', id: `${tool.resource}#${tool.name}` },
+      action: actionId(tool),
+      resource: { type: 'Deputy::Tool', id: actionId(tool) },
       scopes: random.next() < 0.5 ? ['tools.read'] : ['tools.read', 'tools.write'],
       arguments: {
         target: `acct-${random.int(100)}`,

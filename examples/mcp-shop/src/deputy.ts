@@ -51,14 +51,32 @@ export function createDeputyShop(options: DeputyShopOptions): ProtectedMcpServer
   })
 }
 
-/** The Cedar text of the shop's policies (`policies/mcp-shop.cedar`). */
+/**
+ * The Cedar text of the shop's policies (`policies/mcp-shop.cedar`) as written: each action is
+ * named `Deputy::Action::"{resource}#<tool>"`, the shop's resource yet to be put in.
+ */
 export function readShopPolicies(): Promise<string> {
   return readFile(SHOP_POLICIES_URL, 'utf8')
 }
 
+/** Where the shop's policies write its resource indicator, inside an action's id. */
+const RESOURCE_PLACEHOLDER = /(Deputy::Action::")\{resource\}/g
+
+/**
+ * The shop's policies for the shop at `resource`: its actions are `<resource>#<tool>` and its
+ * action group `<resource>` (issue 9 §9), so they decide this shop's tools and no other
+ * server's tools of the same names.
+ */
+export async function shopPolicies(resource: string): Promise<string> {
+  // A Cedar string literal: a resource indicator has neither quotes nor backslashes, but the
+  // text must stay a valid policy whatever it is given.
+  const literal = resource.replace(/[\\"]/g, (c) => `\\${c}`)
+  return (await readShopPolicies()).replace(RESOURCE_PLACEHOLDER, (_, prefix) => prefix + literal)
+}
+
 /** What {@link installShopPolicies} did. */
 export interface ShopPoliciesInstall {
-  /** The actions declared: the shop's tools. */
+  /** The actions declared: the shop's tools (their names). */
   actions: string[]
   /** Policies stored now, because Deputy had never had them. */
   installed: string[]
@@ -81,7 +99,7 @@ const SHOP_ACTOR: Actor = { type: 'system', id: 'mcp-shop', label: 'mcp.shop' }
 /**
  * Makes Deputy ready to decide the shop's tool calls: declares the shop's tools as Cedar actions
  * (with their arguments and the `demoMode` state), then stores each policy of
- * `policies/mcp-shop.cedar` that Deputy has never had. A policy with any history — edited or
+ * `policies/mcp-shop.cedar`, for this shop's resource, that Deputy has never had. A policy with any history — edited or
  * removed by an operator — is left alone: start-up never undoes an operator's change. Finally the
  * engine reloads, so the first call is decided with these policies.
  */
@@ -91,8 +109,11 @@ export async function installShopPolicies(
   actor: Actor = SHOP_ACTOR,
 ): Promise<ShopPoliciesInstall> {
   const actions = shop.actions()
+  const [resource] = new Set(actions.map((action) => action.resource))
+  if (resource === undefined)
+    throw new Error('the shop declares no actions: create it with a policy decision point')
   await deps.policies.declareActions(actions, actor)
-  const validation = await deps.policies.validate(await readShopPolicies())
+  const validation = await deps.policies.validate(await shopPolicies(resource))
   if (!validation.ok) {
     const [first] = validation.problems
     throw new Error(

@@ -86,6 +86,47 @@ export async function listMcpShopInventory(ctx: ShopContext): Promise<ShopResult
   return json(INVENTORY)
 }
 
+// What the MCP SDK says, after the field's name, when an argument is missing or not text: the
+// seed's own sentence, so a model reads the same words whichever layer caught the mistake.
+const REQUIRED = 'Missing required field. Please fill in all required information.'
+
+/** Text, trimmed (Unicode spaces too) and not blank: what the order book stores and policies see. */
+function orderText(field: string, max: number) {
+  return z
+    .string({ error: (issue) => (issue.input === undefined ? REQUIRED : `${field} must be text.`) })
+    .trim()
+    .min(1, { error: REQUIRED })
+    .max(max, { error: `${field} is too long (at most ${max} characters).` })
+}
+
+/**
+ * The order form: the schema the MCP SDK validates `buyMcpShopItem`'s arguments with, and the
+ * parser the handler reads them with, so a policy and the handler see one value (issue 9 §4).
+ * Exact: the size is one of five words as written (`" XXL"`, `"xxl"`, `"ＸＸＬ"` are refused,
+ * not normalised after a policy looked at them), company and address are trimmed here and only
+ * here, and no other property is accepted.
+ */
+export const ORDER_FORM = z.strictObject({
+  company: orderText('company', MAX_COMPANY).describe('The company name'),
+  mailingAddress: orderText('mailingAddress', MAX_ADDRESS).describe(
+    'The full mailing address to ship to',
+  ),
+  tshirtSize: z
+    .enum(TSHIRT_SIZES, {
+      error: (issue) =>
+        issue.input === undefined
+          ? REQUIRED
+          : `Invalid t-shirt size ${describeInput(issue.input)}. Must be one of: ${TSHIRT_SIZES.join(', ')}.`,
+    })
+    .describe(`Shirt size, exactly one of ${TSHIRT_SIZES.join(', ')}`),
+})
+
+/** A short, visible rendering of what was sent (quotes show spaces; long input is cut). */
+function describeInput(input: unknown): string {
+  const json = JSON.stringify(input) ?? String(input)
+  return json.length > 40 ? `${json.slice(0, 37)}...` : json
+}
+
 /** A validated order form, or the one line that says which field is missing or wrong. */
 export function parseOrderForm(input: unknown):
   | { ok: true; company: string; mailingAddress: string; tshirtSize: TshirtSize }
@@ -93,6 +134,8 @@ export function parseOrderForm(input: unknown):
       ok: false
       message: string
     } {
+  const parsed = ORDER_FORM.safeParse(input)
+  if (parsed.success) return { ok: true, ...parsed.data }
   const form = (input !== null && typeof input === 'object' ? input : {}) as Record<string, unknown>
   const fields = ['company', 'mailingAddress', 'tshirtSize'] as const
   const missing = fields.filter((f) => {
@@ -104,24 +147,8 @@ export function parseOrderForm(input: unknown):
       ok: false,
       message: `Missing required fields: ${missing.join(', ')}. Please fill in all required information.`,
     }
-  const notText = fields.filter((f) => typeof form[f] !== 'string')
-  if (notText.length > 0) return { ok: false, message: `${notText.join(', ')} must be text.` }
-  const company = (form.company as string).trim()
-  const mailingAddress = (form.mailingAddress as string).trim()
-  const size = (form.tshirtSize as string).trim().toUpperCase()
-  if (company.length > MAX_COMPANY)
-    return { ok: false, message: `company is too long (at most ${MAX_COMPANY} characters).` }
-  if (mailingAddress.length > MAX_ADDRESS)
-    return {
-      ok: false,
-      message: `mailingAddress is too long (at most ${MAX_ADDRESS} characters).`,
-    }
-  if (!(TSHIRT_SIZES as readonly string[]).includes(size))
-    return {
-      ok: false,
-      message: `Invalid t-shirt size "${form.tshirtSize}". Must be one of: ${TSHIRT_SIZES.join(', ')}.`,
-    }
-  return { ok: true, company, mailingAddress, tshirtSize: size as TshirtSize }
+  const [issue] = parsed.error.issues
+  return { ok: false, message: issue?.message ?? 'The order form is not valid.' }
 }
 
 /**
@@ -236,7 +263,10 @@ export interface ShopTool {
   name: string
   /** The seed's description. */
   description: string
-  /** Advertised input; the handler validates again so its messages name the field. */
+  /**
+   * The exact input (strict: no other property), which the MCP SDK validates before the rule and
+   * the handler run: both are given the parsed value, never the raw arguments.
+   */
   inputSchema: z.ZodObject
   /** Scopes the access token must carry. */
   scopes: string[]
@@ -252,16 +282,12 @@ export const SHOP_SCOPES = {
   admin: 'shop:admin',
 } as const
 
-// What the MCP SDK says, after the field's name, when an argument is missing or not text: the
-// seed's own sentence, so a model reads the same words whichever layer caught the mistake.
-const REQUIRED = 'Missing required field. Please fill in all required information.'
-
 /** The seven tools of the seed, in its order, ready for the MCP kit to register. */
 export const SHOP_TOOLS: ShopTool[] = [
   {
     name: 'setDemoMode',
     description: 'FOR DEMO: Configure user simulation',
-    inputSchema: z.object({ mode: z.enum(DEMO_MODES) }),
+    inputSchema: z.strictObject({ mode: z.enum(DEMO_MODES) }),
     scopes: [SHOP_SCOPES.admin],
     permissions: [],
     run: setDemoMode,
@@ -269,7 +295,7 @@ export const SHOP_TOOLS: ShopTool[] = [
   {
     name: 'clearDemoMode',
     description: 'FOR DEMO: Clear the user simulation',
-    inputSchema: z.object({}),
+    inputSchema: z.strictObject({}),
     scopes: [SHOP_SCOPES.admin],
     permissions: [],
     run: (ctx) => clearDemoMode(ctx),
@@ -277,7 +303,7 @@ export const SHOP_TOOLS: ShopTool[] = [
   {
     name: 'getUserInfo',
     description: 'Get current user information',
-    inputSchema: z.object({}),
+    inputSchema: z.strictObject({}),
     scopes: [SHOP_SCOPES.admin],
     // Checked by the handler too, so the refusal is the seed's words, not a generic one.
     permissions: [SHOP_ADMIN_PERMISSION],
@@ -286,7 +312,7 @@ export const SHOP_TOOLS: ShopTool[] = [
   {
     name: 'listMcpShopInventory',
     description: 'Returns a list of the items for sale at mcp.shop. Currently, everything is free.',
-    inputSchema: z.object({}),
+    inputSchema: z.strictObject({}),
     scopes: [SHOP_SCOPES.read],
     permissions: [],
     run: (ctx) => listMcpShopInventory(ctx),
@@ -295,14 +321,7 @@ export const SHOP_TOOLS: ShopTool[] = [
     name: 'buyMcpShopItem',
     description:
       'Orders a t-shirt from the MCP shop. Requires company name, mailing address, and shirt size.',
-    // Plain strings, so a wrong size reaches the handler and gets its clear message.
-    inputSchema: z.object({
-      company: z.string({ error: REQUIRED }).describe('The company name'),
-      mailingAddress: z.string({ error: REQUIRED }).describe('The full mailing address to ship to'),
-      tshirtSize: z
-        .string({ error: REQUIRED })
-        .describe(`Shirt size, one of ${TSHIRT_SIZES.join(', ')}`),
-    }),
+    inputSchema: ORDER_FORM,
     scopes: [SHOP_SCOPES.order],
     permissions: [],
     run: buyMcpShopItem,
@@ -310,7 +329,7 @@ export const SHOP_TOOLS: ShopTool[] = [
   {
     name: 'listMcpShopOrders',
     description: 'Lists the orders placed by the user at mcp.shop',
-    inputSchema: z.object({}),
+    inputSchema: z.strictObject({}),
     scopes: [SHOP_SCOPES.read],
     permissions: [],
     run: (ctx) => listMcpShopOrders(ctx),
@@ -318,7 +337,7 @@ export const SHOP_TOOLS: ShopTool[] = [
   {
     name: 'prettyPlease',
     description: 'If the user says pretty please, set the demo mode to normal',
-    inputSchema: z.object({}),
+    inputSchema: z.strictObject({}),
     scopes: [SHOP_SCOPES.order],
     permissions: [],
     run: (ctx) => prettyPlease(ctx),

@@ -13,6 +13,8 @@ import {
   listMcpShopInventory,
   listMcpShopOrders,
   MESSAGES,
+  ORDER_FORM,
+  parseOrderForm,
   prettyPlease,
   SHOP_TOOLS,
   type ShopCaller,
@@ -90,7 +92,11 @@ for (const dialect of DIALECTS) {
     })
 
     it('places an order in the database and lists it only to the person who placed it', async () => {
-      const result = await buyMcpShopItem(as(caller('alice')), { ...ORDER, tshirtSize: 'xl' })
+      const result = await buyMcpShopItem(as(caller('alice')), {
+        ...ORDER,
+        company: '  Acme ',
+        tshirtSize: 'XL',
+      })
       const placed = JSON.parse(result.text)
       expect(placed).toMatchObject({
         status: 'success',
@@ -277,6 +283,45 @@ describe('mcp.shop tools without storage', () => {
       message: 'Failed to place order. Please try again later.',
     })
     expect(result.text).not.toContain('disk full')
+  })
+
+  it('every tool takes exactly its arguments: an extra property is refused, not dropped (issue 9 §4)', () => {
+    for (const tool of SHOP_TOOLS) {
+      const valid =
+        tool.name === 'buyMcpShopItem'
+          ? ORDER
+          : tool.name === 'setDemoMode'
+            ? { mode: 'normal' }
+            : {}
+      expect(tool.inputSchema.safeParse(valid).success, tool.name).toBe(true)
+      expect(tool.inputSchema.safeParse({ ...valid, extra: 1 }).success, tool.name).toBe(false)
+    }
+  })
+
+  it('the order form is the one normalisation: the size exactly as one of five, text trimmed, and the handler reads what the schema parsed (issue 9 §4)', () => {
+    for (const tshirtSize of [
+      'xxl',
+      ' XXL',
+      'XXL ',
+      'ＸＸＬ',
+      '\u0425\u0425L',
+      'XXL\u200b',
+      ['XXL'],
+      5,
+      null,
+    ]) {
+      const parsed = ORDER_FORM.safeParse({ ...ORDER, tshirtSize })
+      expect(parsed.success, JSON.stringify(tshirtSize)).toBe(false)
+      expect(parseOrderForm({ ...ORDER, tshirtSize }).ok).toBe(false)
+    }
+    expect(parseOrderForm({ ...ORDER, tshirtSize: ' XXL' })).toEqual({
+      ok: false,
+      message: 'Invalid t-shirt size " XXL". Must be one of: S, M, L, XL, XXL.',
+    })
+    // Parsing what was parsed changes nothing: the handler's value is the policy's value.
+    const once = ORDER_FORM.parse({ ...ORDER, company: '\u3000Acme\t', tshirtSize: 'XXL' })
+    expect(once).toEqual({ ...ORDER, tshirtSize: 'XXL' })
+    expect(parseOrderForm(once)).toEqual({ ok: true, ...once })
   })
 
   it('offers the seed seven tools with the seed descriptions', () => {

@@ -122,12 +122,15 @@ export interface ProtectedToolConfig<
  * `ActionDeclaration` in `@deputy/server` (`deps.policies.declareActions(server.actions())`).
  */
 export interface ToolActionDeclaration {
-  /** The Cedar action id: the tool's name. */
+  /** The tool's name; its Cedar action is `Deputy::Action::"<resource>#<name>"`. */
   readonly name: string
   /** This MCP server's resource indicator. */
   readonly resource: string
   readonly description?: string
-  /** JSON Schema of the tool's input, as `tools/list` publishes it: `context.arguments`. */
+  /**
+   * JSON Schema of the tool's arguments as its input schema parses them, the value both the
+   * policy and the handler are given: `context.arguments`.
+   */
   readonly arguments: JsonSchema
   /** JSON Schema (object) of the state keys the policy reads: `context.state`. */
   readonly state: JsonSchema
@@ -631,6 +634,17 @@ export function protectMcpServer(options: ProtectMcpServerOptions): ProtectedMcp
         // The metadata must name every scope a tool can challenge for, or clients cannot ask for it.
         throw new TypeError(`tool ${name}: scopes not in scopesSupported: ${outside.join(' ')}`)
       }
+      if (cedarPolicyDeclaration(rule.policy) !== undefined) {
+        try {
+          parsedJsonSchema(config.inputSchema)
+        } catch (error) {
+          // Cedar types `context.arguments` from this schema; a value it cannot describe could
+          // not be decided on the value the handler gets (issue 9 §4).
+          throw new TypeError(
+            `tool ${name}: a Cedar policy is decided on the parsed arguments, which JSON Schema must describe: ${error instanceof Error ? error.message : String(error)}`,
+          )
+        }
+      }
       tools.set(name, {
         name,
         rule,
@@ -649,7 +663,7 @@ export function protectMcpServer(options: ProtectMcpServerOptions): ProtectedMcp
             ...(tool.config.description !== undefined && {
               description: tool.config.description,
             }),
-            arguments: inputJsonSchema(tool.config.inputSchema),
+            arguments: parsedJsonSchema(tool.config.inputSchema),
             state: declaration.state,
           },
         ]
@@ -659,11 +673,13 @@ export function protectMcpServer(options: ProtectMcpServerOptions): ProtectedMcp
 }
 
 /**
- * The JSON Schema `tools/list` publishes for a tool's input; a tool without one takes an empty
- * object (MCP requires an object schema).
+ * The JSON Schema of a tool's arguments as its input schema parses them (the schema's output):
+ * what the SDK hands the rule's policy and the handler. It differs from what `tools/list`
+ * publishes (the input) where the schema fills defaults (then required) or transforms (then
+ * this throws). A tool without a schema takes an empty object (MCP requires an object schema).
  */
-function inputJsonSchema(schema: StandardSchemaWithJSON | undefined): JsonSchema {
+function parsedJsonSchema(schema: StandardSchemaWithJSON | undefined): JsonSchema {
   if (schema === undefined) return { type: 'object', properties: {} }
-  const json = schema['~standard'].jsonSchema.input({ target: 'draft-2020-12' })
+  const json = schema['~standard'].jsonSchema.output({ target: 'draft-2020-12' })
   return json.type === undefined ? { type: 'object', ...json } : json
 }

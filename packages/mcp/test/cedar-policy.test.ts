@@ -291,6 +291,90 @@ describe('protectMcpServer(...).actions()', () => {
   })
 })
 
+describe('cedarPolicy decides on the arguments the handler gets (issue 9 §4)', () => {
+  const asked = scriptedPdp()
+  const handled: unknown[] = []
+  let shop: ProtectedMcpServer
+  let shopResource: string
+  // A schema that normalises: trimmed, upper-cased, then one of three; a quantity defaulted.
+  const OrderSchema = z.strictObject({
+    size: z
+      .string()
+      .trim()
+      .toUpperCase()
+      .pipe(z.enum(['S', 'M', 'XXL'])),
+    quantity: z.number().int().default(1),
+  })
+
+  beforeAll(async () => {
+    ;({ resource: shopResource, kit: shop } = await startMcpServer((resource) => {
+      const server = protectMcpServer({
+        resource,
+        authorizationServers: [as.issuer],
+        verifier: jwtVerifier({ issuer: as.issuer, jwksUri: as.jwksUri, audience: resource }),
+        server: { name: 'normalising-shop', version: '1.0.0' },
+      })
+      server.tool('order', { policy: cedarPolicy(asked) }, { inputSchema: OrderSchema }, (args) => {
+        handled.push(args)
+        return { content: [{ type: 'text', text: `ordered ${args.quantity} ${args.size}` }] }
+      })
+      return server
+    }))
+  })
+
+  it('the decision point is asked about the parsed value, the one the handler runs with, never the raw arguments', async () => {
+    const client = await connect(
+      shopResource,
+      await mintToken(key, { iss: as.issuer, aud: shopResource, sub: 'norm', client_id: 'agent' }),
+      '2026-07-28',
+    )
+    const result = await client.callTool({ name: 'order', arguments: { size: ' xxl ' } })
+    expect(text(result)).toBe('ordered 1 XXL')
+    expect(asked.requests.map((request) => request.arguments)).toEqual([
+      { size: 'XXL', quantity: 1 },
+    ])
+    expect(handled).toEqual([{ size: 'XXL', quantity: 1 }])
+    // What the schema refuses reaches neither.
+    const refused = await client.callTool({ name: 'order', arguments: { size: 'XL' } })
+    expect(refused.isError).toBe(true)
+    expect(asked.requests).toHaveLength(1)
+    expect(handled).toHaveLength(1)
+  })
+
+  it('declares context.arguments as the schema parses them: the enum after normalising, a defaulted property required', () => {
+    const [order] = shop.actions()
+    expect(order?.arguments).toMatchObject({
+      type: 'object',
+      properties: {
+        size: { type: 'string', enum: ['S', 'M', 'XXL'] },
+        quantity: { type: 'integer' },
+      },
+      required: ['size', 'quantity'],
+      additionalProperties: false,
+    })
+  })
+
+  it('refuses a Cedar-guarded tool whose parsed arguments JSON Schema cannot describe (a transform), and keeps it for a code policy', () => {
+    const server = protectMcpServer({
+      resource: 'https://transform.example/mcp',
+      authorizationServers: [as.issuer],
+      verifier: jwtVerifier({ issuer: as.issuer, jwksUri: as.jwksUri, audience: 'x' }),
+      server: { name: 'transforming', version: '1.0.0' },
+    })
+    const inputSchema = z.object({ amount: z.string().transform(Number) })
+    expect(() =>
+      server.tool('pay', { policy: cedarPolicy(asked) }, { inputSchema }, () => ({ content: [] })),
+    ).toThrow(
+      /^tool pay: a Cedar policy is decided on the parsed arguments, which JSON Schema must describe/,
+    )
+    expect(() =>
+      server.tool('pay', { policy: () => ({ decision: 'allow' }) }, { inputSchema }, () => ({
+        content: [],
+      })),
+    ).not.toThrow()
+  })
+})
+
 describe('cedarPolicy options', () => {
   it('needs a decision point with authorizeToolCall', () => {
     expect(() => cedarPolicy({} as PolicyDecisionPoint)).toThrow(

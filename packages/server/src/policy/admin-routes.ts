@@ -5,6 +5,7 @@ import type { DeputyDeps } from '../deputy.js'
 import { DeputyError, isDeputyError } from '../lib/errors.js'
 import { type CedarSchema, toCedarSchemaText } from './cedar.js'
 import { cedarTypeOfTupleType, ENTITY } from './entities.js'
+import { READ_ACTION, toolActionId } from './schema.js'
 import {
   objectProblem,
   parseObject,
@@ -17,9 +18,9 @@ import {
   typeProblem,
 } from './tuple-syntax.js'
 import type {
-  ActionDeclaration,
   AuthorizationRequest,
   CedarSchemaJson,
+  DeclaredAction,
   EntityRef,
   ParsedPolicy,
   PolicyDecision,
@@ -118,7 +119,12 @@ const JsonSchemaObject = z
 
 export const ActionWire = z
   .object({
-    name: z.string().describe('The Cedar action id: the tool name.'),
+    id: z
+      .string()
+      .describe(
+        "The Cedar action id policies name: `<resource>#<name>` for a tool, `read` for Deputy's own.",
+      ),
+    name: z.string().describe("The tool's name."),
     resource: z
       .string()
       .nullable()
@@ -212,8 +218,9 @@ export function simulatedActionToWire(row: SimulatedAction): z.infer<typeof Simu
 }
 
 /** A declared action as sent. */
-export function actionToWire(action: ActionDeclaration): z.infer<typeof ActionWire> {
+export function actionToWire(action: DeclaredAction): z.infer<typeof ActionWire> {
   return {
+    id: action.id,
     name: action.name,
     resource: action.resource,
     ...(action.description === undefined ? {} : { description: action.description }),
@@ -264,33 +271,62 @@ export async function personSub(deps: DeputyDeps, person: string): Promise<strin
 
 /** The Cedar entity of a tool: `Deputy::Tool` with id `<resource>#<tool>` (see types.ts). */
 export function toolEntity(resource: string, tool: string): EntityRef {
-  return { type: ENTITY.tool, id: `${resource}#${tool}` }
+  return { type: ENTITY.tool, id: toolActionId(resource, tool) }
 }
 
 /**
- * What a decision is about. An MCP server's URL names the action's tool on that server; `doc:x`
- * and `folder:x` name a document or folder; left out, the server the action was declared for.
+ * The action and the resource of a decision, from what a person types. The action is an action
+ * id as policies name it (`https://shop.example/mcp#buyMcpShopItem`, `read`) or a tool's name
+ * (`buyMcpShopItem`): on the server `resource` names, or on the one server that declares it.
+ * The resource is an MCP server's URL (the action's tool on it), `doc:x` or `folder:x`; left out,
+ * the action's own tool. A resource that is not the action's own is passed on as given, and the
+ * engine refuses it (issue 9 §9): this is how one asks whether a call for server B could be
+ * made with server A's action.
  */
-export async function resolveResource(
+export async function resolveTarget(
   deps: DeputyDeps,
   action: string,
   resource: string | undefined,
-): Promise<EntityRef> {
-  if (resource === undefined) {
-    const declared = (await deps.policies.actions()).find((a) => a.name === action)
-    if (!declared)
-      throw new DeputyError(
-        'ERR_NOT_FOUND',
-        `no action ${action} is declared (\`deputy policy actions\` lists them)`,
-      )
-    if (declared.resource === null)
+): Promise<{ action: string; resource: EntityRef }> {
+  const given = resource === undefined ? undefined : (tool: string) => entityOf(resource, tool)
+  // `read` is Deputy's own, unless a server is named: then it is that server's tool `read`.
+  if (action === READ_ACTION && !(resource !== undefined && isServerUrl(resource))) {
+    if (resource === undefined)
       throw new DeputyError(
         'ERR_INVALID_INPUT',
-        `action ${action} needs a resource, e.g. doc:readme or folder:eng`,
+        `action ${READ_ACTION} needs a resource, e.g. doc:readme or folder:eng`,
       )
-    return toolEntity(declared.resource, action)
+    return { action, resource: entityOf(resource, action) }
   }
-  if (/^https?:\/\//i.test(resource)) return toolEntity(resource, action)
+  const tools = (await deps.policies.actions()).filter(
+    (a): a is typeof a & { resource: string } => a.resource !== null,
+  )
+  const byId = tools.find((a) => a.id === action)
+  if (byId) return { action, resource: given?.(byId.name) ?? toolEntity(byId.resource, byId.name) }
+  if (resource !== undefined && isServerUrl(resource))
+    return { action: toolActionId(resource, action), resource: toolEntity(resource, action) }
+  const named = tools.filter((a) => a.name === action)
+  const [only] = named
+  if (named.length === 1 && only)
+    return { action: only.id, resource: given?.(only.name) ?? toolEntity(only.resource, only.name) }
+  if (named.length > 1)
+    throw new DeputyError(
+      'ERR_INVALID_INPUT',
+      `tool ${action} is declared by ${named.length} servers (${named.map((a) => a.resource).join(', ')}): name the server with resource, or the action by its id, e.g. ${named[0]?.id}`,
+    )
+  throw new DeputyError(
+    'ERR_NOT_FOUND',
+    `no action ${action} is declared (\`deputy policy actions\` lists them)`,
+  )
+}
+
+function isServerUrl(resource: string): boolean {
+  return /^https?:\/\//i.test(resource)
+}
+
+/** An MCP server's URL (its tool `tool`), or `doc:x` / `folder:x`. */
+function entityOf(resource: string, tool: string): EntityRef {
+  if (isServerUrl(resource)) return toolEntity(resource, tool)
   const entityType = cedarTypeOfTupleType(resource.slice(0, Math.max(0, resource.indexOf(':'))))
   if (entityType === undefined)
     throw new DeputyError(
@@ -322,8 +358,7 @@ export async function authorizationRequest(
   return {
     sub: await personSub(deps, query.person),
     ...(query.clientId === undefined ? {} : { clientId: query.clientId }),
-    action: query.action,
-    resource: await resolveResource(deps, query.action, query.resource),
+    ...(await resolveTarget(deps, query.action, query.resource)),
     scopes: query.scopes ?? [],
     ...(query.arguments === undefined ? {} : { arguments: query.arguments }),
     ...(query.state === undefined ? {} : { state: query.state }),
@@ -415,13 +450,19 @@ const PersonFields = {
 
 const DecisionBody = z.strictObject({
   ...PersonFields,
-  action: z.string().min(1).describe('The action: a declared tool name, or `read`.'),
+  action: z
+    .string()
+    .min(1)
+    .describe(
+      'The action: its id (`<resource>#<tool>`, `read`), or a tool name (on `resource`, or on ' +
+        'the one server that declares it).',
+    ),
   resource: z
     .string()
     .optional()
     .describe(
       "An MCP server's resource indicator (the action's tool on it), or `doc:id` / `folder:id`; " +
-        'left out, the server the action was declared for.',
+        "left out, the action's own tool. Another server's tool than the action's is refused.",
     ),
   arguments: z.unknown().optional().describe('Tool arguments.'),
   state: z.record(z.string(), z.unknown()).optional().describe("The person's state."),
@@ -435,8 +476,8 @@ const DeclareActionsBody = z.strictObject({
   actions: z
     .array(
       z.strictObject({
-        name: z.string(),
-        resource: z.string().nullable(),
+        name: z.string().describe("The tool's name."),
+        resource: z.string().describe("The MCP server's resource indicator."),
         description: z.string().max(500).optional(),
         arguments: JsonSchemaObject.optional(),
         state: JsonSchemaObject.optional(),
@@ -640,7 +681,7 @@ export const POLICY_ADMIN_ROUTES: readonly PolicyAdminRoute<unknown>[] = [
   route({
     method: 'get',
     path: '/policy/actions',
-    summary: 'The actions policies can name (one per tool, and `read`)',
+    summary: 'The actions policies can name (one per tool of each server, and `read`)',
     response: z.object({ actions: z.array(ActionWire) }),
     handle: async ({ deps }) => ({ actions: (await deps.policies.actions()).map(actionToWire) }),
   }),

@@ -35,7 +35,7 @@ import {
   toolEntities,
 } from './entities.js'
 import { explainFinding, type Finding, type PolicyError, type PolicyLabel } from './explain.js'
-import { asCedarSchema, fitToCedarType, READ_ACTION } from './schema.js'
+import { asCedarSchema, fitToCedarType, misfitOf, READ_ACTION, toolActionId } from './schema.js'
 import {
   type AuthorizationRequest,
   CEDAR_NAMESPACE,
@@ -93,6 +93,13 @@ interface ActionSlice {
   readonly readsApproved: boolean
   /** The MCP server the tool belongs to; null for Deputy's own actions. */
   readonly resource: string | null
+  /** The tool's name on that server; null for Deputy's own actions. */
+  readonly tool: string | null
+  /**
+   * The action and its action groups as Cedar entities, for the runs made without the schema
+   * (which otherwise supplies them): `action in Deputy::Action::"<resource>"` must hold there too.
+   */
+  readonly entities: readonly CedarEntity[]
 }
 
 /** A policy-set version as loaded: the preparsed schema and one preparsed slice per action. */
@@ -164,11 +171,15 @@ export function createPolicyEngine(deps: PolicyEngineDeps): PolicyEngine {
       })
       reads.set(policy.id, contextAttributesRead(policyToJson(policy.text)))
     }
-    const resources = new Map(declared.map((d) => [d.name, d.resource]))
+    const tools = new Map(declared.map((d) => [d.id, d]))
     const actions = new Map<string, ActionSlice>()
-    for (const [name, shape] of actionShapes(schema)) {
-      const slice = stored.filter((p) => p.actions === null || p.actions.includes(name))
+    for (const [name, { shape, groups }] of actionShapes(schema)) {
+      // A policy belongs to the slice of every action its scope names, directly or through the
+      // action's group (`action in Deputy::Action::"<resource>"`).
+      const names = new Set([name, ...groups])
+      const slice = stored.filter((p) => p.actions === null || p.actions.some((a) => names.has(a)))
       const setId = `${prefix}.${name}`
+      const tool = tools.get(name)
       const texts = Object.fromEntries(slice.map((p) => [p.id, p.text]))
       preparse(setId, texts)
       actions.set(name, {
@@ -180,7 +191,16 @@ export function createPolicyEngine(deps: PolicyEngineDeps): PolicyEngine {
           slice.filter((p) => readsContext(reads, p, 'arguments')).map((p) => p.id),
         ),
         readsApproved: slice.some((p) => readsContext(reads, p, 'approved')),
-        resource: resources.get(name) ?? null,
+        resource: tool?.resource ?? null,
+        tool: tool?.resource ? tool.name : null,
+        entities: [
+          {
+            uid: { type: ENTITY.action, id: name },
+            attrs: {},
+            parents: groups.map((id) => ({ type: ENTITY.action, id })),
+          },
+          ...groups.map((id) => ({ uid: { type: ENTITY.action, id }, attrs: {}, parents: [] })),
+        ],
       })
     }
     return { version, generation, actions, policies, schemasReady: new Set() }
@@ -411,6 +431,24 @@ export function createPolicyEngine(deps: PolicyEngineDeps): PolicyEngine {
         ...people,
       }
     }
+    // The action is one tool of one server: a request naming another tool (another server's
+    // of the same name above all) is refused, whatever the policies say (issue 9 §9).
+    if (slice.resource !== null && slice.tool !== null) {
+      const own = toolActionId(slice.resource, slice.tool)
+      if (resource.type !== ENTITY.tool || resource.id !== own) {
+        return {
+          verdict: failClosed(
+            { kind: 'wrong_resource', resource: { type: resource.type, id: resource.id } },
+            'wrong_resource',
+          ),
+          version: inForce.version,
+          ...people,
+        }
+      }
+    }
+    const misfit = contextMisfit(slice.shape, request)
+    if (misfit !== undefined)
+      return { verdict: invalidRequest(misfit), version: inForce.version, ...people }
     const entities = [...subjects.entities, ...prepared.prepared.resourceEntities]
     const principal = { type: ENTITY.person, id: subjects.person.id }
     const now = deps.clock.now()
@@ -462,6 +500,7 @@ export function createPolicyEngine(deps: PolicyEngineDeps): PolicyEngine {
         person: decided.person,
         agent: decided.agent,
         action: request.action,
+        tool: toolOf(request.action),
         resource: describeResource(request.resource),
       },
       verdict.finding,
@@ -516,8 +555,8 @@ export function createPolicyEngine(deps: PolicyEngineDeps): PolicyEngine {
       return authorize({
         sub: call.sub,
         ...(call.clientId === undefined ? {} : { clientId: call.clientId }),
-        action: call.tool,
-        resource: { type: ENTITY.tool, id: `${call.resource}#${call.tool}` },
+        action: toolActionId(call.resource, call.tool),
+        resource: { type: ENTITY.tool, id: toolActionId(call.resource, call.tool) },
         scopes: call.scopes,
         arguments: call.arguments,
         state: call.state,
@@ -539,7 +578,7 @@ export function createPolicyEngine(deps: PolicyEngineDeps): PolicyEngine {
       if (!who.ok) {
         const refused = refusedFor(who.problem)
         return declared.map((action) =>
-          simulated(action.name, action.resource, refused.verdict, refused),
+          simulated(action.id, action.resource, refused.verdict, refused),
         )
       }
       const { subjects } = who
@@ -553,16 +592,22 @@ export function createPolicyEngine(deps: PolicyEngineDeps): PolicyEngine {
           personState(action.resource, query.sub),
         ])
         const inForce = loaded ?? set
-        const slice = inForce?.actions.get(action.name)
+        const slice = inForce?.actions.get(action.id)
         if (!inForce || !slice) {
           const finding: Finding = inForce
             ? { kind: 'unknown_action' }
             : { kind: 'no_policy_set', message: lastLoadError ?? 'not loaded' }
-          rows.push(simulated(action.name, action.resource, failClosed(finding), people))
+          rows.push(simulated(action.id, action.resource, failClosed(finding), people))
           continue
         }
-        const resource = { type: ENTITY.tool, id: `${action.resource}#${action.name}` }
-        const entities = [...subjects.entities, ...toolEntities(resource.id)]
+        const misfit = slice.shape.state ? misfitOf(slice.shape.state, state, STATE) : undefined
+        if (misfit !== undefined) {
+          rows.push(simulated(action.id, action.resource, invalidRequest(misfit), people))
+          continue
+        }
+        const resource = { type: ENTITY.tool, id: action.id }
+        // Without the schema, Cedar knows the action's group only from the entities.
+        const entities = [...subjects.entities, ...toolEntities(resource.id), ...slice.entities]
         const principal = { type: ENTITY.person, id: subjects.person.id }
         const now = deps.clock.now()
         const contextFor = (approved: boolean, args: CedarContext[string]): CedarContext => ({
@@ -575,19 +620,19 @@ export function createPolicyEngine(deps: PolicyEngineDeps): PolicyEngine {
         })
         const dependsOn = argumentDependence(slice, (approved) => ({
           principal,
-          action: { type: ENTITY.action, id: action.name },
+          action: { type: ENTITY.action, id: action.id },
           resource,
           context: contextFor(approved, unknownValue('arguments')),
           entities,
         }))
         if (dependsOn.length > 0) {
           rows.push({
-            action: action.name,
+            action: action.id,
             resource: action.resource,
             decision: 'depends_on_arguments',
             policies: dependsOn,
             explanation: explainFinding(
-              { ...people, action: action.name },
+              { ...people, action: action.id, tool: toolOf(action.id) },
               { kind: 'depends_on_arguments', policies: labels(inForce, dependsOn) },
             ),
           })
@@ -596,17 +641,9 @@ export function createPolicyEngine(deps: PolicyEngineDeps): PolicyEngine {
         // Arguments play no part here; the request is checked without the schema, which would
         // want the required arguments the simulation does not have.
         const verdict = verdictOf(inForce, slice, false, (approved) =>
-          run(
-            undefined,
-            slice,
-            principal,
-            action.name,
-            resource,
-            contextFor(approved, {}),
-            entities,
-          ),
+          run(undefined, slice, principal, action.id, resource, contextFor(approved, {}), entities),
         )
-        rows.push(simulated(action.name, action.resource, verdict, people))
+        rows.push(simulated(action.id, action.resource, verdict, people))
       }
       return rows
     },
@@ -723,12 +760,31 @@ export function createPolicyEngine(deps: PolicyEngineDeps): PolicyEngine {
       try {
         state[row.key] = JSON.parse(row.value)
       } catch {
-        // A value that is not JSON fits no declared type: left out, as any misfit is.
+        // A value that is not JSON is no value at all: left out, as if never stored.
       }
     }
     return state
   }
 }
+
+/**
+ * Why a request's arguments or state do not fit what the action declares, or undefined. Checked
+ * before Cedar is asked: a value of the wrong type is refused, never left out (issue 9 §4).
+ */
+function contextMisfit(
+  shape: ContextShape,
+  request: Pick<AuthorizationRequest, 'arguments' | 'state'>,
+): string | undefined {
+  if (shape.arguments) {
+    const found = misfitOf(shape.arguments, request.arguments ?? {}, ARGUMENTS)
+    if (found !== undefined) return found
+  }
+  if (shape.state) return misfitOf(shape.state, request.state ?? {}, STATE)
+  return undefined
+}
+
+const ARGUMENTS = { whole: 'the arguments', part: 'argument' } as const
+const STATE = { whole: "the person's state", part: 'state' } as const
 
 /** Only the declared state keys, shaped to their types (what does not fit is left out). */
 function fitState(shape: ContextShape, state: Record<string, unknown>): Record<string, unknown> {
@@ -784,8 +840,18 @@ function simulated(
     resource,
     decision: verdict.decision,
     policies: verdict.policies,
-    explanation: explainFinding({ ...people, action }, verdict.finding),
+    explanation: explainFinding({ ...people, action, tool: toolOf(action) }, verdict.finding),
   }
+}
+
+/**
+ * The server and tool of a tool's action id (`<resource>#<tool>`), for sentences; undefined for
+ * Deputy's own actions. RFC 8707 §2: a resource indicator has no fragment, so the last `#` cuts.
+ */
+function toolOf(action: string): { name: string; server: string } | undefined {
+  const cut = action.lastIndexOf('#')
+  if (cut <= 0 || cut === action.length - 1) return undefined
+  return { server: action.slice(0, cut), name: action.slice(cut + 1) }
 }
 
 function failClosed(finding: Finding, reason: string = finding.kind): Verdict {
@@ -851,25 +917,47 @@ function describeResource(resource: EntityRef): string | undefined {
 }
 
 /**
- * The schema with only one action: what Cedar checks a request for that action against. Cedar
- * adds every action of a schema to each request's entities, so checking against the whole schema
- * would cost more with every tool declared; per action, it costs the same with one or a thousand.
+ * The schema with only one action (and its action groups): what Cedar checks a request for that
+ * action against. Cedar adds every action of a schema to each request's entities, so checking
+ * against the whole schema would cost more with every tool declared; per action, it costs the
+ * same with one or a thousand.
  */
 function actionSchema(schema: CedarSchemaJson, action: string): CedarSchema {
-  const namespace = (schema[CEDAR_NAMESPACE] ?? {}) as { actions?: Record<string, unknown> }
-  return asCedarSchema({
-    [CEDAR_NAMESPACE]: { ...namespace, actions: { [action]: namespace.actions?.[action] } },
-  })
+  const namespace = (schema[CEDAR_NAMESPACE] ?? {}) as {
+    actions?: Record<string, { memberOf?: readonly { id: string }[] } | undefined>
+  }
+  const own = namespace.actions?.[action]
+  const actions: Record<string, unknown> = { [action]: own }
+  for (const group of own?.memberOf ?? []) actions[group.id] = namespace.actions?.[group.id] ?? {}
+  return asCedarSchema({ [CEDAR_NAMESPACE]: { ...namespace, actions } })
 }
 
-/** The context attributes each action of the schema declares. */
-function actionShapes(schema: CedarSchemaJson): Map<string, ContextShape> {
+/**
+ * The context attributes each action of the schema declares, and the action groups it is in.
+ * Action groups (a server's `<resource>`) apply to nothing themselves and are left out.
+ */
+function actionShapes(
+  schema: CedarSchemaJson,
+): Map<string, { shape: ContextShape; groups: readonly string[] }> {
   const namespace = schema[CEDAR_NAMESPACE] as
-    | { actions?: Record<string, { appliesTo?: { context?: { attributes?: ContextShape } } }> }
+    | {
+        actions?: Record<
+          string,
+          {
+            appliesTo?: { context?: { attributes?: ContextShape } }
+            memberOf?: readonly { id: string }[]
+          }
+        >
+      }
     | undefined
-  const shapes = new Map<string, ContextShape>()
-  for (const [name, action] of Object.entries(namespace?.actions ?? {}))
-    shapes.set(name, action.appliesTo?.context?.attributes ?? {})
+  const shapes = new Map<string, { shape: ContextShape; groups: readonly string[] }>()
+  for (const [name, action] of Object.entries(namespace?.actions ?? {})) {
+    if (action.appliesTo === undefined) continue
+    shapes.set(name, {
+      shape: action.appliesTo.context?.attributes ?? {},
+      groups: (action.memberOf ?? []).map((group) => group.id),
+    })
+  }
   return shapes
 }
 

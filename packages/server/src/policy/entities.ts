@@ -335,7 +335,8 @@ export type ContextShape = Readonly<Record<string, CedarType>>
  * The Cedar context of a request, shaped to what the action's context declares: the agent (when
  * one acts), the token's scopes, the time (`now` as a Cedar datetime, `hour` in UTC), whether the
  * person approved, and, when declared, the tool's arguments and the person's state (what does not
- * fit the declared types is left out, never guessed) and the person's relations to the resource.
+ * fit the declared types was refused before, see `misfitOf`; undeclared keys are left out) and the
+ * person's relations to the resource.
  */
 export function buildContext(
   shape: ContextShape,

@@ -12,7 +12,10 @@ export interface PolicyLabel {
 export interface Asked {
   readonly person: string
   readonly agent?: string | undefined
+  /** The Cedar action id (`<resource>#<tool>`, `read`). */
   readonly action: string
+  /** The tool the action is, and its server: `call deleteFile on https://files.example/mcp`. */
+  readonly tool?: { readonly name: string; readonly server: string } | undefined
   /** The resource when it is not a tool (`document "readme"`); tools are named by the action. */
   readonly resource?: string | undefined
 }
@@ -40,6 +43,11 @@ export type Finding =
   | { readonly kind: 'unknown_agent'; readonly clientId: string }
   | { readonly kind: 'agent_disabled' }
   | { readonly kind: 'unknown_action' }
+  | {
+      /** A tool's action asked about another resource (another server's tool of that name). */
+      readonly kind: 'wrong_resource'
+      readonly resource: { readonly type: string; readonly id: string }
+    }
   | { readonly kind: 'no_policy_set'; readonly message: string }
 
 export interface PolicyError {
@@ -90,13 +98,20 @@ export function explainFinding(request: Asked, finding: Finding): string {
       return `Denied: agent "${request.agent ?? ''}" is disabled.`
     case 'unknown_action':
       return `Denied: "${request.action}" is not a declared action, so no policy can permit it.`
+    case 'wrong_resource': {
+      const own = request.tool
+        ? `the tool ${request.tool.name} of ${request.tool.server}`
+        : 'a tool of another server'
+      return `Denied: action "${request.action}" is ${own}, not ${finding.resource.type} "${finding.resource.id}".`
+    }
     case 'no_policy_set':
       return `Denied: no policy set could be loaded (${finding.message}), and decisions fail closed.`
   }
 }
 
-/** `call buyMcpShopItem`, `read document "readme"`. */
+/** `call buyMcpShopItem on https://shop.example/mcp`, `read document "readme"`. */
 function deed(request: Asked): string {
+  if (request.tool !== undefined) return `call ${request.tool.name} on ${request.tool.server}`
   if (request.resource === undefined) return `call ${request.action}`
   return `${request.action} ${request.resource}`
 }

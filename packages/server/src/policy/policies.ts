@@ -5,6 +5,7 @@ import { parseInput } from '../identity/users.js'
 import { canonicalJson } from '../lib/canonical-json.js'
 import type { Clock } from '../lib/clock.js'
 import { DeputyError } from '../lib/errors.js'
+import { ResourceUriSchema } from '../oauth/resources.js'
 import type { Store } from '../store/db.js'
 import { LOCKS, runExclusive } from '../store/exclusive.js'
 import type { Database, PolicyActionsTable, PolicyVersionsTable } from '../store/schema.js'
@@ -17,10 +18,16 @@ import {
   splitPolicyText,
   validatePolicies,
 } from './cedar.js'
-import { asCedarSchema, buildCedarSchema, DEPUTY_ACTIONS, READ_ACTION } from './schema.js'
+import {
+  actionIdOf,
+  asCedarSchema,
+  buildCedarSchema,
+  DEPUTY_ACTIONS,
+  declared as declaredAction,
+  toolActionId,
+} from './schema.js'
 import type {
   ActionDeclaration,
-  CedarSchemaJson,
   ParsedPolicy,
   Policies,
   PolicyProblem,
@@ -43,7 +50,7 @@ export interface PoliciesDeps {
 /** A policy id: `@id("…")` or given on write. */
 export const POLICY_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
-/** A declared action's name (the Cedar action id). */
+/** A declared tool's name (its Cedar action id is `<resource>#<name>`). */
 export const ACTION_NAME = /^[A-Za-z0-9_.:-]{1,128}$/
 
 /** Parsed policy texts kept, so `list()` on every reload does not re-parse unchanged policies. */
@@ -60,11 +67,10 @@ const ObjectJsonSchema = z
   })
 
 const DeclarationSchema = z.strictObject({
-  name: z
-    .string()
-    .regex(ACTION_NAME, { message: 'must be 1 to 128 of A-Z a-z 0-9 _ . : -' })
-    .refine((name) => name !== READ_ACTION, { message: `"${READ_ACTION}" is Deputy's own action` }),
-  resource: z.string().min(1).max(2048).nullable(),
+  name: z.string().regex(ACTION_NAME, { message: 'must be 1 to 128 of A-Z a-z 0-9 _ . : -' }),
+  // Every declared action is a tool of a server: the server is half of its identity (issue 9
+  // §9), and without a fragment `<resource>#<name>` names exactly one tool.
+  resource: ResourceUriSchema.pipe(z.string().max(2048)),
   description: z.string().max(1000).optional(),
   arguments: ObjectJsonSchema.optional(),
   state: ObjectJsonSchema.optional(),
@@ -72,8 +78,8 @@ const DeclarationSchema = z.strictObject({
 
 const DeclarationsSchema = z
   .array(DeclarationSchema)
-  .refine((list) => new Set(list.map((a) => a.name)).size === list.length, {
-    message: 'names the same action twice',
+  .refine((list) => new Set(list.map(actionIdOf)).size === list.length, {
+    message: 'names the same tool of the same server twice',
   })
 
 /** A statement of a text being written, with what the store records about it. */
@@ -177,24 +183,29 @@ export function createPolicies(deps: PoliciesDeps): Policies {
   }
 
   /** Strict validation of the statements against `schema`, located in the whole text. */
-  function check(schema: CedarSchemaJson, text: string, statements: Statement[]): PolicyProblem[] {
+  function check(
+    declarations: readonly ActionDeclaration[],
+    text: string,
+    statements: Statement[],
+  ): PolicyProblem[] {
     const byId = new Map(statements.map((s) => [s.id, s]))
     return validatePolicies(
-      asCedarSchema(schema),
+      asCedarSchema(buildCedarSchema(declarations)),
       Object.fromEntries(statements.map((s) => [s.id, s.text])),
     ).map((problem) => {
       const statement = byId.get(problem.policyId)
+      const help = actionHint(problem.message, declarations) ?? problem.help
       return {
         policyId: problem.policyId,
         ...lineAndColumn(text, (statement?.at.offset ?? 0) + problem.offset),
         message: problem.message,
-        ...(problem.help === undefined ? {} : { help: problem.help }),
+        ...(help === undefined ? {} : { help }),
       }
     })
   }
 
   async function declared(db: Kysely<Database>): Promise<ActionRow[]> {
-    return db.selectFrom('policy_actions').selectAll().orderBy('name').execute()
+    return db.selectFrom('policy_actions').selectAll().orderBy('resource').orderBy('name').execute()
   }
 
   /** The newest version of each policy (removed ones included, with null text). */
@@ -245,8 +256,7 @@ export function createPolicies(deps: PoliciesDeps): Policies {
     async validate(text, options) {
       const { statements, problems } = parse(text, options)
       if (problems.length > 0) return { ok: false, problems: sorted(problems) }
-      const schema = buildCedarSchema(toDeclarations(await declared(store.db)))
-      const invalid = check(schema, text, statements)
+      const invalid = check(toDeclarations(await declared(store.db)), text, statements)
       if (invalid.length > 0) return { ok: false, problems: sorted(invalid) }
       return { ok: true, policies: statements.map(({ at: _, ...policy }) => policy) }
     },
@@ -260,9 +270,7 @@ export function createPolicies(deps: PoliciesDeps): Policies {
       const createdBy = `${actor.type}:${actor.id}`
       const outcome = await runExclusive(store, LOCKS.policySet, async (db) => {
         // The schema is read under the lock: a concurrent declaration cannot slip in between.
-        refuseIfAny(
-          check(buildCedarSchema(toDeclarations(await declared(db))), text, parsed.statements),
-        )
+        refuseIfAny(check(toDeclarations(await declared(db)), text, parsed.statements))
         const current = new Map(
           (
             await newest(
@@ -377,28 +385,31 @@ export function createPolicies(deps: PoliciesDeps): Policies {
     },
 
     async actions() {
-      return [...DEPUTY_ACTIONS, ...toDeclarations(await declared(store.db))]
+      return [...DEPUTY_ACTIONS, ...toDeclarations(await declared(store.db)).map(declaredAction)]
     },
 
     async declareActions(actions, actor) {
       const declarations = parseInput(DeclarationsSchema, actions, 'actions')
       const now = clock.now().getTime()
+      // Keyed by server and tool: another server's tool of the same name is another action,
+      // and declaring it never replaces this one (issue 9 §9).
+      const key = (row: ActionRow) => toolActionId(row.resource, row.name)
       const outcome = await runExclusive(store, LOCKS.policySet, async (db) => {
-        const existing = new Map((await declared(db)).map((row) => [row.name, row]))
+        const existing = new Map((await declared(db)).map((row) => [key(row), row]))
+        const before = buildCedarSchema(toDeclarations([...existing.values()]))
         const changed = declarations
           .map((declaration) => toRow(declaration, now))
           .filter((row) => {
-            const before = existing.get(row.name)
+            const was = existing.get(key(row))
             return (
-              !before ||
-              before.resource !== row.resource ||
-              before.description !== row.description ||
-              before.arguments !== row.arguments ||
-              before.state !== row.state
+              !was ||
+              was.description !== row.description ||
+              was.arguments !== row.arguments ||
+              was.state !== row.state
             )
           })
         if (changed.length === 0) return undefined
-        for (const row of changed) existing.set(row.name, row)
+        for (const row of changed) existing.set(key(row), row)
         const schema = buildCedarSchema(toDeclarations([...existing.values()]))
         const unusable = checkSchema(asCedarSchema(schema))
         if (unusable)
@@ -406,18 +417,24 @@ export function createPolicies(deps: PoliciesDeps): Policies {
             'ERR_INVALID_INPUT',
             `the declared actions make no valid Cedar schema: ${unusable}`,
           )
-        // Every stored policy must still validate: a declaration that drops an argument a policy
-        // reads would otherwise leave that policy failing at decision time instead of now.
+        // Every stored policy that validated must still validate: a declaration that drops an
+        // argument a policy reads would otherwise leave that policy failing at decision time
+        // instead of now. One that did not validate before (written past the store, or naming
+        // an action no server declares) cannot hold every other server's declarations hostage.
         const current = (await newest(db)).filter(hasText)
         const texts = new Map(current.map((row) => [row.policy_id, row.text]))
-        const broken = validatePolicies(asCedarSchema(schema), Object.fromEntries(texts)).map(
-          (problem) => ({
+        const all = Object.fromEntries(texts)
+        const failedBefore = new Set(
+          validatePolicies(asCedarSchema(before), all).map((problem) => problem.policyId),
+        )
+        const broken = validatePolicies(asCedarSchema(schema), all)
+          .filter((problem) => !failedBefore.has(problem.policyId))
+          .map((problem) => ({
             policyId: problem.policyId,
             ...lineAndColumn(texts.get(problem.policyId) ?? '', problem.offset),
             message: problem.message,
             ...(problem.help === undefined ? {} : { help: problem.help }),
-          }),
-        )
+          }))
         if (broken.length > 0) {
           const [first] = sorted(broken)
           throw new DeputyError(
@@ -431,8 +448,7 @@ export function createPolicies(deps: PoliciesDeps): Policies {
             .insertInto('policy_actions')
             .values(row)
             .onConflict((oc) =>
-              oc.column('name').doUpdateSet({
-                resource: row.resource,
+              oc.columns(['resource', 'name']).doUpdateSet({
                 description: row.description,
                 arguments: row.arguments,
                 state: row.state,
@@ -441,19 +457,17 @@ export function createPolicies(deps: PoliciesDeps): Policies {
             )
             .execute()
         }
-        return { names: changed.map((row) => row.name), setVersion: await bump(db, now) }
+        return { changed, setVersion: await bump(db, now) }
       })
       if (!outcome) return
       await deps.onChange?.()
-      const resources = new Set(
-        declarations.filter((d) => outcome.names.includes(d.name)).map((d) => d.resource),
-      )
+      const resources = new Set(outcome.changed.map((row) => row.resource))
       const [resource] = [...resources]
       await audit.append({
         type: 'policy.actions-declared',
         actor,
         target: resources.size === 1 && resource ? { type: 'resource', id: resource } : null,
-        data: { actions: outcome.names, set_version: outcome.setVersion },
+        data: { actions: outcome.changed.map(key), set_version: outcome.setVersion },
       })
     },
 
@@ -462,6 +476,23 @@ export function createPolicies(deps: PoliciesDeps): Policies {
     },
   }
   return policies
+}
+
+/**
+ * For an action named by a tool's bare name (`Deputy::Action::"buyMcpShopItem"`, as before
+ * issue 9 §9), the ids it may mean: Cedar's own guess is the nearest spelling, often `read`.
+ */
+function actionHint(
+  message: string,
+  declarations: readonly ActionDeclaration[],
+): string | undefined {
+  const named = /^unrecognized action `Deputy::Action::"([^"]*)"`/.exec(message)?.[1]
+  if (named === undefined) return undefined
+  const ids = declarations
+    .filter((d) => d.name === named && d.resource !== null)
+    .map((d) => `\`Deputy::Action::"${actionIdOf(d)}"\``)
+  if (ids.length === 0) return undefined
+  return `a tool's action is named by its server too: ${ids.join(' or ')}`
 }
 
 /** Throws `ERR_POLICY_INVALID` naming the first problem, when there is any. */

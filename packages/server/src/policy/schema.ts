@@ -1,21 +1,47 @@
 import type { CedarSchema, CedarType } from './cedar.js'
-import { type ActionDeclaration, CEDAR_NAMESPACE, type CedarSchemaJson } from './types.js'
+import {
+  type ActionDeclaration,
+  CEDAR_NAMESPACE,
+  type CedarSchemaJson,
+  type DeclaredAction,
+} from './types.js'
 
 // Deputy's Cedar schema: the model of policy/types.ts (CEDAR_NAMESPACE) in Cedar's JSON schema
-// form, with one action per declared tool whose context carries the tool's arguments and the
-// person's state as typed records built from their JSON Schemas.
+// form, with one action per declared tool of each server, whose context carries the tool's
+// arguments and the person's state as typed records built from their JSON Schemas.
 
 /** The action Deputy itself decides for retrieval: may this person read this document? */
 export const READ_ACTION = 'read'
 
 /** Deputy's own actions, always in the schema and never declared by a tool. */
-export const DEPUTY_ACTIONS: readonly ActionDeclaration[] = [
+export const DEPUTY_ACTIONS: readonly DeclaredAction[] = [
   {
+    id: READ_ACTION,
     name: READ_ACTION,
     resource: null,
     description: 'Read a document or folder (retrieval filtering).',
   },
 ]
+
+/**
+ * The Cedar action id of a server's tool: `<resource>#<tool>`, the id of its `Deputy::Tool` too.
+ * Tools of two servers with one name are two actions (issue 9 §9); a resource indicator has no
+ * fragment (RFC 8707 §2), so the last `#` separates the tool, and no tool's id is Deputy's own
+ * `read` or a server's action group (the resource indicator itself).
+ */
+export function toolActionId(resource: string, tool: string): string {
+  return `${resource}#${tool}`
+}
+
+/** The Cedar action id of a declaration: its tool's on its server, or Deputy's own (`read`). */
+export function actionIdOf(action: ActionDeclaration): string {
+  return action.resource === null ? action.name : toolActionId(action.resource, action.name)
+}
+
+/** The declaration with its Cedar action id. */
+export function declared(action: ActionDeclaration): DeclaredAction {
+  return { id: actionIdOf(action), ...action }
+}
 
 const STRING: CedarType = { type: 'String' }
 const LONG: CedarType = { type: 'Long' }
@@ -72,10 +98,12 @@ function entityTypes(): Record<string, unknown> {
 }
 
 /**
- * Deputy's Cedar schema with an action per declared tool: principal `Person`, resource `Tool`,
- * context `{ agent?, scopes, now, hour, approved, arguments, state }` where `arguments` and
- * `state` are the records `recordOfJsonSchema` makes of the declaration; plus Deputy's own
- * `read` on `Document` or `Folder` with `relations` (the person's relations to it) in context.
+ * Deputy's Cedar schema with an action per declared tool (`<resource>#<tool>`): principal
+ * `Person`, resource `Tool`, context `{ agent?, scopes, now, hour, approved, arguments, state }`
+ * where `arguments` and `state` are the records `recordOfJsonSchema` makes of the declaration;
+ * each in its server's action group (`Deputy::Action::"<resource>"`, for "every tool of this
+ * server"); plus Deputy's own `read` on `Document` or `Folder` with `relations` (the person's
+ * relations to it) in context.
  */
 export function buildCedarSchema(actions: readonly ActionDeclaration[]): CedarSchemaJson {
   const cedarActions: Record<string, unknown> = {
@@ -88,8 +116,11 @@ export function buildCedarSchema(actions: readonly ActionDeclaration[]): CedarSc
     },
   }
   for (const action of actions) {
-    if (action.name === READ_ACTION) continue
-    cedarActions[action.name] = {
+    // Deputy's own actions are above; a declaration always names its server.
+    if (action.resource === null) continue
+    cedarActions[action.resource] = {}
+    cedarActions[toolActionId(action.resource, action.name)] = {
+      memberOf: [{ id: action.resource }],
       appliesTo: {
         principalTypes: ['Person'],
         resourceTypes: ['Tool'],
@@ -172,10 +203,10 @@ export function cedarTypeOfJsonSchema(schema: unknown): CedarType | undefined {
 
 /**
  * A JSON value shaped to a Cedar type, for a request's context: what fits is kept, what does not
- * is left out (an attribute of the wrong type, a fraction where a Long is declared, an unknown
- * attribute, a non-string in a Set<String>). Undefined when the value itself does not fit.
- * A required attribute that is missing stays missing: Cedar then refuses to evaluate a policy
- * that reads it, and a forbid that cannot be evaluated denies (fail closed).
+ * is left out (an unknown attribute above all; the engine refuses arguments and state of the
+ * wrong type before, with `misfitOf`). Undefined when the value itself does not fit. A required
+ * attribute that is missing stays missing: Cedar then refuses to evaluate a policy that reads
+ * it, and a forbid that cannot be evaluated denies (fail closed).
  */
 export function fitToCedarType(type: CedarType, value: unknown): unknown {
   switch ((type as { type: string }).type) {
@@ -208,8 +239,62 @@ export function fitToCedarType(type: CedarType, value: unknown): unknown {
 }
 
 /**
+ * Why `value` does not fit a Cedar type, or undefined when it does: the first attribute of the
+ * wrong type (a fraction or a numeric string where a Long is declared, a non-string in a
+ * Set<String>, …) or a required attribute that is missing, named by its path (argument
+ * `quantity`, `address.city`, `tags[2]`; `names` says what the value is). Attributes the type does not declare are no misfit: no policy can
+ * read them. A request whose arguments or state misfit is refused rather than decided without
+ * them (issue 9 §4): left out, a `has`-guarded forbid would not apply while the handler acted
+ * on the value.
+ */
+export function misfitOf(
+  type: CedarType,
+  value: unknown,
+  names: { readonly whole: string; readonly part: string },
+  path = '',
+): string | undefined {
+  const at = path === '' ? names.whole : `${names.part} \`${path}\``
+  switch ((type as { type: string }).type) {
+    case 'String':
+      return typeof value === 'string' ? undefined : `${at} must be a string`
+    case 'Long':
+      return Number.isSafeInteger(value) ? undefined : `${at} must be a whole number`
+    case 'Boolean':
+      return typeof value === 'boolean' ? undefined : `${at} must be true or false`
+    case 'Set': {
+      if (!Array.isArray(value)) return `${at} must be a list`
+      const element = (type as { element: CedarType }).element
+      for (const [i, item] of value.entries()) {
+        const found = misfitOf(element, item, names, `${path}[${i}]`)
+        if (found !== undefined) return found
+      }
+      return undefined
+    }
+    case 'Record': {
+      if (!isObject(value)) return `${at} must be an object`
+      const attributes = (
+        type as { attributes: Record<string, CedarType & { required?: boolean }> }
+      ).attributes
+      for (const [name, attribute] of Object.entries(attributes)) {
+        const inner = path === '' ? name : `${path}.${name}`
+        if (!Object.hasOwn(value, name)) {
+          if (attribute.required !== false) return `${names.part} \`${inner}\` is required`
+          continue
+        }
+        const found = misfitOf(attribute, value[name], names, inner)
+        if (found !== undefined) return found
+      }
+      return undefined
+    }
+    default:
+      return `${at} has a type Deputy does not know`
+  }
+}
+
+/**
  * The Cedar record types of an action's `arguments` and `state` in a schema built by
- * `buildCedarSchema`, or undefined for an action it does not have (or `read`, which has neither).
+ * `buildCedarSchema` (`action` is the action id, `<resource>#<tool>`), or undefined for an action
+ * it does not have (or `read`, which has neither, or a server's action group).
  */
 export function contextRecordsOf(
   schema: CedarSchemaJson,

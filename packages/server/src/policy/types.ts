@@ -20,7 +20,9 @@ import type { Actor } from '../audit/types.js'
  *   server: String }` (id = `<resource>#<tool>`);
  * - `Folder in [Folder]`, `Document in [Folder]` (ids of `folder` / `doc` tuples; parents from
  *   `parent` tuples), for retrieval.
- * - One action per declared tool: principal `Person`, resource `Tool`, context
+ * - One action per declared tool of each server, `Deputy::Action::"<resource>#<tool>"` (the id
+ *   of its `Tool`), in its server's action group `Deputy::Action::"<resource>"`: principal
+ *   `Person`, resource `Tool` (that tool only: the engine refuses another), context
  *   `{ agent?: Agent, scopes: Set<String>, now: datetime, hour: Long (0–23, UTC),
  *   approved: Bool, arguments: {declared}, state: {declared} }`; and `read` on `Document` or
  *   `Folder` with context `{ agent?, scopes, now, hour, approved, relations: Set<String> }`.
@@ -29,7 +31,7 @@ import type { Actor } from '../audit/types.js'
  */
 export const CEDAR_NAMESPACE = 'Deputy'
 
-/** A Cedar entity reference, e.g. `{ type: 'Deputy::Tool', id: 'https://shop.example/mcp buy' }`. */
+/** A Cedar entity reference, e.g. `{ type: 'Deputy::Tool', id: 'https://shop.example/mcp#buy' }`. */
 export interface EntityRef {
   readonly type: string
   readonly id: string
@@ -64,7 +66,10 @@ export interface StoredPolicy {
   readonly description: string | null
   /** `@message("…")`: the refusal sentence shown to the caller when this forbid decides. */
   readonly message: string | null
-  /** Action ids the policy's scope names (`action == …` / `action in [...]`); null = every action. */
+  /**
+   * Action ids the policy's scope names (`action == …` / `action in [...]`: tools'
+   * `<resource>#<tool>`, servers' `<resource>` groups, `read`); null = every action.
+   */
   readonly actions: readonly string[] | null
   readonly createdAt: string
   readonly createdBy: string
@@ -119,11 +124,13 @@ export interface Policies {
   /** The policy-set version: bumped by every policy write and every change of declared actions. */
   setVersion(): Promise<number>
   /** The actions declared so far (tools of protected MCP servers, plus Deputy's own). */
-  actions(): Promise<ActionDeclaration[]>
+  actions(): Promise<DeclaredAction[]>
   /**
-   * Declares actions (one per tool) with the shape of their arguments and of the person's state
-   * policies may read. Unchanged declarations are a no-op; a change bumps the set version and is
-   * refused (`ERR_POLICY_INVALID`) if a stored policy would no longer validate.
+   * Declares actions (one per tool of a server) with the shape of their arguments and of the
+   * person's state policies may read. A tool is identified by its server and its name: another
+   * server's tool of the same name is another action, and neither replaces the other.
+   * Unchanged declarations are a no-op; a change bumps the set version and is refused
+   * (`ERR_POLICY_INVALID`) if a stored policy that validated would no longer validate.
    */
   declareActions(actions: readonly ActionDeclaration[], actor: Actor): Promise<void>
   /** The Cedar schema in force (JSON form), built from Deputy's model and the declared actions. */
@@ -134,21 +141,35 @@ export interface Policies {
 export type CedarSchemaJson = Record<string, unknown>
 
 /**
- * An action policies can name: a tool of a protected MCP server (`buyMcpShopItem`) or one of
- * Deputy's own (`read` for retrieval). Arguments and state are JSON Schemas (objects only); they
+ * An action policies can name: a tool of a protected MCP server (`buyMcpShopItem` of
+ * `https://shop.example/mcp`) or one of Deputy's own (`read` for retrieval). Arguments and state
+ * are JSON Schemas (objects only); they
  * become the typed `context.arguments` and `context.state` records the validator checks policies
- * against. Values that do not fit the declared shape are left out of the context, never guessed.
+ * against. A request whose values do not fit the declared types is refused, never decided
+ * without them; properties the declaration does not name are left out.
  */
 export interface ActionDeclaration {
-  /** The Cedar action id: the tool's name. `[A-Za-z0-9_.:-]{1,128}`. */
+  /** The tool's name, `[A-Za-z0-9_.:-]{1,128}` (`read` for Deputy's own action). */
   readonly name: string
-  /** The resource indicator of the MCP server the tool belongs to (null for Deputy's own). */
+  /**
+   * The resource indicator of the MCP server the tool belongs to: an absolute http(s) URI
+   * without a fragment. Null only for Deputy's own actions, which are never declared.
+   */
   readonly resource: string | null
   readonly description?: string
   /** JSON Schema of the tool's input (an object schema); the MCP `inputSchema`. */
   readonly arguments?: Record<string, unknown>
   /** JSON Schema (object) of the per-person state keys policies may read, e.g. `{ demoMode }`. */
   readonly state?: Record<string, unknown>
+}
+
+/** A declared action with the Cedar action id policies name it by. */
+export interface DeclaredAction extends ActionDeclaration {
+  /**
+   * `<resource>#<name>` for a tool (`Deputy::Action::"https://shop.example/mcp#buyMcpShopItem"`),
+   * the name for Deputy's own (`read`).
+   */
+  readonly id: string
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -249,7 +270,7 @@ export interface AuthorizationRequest {
   readonly sub: string
   /** The agent (OAuth client id), when one acts; absent for the person themself. */
   readonly clientId?: string
-  /** The action id (a declared tool name, or `read`). */
+  /** The Cedar action id: a declared tool's `<resource>#<tool>`, or `read`. */
   readonly action: string
   /** What it is done to: a tool (`Deputy::Tool`), a document (`Deputy::Document`), … */
   readonly resource: EntityRef
@@ -282,6 +303,7 @@ export interface ToolCallAuthorization {
 
 /** One row of "what may agent X do for person Y". */
 export interface SimulatedAction {
+  /** The Cedar action id (`<resource>#<tool>`). */
   readonly action: string
   readonly resource: string | null
   /** `depends_on_arguments` when a policy looked at arguments the simulation cannot know. */

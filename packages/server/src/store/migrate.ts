@@ -7,15 +7,17 @@ import * as m0003 from './migrations/0003-mcp.js'
 import * as m0004 from './migrations/0004-policy.js'
 import * as m0005 from './migrations/0005-audit-hash.js'
 import * as m0006 from './migrations/0006-operator-authority.js'
+import * as m0007 from './migrations/0007-policy-actions-by-resource.js'
 
-/** Every migration, in order. Append new ones; never edit or reorder landed ones. */
-const MIGRATIONS: Record<string, Migration> = {
+/** Every migration, in order (by name). Append new ones; never edit or reorder landed ones. */
+export const MIGRATIONS: Record<string, Migration> = {
   '0001-foundation': m0001,
   '0002-oauth': m0002,
   '0003-mcp': m0003,
   '0004-policy': m0004,
   '0005-audit-hash': m0005,
   '0006-operator-authority': m0006,
+  '0007-policy-actions-by-resource': m0007,
 }
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS }

@@ -344,9 +344,12 @@ export interface PolicyVersionsTable {
   created_by: string
 }
 
+/** One tool of one server (primary key: resource, name), since migration 0007. */
 export interface PolicyActionsTable {
+  /** The MCP server's resource indicator. */
+  resource: string
+  /** The tool's name; the Cedar action id is `<resource>#<name>`. */
   name: string
-  resource: string | null
   description: string | null
   /** JSON Schema (object) of the tool's arguments, or null. */
   arguments: string | null

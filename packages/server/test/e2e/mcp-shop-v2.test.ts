@@ -159,7 +159,14 @@ describe('mcp.shop with the v2 MCP client (@modelcontextprotocol/client)', () =>
     expect((await session.call('prettyPlease')).text).toBe(
       'Fine, you can order since you said "pretty please".',
     )
-    const again = await second.call('buyMcpShopItem', { ...ORDER, tshirtSize: 'xl' })
+    // A size exactly as the schema lists it (issue 9 §4: "xl" is refused, not upper-cased after
+    // a policy saw it).
+    const lower = await second.call('buyMcpShopItem', { ...ORDER, tshirtSize: 'xl' })
+    expect(lower).toEqual({
+      text: 'Input validation error: Invalid arguments for tool buyMcpShopItem: tshirtSize: Invalid t-shirt size "xl". Must be one of: S, M, L, XL, XXL.',
+      isError: true,
+    })
+    const again = await second.call('buyMcpShopItem', { ...ORDER, tshirtSize: 'XL' })
     expect(again.isError).toBe(false)
     expect(JSON.parse(again.text).order).toMatchObject({ tshirtSize: 'XL' })
     const all = JSON.parse((await session.call('listMcpShopOrders')).text)

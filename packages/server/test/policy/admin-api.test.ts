@@ -34,30 +34,30 @@ const SHOP_POLICIES = `@id("shop.tools")
 @description("Signed-in people may use the shop's tools.")
 permit (
   principal,
-  action in [Deputy::Action::"buyMcpShopItem", Deputy::Action::"getUserInfo"],
+  action in [Deputy::Action::"${SHOP}#buyMcpShopItem", Deputy::Action::"${SHOP}#getUserInfo"],
   resource
 );
 
 @id("shop.banned-order")
 @description("A banned person does not get a shirt.")
 @message("ABSOLUTELY NOT. GO AWAY 👋")
-forbid (principal, action == Deputy::Action::"buyMcpShopItem", resource)
+forbid (principal, action == Deputy::Action::"${SHOP}#buyMcpShopItem", resource)
 when { context.state has demoMode && context.state.demoMode == "banned" };
 
 @id("shop.admin-user-info")
 @description("Only shop:admin sees account details.")
 @message("Sorry, bruh. You don't have these permissions.")
-forbid (principal, action == Deputy::Action::"getUserInfo", resource)
+forbid (principal, action == Deputy::Action::"${SHOP}#getUserInfo", resource)
 unless { principal.permissions.contains("shop:admin") };
 `
 
 // The second statement misspells `context.state` as `context.stat`: line 7, column 8.
 const BAD_POLICIES = `@id("ok")
-permit (principal, action == Deputy::Action::"getUserInfo", resource);
+permit (principal, action == Deputy::Action::"${SHOP}#getUserInfo", resource);
 
 @id("bad")
 @description("Misspelt")
-forbid (principal, action == Deputy::Action::"buyMcpShopItem", resource)
+forbid (principal, action == Deputy::Action::"${SHOP}#buyMcpShopItem", resource)
 when { context.stat.demoMode == "banned" };
 `
 
@@ -266,7 +266,7 @@ describe.each(DIALECTS)('policy admin API on $name (issue 5 §3)', ({ name, crea
       expect(created.policies[1]).toMatchObject({
         description: 'A banned person does not get a shirt.',
         message: 'ABSOLUTELY NOT. GO AWAY 👋',
-        actions: ['buyMcpShopItem'],
+        actions: [`${SHOP}#buyMcpShopItem`],
       })
       expect(created.policies[0]).toHaveProperty('set_version')
       expect(created.policies[0]).toHaveProperty('created_at')
@@ -286,7 +286,7 @@ describe.each(DIALECTS)('policy admin API on $name (issue 5 §3)', ({ name, crea
       const changed = await json<{ policies: { id: string; version: number }[] }>(
         await call('POST', '/policies', {
           id: 'shop.banned-order',
-          text: 'forbid (principal, action == Deputy::Action::"buyMcpShopItem", resource)\nwhen { context.state has demoMode && context.state.demoMode == "banned" };',
+          text: `forbid (principal, action == Deputy::Action::"${SHOP}#buyMcpShopItem", resource)\nwhen { context.state has demoMode && context.state.demoMode == "banned" };`,
         }),
         201,
       )
@@ -327,14 +327,23 @@ describe.each(DIALECTS)('policy admin API on $name (issue 5 §3)', ({ name, crea
       )
       expect(schema.schema).toHaveProperty('Deputy')
       expect(schema.text).toMatch(/namespace Deputy/)
-      expect(schema.text).toMatch(/action "?buyMcpShopItem"?/)
-      const actions = await json<{ actions: { name: string; resource: string | null }[] }>(
-        await call('GET', '/policy/actions'),
-      )
+      expect(schema.text).toContain(`action "${SHOP}#buyMcpShopItem" in [Action::"${SHOP}"]`)
+      const actions = await json<{
+        actions: { id: string; name: string; resource: string | null }[]
+      }>(await call('GET', '/policy/actions'))
       expect(actions.actions).toEqual(
         expect.arrayContaining([
-          expect.objectContaining({ name: 'buyMcpShopItem', resource: SHOP }),
-          expect.objectContaining({ name: 'getUserInfo', resource: SHOP }),
+          expect.objectContaining({
+            id: `${SHOP}#buyMcpShopItem`,
+            name: 'buyMcpShopItem',
+            resource: SHOP,
+          }),
+          expect.objectContaining({
+            id: `${SHOP}#getUserInfo`,
+            name: 'getUserInfo',
+            resource: SHOP,
+          }),
+          expect.objectContaining({ id: 'read', name: 'read', resource: null }),
         ]),
       )
     },
@@ -407,7 +416,7 @@ describe.each(DIALECTS)('policy admin API on $name (issue 5 §3)', ({ name, crea
         data: {
           policies: ['shop.banned-order'],
           set_version: decision.set_version,
-          action: 'buyMcpShopItem',
+          action: `${SHOP}#buyMcpShopItem`,
           explanation: decision.explanation,
         },
       })
@@ -424,7 +433,7 @@ describe.each(DIALECTS)('policy admin API on $name (issue 5 §3)', ({ name, crea
         await call('POST', '/policies', {
           text: `@id("shop.big-orders-need-approval")
 @description("An order of more than 5 shirts needs the person's approval.")
-forbid (principal, action == Deputy::Action::"buyMcpShopItem", resource)
+forbid (principal, action == Deputy::Action::"${SHOP}#buyMcpShopItem", resource)
 when { context.arguments has quantity && context.arguments.quantity > 5 }
 unless { context.approved };`,
         }),
@@ -454,7 +463,8 @@ unless { context.approved };`,
         await call('POST', '/policy/simulate', { person, client_id: agentId }),
       )
     const bob = await simulate('bob@example.com')
-    const row = (rows: typeof bob, action: string) => rows.actions.find((r) => r.action === action)
+    const row = (rows: typeof bob, tool: string) =>
+      rows.actions.find((r) => r.action === `${SHOP}#${tool}`)
     expect(row(bob, 'getUserInfo')).toMatchObject({ decision: 'deny' })
     expect(row(bob, 'getUserInfo')?.explanation).toContain('shop.admin-user-info')
     const alice = await simulate('alice@example.com')
@@ -588,6 +598,63 @@ when { context.relations.contains("viewer") };`,
         }),
       )
       expect(read.decision).toBe('deny')
+    },
+  )
+
+  it.skipIf(skipDialect(name))(
+    "a tool name two servers declare: a request names the server or the action's id; a call for server B with server A's action is refused (issue 9 §9)",
+    async () => {
+      const OTHER = 'https://other.example/mcp'
+      await json(
+        await call('POST', '/policy/actions', {
+          actions: [{ name: 'getUserInfo', resource: OTHER }],
+        }),
+      )
+      const both = await json<{ actions: { id: string; name: string }[] }>(
+        await call('GET', '/policy/actions'),
+      )
+      expect(both.actions.filter((a) => a.name === 'getUserInfo').map((a) => a.id)).toEqual([
+        `${OTHER}#getUserInfo`,
+        `${SHOP}#getUserInfo`,
+      ])
+      // The bare name is ambiguous now: the answer names both servers and how to choose.
+      const ambiguous = await json<{ error: string; message: string }>(
+        await call('POST', '/policy/explain', { person: aliceId, action: 'getUserInfo' }),
+        400,
+      )
+      expect(ambiguous.message).toBe(
+        `tool getUserInfo is declared by 2 servers (${OTHER}, ${SHOP}): name the server with resource, or the action by its id, e.g. ${OTHER}#getUserInfo`,
+      )
+      // Named by server, each is decided by its own policies: the shop's permit is not OTHER's.
+      const onShop = await json<WireDecision>(
+        await call('POST', '/policy/explain', {
+          person: aliceId,
+          action: 'getUserInfo',
+          resource: SHOP,
+        }),
+      )
+      expect(onShop).toMatchObject({ decision: 'allow', policies: ['shop.tools'] })
+      const onOther = await json<WireDecision>(
+        await call('POST', '/policy/explain', {
+          person: aliceId,
+          action: `${OTHER}#getUserInfo`,
+        }),
+      )
+      expect(onOther).toMatchObject({ decision: 'deny', policies: [] })
+      // The shop's action asked about OTHER's tool: refused, and the refusal is recorded.
+      const crossed = await json<WireDecision>(
+        await call('POST', '/policy/authorize', {
+          person: aliceId,
+          action: `${SHOP}#getUserInfo`,
+          resource: OTHER,
+        }),
+      )
+      expect(crossed).toMatchObject({ decision: 'deny', policies: [] })
+      expect(crossed.explanation).toBe(
+        `Denied: action "${SHOP}#getUserInfo" is the tool getUserInfo of ${SHOP}, not Deputy::Tool "${OTHER}#getUserInfo".`,
+      )
+      const [event] = await tailAudit(deputy.deps.store, { limit: 1, type: 'policy.decided' })
+      expect(event).toMatchObject({ decision: 'deny', reason: 'wrong_resource' })
     },
   )
 

@@ -33,36 +33,36 @@ const SHOP_POLICIES = `@id("shop.tools")
 @description("Signed-in people may use the shop's tools.")
 permit (
   principal,
-  action in [Deputy::Action::"buyMcpShopItem", Deputy::Action::"getUserInfo"],
+  action in [Deputy::Action::"${SHOP}#buyMcpShopItem", Deputy::Action::"${SHOP}#getUserInfo"],
   resource
 );
 
 @id("shop.banned-order")
 @description("A banned person does not get a shirt.")
 @message("ABSOLUTELY NOT. GO AWAY 👋")
-forbid (principal, action == Deputy::Action::"buyMcpShopItem", resource)
+forbid (principal, action == Deputy::Action::"${SHOP}#buyMcpShopItem", resource)
 when { context.state has demoMode && context.state.demoMode == "banned" };
 
 @id("shop.admin-user-info")
 @description("Only shop:admin sees account details.")
 @message("Sorry, bruh. You don't have these permissions.")
-forbid (principal, action == Deputy::Action::"getUserInfo", resource)
+forbid (principal, action == Deputy::Action::"${SHOP}#getUserInfo", resource)
 unless { principal.permissions.contains("shop:admin") };
 `
 
 // The second statement misspells `context.state` as `context.stat`: line 7, column 8.
 const BAD_POLICIES = `@id("ok")
-permit (principal, action == Deputy::Action::"getUserInfo", resource);
+permit (principal, action == Deputy::Action::"${SHOP}#getUserInfo", resource);
 
 @id("bad")
 @description("Misspelt")
-forbid (principal, action == Deputy::Action::"buyMcpShopItem", resource)
+forbid (principal, action == Deputy::Action::"${SHOP}#buyMcpShopItem", resource)
 when { context.stat.demoMode == "banned" };
 `
 
 const APPROVAL_POLICY = `@id("shop.big-orders-need-approval")
 @description("An order of more than 5 shirts needs the person's approval.")
-forbid (principal, action == Deputy::Action::"buyMcpShopItem", resource)
+forbid (principal, action == Deputy::Action::"${SHOP}#buyMcpShopItem", resource)
 when { context.arguments has quantity && context.arguments.quantity > 5 }
 unless { context.approved };
 `
@@ -185,7 +185,7 @@ describe('deputy policy and deputy relations (issue 5 §3)', () => {
     expect(list.status).toBe(0)
     expect(list.stdout).toMatch(/^ID\s+EFFECT\s+VERSION\s+ACTIONS\s+DESCRIPTION/)
     expect(list.stdout).toMatch(
-      /shop\.banned-order\s+forbid\s+1\s+buyMcpShopItem\s+A banned person does not get a shirt\./,
+      /shop\.banned-order\s+forbid\s+1\s+https:\/\/shop\.example\/mcp#buyMcpShopItem\s+A banned person does not get a shirt\./,
     )
 
     const shown = run(['policy', 'show', 'shop.banned-order'])
@@ -196,7 +196,7 @@ describe('deputy policy and deputy relations (issue 5 §3)', () => {
     // One statement without @id takes --id; the change is version 2.
     file(
       'ban.cedar',
-      'forbid (principal, action == Deputy::Action::"buyMcpShopItem", resource)\nwhen { context.state has demoMode && context.state.demoMode == "banned" };\n',
+      `forbid (principal, action == Deputy::Action::"${SHOP}#buyMcpShopItem", resource)\nwhen { context.state has demoMode && context.state.demoMode == "banned" };\n`,
     )
     const changed = run(['policy', 'add', 'ban.cedar', '--id', 'shop.banned-order'])
     expect(changed.stdout).toMatch(/^stored shop\.banned-order version 2 /)
@@ -334,12 +334,12 @@ describe('deputy policy and deputy relations (issue 5 §3)', () => {
     expect(result.status).toBe(0)
     expect(result.stdout).toMatch(/^ACTION\s+RESOURCE\s+DECISION\s+POLICIES\s+EXPLANATION/)
     expect(result.stdout).toMatch(
-      /getUserInfo\s+https:\/\/shop\.example\/mcp\s+deny\s+shop\.admin-user-info\s+\S/,
+      /https:\/\/shop\.example\/mcp#getUserInfo\s+https:\/\/shop\.example\/mcp\s+deny\s+shop\.admin-user-info\s+\S/,
     )
     const rows = json<{ action: string; decision: string }[]>(
       run(['--json', 'policy', 'simulate', '--person', 'alice@example.com', '--agent', agentId]),
     )
-    expect(rows.find((r) => r.action === 'getUserInfo')?.decision).toBe('allow')
+    expect(rows.find((r) => r.action === `${SHOP}#getUserInfo`)?.decision).toBe('allow')
   })
 
   it('schema prints the Cedar schema in force; actions lists the declared ones', () => {
@@ -350,8 +350,9 @@ describe('deputy policy and deputy relations (issue 5 §3)', () => {
     expect(json<Record<string, unknown>>(run(['--json', 'policy', 'schema']))).toHaveProperty(
       'Deputy',
     )
+    // The action id policies name, then the tool's name.
     expect(run(['policy', 'actions']).stdout).toMatch(
-      /buyMcpShopItem\s+https:\/\/shop\.example\/mcp/,
+      /^ACTION\s+TOOL\s+DESCRIPTION\n(.*\n)*https:\/\/shop\.example\/mcp#buyMcpShopItem\s+buyMcpShopItem/,
     )
   })
 

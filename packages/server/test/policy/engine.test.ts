@@ -13,6 +13,9 @@ const ADMIN: Actor = { type: 'system', id: 'test' }
 const SHOP = 'https://shop.example/mcp'
 const GIT = 'https://git.example/mcp'
 const NOW = '2025-06-01T14:30:00Z'
+const BUY = `${SHOP}#buyMcpShopItem`
+const INFO = `${SHOP}#getUserInfo`
+const DELETE_REPO = `${GIT}#deleteRepo`
 const TOOL = (resource: string, tool: string) => ({
   type: 'Deputy::Tool',
   id: `${resource}#${tool}`,
@@ -134,7 +137,7 @@ for (const dialect of DIALECTS) {
       return {
         sub: alice,
         clientId: claude,
-        action: 'buyMcpShopItem',
+        action: BUY,
         resource: TOOL(SHOP, 'buyMcpShopItem'),
         scopes: ['shop'],
         arguments: { item: 'mug', quantity: 1 },
@@ -149,7 +152,7 @@ for (const dialect of DIALECTS) {
         await usePolicies(`
           @id("shop.order")
           @description("Signed-in people may order")
-          permit(principal, action == Deputy::Action::"buyMcpShopItem", resource);
+          permit(principal, action == Deputy::Action::"${BUY}", resource);
         `)
         const decision = await deputy.deps.policy.explain(buy())
         expect(decision).toMatchObject({
@@ -159,13 +162,13 @@ for (const dialect of DIALECTS) {
           setVersion: await deputy.deps.policies.setVersion(),
         })
         expect(decision.explanation).toBe(
-          'Allowed: policy "shop.order" (Signed-in people may order) permits alice@example.com to call buyMcpShopItem through agent "Claude".',
+          `Allowed: policy "shop.order" (Signed-in people may order) permits alice@example.com to call buyMcpShopItem on ${SHOP} through agent "Claude".`,
         )
       })
 
       it('a deny by a forbid with @message carries the message for the caller', async () => {
         await usePolicies(`
-          @id("shop.order") permit(principal, action == Deputy::Action::"buyMcpShopItem", resource);
+          @id("shop.order") permit(principal, action == Deputy::Action::"${BUY}", resource);
           @id("shop.banned")
           @message("ABSOLUTELY NOT. GO AWAY 👋")
           forbid(principal, action, resource) when { principal.email == "alice@example.com" };
@@ -188,50 +191,50 @@ for (const dialect of DIALECTS) {
       it('a forbid without @message is phrased with who and what', async () => {
         await usePolicies(`
           @id("shop.order") permit(principal, action, resource);
-          @id("git.nobody") forbid(principal, action == Deputy::Action::"deleteRepo", resource);
+          @id("git.nobody") forbid(principal, action == Deputy::Action::"${DELETE_REPO}", resource);
         `)
         const decision = await deputy.deps.policy.explain({
           sub: alice,
           clientId: claude,
-          action: 'deleteRepo',
+          action: DELETE_REPO,
           resource: TOOL(GIT, 'deleteRepo'),
         })
         expect(decision).toMatchObject({ decision: 'deny', policies: ['git.nobody'] })
         expect(decision.message).toBeUndefined()
         expect(decision.explanation).toBe(
-          'Denied: policy "git.nobody" forbids alice@example.com to call deleteRepo through agent "Claude".',
+          `Denied: policy "git.nobody" forbids alice@example.com to call deleteRepo on ${GIT} through agent "Claude".`,
         )
       })
 
       it('a default deny says that no policy permits it', async () => {
         await usePolicies(
-          '@id("shop.order") permit(principal, action == Deputy::Action::"buyMcpShopItem", resource);',
+          `@id("shop.order") permit(principal, action == Deputy::Action::"${BUY}", resource);`,
         )
         const decision = await deputy.deps.policy.explain({
           sub: alice,
-          action: 'getUserInfo',
+          action: INFO,
           resource: TOOL(SHOP, 'getUserInfo'),
         })
         expect(decision).toMatchObject({ decision: 'deny', policies: [], errors: [] })
         expect(decision.explanation).toBe(
-          'Denied: no policy permits alice@example.com to call getUserInfo (Cedar denies what no policy permits).',
+          `Denied: no policy permits alice@example.com to call getUserInfo on ${SHOP} (Cedar denies what no policy permits).`,
         )
       })
 
       it('a permit naming several policies names them all', async () => {
         await usePolicies(`
-          @id("a.one") permit(principal, action == Deputy::Action::"getUserInfo", resource);
+          @id("a.one") permit(principal, action == Deputy::Action::"${INFO}", resource);
           @id("a.two") permit(principal in Deputy::Role::"admin", action, resource);
         `)
         const decision = await deputy.deps.policy.explain({
           sub: alice,
           clientId: claude,
-          action: 'getUserInfo',
+          action: INFO,
           resource: TOOL(SHOP, 'getUserInfo'),
         })
         expect(decision.policies).toEqual(['a.one', 'a.two'])
         expect(decision.explanation).toBe(
-          'Allowed: policies "a.one" and "a.two" permit alice@example.com to call getUserInfo through agent "Claude".',
+          `Allowed: policies "a.one" and "a.two" permit alice@example.com to call getUserInfo on ${SHOP} through agent "Claude".`,
         )
       })
     })
@@ -241,7 +244,7 @@ for (const dialect of DIALECTS) {
         await usePolicies(`
           @id("shop.order") permit(principal, action, resource);
           @id("shop.overflow")
-          forbid(principal, action == Deputy::Action::"buyMcpShopItem", resource)
+          forbid(principal, action == Deputy::Action::"${BUY}", resource)
           when { context.arguments has quantity && context.arguments.quantity * 4611686018427387904 > 10 };
         `)
         const decision = await deputy.deps.policy.explain(
@@ -266,7 +269,7 @@ for (const dialect of DIALECTS) {
         await usePolicies(`
           @id("shop.order") permit(principal, action, resource);
           @id("shop.overflow-permit")
-          permit(principal, action == Deputy::Action::"buyMcpShopItem", resource)
+          permit(principal, action == Deputy::Action::"${BUY}", resource)
           when { context.arguments has quantity && context.arguments.quantity * 4611686018427387904 > 10 };
         `)
         const decision = await deputy.deps.policy.explain(
@@ -281,7 +284,7 @@ for (const dialect of DIALECTS) {
         const decision = await deputy.deps.policy.explain(buy({ arguments: { quantity: 1 } }))
         expect(decision.decision).toBe('deny')
         expect(decision.explanation).toMatch(
-          /^Denied: the request for alice@example\.com to call buyMcpShopItem through agent "Claude" does not fit the policy schema \(.*`item`.*\)\.$/,
+          /^Denied: the request for alice@example\.com to call buyMcpShopItem on https:\/\/shop\.example\/mcp through agent "Claude" does not fit the policy schema \(.*`item`.*\)\.$/,
         )
       })
 
@@ -292,8 +295,8 @@ for (const dialect of DIALECTS) {
           [{ sub: carol }, 'Denied: carol@example.com is disabled.'],
           [{ clientId: 'client_nope' }, 'Denied: there is no agent "client_nope".'],
           [
-            { action: 'launchRocket', resource: TOOL(SHOP, 'launchRocket') },
-            'Denied: "launchRocket" is not a declared action, so no policy can permit it.',
+            { action: `${SHOP}#launchRocket`, resource: TOOL(SHOP, 'launchRocket') },
+            `Denied: "${SHOP}#launchRocket" is not a declared action, so no policy can permit it.`,
           ],
         ]
         for (const [overrides, explanation] of cases) {
@@ -359,11 +362,11 @@ for (const dialect of DIALECTS) {
 
     describe('needs-approval (§4)', () => {
       const BIG_ORDER = `
-        @id("shop.order") permit(principal, action == Deputy::Action::"buyMcpShopItem", resource);
+        @id("shop.order") permit(principal, action == Deputy::Action::"${BUY}", resource);
         @id("shop.big-order")
         @description("Ten or more items need the person's approval")
         @message("Orders of ten or more need your approval")
-        forbid(principal, action == Deputy::Action::"buyMcpShopItem", resource)
+        forbid(principal, action == Deputy::Action::"${BUY}", resource)
         when { context.arguments has quantity && context.arguments.quantity >= 10 }
         unless { context.approved };
       `
@@ -387,9 +390,29 @@ for (const dialect of DIALECTS) {
         expect((await deputy.deps.policy.explain(buy())).decision).toBe('allow')
       })
 
+      it('an argument that does not fit its declared type is refused, never left out for a has-guarded forbid to miss (issue 9 §4)', async () => {
+        await usePolicies(BIG_ORDER)
+        // 12.5 is not a Long and "12" is not one either; left out, `has quantity` would be false
+        // and the order would go through while the handler ordered twelve and a half.
+        for (const quantity of [12.5, '12', [12], { n: 12 }, true, null]) {
+          const decision = await deputy.deps.policy.explain(
+            buy({ arguments: { item: 'mug', quantity } }),
+          )
+          expect(decision.decision, JSON.stringify(quantity)).toBe('deny')
+          expect(decision.explanation).toMatch(
+            /^Denied: the request for alice@example\.com to call buyMcpShopItem on https:\/\/shop\.example\/mcp .*does not fit the policy schema \(argument `quantity` must be /,
+          )
+        }
+        // A property the declaration does not name is not read by any policy: it is ignored.
+        expect(
+          (await deputy.deps.policy.explain(buy({ arguments: { item: 'mug', colour: 5 } })))
+            .decision,
+        ).toBe('allow')
+      })
+
       it('a forbid that approval cannot lift stays a deny', async () => {
         await usePolicies(`${BIG_ORDER}
-          @id("shop.no-mugs") forbid(principal, action == Deputy::Action::"buyMcpShopItem", resource)
+          @id("shop.no-mugs") forbid(principal, action == Deputy::Action::"${BUY}", resource)
           when { context.arguments has item && context.arguments.item == "mug" };
         `)
         const decision = await deputy.deps.policy.explain(
@@ -403,16 +426,16 @@ for (const dialect of DIALECTS) {
     describe('the entity slice', () => {
       it('the agent: third-party agents are denied a tool by context.agent.firstParty', async () => {
         await usePolicies(`
-          @id("git.delete") permit(principal, action == Deputy::Action::"deleteRepo", resource);
+          @id("git.delete") permit(principal, action == Deputy::Action::"${DELETE_REPO}", resource);
           @id("git.first-party-only")
           @message("Only Deputy-registered agents may delete repositories")
-          forbid(principal, action == Deputy::Action::"deleteRepo", resource)
+          forbid(principal, action == Deputy::Action::"${DELETE_REPO}", resource)
           when { context has agent && !context.agent.firstParty };
         `)
         const request = (clientId?: string): AuthorizationRequest => ({
           sub: alice,
           ...(clientId === undefined ? {} : { clientId }),
-          action: 'deleteRepo',
+          action: DELETE_REPO,
           resource: TOOL(GIT, 'deleteRepo'),
         })
         expect((await deputy.deps.policy.explain(request(claude))).decision).toBe('allow')
@@ -429,13 +452,13 @@ for (const dialect of DIALECTS) {
       it('the agent: a metadata-document client has its verified domain', async () => {
         await usePolicies(`
           @id("git.trusted-domain")
-          permit(principal, action == Deputy::Action::"deleteRepo", resource)
+          permit(principal, action == Deputy::Action::"${DELETE_REPO}", resource)
           when { context has agent && context.agent has verifiedDomain && context.agent.verifiedDomain == "agent.example" };
         `)
         const request = (clientId: string): AuthorizationRequest => ({
           sub: alice,
           clientId,
-          action: 'deleteRepo',
+          action: DELETE_REPO,
           resource: TOOL(GIT, 'deleteRepo'),
         })
         expect(await deputy.deps.policy.explain(request(cimd))).toMatchObject({
@@ -451,7 +474,7 @@ for (const dialect of DIALECTS) {
       it('groups: membership through tuples (nested) makes principal in Deputy::Group::"eng" hold', async () => {
         await usePolicies(`
           @id("git.engineers")
-          permit(principal in Deputy::Group::"eng", action == Deputy::Action::"deleteRepo", resource);
+          permit(principal in Deputy::Group::"eng", action == Deputy::Action::"${DELETE_REPO}", resource);
         `)
         const { relationships } = deputy.deps
         const tuples = [
@@ -470,7 +493,7 @@ for (const dialect of DIALECTS) {
         const request = (sub: string): AuthorizationRequest => ({
           sub,
           clientId: claude,
-          action: 'deleteRepo',
+          action: DELETE_REPO,
           resource: TOOL(GIT, 'deleteRepo'),
         })
         try {
@@ -489,14 +512,14 @@ for (const dialect of DIALECTS) {
 
       it('roles and custom claims: principal in Role, string tags and JSON-text tags', async () => {
         await usePolicies(`
-          @id("shop.admins") permit(principal in Deputy::Role::"admin", action == Deputy::Action::"getUserInfo", resource);
+          @id("shop.admins") permit(principal in Deputy::Role::"admin", action == Deputy::Action::"${INFO}", resource);
           @id("shop.gold")
-          permit(principal, action == Deputy::Action::"buyMcpShopItem", resource)
+          permit(principal, action == Deputy::Action::"${BUY}", resource)
           when { principal.hasTag("tier") && principal.getTag("tier") == "gold" && principal.hasTag("age") && principal.getTag("age") == "42" };
         `)
         const info = (sub: string): AuthorizationRequest => ({
           sub,
-          action: 'getUserInfo',
+          action: INFO,
           resource: TOOL(SHOP, 'getUserInfo'),
         })
         expect((await deputy.deps.policy.explain(info(alice))).policies).toEqual(['shop.admins'])
@@ -505,17 +528,17 @@ for (const dialect of DIALECTS) {
         expect((await deputy.deps.policy.explain(buy({ sub: bob }))).decision).toBe('deny')
       })
 
-      it('context: scopes, state and arguments shaped to their declaration (misfits left out)', async () => {
+      it('context: scopes, state and arguments shaped to their declaration (misfits refused, undeclared keys left out)', async () => {
         await usePolicies(`
           @id("shop.order")
-          permit(principal, action == Deputy::Action::"buyMcpShopItem", resource)
+          permit(principal, action == Deputy::Action::"${BUY}", resource)
           when { context.scopes.contains("shop") };
           @id("shop.demo-locked")
           @message("The shop is closed in this mode")
-          forbid(principal, action == Deputy::Action::"buyMcpShopItem", resource)
+          forbid(principal, action == Deputy::Action::"${BUY}", resource)
           when { context.state has demoMode && context.state.demoMode == "locked" };
           @id("shop.no-quantity")
-          forbid(principal, action == Deputy::Action::"buyMcpShopItem", resource)
+          forbid(principal, action == Deputy::Action::"${BUY}", resource)
           unless { context.arguments has quantity };
         `)
         const call = {
@@ -537,24 +560,31 @@ for (const dialect of DIALECTS) {
         expect(
           await deputy.deps.policy.authorizeToolCall({ ...call, state: { demoMode: 'locked' } }),
         ).toMatchObject({ decision: 'deny', message: 'The shop is closed in this mode' })
-        // A quantity that is not an integer does not fit `Long`: it is left out, never guessed.
-        expect(
-          await deputy.deps.policy.authorizeToolCall({
-            ...call,
-            arguments: { item: 'mug', quantity: 2.5 },
-          }),
-        ).toMatchObject({ decision: 'deny', policies: ['shop.no-quantity'] })
+        // A quantity that is not an integer does not fit `Long`: refused, never guessed or left out.
+        const fraction = await deputy.deps.policy.authorizeToolCall({
+          ...call,
+          arguments: { item: 'mug', quantity: 2.5 },
+        })
+        expect(fraction).toMatchObject({ decision: 'deny', policies: [] })
+        expect(fraction.explanation).toContain('argument `quantity` must be a whole number')
+        // Nor does state of the wrong type: the ban would be missed while a handler read it.
+        const state = await deputy.deps.policy.authorizeToolCall({
+          ...call,
+          state: { demoMode: ['locked'] },
+        })
+        expect(state).toMatchObject({ decision: 'deny', policies: [] })
+        expect(state.explanation).toContain('state `demoMode` must be a string')
       })
 
       it('context: now and hour (UTC) come from the clock', async () => {
         await usePolicies(`
           @id("shop.afternoon")
-          permit(principal, action == Deputy::Action::"getUserInfo", resource)
+          permit(principal, action == Deputy::Action::"${INFO}", resource)
           when { context.hour == 14 && context.now > datetime("2025-06-01T14:00:00Z") };
         `)
         const request: AuthorizationRequest = {
           sub: alice,
-          action: 'getUserInfo',
+          action: INFO,
           resource: TOOL(SHOP, 'getUserInfo'),
         }
         expect((await deputy.deps.policy.explain(request)).decision).toBe('allow')
@@ -570,7 +600,7 @@ for (const dialect of DIALECTS) {
     describe('audit (§5)', () => {
       it('authorize appends policy.decided naming the policies; explain appends nothing', async () => {
         await usePolicies(`
-          @id("shop.order") permit(principal, action == Deputy::Action::"buyMcpShopItem", resource);
+          @id("shop.order") permit(principal, action == Deputy::Action::"${BUY}", resource);
           @id("shop.banned") @message("Go away")
           forbid(principal, action, resource) when { principal.email == "bob@example.com" };
         `)
@@ -618,7 +648,7 @@ for (const dialect of DIALECTS) {
         expect(JSON.parse(String(first?.data))).toEqual({
           policies: ['shop.order'],
           set_version: allowed.setVersion,
-          action: 'buyMcpShopItem',
+          action: BUY,
           resource: `${SHOP}#buyMcpShopItem`,
           explanation: allowed.explanation,
           errors: [],
@@ -635,18 +665,21 @@ for (const dialect of DIALECTS) {
     describe('simulation: what may agent X do for person Y (§3)', () => {
       it('decides every declared tool with the consented scopes and stored state', async () => {
         await usePolicies(`
-          @id("shop.info") permit(principal, action == Deputy::Action::"getUserInfo", resource)
+          @id("shop.info") permit(principal, action == Deputy::Action::"${INFO}", resource)
           when { context.scopes.contains("profile") };
-          @id("shop.order") permit(principal, action == Deputy::Action::"buyMcpShopItem", resource);
-          @id("shop.demo-locked") forbid(principal, action == Deputy::Action::"buyMcpShopItem", resource)
+          @id("shop.order") permit(principal, action == Deputy::Action::"${BUY}", resource);
+          @id("shop.demo-locked") forbid(principal, action == Deputy::Action::"${BUY}", resource)
           when { context.state has demoMode && context.state.demoMode == "locked" };
-          @id("git.delete") permit(principal, action == Deputy::Action::"deleteRepo", resource);
-          @id("git.approve") forbid(principal, action == Deputy::Action::"deleteRepo", resource)
+          @id("git.delete") permit(principal, action == Deputy::Action::"${DELETE_REPO}", resource);
+          @id("git.approve") forbid(principal, action == Deputy::Action::"${DELETE_REPO}", resource)
           unless { context.approved };
         `)
         await deputy.deps.grants.rememberConsent(alice, claude, SHOP, ['profile', 'shop'])
         const rows = await deputy.deps.policy.simulate({ sub: alice, clientId: claude })
-        const byAction = Object.fromEntries(rows.map((r) => [r.action, r]))
+        const byAction = Object.fromEntries(
+          rows.map((r) => [r.action.slice(r.action.lastIndexOf('#') + 1), r]),
+        )
+        expect(rows.map((r) => r.action).sort()).toEqual([BUY, DELETE_REPO, INFO].sort())
         expect(Object.keys(byAction).sort()).toEqual([
           'buyMcpShopItem',
           'deleteRepo',
@@ -670,10 +703,9 @@ for (const dialect of DIALECTS) {
         })
         // Without consent to `profile` (another agent), getUserInfo is not permitted.
         const viaStranger = await deputy.deps.policy.simulate({ sub: alice, clientId: stranger })
-        expect(viaStranger.find((r) => r.action === 'getUserInfo')).toMatchObject({
+        expect(viaStranger.find((r) => r.action === INFO)).toMatchObject({
           decision: 'deny',
-          explanation:
-            'Denied: no policy permits alice@example.com to call getUserInfo through agent "Stranger" (Cedar denies what no policy permits).',
+          explanation: `Denied: no policy permits alice@example.com to call getUserInfo on ${SHOP} through agent "Stranger" (Cedar denies what no policy permits).`,
         })
         // The person's stored state counts: the shop in "locked" mode forbids ordering.
         await deputy.deps.db
@@ -689,7 +721,7 @@ for (const dialect of DIALECTS) {
           .execute()
         try {
           const locked = await deputy.deps.policy.simulate({ sub: alice, clientId: claude })
-          expect(locked.find((r) => r.action === 'buyMcpShopItem')).toMatchObject({
+          expect(locked.find((r) => r.action === BUY)).toMatchObject({
             decision: 'deny',
             policies: ['shop.demo-locked'],
           })
@@ -700,21 +732,23 @@ for (const dialect of DIALECTS) {
 
       it('reports depends_on_arguments when a policy that may apply reads the arguments', async () => {
         await usePolicies(`
-          @id("shop.order") permit(principal, action == Deputy::Action::"buyMcpShopItem", resource);
-          @id("shop.big-order") forbid(principal, action == Deputy::Action::"buyMcpShopItem", resource)
+          @id("shop.order") permit(principal, action == Deputy::Action::"${BUY}", resource);
+          @id("shop.big-order") forbid(principal, action == Deputy::Action::"${BUY}", resource)
           when { context.arguments.item == "car" } unless { context.approved };
-          @id("shop.bob-big") forbid(principal, action == Deputy::Action::"getUserInfo", resource)
+          @id("shop.bob-big") forbid(principal, action == Deputy::Action::"${INFO}", resource)
           when { principal.email == "bob@example.com" && context.arguments has verbose };
-          @id("shop.info") permit(principal, action == Deputy::Action::"getUserInfo", resource);
+          @id("shop.info") permit(principal, action == Deputy::Action::"${INFO}", resource);
         `)
         const rows = await deputy.deps.policy.simulate({ sub: alice, clientId: claude })
-        const byAction = Object.fromEntries(rows.map((r) => [r.action, r]))
+        const byAction = Object.fromEntries(
+          rows.map((r) => [r.action.slice(r.action.lastIndexOf('#') + 1), r]),
+        )
         expect(byAction.buyMcpShopItem).toMatchObject({
           decision: 'depends_on_arguments',
           policies: ['shop.big-order'],
         })
         expect(byAction.buyMcpShopItem?.explanation).toBe(
-          'Depends on the arguments: policy "shop.big-order" decides from them whether alice@example.com may call buyMcpShopItem through agent "Claude".',
+          `Depends on the arguments: policy "shop.big-order" decides from them whether alice@example.com may call buyMcpShopItem on ${SHOP} through agent "Claude".`,
         )
         // A policy reading arguments that cannot apply to Alice does not make it depend on them.
         expect(byAction.getUserInfo).toMatchObject({ decision: 'allow', policies: ['shop.info'] })

@@ -12,7 +12,8 @@ const actor: Actor = { type: 'user', id: 'operator-1', label: 'ops@example.com' 
 const T0 = Date.parse('2026-03-02T10:00:00.000Z')
 
 const SHOP = 'https://shop.example/mcp'
-const BUY = 'Deputy::Action::"buyMcpShopItem"'
+const BUY_ID = `${SHOP}#buyMcpShopItem`
+const BUY = `Deputy::Action::"${BUY_ID}"`
 
 /** The mcp.shop tool, with `tshirtSize` among its arguments or not. */
 function buyTool(argumentsSchema: Record<string, unknown>): ActionDeclaration {
@@ -121,7 +122,7 @@ for (const dialect of DIALECTS) {
         text: NO_XXL,
         description: null,
         message: 'XXL is sold out',
-        actions: ['buyMcpShopItem'],
+        actions: [BUY_ID],
         createdAt: new Date(T0).toISOString(),
         createdBy: 'user:operator-1',
       })
@@ -146,7 +147,7 @@ permit(principal in Deputy::Role::"shop-admin", action, resource);
 
 @id("readers") permit(principal, action in [Deputy::Action::"read"], resource)
   when { context.relations.contains("viewer") };
-@id("buyers") permit(principal, action in Deputy::Action::"buyMcpShopItem", resource);
+@id("buyers") permit(principal, action in ${BUY}, resource);
 `
       const stored = await policies.put(text, actor)
       expect(
@@ -181,7 +182,7 @@ permit(principal in Deputy::Role::"shop-admin", action, resource);
           setVersion: 2,
           effect: 'permit',
           description: null,
-          actions: ['buyMcpShopItem'],
+          actions: [BUY_ID],
         },
       ])
       // The text of each statement is exactly what was written for it.
@@ -453,7 +454,7 @@ when { context.hours < 6 };
             text: NO_XXL,
             description: null,
             message: 'XXL is sold out',
-            actions: ['buyMcpShopItem'],
+            actions: [BUY_ID],
           },
         ],
       })
@@ -462,9 +463,12 @@ when { context.hours < 6 };
 
       // The schema in force shows it: the tool's action on Deputy::Tool with typed arguments.
       const schema = (await policies.schema()) as {
-        Deputy: { actions: Record<string, { appliesTo: Record<string, unknown> }> }
+        Deputy: {
+          actions: Record<string, { appliesTo: Record<string, unknown>; memberOf?: unknown }>
+        }
       }
-      expect(schema.Deputy.actions.buyMcpShopItem?.appliesTo).toMatchObject({
+      expect(schema.Deputy.actions[BUY_ID]).toMatchObject({ memberOf: [{ id: SHOP }] })
+      expect(schema.Deputy.actions[BUY_ID]?.appliesTo).toMatchObject({
         principalTypes: ['Person'],
         resourceTypes: ['Tool'],
         context: {
@@ -477,10 +481,11 @@ when { context.hours < 6 };
           },
         },
       })
-      expect(Object.keys(schema.Deputy.actions).sort()).toEqual(['buyMcpShopItem', 'read'])
-      expect((await policies.actions()).map((a) => [a.name, a.resource])).toEqual([
-        ['read', null],
-        ['buyMcpShopItem', SHOP],
+      // The tool's action, its server's action group, and Deputy's own read.
+      expect(Object.keys(schema.Deputy.actions).sort()).toEqual([SHOP, BUY_ID, 'read'].sort())
+      expect((await policies.actions()).map((a) => [a.id, a.name, a.resource])).toEqual([
+        ['read', 'read', null],
+        [BUY_ID, 'buyMcpShopItem', SHOP],
       ])
 
       // The same declaration again (keys in another order) is no change.
@@ -509,12 +514,12 @@ when { context.hours < 6 };
         {
           actor,
           target: { type: 'resource', id: SHOP },
-          data: { actions: ['buyMcpShopItem'], set_version: 1 },
+          data: { actions: [BUY_ID], set_version: 1 },
         },
         {
           actor,
           target: { type: 'resource', id: SHOP },
-          data: { actions: ['buyMcpShopItem'], set_version: 2 },
+          data: { actions: [BUY_ID], set_version: 2 },
         },
       ])
     })
@@ -529,7 +534,7 @@ when { context.hours < 6 };
       const dropped = await refusal(policies.declareActions([buyTool(WITHOUT_SIZE)], actor))
       expect(dropped.code).toBe('ERR_POLICY_INVALID')
       expect(dropped.message).toMatch(
-        /^these action declarations would break policy no-xxl: line 4, column 8: attribute `arguments.tshirtSize` in context for Deputy::Action::"buyMcpShopItem" not found/,
+        /^these action declarations would break policy no-xxl: line 4, column 8: attribute `arguments.tshirtSize` in context for Deputy::Action::"https:\/\/shop\.example\/mcp#buyMcpShopItem" not found/,
       )
       expect(dropped.problems).toEqual([
         expect.objectContaining({ policyId: 'no-xxl', line: 4, column: 8 }),
@@ -559,7 +564,15 @@ when { context.hours < 6 };
       const { policies } = await fresh()
       const cases: [unknown, RegExp][] = [
         [[{ name: 'has space', resource: SHOP }], /^actions\.0\.name must be 1 to 128 of/],
-        [[{ name: 'read', resource: null }], /^actions\.0\.name "read" is Deputy's own action/],
+        [[{ name: 'tool', resource: null }], /^actions\.0\.resource/],
+        [
+          [{ name: 'tool', resource: 'shop' }],
+          /^actions\.0\.resource must be an absolute http\(s\) URI/,
+        ],
+        [
+          [{ name: 'tool', resource: `${SHOP}#x` }],
+          /^actions\.0\.resource must be an absolute http\(s\) URI without a fragment/,
+        ],
         [
           [{ name: 'tool', resource: SHOP, arguments: { type: 'string' } }],
           /^actions\.0\.arguments must be an object JSON Schema/,
@@ -573,7 +586,7 @@ when { context.hours < 6 };
             { name: 'tool', resource: SHOP },
             { name: 'tool', resource: SHOP },
           ],
-          /^actions names the same action twice/,
+          /^actions names the same tool of the same server twice/,
         ],
         [[{ name: 'tool', resource: SHOP, surprise: true }], /^actions\.0/],
         [[{ name: 'tool' }], /^actions\.0\.resource/],

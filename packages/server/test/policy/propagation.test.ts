@@ -79,7 +79,7 @@ for (const dialect of DIALECTS) {
 
       const info = async (): Promise<AuthorizationRequest> => ({
         sub: (await deputy.deps.users.findByEmail('alice@example.com'))?.id ?? '',
-        action: 'getUserInfo',
+        action: `${SHOP}#getUserInfo`,
         resource: { type: 'Deputy::Tool', id: `${SHOP}#getUserInfo` },
       })
 
@@ -88,7 +88,7 @@ for (const dialect of DIALECTS) {
         expect(before).toMatchObject({ decision: 'deny', policies: [] })
 
         await deputy.deps.policies.put(
-          '@id("shop.info") permit(principal, action == Deputy::Action::"getUserInfo", resource);',
+          `@id("shop.info") permit(principal, action == Deputy::Action::"${SHOP}#getUserInfo", resource);`,
           ADMIN,
         )
         const written = await deputy.deps.policies.setVersion()
@@ -111,7 +111,7 @@ for (const dialect of DIALECTS) {
           method: 'POST',
           headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
           body: JSON.stringify({
-            text: '@id("shop.info-2") permit(principal, action == Deputy::Action::"getUserInfo", resource);',
+            text: `@id("shop.info-2") permit(principal, action == Deputy::Action::"${SHOP}#getUserInfo", resource);`,
           }),
         })
         expect(res.status).toBe(201)

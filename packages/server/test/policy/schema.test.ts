@@ -16,6 +16,7 @@ import {
 } from '../../src/policy/schema.js'
 import type { ActionDeclaration } from '../../src/policy/types.js'
 
+const BUY = 'https://shop.example/mcp#buyMcpShopItem'
 const buy: ActionDeclaration = {
   name: 'buyMcpShopItem',
   resource: 'https://shop.example/mcp',
@@ -61,17 +62,21 @@ describe("Deputy's Cedar schema (issue 5 §1)", () => {
       'entity Document in [Folder]',
     ])
       expect(text).toContain(entity)
-    expect(text).toContain('action "buyMcpShopItem" appliesTo')
+    // Each tool is its server's, in the server's action group (issue 9 §9).
+    expect(text).toContain('action "https://shop.example/mcp";')
+    expect(text).toContain(
+      'action "https://shop.example/mcp#buyMcpShopItem" in [Action::"https://shop.example/mcp"] appliesTo',
+    )
     expect(text).toContain('action "read" appliesTo')
   })
 
   it("types a tool's context: agent, scopes, now, hour, approved, arguments and state", () => {
     const ok = [
-      'permit(principal, action == Deputy::Action::"buyMcpShopItem", resource) when { context has agent && context.agent.firstParty && context.agent has verifiedDomain && context.agent.verifiedDomain == "shop.example" };',
-      'permit(principal, action == Deputy::Action::"buyMcpShopItem", resource) when { context.scopes.contains("shop:buy") && context.hour >= 9 && context.approved };',
-      'permit(principal, action == Deputy::Action::"buyMcpShopItem", resource) when { context.now > datetime("2026-01-01") };',
-      'permit(principal, action == Deputy::Action::"buyMcpShopItem", resource) when { context.arguments.quantity <= 3 && context.arguments.itemId like "tee-*" };',
-      'forbid(principal, action == Deputy::Action::"buyMcpShopItem", resource) when { context.state has demoMode && context.state.demoMode == "ban" };',
+      `permit(principal, action == Deputy::Action::"${BUY}", resource) when { context has agent && context.agent.firstParty && context.agent has verifiedDomain && context.agent.verifiedDomain == "shop.example" };`,
+      `permit(principal, action == Deputy::Action::"${BUY}", resource) when { context.scopes.contains("shop:buy") && context.hour >= 9 && context.approved };`,
+      `permit(principal, action == Deputy::Action::"${BUY}", resource) when { context.now > datetime("2026-01-01") };`,
+      `permit(principal, action == Deputy::Action::"${BUY}", resource) when { context.arguments.quantity <= 3 && context.arguments.itemId like "tee-*" };`,
+      `forbid(principal, action == Deputy::Action::"${BUY}", resource) when { context.state has demoMode && context.state.demoMode == "ban" };`,
       'permit(principal in Deputy::Role::"shop-admin", action, resource is Deputy::Tool in Deputy::Server::"https://shop.example/mcp") when { principal.permissions.contains("shop:admin") && principal.email like "*@example.com" };',
       'permit(principal, action, resource) when { principal.hasTag("department") && principal.getTag("department") == "sales" };',
       'permit(principal, action == Deputy::Action::"read", resource is Deputy::Document in Deputy::Folder::"handbook") when { context.relations.contains("viewer") };',
@@ -83,11 +88,11 @@ describe("Deputy's Cedar schema (issue 5 §1)", () => {
     expect(
       problemsOf(
         [buy],
-        'permit(principal, action == Deputy::Action::"buyMcpShopItem", resource) when { context.nw > datetime("2026-01-01") };',
+        `permit(principal, action == Deputy::Action::"${BUY}", resource) when { context.nw > datetime("2026-01-01") };`,
       ),
     ).toEqual([
       {
-        message: 'attribute `nw` in context for Deputy::Action::"buyMcpShopItem" not found',
+        message: `attribute \`nw\` in context for Deputy::Action::"${BUY}" not found`,
         help: 'did you mean `now`?',
       },
     ])
@@ -95,29 +100,29 @@ describe("Deputy's Cedar schema (issue 5 §1)", () => {
     expect(
       problemsOf(
         [buy],
-        'permit(principal, action == Deputy::Action::"buyMcpShopItem", resource) when { context.arguments.tshirtSize == "XL" };',
+        `permit(principal, action == Deputy::Action::"${BUY}", resource) when { context.arguments.tshirtSize == "XL" };`,
       )[0]?.help,
     ).toBe("try testing for the attribute's presence with `context.arguments has tshirtSize && ..`")
     // The agent is absent when the person acts themself.
     expect(
       problemsOf(
         [buy],
-        'permit(principal, action == Deputy::Action::"buyMcpShopItem", resource) when { context.agent.firstParty };',
+        `permit(principal, action == Deputy::Action::"${BUY}", resource) when { context.agent.firstParty };`,
       ),
     ).toHaveLength(1)
     // A fraction has no Cedar type: `price` is left out, so a policy naming it is refused…
     expect(
       problemsOf(
         [buy],
-        'permit(principal, action == Deputy::Action::"buyMcpShopItem", resource) when { context.arguments.price > 1 };',
+        `permit(principal, action == Deputy::Action::"${BUY}", resource) when { context.arguments.price > 1 };`,
       )[0]?.message,
-    ).toBe('attribute `arguments.price` in context for Deputy::Action::"buyMcpShopItem" not found')
+    ).toBe(`attribute \`arguments.price\` in context for Deputy::Action::"${BUY}" not found`)
     // …also behind `has`, where Cedar only warns that the policy can never apply: a forbid that
     // never applies protects nothing, so the warning is a problem too.
     expect(
       problemsOf(
         [buy],
-        'forbid(principal, action == Deputy::Action::"buyMcpShopItem", resource) when { context.arguments has price && context.arguments.price > 100 };',
+        `forbid(principal, action == Deputy::Action::"${BUY}", resource) when { context.arguments has price && context.arguments.price > 100 };`,
       )[0]?.message,
     ).toBe('policy is impossible: the policy expression evaluates to false for all valid requests')
     // `read` has relations but no tool arguments.
@@ -192,7 +197,7 @@ describe('JSON Schema to Cedar types (issue 5 §1: the typed context.arguments a
   })
 
   it('shapes a call to the declared types: what does not fit is left out', () => {
-    const records = contextRecordsOf(buildCedarSchema([buy]), 'buyMcpShopItem')
+    const records = contextRecordsOf(buildCedarSchema([buy]), BUY)
     expect(records).toBeDefined()
     expect(
       fitToCedarType(records?.arguments as never, {
@@ -212,6 +217,9 @@ describe('JSON Schema to Cedar types (issue 5 §1: the typed context.arguments a
     expect(fitToCedarType(records?.arguments as never, 'not an object')).toBeUndefined()
     expect(contextRecordsOf(buildCedarSchema([buy]), 'read')).toBeUndefined()
     expect(contextRecordsOf(buildCedarSchema([buy]), 'nope')).toBeUndefined()
+    // The bare tool name, and the server's action group, are not the tool's action.
+    expect(contextRecordsOf(buildCedarSchema([buy]), 'buyMcpShopItem')).toBeUndefined()
+    expect(contextRecordsOf(buildCedarSchema([buy]), 'https://shop.example/mcp')).toBeUndefined()
   })
 })
 

@@ -110,10 +110,13 @@ function decisionOptions(command: Command): Command {
   return command
     .requiredOption('--person <email|id>', 'the person (email or user id)')
     .option('--agent <client_id>', 'the agent (OAuth client id) acting for them')
-    .requiredOption('--action <tool>', 'the action: a declared tool name, or read')
+    .requiredOption(
+      '--action <id|tool>',
+      'the action: its id (<resource>#<tool>, read), or a tool name (on --resource, or on the one server that has it)',
+    )
     .option(
       '--resource <uri|doc:id>',
-      "the MCP server (default: the action's) or a document or folder (doc:readme, folder:eng)",
+      "the MCP server (default: the action's own) or a document or folder (doc:readme, folder:eng)",
     )
     .option('--args <json>', 'tool arguments as JSON, e.g. \'{"item":"tshirt"}\'')
     .option('--state <json>', 'the person\'s state as JSON, e.g. \'{"demoMode":"ban"}\'')
@@ -295,18 +298,18 @@ export function registerPolicy(program: Command): void {
 
   policy
     .command('actions')
-    .description('list the actions policies can name (one per tool, and read)')
+    .description('list the actions policies can name (one per tool of each server, and read)')
     .action(async (_opts: unknown, command: Command) => {
       const options = globalOptions(command)
       const actions = await withDeputy(options, (deps) => deps.policies.actions())
       output(options, actions.map(actionToWire), () =>
         table(
           actions.map((a) => ({
-            action: a.name,
-            resource: a.resource,
+            action: a.id,
+            tool: a.name,
             description: a.description,
           })),
-          ['action', 'resource', 'description'],
+          ['action', 'tool', 'description'],
         ),
       )
     })
