@@ -195,7 +195,7 @@ export const ConfigSchema = z
       .min(1)
       .default(30)
       .describe(
-        "Dynamic registration requests (`POST /register`) one client address may make per hour; past it the answer is 429 with `Retry-After`. Counted in each process's memory.",
+        "Dynamic registration requests (`POST /register`) one client address may make per hour; past it the answer is 429 with `Retry-After`. Counted in each process's memory, so N replicas let N times as many through.",
       ),
     clientMetadataFetchRateLimit: z.coerce
       .number()
@@ -203,7 +203,15 @@ export const ConfigSchema = z
       .min(1)
       .default(30)
       .describe(
-        "Client ID Metadata Document fetches the requests of one client address may cause per minute; past it `/authorize` and `/token` answer 429 with `Retry-After`. Counted in each process's memory.",
+        "Client ID Metadata Document fetches the requests of one client address may cause per minute; past it `/authorize` and `/token` answer 429 with `Retry-After`. Counted in each process's memory, so N replicas let N times as many through.",
+      ),
+    authorizationRequestRateLimit: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .default(60)
+      .describe(
+        "Sign-in hand-offs (`/authorize` requests from a browser that is not signed in, each stored for 10 minutes) one client address may start per minute; past it a 429 page with `Retry-After`. Counted in each process's memory, so N replicas let N times as many through.",
       ),
     auditRefusalSummarySeconds: z.coerce
       .number()
@@ -253,5 +261,6 @@ export const ENVIRONMENT_VARIABLES: Record<string, keyof ConfigInput> = {
   DEPUTY_LOGIN_MAX_FAILURES_PER_ADDRESS: 'loginMaxFailuresPerAddress',
   DEPUTY_REGISTRATION_RATE_LIMIT: 'registrationRateLimit',
   DEPUTY_CLIENT_METADATA_FETCH_RATE_LIMIT: 'clientMetadataFetchRateLimit',
+  DEPUTY_AUTHORIZATION_REQUEST_RATE_LIMIT: 'authorizationRequestRateLimit',
   DEPUTY_AUDIT_REFUSAL_SUMMARY_SECONDS: 'auditRefusalSummarySeconds',
 }

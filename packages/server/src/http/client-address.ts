@@ -83,7 +83,8 @@ export function clientAddressMiddleware(trusted: TrustedProxies): MiddlewareHand
       // Not running on Node's HTTP server: address unknown.
     }
     // Several X-Forwarded-For headers arrive joined by ", ", in order, which is what we want.
-    c.set('clientAddress', clientAddress(socket, c.req.header('x-forwarded-for'), trusted))
+    const forwarded = trusted.empty ? undefined : c.req.header('x-forwarded-for')
+    c.set('clientAddress', clientAddress(socket, forwarded, trusted))
     await next()
   }
 }

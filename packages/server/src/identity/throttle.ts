@@ -73,8 +73,10 @@ export async function claimAttempt(
 ): Promise<Claim> {
   const started: { key: string; until: number; failures: number }[] = []
   let waitSeconds = 0
-  const limits: [string, number][] = [[keys.pair, settings.maxFailures]]
+  // The address first: an address that must wait then creates no row per account it names.
+  const limits: [string, number][] = []
   if (keys.address) limits.push([keys.address, settings.maxFailuresPerAddress])
+  limits.push([keys.pair, settings.maxFailures])
   for (const [key, max] of limits) {
     const failures = await claimKey(db, key, now, max, settings.longestWaitSeconds)
     if (failures === null) {

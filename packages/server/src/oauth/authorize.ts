@@ -10,7 +10,7 @@ import {
 } from '../identity/sessions.js'
 import { hasNul } from '../lib/form.js'
 import { safeEqual, sha256 } from '../lib/random.js'
-import { isRateLimited } from '../lib/rate-limit.js'
+import { createRateLimiter, isRateLimited, RateLimited } from '../lib/rate-limit.js'
 import { consentPage, returningPage } from '../ui/consent.js'
 import { messagePage } from '../ui/message-page.js'
 import {
@@ -271,16 +271,22 @@ function consentPolicy(redirectUri: string): string {
 export function createAuthorizeRoutes(deps: DeputyDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>()
   const requests: AuthorizationRequests = createAuthorizationRequests(deps)
+  // Each hand-off to the sign-in page stores the request for 10 minutes, for anyone who asks:
+  // a bucket per client address, so one address cannot fill the table.
+  const handoffs = createRateLimiter({
+    limit: deps.config.authorizationRequestRateLimit,
+    perSeconds: 60,
+  })
 
   // A person never sees a stack trace or JSON here: one line on a page, the detail in the log.
   app.onError((err, c) => {
     if (isRateLimited(err)) {
-      // RFC 6585 §4: too many requests from this address naming apps not seen before.
+      // RFC 6585 §4: too many requests from this address (metadata fetches, sign-in hand-offs).
       return page(
         c,
         messagePage({
           title: 'Too many requests',
-          text: `Too many requests from your network named apps Deputy has not seen before. Try again in ${err.retryAfterSeconds} seconds.`,
+          text: `Too many requests came from your network. Try again in ${err.retryAfterSeconds} seconds.`,
           link: { href: '/account', label: 'Go to your account' },
         }),
         429,
@@ -439,6 +445,8 @@ export function createAuthorizeRoutes(deps: DeputyDeps): Hono<AppEnv> {
           false,
         )
       }
+      const wait = handoffs.take(c.get('clientAddress') ?? 'unknown')
+      if (wait > 0) throw new RateLimited('too many sign-in hand-offs from this address', wait)
       const handle = await requests.save(validated.request)
       c.header('Cache-Control', 'no-store')
       return c.redirect(`/login?return_to=${encodeURIComponent(continueHref(handle))}`, 303)

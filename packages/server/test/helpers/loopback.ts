@@ -1,4 +1,5 @@
-import { request } from 'node:http'
+import { createServer, request, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { CookieJar, hiddenField } from '../login/client.js'
 
 /**
@@ -75,5 +76,24 @@ export function browserAt(origin: string, from: string, headers: Record<string, 
     async signIn(email: string, password: string): Promise<Response> {
       return this.postLogin(await this.openLogin(), email, password)
     },
+  }
+}
+
+/** A loopback server standing in for the hosts of Client ID Metadata Documents; counts hits. */
+export async function documentServer(answer: (path: string) => { status: number; body: string }) {
+  const hits = new Map<string, number>()
+  const server: Server = createServer((req, res) => {
+    const path = req.url ?? '/'
+    hits.set(path, (hits.get(path) ?? 0) + 1)
+    const { status, body } = answer(path)
+    res.writeHead(status, { 'content-type': 'application/json' }).end(body)
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  return {
+    origin: `http://127.0.0.1:${port}`,
+    hits,
+    total: () => [...hits.values()].reduce((a, b) => a + b, 0),
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   }
 }

@@ -3,6 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { createAdminApiKeys } from '../../src/admin/api-keys.js'
 import { verifyAuditChain } from '../../src/audit/verify.js'
 import { DIALECTS, skipDialect } from '../helpers/databases.js'
+import { documentServer } from '../helpers/loopback.js'
 import { browser } from '../login/client.js'
 import {
   ADMIN,
@@ -29,7 +30,10 @@ for (const dialect of DIALECTS) {
     let adminKey: string
 
     beforeEach(async () => {
-      world = await createWorld({ database: await dialect.create() })
+      world = await createWorld({
+        database: await dialect.create(),
+        config: { dangerouslyAllowHttpLoopbackClientMetadata: true },
+      })
       adminKey = (await createAdminApiKeys(world.deputy.deps).create('ci', ADMIN)).key
     })
     afterEach(() => world.deputy.dispose())
@@ -227,6 +231,50 @@ for (const dialect of DIALECTS) {
         body: `{"client_name":"Deep","redirect_uris":["${REDIRECT}"],"extra":${nested(5000)}}`,
       })
       await oauthError(register, 400, 'invalid_client_metadata')
+      await chainIntact()
+    })
+
+    it('a client metadata document nested 5,000 levels deep or holding a NUL is refused, never a 500', async () => {
+      const documents = new Map<string, string>()
+      const docs = await documentServer((path) => ({
+        status: 200,
+        body: documents.get(path) ?? '{}',
+      }))
+      try {
+        const serve = (path: string, extra: string, name = 'Agent') => {
+          const clientId = `${docs.origin}${path}`
+          documents.set(
+            path,
+            `{"client_id":"${clientId}","client_name":${JSON.stringify(name)},"redirect_uris":["${REDIRECT}"]${extra}}`,
+          )
+          return clientId
+        }
+        const deep = serve('/deep/client.json', `,"extra":${nested(5000)}`)
+        const nul = serve('/nul/client.json', '', `Agent${NUL}`)
+        for (const clientId of [deep, nul]) {
+          const response = await request(authorizeQuery({ client_id: clientId }))
+          expect(response.status).toBe(400)
+          expect(await response.text()).toContain('This app is not known to Deputy')
+        }
+        const refusals = await world.deputy.deps.db
+          .selectFrom('audit_events')
+          .select('reason')
+          .where('type', '=', 'client-metadata.refused')
+          .orderBy('seq')
+          .execute()
+        expect(refusals.map((r) => r.reason)).toEqual([
+          'document is nested deeper than 32 levels',
+          'document contains a NUL character (\\u0000)',
+        ])
+        const stored = await world.deputy.deps.db
+          .selectFrom('clients')
+          .select('client_id')
+          .where('kind', '=', 'metadata_document')
+          .execute()
+        expect(stored).toEqual([])
+      } finally {
+        await docs.close()
+      }
       await chainIntact()
     })
 

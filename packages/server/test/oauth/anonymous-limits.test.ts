@@ -1,5 +1,3 @@
-import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { verifyAuditChain } from '../../src/audit/verify.js'
 import type { ConfigInput } from '../../src/config/schema.js'
@@ -7,8 +5,9 @@ import { listen, type RunningServer } from '../../src/server.js'
 import { openStore } from '../../src/store/db.js'
 import { DIALECTS, skipDialect, type TestDatabase } from '../helpers/databases.js'
 import { startTestDeputy, type TestDeputy } from '../helpers/deputy.js'
-import { requestFrom } from '../helpers/loopback.js'
+import { documentServer, requestFrom } from '../helpers/loopback.js'
 import { browser } from '../login/client.js'
+import { createWorld, RESOURCE } from './token-helpers.js'
 
 // Anonymous endpoints cannot be used to fill the database: registrations and metadata fetches
 // are rate-limited per client address, a broken metadata URL is remembered, and refusals are
@@ -16,25 +15,6 @@ import { browser } from '../login/client.js'
 
 const REDIRECT = 'http://127.0.0.1:3000/callback'
 const CHALLENGE = 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM'
-
-/** A loopback server standing in for the hosts of Client ID Metadata Documents; counts hits. */
-async function documentServer(answer: (path: string) => { status: number; body: string }) {
-  const hits = new Map<string, number>()
-  const server: Server = createServer((req, res) => {
-    const path = req.url ?? '/'
-    hits.set(path, (hits.get(path) ?? 0) + 1)
-    const { status, body } = answer(path)
-    res.writeHead(status, { 'content-type': 'application/json' }).end(body)
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
-  return {
-    origin: `http://127.0.0.1:${port}`,
-    hits,
-    total: () => [...hits.values()].reduce((a, b) => a + b, 0),
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  }
-}
 
 /** Runs `count` calls of `send`, `parallel` at a time. */
 async function flood(
@@ -256,6 +236,35 @@ for (const dialect of DIALECTS) {
       expect((await registerFrom('127.0.0.3')).status).toBe(201)
       const rows = await d.deps.db.selectFrom('clients').select('client_id').execute()
       expect(rows).toHaveLength(6)
+    })
+
+    it('/authorize stores at most authorizationRequestRateLimit sign-in hand-offs per address; past it a 429 page and no new row', async () => {
+      const world = await createWorld({
+        database: await dialect.create(),
+        config: { authorizationRequestRateLimit: 5 },
+      })
+      try {
+        const statuses = await flood(12, 1, () =>
+          world.deputy.app.request(
+            `http://localhost:8080/authorize?${new URLSearchParams({
+              response_type: 'code',
+              client_id: world.app.clientId,
+              redirect_uri: REDIRECT,
+              code_challenge: CHALLENGE,
+              code_challenge_method: 'S256',
+              resource: RESOURCE,
+            })}`,
+          ),
+        )
+        expect(statuses).toEqual([...Array(5).fill(303), ...Array(7).fill(429)])
+        const rows = await world.deputy.deps.db
+          .selectFrom('authorization_requests')
+          .select('id_hash')
+          .execute()
+        expect(rows).toHaveLength(5)
+      } finally {
+        await world.deputy.dispose()
+      }
     })
 
     it('metadata document fetches are limited per address: past the limit /token and /authorize answer 429', async () => {
