@@ -12,7 +12,7 @@ import { errorResponse } from './http/errors.js'
 import { refuseNulInPath, requestContext, securityHeaders } from './http/middleware.js'
 import { createIdentityRoutes } from './identity/routes.js'
 import { createUsers, type Users } from './identity/users.js'
-import { createKeyedDigest } from './keys/digest.js'
+import { createKeyedDigest, LOGIN_EMAIL_DIGEST } from './keys/digest.js'
 import { createSealer } from './keys/envelope.js'
 import { jwksRoutes } from './keys/jwks.js'
 import { loadMasterKey, type MasterKeySource } from './keys/master-key.js'
@@ -130,7 +130,7 @@ export async function openDeputy(
     logger,
     audit,
     refusals,
-    emailDigest: createKeyedDigest(masterKey.key, 'login email'),
+    emailDigest: createKeyedDigest(masterKey.key, LOGIN_EMAIL_DIGEST),
     sealer,
     users,
     resources: createResources({ store, clock, audit }),

@@ -1,5 +1,6 @@
 import type { Actor, AuditEventInput } from '../audit/types.js'
 import type { DeputyDeps } from '../deputy.js'
+import { normaliseEmail } from '../keys/digest.js'
 import { verifyPassword } from './passwords.js'
 import { endSession, type StartedSession, startSession } from './sessions.js'
 import { claimAttempt, recordSuccess, type ThrottleSettings, throttleKeys } from './throttle.js'
@@ -23,11 +24,6 @@ export type LoginResult =
   | { ok: true; user: User; session: StartedSession }
   | { ok: false; locked: false }
   | { ok: false; locked: true; retryAfterSeconds: number }
-
-/** The email as accounts are keyed: trimmed, lower-case, at most 320 characters (RFC 5321). */
-function normaliseEmail(email: string): string {
-  return email.trim().toLowerCase().slice(0, 320)
-}
 
 /**
  * Checks an email and password and, when they match an active account, starts a fresh session.

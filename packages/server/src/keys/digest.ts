@@ -1,6 +1,14 @@
 import { createHmac, hkdfSync } from 'node:crypto'
 import type { MasterKey } from './master-key.js'
 
+/** The purpose of the digest of typed emails (`login.failed`, the sign-in throttle). */
+export const LOGIN_EMAIL_DIGEST = 'login email'
+
+/** An email as sign-in keys it: trimmed, lower-case, at most 320 characters (RFC 5321). */
+export function normaliseEmail(email: string): string {
+  return email.trim().toLowerCase().slice(0, 320)
+}
+
 /**
  * A keyed digest for values that must be recognisable but not readable, such as a typed email
  * that matches no account: people type passwords into the email field, and a plain SHA-256 of a
