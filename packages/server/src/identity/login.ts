@@ -59,8 +59,21 @@ export async function signIn(deps: DeputyDeps, attempt: LoginAttempt): Promise<L
       : audit.append(failed).then(() => undefined)
   }
 
+  // Written once, when attempts from somewhere start to wait.
+  const lockedOut = async (started: { key: string; until: number; failures: number }[]) => {
+    for (const { key, until, failures } of started) {
+      await audit.append({
+        ...event,
+        type: 'login.locked-out',
+        reason: `${failures} failed sign-ins: attempts from ${where.address} now wait`,
+        data: { key, until: new Date(until).toISOString() },
+      })
+    }
+  }
+
   const claim = await claimAttempt(db, keys, now, settings)
   if (!claim.ok) {
+    await lockedOut(claim.started)
     await refused('locked', where)
     return { ok: false, locked: true, retryAfterSeconds: claim.retryAfterSeconds }
   }
@@ -80,14 +93,7 @@ export async function signIn(deps: DeputyDeps, attempt: LoginAttempt): Promise<L
 
   if (reason !== null || !user) {
     await refused(reason ?? 'unknown-account', where)
-    for (const started of claim.started) {
-      await audit.append({
-        ...event,
-        type: 'login.locked-out',
-        reason: `${started.failures} failed sign-ins: attempts from ${where.address} now wait`,
-        data: { key: started.key, until: new Date(started.until).toISOString() },
-      })
-    }
+    await lockedOut(claim.started)
     if (claim.waitSeconds > 0) {
       return { ok: false, locked: true, retryAfterSeconds: claim.waitSeconds }
     }

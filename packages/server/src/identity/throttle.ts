@@ -5,8 +5,8 @@ import type { Database } from '../store/schema.js'
 // Failures are counted per (account, client address) pair — a wrong password from one address
 // never holds back the right one from another — and per address across accounts, so one address
 // cannot spray guesses over many accounts. Past the limit each further attempt from there must
-// wait: 1 s, then twice as long after every failure, up to the configured longest wait
-// (OWASP ASVS 2.2.1: "anti-automation ... without locking out the legitimate user").
+// wait: 1 s, then twice as long after every failure, up to the configured longest wait (OWASP
+// ASVS 4.0 V2.2.1: anti-automation against brute force that does not enable lockout attacks).
 // Counters live in the database, so the throttle holds across restarts and replicas.
 
 /** What failed sign-ins are counted against (the `login_throttle` row keys). */
@@ -55,7 +55,12 @@ export type Claim =
       /** Keys whose wait this attempt starts (for `login.locked-out`, if it fails). */
       started: { key: string; until: number; failures: number }[]
     }
-  | { ok: false; retryAfterSeconds: number }
+  | {
+      ok: false
+      retryAfterSeconds: number
+      /** Keys whose wait this attempt started before another key refused it. */
+      started: { key: string; until: number; failures: number }[]
+    }
 
 /**
  * Claims one sign-in attempt before the password is checked, counting it as a failure until
@@ -86,7 +91,11 @@ export async function claimAttempt(
         .where('key', '=', key)
         .executeTakeFirst()
       const until = Number(row?.locked_until ?? now)
-      return { ok: false, retryAfterSeconds: Math.max(1, Math.ceil((until - now) / 1000)) }
+      return {
+        ok: false,
+        retryAfterSeconds: Math.max(1, Math.ceil((until - now) / 1000)),
+        started,
+      }
     }
     const wait = waitMs(failures, max, settings.longestWaitSeconds)
     if (wait === 0) continue
