@@ -3,13 +3,16 @@ import type { Kysely } from 'kysely'
 import pino, { type Logger } from 'pino'
 import { createAdminApi } from './admin/api.js'
 import { createAuditLog } from './audit/chain.js'
+import { createRefusalLog, type RefusalLog } from './audit/refusals.js'
 import type { AuditLog } from './audit/types.js'
 import type { ResolvedConfig } from './config/load.js'
+import { clientAddressMiddleware, trustedProxies } from './http/client-address.js'
 import type { AppEnv } from './http/env.js'
 import { errorResponse } from './http/errors.js'
-import { requestContext, securityHeaders } from './http/middleware.js'
+import { refuseNulInPath, requestContext, securityHeaders } from './http/middleware.js'
 import { createIdentityRoutes } from './identity/routes.js'
 import { createUsers, type Users } from './identity/users.js'
+import { createKeyedDigest, LOGIN_EMAIL_DIGEST } from './keys/digest.js'
 import { createSealer } from './keys/envelope.js'
 import { jwksRoutes } from './keys/jwks.js'
 import { loadMasterKey, type MasterKeySource } from './keys/master-key.js'
@@ -43,6 +46,16 @@ export interface DeputyDeps {
   clock: Clock
   logger: Logger
   audit: AuditLog
+  /**
+   * Where refusals of anonymous requests are recorded: the first of a kind in full, repeats
+   * summarised (audit/refusals.ts), so nobody can grow the chain without bound.
+   */
+  refusals: RefusalLog
+  /**
+   * A keyed digest of a normalised email (`hmac-sha-256:<hex>`): how a typed email that matches
+   * no account appears in the audit chain and the sign-in throttle.
+   */
+  emailDigest(email: string): string
   sealer: Sealer
   signingKeys: SigningKeys
   users: Users
@@ -84,8 +97,12 @@ export async function openDeputy(
   const logger = options.logger ?? pino({ level: config.logLevel, base: { service: 'deputy' } })
   const sealer = createSealer(masterKey.key)
   const audit = createAuditLog(store, clock)
+  const refusals = createRefusalLog(audit, clock, {
+    windowSeconds: config.auditRefusalSummarySeconds,
+    onError: (err) => logger.error({ err }, 'audit refusal summary not written'),
+  })
   const users = createUsers({ store, clock, audit })
-  const clients = createClients({ store, clock, audit, config })
+  const clients = createClients({ store, clock, audit, refusals, config })
   const grants = createGrants({ store, clock, audit })
   // A write in this process is in force here at once; other processes poll the set version.
   // (An engine that has not loaded yet loads the new version on its first decision anyway.)
@@ -117,6 +134,8 @@ export async function openDeputy(
     clock,
     logger,
     audit,
+    refusals,
+    emailDigest: createKeyedDigest(masterKey.key, LOGIN_EMAIL_DIGEST),
     sealer,
     users,
     resources: createResources({ store, clock, audit }),
@@ -140,6 +159,8 @@ export async function openDeputy(
     deps,
     masterKey,
     close: async () => {
+      // The refusals counted in the current window are written before the database closes.
+      await refusals.close()
       policy.close()
       await store.close()
     },
@@ -216,6 +237,8 @@ export async function createDeputy(
   const app = new Hono<AppEnv>()
   app.use(requestContext(deps.logger))
   app.use(securityHeaders({ https: config.issuer.startsWith('https:') }))
+  app.use(clientAddressMiddleware(trustedProxies(config.trustedProxies)))
+  app.use(refuseNulInPath())
   // Nothing Deputy accepts is large; refuse big bodies before reading them.
   app.use(
     bodyLimit({

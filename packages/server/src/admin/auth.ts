@@ -5,6 +5,7 @@ import type { AppEnv } from '../http/env.js'
 import { ADMIN_PERMISSION } from '../identity/roles.js'
 import type { CurrentSession } from '../identity/sessions.js'
 import { DeputyError } from '../lib/errors.js'
+import { jsonTextProblem } from '../lib/json-input.js'
 import { safeEqual } from '../lib/random.js'
 import type { AdminApiKeys } from './api-keys.js'
 
@@ -39,6 +40,7 @@ export function requireAdmin(
       const key = await keys.verify(match[1])
       if (!key) return unauthorized(c, 'the admin API key is not valid or has been revoked')
       c.set('actor', { type: 'system', id: `admin-key:${key.id}`, label: key.name })
+      await checkInput(c)
       return next()
     }
 
@@ -61,8 +63,26 @@ export function requireAdmin(
       }
     }
     c.set('actor', { type: 'user', id: user.id, label: user.email })
+    await checkInput(c)
     return next()
   }
+}
+
+/**
+ * The bounds every admin API request is held to before a handler sees it, whichever API (users,
+ * clients, policies) it is for: no NUL in the query (PostgreSQL text cannot hold one), and a body
+ * that is not nested deeper than `MAX_JSON_DEPTH` and holds no NUL (lib/json-input.ts). The body
+ * is read once here; handlers read it again from Hono's cache.
+ */
+async function checkInput(c: Parameters<MiddlewareHandler<AdminEnv>>[0]): Promise<void> {
+  const url = c.req.url
+  const query = url.indexOf('?')
+  if (query !== -1 && url.includes('%00', query)) {
+    throw new DeputyError('ERR_INVALID_INPUT', 'the query string contains a NUL character (%00)')
+  }
+  if (SAFE_METHODS.has(c.req.method)) return
+  const problem = jsonTextProblem(await c.req.text())
+  if (problem) throw new DeputyError('ERR_INVALID_INPUT', `the request body ${problem}`)
 }
 
 // RFC 6750 §3: a 401 names the scheme the caller should use.

@@ -110,19 +110,35 @@ export function createAuditLog(store: Store, clock: Clock): AuditLog {
         try {
           outcomes = await commit(batch)
         } catch (err) {
-          for (const pending of batch) pending.reject(err)
+          if (batch.length === 1) {
+            batch[0]?.reject(err)
+            continue
+          }
+          // The batch is one transaction, rolled back whole. So that one record the database
+          // refuses cannot fail the records of other requests that shared its commit, each is
+          // committed again on its own; only the bad one fails.
+          for (const pending of batch) {
+            try {
+              settle(pending, (await commit([pending]))[0] as AuditRecord | Error)
+            } catch (alone) {
+              pending.reject(alone)
+            }
+          }
           continue
         }
         batch.forEach((pending, i) => {
-          const outcome = outcomes[i] as AuditRecord | Error
-          if (outcome instanceof Error) pending.reject(outcome)
-          else pending.resolve(outcome)
+          settle(pending, outcomes[i] as AuditRecord | Error)
         })
       }
     } finally {
       flushing = false
       for (const resolve of drained.splice(0)) resolve()
     }
+  }
+
+  function settle(pending: Pending, outcome: AuditRecord | Error): void {
+    if (outcome instanceof Error) pending.reject(outcome)
+    else pending.resolve(outcome)
   }
 
   return {
@@ -145,8 +161,9 @@ export function createAuditLog(store: Store, clock: Clock): AuditLog {
  * Encodes the batch for the writer thread and turns its placements into records. The event
  * thread does only what it must: one `JSON.stringify` per event (which also gives a Date its
  * string, drops undefined members and turns NaN into null, exactly as the JSON columns will give
- * them back, and throws for what JSON cannot hold, so such an event fails alone). Canonical
- * content, hashing, column encoding and the commit all run in the writer thread.
+ * them back, and throws for what JSON cannot hold, so such an event fails alone; the text columns
+ * get their `storableText`). Canonical content, hashing, column encoding and the commit all run in
+ * the writer thread.
  */
 async function writeBatch(
   writer: SqliteAuditWriter,
@@ -211,17 +228,36 @@ type WriterItemFields = [
   data: AuditRecord['data'],
 ]
 
+/**
+ * What a plain text column cannot keep: a NUL, which PostgreSQL text cannot hold at all
+ * (`invalid byte sequence for encoding "UTF8": 0x00`, failing the whole group commit), and a lone
+ * UTF-16 surrogate, which both drivers turn into U+FFFD on the way in (so the stored record
+ * would no longer match its hash).
+ */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding the NUL is the point.
+const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g
+
+/**
+ * The value a plain text column of the chain (`type`, `decision`, `reason`, `request_id`) stores:
+ * NUL and lone surrogates replaced by U+FFFD. The record is hashed after this, so verification
+ * sees what was stored. The JSON columns need nothing: JSON writes both as escapes (`\u0000`),
+ * which any text column holds, so `actor`, `target` and `data` keep exactly what was given.
+ */
+export function storableText<T extends string | null | undefined>(value: T): T {
+  return (typeof value === 'string' ? value.replace(UNSTORABLE, '\ufffd') : value) as T
+}
+
 /** An event as the writer thread takes it (see `WriterItem`); throws when JSON cannot hold it. */
 function encodeWriterItem(event: AuditEventInput): WriterItem {
   return JSON.stringify([
-    event.type,
+    storableText(event.type),
     event.actor,
     event.onBehalfOf ?? null,
     event.delegationChain ?? [],
     event.target ?? null,
-    event.decision ?? null,
-    event.reason ?? null,
-    event.requestId ?? null,
+    storableText(event.decision ?? null),
+    storableText(event.reason ?? null),
+    storableText(event.requestId ?? null),
     event.data ?? {},
   ])
 }
@@ -258,14 +294,14 @@ async function appendBatch(
     const base: Omit<AuditRecord, 'hash'> = {
       seq: seq + 1,
       time,
-      type: event.type,
+      type: storableText(event.type),
       actor: event.actor,
       onBehalfOf: event.onBehalfOf ?? null,
       delegationChain: event.delegationChain ?? [],
       target: event.target ?? null,
-      decision: event.decision ?? null,
-      reason: event.reason ?? null,
-      requestId: event.requestId ?? null,
+      decision: storableText(event.decision ?? null),
+      reason: storableText(event.reason ?? null),
+      requestId: storableText(event.requestId ?? null),
       data: event.data ?? {},
       prevHash,
     }

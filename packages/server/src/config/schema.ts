@@ -1,3 +1,4 @@
+import { isIP } from 'node:net'
 import { z } from 'zod'
 
 /** A yes/no setting: a JSON boolean, or `true`/`false` from the environment or a flag. */
@@ -20,6 +21,29 @@ const HostList = z.preprocess(
       .string()
       .regex(/^[A-Za-z0-9.-]+$/, 'must list host names (no scheme, port or path)')
       .transform((h) => h.toLowerCase()),
+  ),
+)
+
+/** An IPv4 or IPv6 address, or one with a `/prefix` (CIDR). */
+function isAddressOrRange(entry: string): boolean {
+  const [address = '', prefix, extra] = entry.split('/')
+  const family = isIP(address)
+  if (family === 0 || extra !== undefined) return false
+  if (prefix === undefined) return true
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128)
+}
+
+/** Addresses and CIDR ranges: a JSON array, or a comma-separated string from the environment. */
+const AddressList = z.preprocess(
+  (value) =>
+    typeof value === 'string'
+      ? value
+          .split(',')
+          .map((h) => h.trim())
+          .filter(Boolean)
+      : value,
+  z.array(
+    z.string().refine(isAddressOrRange, 'must list IP addresses or CIDR ranges (10.0.0.0/8, ::1)'),
   ),
 )
 
@@ -109,13 +133,17 @@ export const ConfigSchema = z
       .int()
       .min(1)
       .default(5)
-      .describe('Failed sign-ins (per account and per client address) before a temporary lockout.'),
+      .describe(
+        'Failed sign-ins for one account from one client address before each further attempt from there must wait: 1 s, then twice as long after each failure, up to `loginLockoutSeconds`. Other addresses are not held back, so nobody can lock the real person out.',
+      ),
     loginLockoutSeconds: z.coerce
       .number()
       .int()
       .min(1)
       .default(900)
-      .describe('Window in which failed sign-ins are counted, and the length of the lockout.'),
+      .describe(
+        'The longest wait between throttled sign-in attempts; failures are forgotten once this long has passed after the last wait ended.',
+      ),
     logLevel: z
       .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
       .default('info')
@@ -157,6 +185,52 @@ export const ConfigSchema = z
         'Development only, default `false`: fetch Client ID Metadata Documents over plain http from loopback addresses. Refused in `production` mode.',
       )
       .meta({ type: 'boolean' }),
+
+    // Abuse by anonymous callers (issue 9 §6, §8): client addresses, throttles and rate limits.
+    trustedProxies: AddressList.default([]).describe(
+      "Reverse proxies (IP addresses or CIDR ranges, comma-separated in the environment) whose `X-Forwarded-For` is believed: the client address is then the right-most entry that is not itself a trusted proxy. Empty (the default): the socket address, headers ignored. Set it behind a proxy, or every client shares the proxy's address in sign-in throttling and rate limits.",
+    ),
+    loginMaxFailuresPerAddress: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .default(50)
+      .describe(
+        'Failed sign-ins from one client address, across all accounts, before each further attempt from there must wait (the same back-off as `loginMaxFailures`).',
+      ),
+    registrationRateLimit: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .default(30)
+      .describe(
+        "Dynamic registration requests (`POST /register`) one client address may make per hour; past it the answer is 429 with `Retry-After`. Counted in each process's memory, so N replicas let N times as many through.",
+      ),
+    clientMetadataFetchRateLimit: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .default(30)
+      .describe(
+        "Client ID Metadata Document fetches the requests of one client address may cause per minute; past it `/authorize` and `/token` answer 429 with `Retry-After`. Counted in each process's memory, so N replicas let N times as many through.",
+      ),
+    authorizationRequestRateLimit: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .default(60)
+      .describe(
+        "Sign-in hand-offs (`/authorize` requests from a browser that is not signed in, each stored for 10 minutes) one client address may start per minute; past it a 429 page with `Retry-After`. Counted in each process's memory, so N replicas let N times as many through.",
+      ),
+    auditRefusalSummarySeconds: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(3600)
+      .default(60)
+      .describe(
+        'Refusals of anonymous requests are recorded in full once per this window for each kind (event type, reason, actor, target); the rest of the window is counted and written as one summary record (see docs/events.md).',
+      ),
   })
   .strict()
   .superRefine((config, ctx) => {
@@ -193,4 +267,10 @@ export const ENVIRONMENT_VARIABLES: Record<string, keyof ConfigInput> = {
   DEPUTY_SWEEP_INTERVAL_SECONDS: 'sweepIntervalSeconds',
   DEPUTY_DANGEROUSLY_ALLOW_HTTP_LOOPBACK_CLIENT_METADATA:
     'dangerouslyAllowHttpLoopbackClientMetadata',
+  DEPUTY_TRUSTED_PROXIES: 'trustedProxies',
+  DEPUTY_LOGIN_MAX_FAILURES_PER_ADDRESS: 'loginMaxFailuresPerAddress',
+  DEPUTY_REGISTRATION_RATE_LIMIT: 'registrationRateLimit',
+  DEPUTY_CLIENT_METADATA_FETCH_RATE_LIMIT: 'clientMetadataFetchRateLimit',
+  DEPUTY_AUTHORIZATION_REQUEST_RATE_LIMIT: 'authorizationRequestRateLimit',
+  DEPUTY_AUDIT_REFUSAL_SUMMARY_SECONDS: 'auditRefusalSummarySeconds',
 }

@@ -8,5 +8,10 @@ export interface AppEnv {
     logger: Logger
     /** The security headers every response carries (see `securityHeaders`). */
     securityHeaders: Readonly<Record<string, string>>
+    /**
+     * The client's network address (see http/client-address.ts: the socket's peer, or the
+     * `X-Forwarded-For` entry a trusted proxy vouches for); undefined when the host cannot tell.
+     */
+    clientAddress: string | undefined
   }
 }

@@ -1,6 +1,7 @@
 import type { Context } from 'hono'
 import { HTTPException } from 'hono/http-exception'
 import { isDeputyError } from '../lib/errors.js'
+import { isRateLimited } from '../lib/rate-limit.js'
 import { isOAuthError, oauthErrorResponse } from '../oauth/errors.js'
 import type { AppEnv } from './env.js'
 
@@ -36,7 +37,7 @@ export function errorResponse(err: unknown, c: Context<AppEnv>): Response {
         request_id: requestId,
       },
       err.status as 400,
-      noStore,
+      isRateLimited(err) ? { ...noStore, 'Retry-After': String(err.retryAfterSeconds) } : noStore,
     )
   }
   c.get('logger')?.error({ err, requestId }, 'unexpected error')

@@ -1,5 +1,6 @@
 import type { Context, MiddlewareHandler } from 'hono'
 import type { Logger } from 'pino'
+import { DeputyError } from '../lib/errors.js'
 import { randomToken } from '../lib/random.js'
 import type { AppEnv } from './env.js'
 
@@ -42,6 +43,20 @@ export function requestContext(logger: Logger): MiddlewareHandler<AppEnv> {
         'request',
       )
     }
+  }
+}
+
+/**
+ * Refuses a request whose path holds a NUL (`%00`): route parameters are decoded from the path
+ * and reach queries, and PostgreSQL text cannot hold a NUL, so `/admin/api/users/%00` would be a
+ * database error (500) instead of the caller's mistake. Hono has already decoded the path.
+ */
+export function refuseNulInPath(): MiddlewareHandler<AppEnv> {
+  return async function refuseNulInPath(c, next) {
+    if (c.req.path.includes('\u0000')) {
+      throw new DeputyError('ERR_INVALID_INPUT', 'the request path contains a NUL character (%00)')
+    }
+    await next()
   }
 }
 

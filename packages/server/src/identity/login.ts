@@ -1,15 +1,16 @@
-import type { Actor } from '../audit/types.js'
+import type { Actor, AuditEventInput } from '../audit/types.js'
 import type { DeputyDeps } from '../deputy.js'
+import { normaliseEmail } from '../keys/digest.js'
 import { verifyPassword } from './passwords.js'
 import { endSession, type StartedSession, startSession } from './sessions.js'
-import { clearFailures, lockedUntil, recordFailure, throttleKeys } from './throttle.js'
+import { claimAttempt, recordSuccess, type ThrottleSettings, throttleKeys } from './throttle.js'
 import type { User } from './users.js'
 
 /** One sign-in attempt, as the login form delivers it. */
 export interface LoginAttempt {
   email: string
   password: string
-  /** The client's network address, or undefined when the host cannot tell. */
+  /** The client's network address (http/client-address.ts), or undefined when the host cannot tell. */
   address: string | undefined
   /** The session cookie the browser already had, if any; it is ended, never reused. */
   previousSessionId: string | undefined
@@ -25,27 +26,56 @@ export type LoginResult =
   | { ok: false; locked: true; retryAfterSeconds: number }
 
 /**
- * Checks an email and password and, when they match an active account that is not locked out,
- * starts a fresh session. Every failure is counted against the account and the address; the
- * session the browser came with is ended so a planted session id cannot survive sign-in
- * (session fixation, OWASP ASVS V3.2.1).
+ * Checks an email and password and, when they match an active account, starts a fresh session.
+ * Each attempt is claimed against the (account, address) pair and the address before the password
+ * is checked (identity/throttle.ts), so a flood from one place only slows that place; the session
+ * the browser came with is ended so a planted session id cannot survive sign-in (session
+ * fixation, OWASP ASVS V3.2.1). A typed email that matches no account is recorded only as a
+ * keyed digest, and unknown accounts are throttled exactly like known ones.
  */
 export async function signIn(deps: DeputyDeps, attempt: LoginAttempt): Promise<LoginResult> {
   const { db, clock, config, audit } = deps
   const now = clock.now().getTime()
-  const keys = throttleKeys(attempt.email, attempt.address)
-  const email = attempt.email.trim().toLowerCase().slice(0, 320)
+  const email = normaliseEmail(attempt.email)
+  const digest = deps.emailDigest(email)
+  const keys = throttleKeys(digest, attempt.address)
   const user = await deps.users.findByEmail(attempt.email)
   const actor: Actor = user
     ? { type: 'user', id: user.id, label: user.email }
-    : { type: 'user', id: 'unknown', label: email }
+    : { type: 'user', id: 'unknown', label: digest }
   const event = { actor, requestId: attempt.requestId }
-  const where = { email, address: attempt.address ?? 'unknown' }
+  const where = { email: user ? user.email : digest, address: attempt.address ?? 'unknown' }
+  const settings: ThrottleSettings = {
+    maxFailures: config.loginMaxFailures,
+    maxFailuresPerAddress: config.loginMaxFailuresPerAddress,
+    longestWaitSeconds: config.loginLockoutSeconds,
+  }
+  // Failures anyone can cause without knowing anything are summarised (audit/refusals.ts);
+  // those against a real account's password are each written.
+  const refused = (reason: LoginFailureReason, data: Record<string, unknown>) => {
+    const failed: AuditEventInput = { ...event, type: 'login.failed', reason, data }
+    return reason === 'unknown-account' || reason === 'locked'
+      ? deps.refusals.record(failed)
+      : audit.append(failed).then(() => undefined)
+  }
 
-  const locked = await lockedUntil(db, keys, now)
-  if (locked !== null) {
-    await audit.append({ ...event, type: 'login.failed', reason: 'locked', data: where })
-    return { ok: false, locked: true, retryAfterSeconds: Math.ceil((locked - now) / 1000) }
+  // Written once, when attempts from somewhere start to wait.
+  const lockedOut = async (started: { key: string; until: number; failures: number }[]) => {
+    for (const { key, until, failures } of started) {
+      await audit.append({
+        ...event,
+        type: 'login.locked-out',
+        reason: `${failures} failed sign-ins: attempts from ${where.address} now wait`,
+        data: { key, until: new Date(until).toISOString() },
+      })
+    }
+  }
+
+  const claim = await claimAttempt(db, keys, now, settings)
+  if (!claim.ok) {
+    await lockedOut(claim.started)
+    await refused('locked', where)
+    return { ok: false, locked: true, retryAfterSeconds: claim.retryAfterSeconds }
   }
 
   // Always verify, even for an unknown or disabled account, so timing does not tell them apart.
@@ -62,26 +92,10 @@ export async function signIn(deps: DeputyDeps, attempt: LoginAttempt): Promise<L
         : null
 
   if (reason !== null || !user) {
-    await audit.append({
-      ...event,
-      type: 'login.failed',
-      reason: reason ?? 'unknown-account',
-      data: where,
-    })
-    const lockouts = await recordFailure(db, keys, now, {
-      maxFailures: config.loginMaxFailures,
-      lockoutSeconds: config.loginLockoutSeconds,
-    })
-    for (const lockout of lockouts) {
-      await audit.append({
-        ...event,
-        type: 'login.locked-out',
-        reason: `${config.loginMaxFailures} failed sign-ins within ${config.loginLockoutSeconds}s`,
-        data: { key: lockout.key, until: new Date(lockout.until).toISOString() },
-      })
-    }
-    if (lockouts.length > 0) {
-      return { ok: false, locked: true, retryAfterSeconds: config.loginLockoutSeconds }
+    await refused(reason ?? 'unknown-account', where)
+    await lockedOut(claim.started)
+    if (claim.waitSeconds > 0) {
+      return { ok: false, locked: true, retryAfterSeconds: claim.waitSeconds }
     }
     return { ok: false, locked: false }
   }
@@ -99,7 +113,7 @@ export async function signIn(deps: DeputyDeps, attempt: LoginAttempt): Promise<L
     }
   }
   const session = await startSession(deps, user.id)
-  await clearFailures(db, keys.account)
+  await recordSuccess(db, keys, settings)
   await audit.append({
     ...event,
     type: 'login.succeeded',

@@ -1,4 +1,3 @@
-import { getConnInfo } from '@hono/node-server/conninfo'
 import { type Context, Hono } from 'hono'
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie'
 import type { DeputyDeps } from '../deputy.js'
@@ -46,16 +45,6 @@ export function safeReturnTo(value: string | null | undefined): string {
     return path
   } catch {
     return DEFAULT_RETURN_TO
-  }
-}
-
-/** The client's address from the socket; never from a header a client can write. */
-function clientAddress(c: Context<AppEnv>): string | undefined {
-  try {
-    return getConnInfo(c).remote.address || undefined
-  } catch {
-    // Not running on Node's HTTP server (in-process requests, other hosts): address unknown.
-    return undefined
   }
 }
 
@@ -133,8 +122,8 @@ function loginHref(returnTo: string): string {
 }
 
 function lockoutText(seconds: number): string {
-  const minutes = Math.max(1, Math.ceil(seconds / 60))
-  return `Too many failed sign-in attempts. Try again in ${minutes} minute${minutes === 1 ? '' : 's'}.`
+  const [n, unit] = seconds < 60 ? [seconds, 'second'] : [Math.ceil(seconds / 60), 'minute']
+  return `Too many failed sign-in attempts. Try again in ${n} ${unit}${n === 1 ? '' : 's'}.`
 }
 
 /** The login CSRF secret this browser holds, or a new one set as a cookie. */
@@ -186,11 +175,27 @@ export function createIdentityRoutes(deps: DeputyDeps): Hono<AppEnv> {
         headers,
       )
     if (!email || !password) return page(400, 'Enter your email and password.')
+    // No email or password holds one, and PostgreSQL text cannot: the person's mistake, not ours.
+    if (email.includes('\u0000') || password.includes('\u0000')) {
+      return html(
+        c,
+        loginPage({
+          csrfToken: cookieToken,
+          returnTo,
+          email: email.replaceAll('\u0000', ''),
+          message: {
+            kind: 'error',
+            text: 'The form held a character Deputy does not accept (a NUL byte).',
+          },
+        }),
+        400,
+      )
+    }
 
     const result = await signIn(deps, {
       email,
       password,
-      address: clientAddress(c),
+      address: c.get('clientAddress'),
       previousSessionId: cookieValue(c.req.raw, SESSION_COOKIE),
       requestId: c.get('requestId') ?? null,
     })

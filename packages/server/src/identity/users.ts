@@ -3,6 +3,7 @@ import { z } from 'zod'
 import type { Actor, AuditLog } from '../audit/types.js'
 import type { Clock } from '../lib/clock.js'
 import { DeputyError } from '../lib/errors.js'
+import { jsonValueProblem } from '../lib/json-input.js'
 import type { Store } from '../store/db.js'
 import type { UserRow, UserStatus } from '../store/schema.js'
 import { hashPassword, MIN_PASSWORD_LENGTH } from './passwords.js'
@@ -71,6 +72,12 @@ export const ClaimsSchema = z
     for (const key of Object.keys(claims)) {
       if (RESERVED_CLAIMS.has(key))
         ctx.addIssue({ code: 'custom', message: `"${key}" is a reserved claim and cannot be set` })
+    }
+    // Before anything walks them: 5,000 levels overflow JSON.stringify's stack (a 500).
+    const problem = jsonValueProblem(claims)
+    if (problem) {
+      ctx.addIssue({ code: 'custom', message: `claims ${problem}` })
+      return
     }
     if (JSON.stringify(claims).length > 8 * 1024)
       ctx.addIssue({ code: 'custom', message: 'claims must be at most 8 KiB of JSON' })

@@ -1,11 +1,13 @@
 /**
  * Form bodies (`application/x-www-form-urlencoded`) as the OAuth endpoints must read them:
- * that media type only, each parameter at most once, empty values treated as absent.
+ * that media type only, each parameter at most once, empty values treated as absent, and no NUL
+ * character in a name or value (`%00`: no OAuth parameter holds one, and PostgreSQL text cannot,
+ * so it would turn a caller's mistake into a database error).
  */
 
 /** Why a body was refused; the OAuth layer turns it into `invalid_request`. */
 export class FormError extends Error {
-  readonly problem: 'not-form' | 'duplicate-parameter'
+  readonly problem: 'not-form' | 'duplicate-parameter' | 'nul-character'
   readonly parameter: string | undefined
 
   constructor(problem: FormError['problem'], message: string, parameter?: string) {
@@ -46,6 +48,14 @@ export function parseForm(body: string, repeatable: ReadonlySet<string> = NO_NAM
   const multi = new Map<string, string[]>()
   const seen = new Set<string>()
   for (const [name, value] of new URLSearchParams(body)) {
+    if (hasNul(name) || hasNul(value)) {
+      const named = /^[a-z_]{1,40}$/.test(name)
+      throw new FormError(
+        'nul-character',
+        `${named ? `parameter "${name}"` : 'a parameter'} contains a NUL character (%00)`,
+        named ? name : undefined,
+      )
+    }
     if (repeatable.has(name)) {
       seen.add(name)
       if (value === '') continue
@@ -79,3 +89,8 @@ export async function readForm(
 }
 
 const NO_NAMES: ReadonlySet<string> = new Set()
+
+/** True when a decoded parameter name or value holds a NUL character. */
+export function hasNul(value: string): boolean {
+  return value.includes('\u0000')
+}

@@ -4,6 +4,7 @@ import type { DeputyDeps } from '../deputy.js'
 import type { AppEnv } from '../http/env.js'
 import { readSession } from '../identity/sessions.js'
 import { isDeputyError } from '../lib/errors.js'
+import { hasNul } from '../lib/form.js'
 import { safeEqual } from '../lib/random.js'
 import { type AgentEntry, agentsPage } from '../ui/agents.js'
 import { messagePage } from '../ui/message-page.js'
@@ -91,7 +92,9 @@ export function createAgentsRoutes(deps: DeputyDeps): Hono<AppEnv> {
       return c.redirect(`/login?return_to=${encodeURIComponent('/account/agents')}`, 303)
     const agents = await agentEntries(deps, await deps.grants.listForUser(session.user.id))
     const revoked = c.req.query('revoked')
-    const revokedName = revoked ? (await deps.clients.get(revoked))?.name : undefined
+    // Only a notice; a value no client id can be (a NUL) is not looked up.
+    const revokedName =
+      revoked && !hasNul(revoked) ? (await deps.clients.get(revoked))?.name : undefined
     return c.html(
       agentsPage({ agents, csrfToken: session.csrfToken, ...(revokedName ? { revokedName } : {}) }),
       200,

@@ -8,7 +8,9 @@ import {
   readSession,
   SESSION_COOKIE,
 } from '../identity/sessions.js'
+import { hasNul } from '../lib/form.js'
 import { safeEqual, sha256 } from '../lib/random.js'
+import { createRateLimiter, isRateLimited, RateLimited } from '../lib/rate-limit.js'
 import { consentPage, returningPage } from '../ui/consent.js'
 import { messagePage } from '../ui/message-page.js'
 import {
@@ -93,7 +95,11 @@ function describeParam(name: string): string {
  * nothing is redirected. Duplicates come first because a doubled `redirect_uri` or `client_id`
  * could make two parsers disagree about where the response goes.
  */
-async function trustTarget(deps: DeputyDeps, params: URLSearchParams): Promise<TrustedTarget> {
+async function trustTarget(
+  deps: DeputyDeps,
+  params: URLSearchParams,
+  requester: string,
+): Promise<TrustedTarget> {
   for (const name of new Set(params.keys())) {
     if (!REPEATABLE.has(name) && params.getAll(name).length > 1) {
       throw new PageError(
@@ -107,7 +113,16 @@ async function trustTarget(deps: DeputyDeps, params: URLSearchParams): Promise<T
   if (!clientId) {
     throw new PageError('The app did not say who it is (client_id is missing).', 'no-client', null)
   }
-  const client = clientId.length <= 2048 ? await deps.clients.resolve(clientId) : undefined
+  // Neither names anything with a NUL in it; refused before either reaches a query.
+  if (hasNul(clientId) || hasNul(params.get('redirect_uri') ?? '')) {
+    throw new PageError(
+      'The app sent a request Deputy cannot read (a NUL character in client_id or redirect_uri).',
+      'nul-character',
+      null,
+    )
+  }
+  const client =
+    clientId.length <= 2048 ? await deps.clients.resolve(clientId, { requester }) : undefined
   if (!client) {
     throw new PageError(
       'This app is not known to Deputy, or it has been disabled.',
@@ -149,6 +164,12 @@ async function validateRequest(
   const { client } = target
   const invalid = (description: string, reason = description) =>
     new OAuthError('invalid_request', description, { reason })
+
+  // No parameter holds a NUL (and PostgreSQL text cannot): the request is malformed.
+  for (const [name, value] of params) {
+    if (hasNul(name) || hasNul(value))
+      throw invalid('a parameter contains a NUL character (%00)', 'nul-character')
+  }
 
   const responseType = params.get('response_type')
   if (!responseType) throw invalid('response_type is required')
@@ -250,9 +271,28 @@ function consentPolicy(redirectUri: string): string {
 export function createAuthorizeRoutes(deps: DeputyDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>()
   const requests: AuthorizationRequests = createAuthorizationRequests(deps)
+  // Each hand-off to the sign-in page stores the request for 10 minutes, for anyone who asks:
+  // a bucket per client address, so one address cannot fill the table.
+  const handoffs = createRateLimiter({
+    limit: deps.config.authorizationRequestRateLimit,
+    perSeconds: 60,
+  })
 
   // A person never sees a stack trace or JSON here: one line on a page, the detail in the log.
   app.onError((err, c) => {
+    if (isRateLimited(err)) {
+      // RFC 6585 §4: too many requests from this address (metadata fetches, sign-in hand-offs).
+      return page(
+        c,
+        messagePage({
+          title: 'Too many requests',
+          text: `Too many requests came from your network. Try again in ${err.retryAfterSeconds} seconds.`,
+          link: { href: '/account', label: 'Go to your account' },
+        }),
+        429,
+        { 'Retry-After': String(err.retryAfterSeconds) },
+      )
+    }
     c.get('logger')?.error({ err, requestId: c.get('requestId') }, 'authorization failed')
     return stopPage(c, 'Something went wrong on our side. Go back to the app and try again.', 500)
   })
@@ -263,7 +303,8 @@ export function createAuthorizeRoutes(deps: DeputyDeps): Hono<AppEnv> {
     reason: string,
     clientId: string | null,
   ): Promise<void> {
-    await deps.audit.append({
+    // Anyone can send refused requests: repeats are summarised (audit/refusals.ts).
+    await deps.refusals.record({
       type: 'authorization.refused',
       actor: clientId ? { type: 'client', id: clientId } : { type: 'system', id: 'authorize' },
       decision: 'deny',
@@ -381,7 +422,7 @@ export function createAuthorizeRoutes(deps: DeputyDeps): Hono<AppEnv> {
   async function authorize(c: Context<AppEnv>, params: URLSearchParams): Promise<Response> {
     let target: TrustedTarget
     try {
-      target = await trustTarget(deps, params)
+      target = await trustTarget(deps, params, c.get('clientAddress') ?? 'unknown')
     } catch (err) {
       if (!(err instanceof PageError)) throw err
       await refused(c, 'invalid_request', err.reason, err.clientId)
@@ -404,6 +445,8 @@ export function createAuthorizeRoutes(deps: DeputyDeps): Hono<AppEnv> {
           false,
         )
       }
+      const wait = handoffs.take(c.get('clientAddress') ?? 'unknown')
+      if (wait > 0) throw new RateLimited('too many sign-in hand-offs from this address', wait)
       const handle = await requests.save(validated.request)
       c.header('Cache-Control', 'no-store')
       return c.redirect(`/login?return_to=${encodeURIComponent(continueHref(handle))}`, 303)
@@ -429,7 +472,9 @@ export function createAuthorizeRoutes(deps: DeputyDeps): Hono<AppEnv> {
   async function reload(c: Context<AppEnv>, handle: string): Promise<Validated | Response> {
     const request = await requests.find(handle)
     if (!request) return expiredPage(c)
-    const client = await deps.clients.resolve(request.clientId)
+    const client = await deps.clients.resolve(request.clientId, {
+      requester: c.get('clientAddress') ?? 'unknown',
+    })
     if (!client || !matchRedirectUri(client.redirectUris, request.redirectUri)) {
       await refused(c, 'invalid_request', 'client-gone', request.clientId)
       return stopPage(c, 'This app is not known to Deputy, or it has been disabled.')

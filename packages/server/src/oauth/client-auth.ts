@@ -1,6 +1,7 @@
 import { createLocalJWKSet, decodeJwt, type JSONWebKeySet, jwtVerify } from 'jose'
 import type { DeputyDeps } from '../deputy.js'
 import type { Form } from '../lib/form.js'
+import { isRateLimited } from '../lib/rate-limit.js'
 import type { ClientAuthMethod } from '../store/schema.js'
 import type { Client } from './clients.js'
 import { OAuthError } from './errors.js'
@@ -35,6 +36,12 @@ interface Presented {
 export interface ClientAuthContext {
   /** The URL of the endpoint being called (token, revocation, introspection). */
   endpointUrl: string
+  /**
+   * The caller's client address (`unknown` when the host cannot tell): the metadata document
+   * fetches a URL client_id triggers are rate-limited per requester. Leave out only for callers
+   * that are not anonymous network requests.
+   */
+  requester?: string
 }
 
 type Verifier = (
@@ -57,14 +64,21 @@ function parseBasic(header: string): { clientId: string; secret: string } {
   const decoded = Buffer.from(header.slice(6).trim(), 'base64').toString('utf8')
   const colon = decoded.indexOf(':')
   if (colon <= 0) throw refuse('malformed-basic-credentials')
+  let credentials: { clientId: string; secret: string }
   try {
-    return {
+    credentials = {
       clientId: formDecode(decoded.slice(0, colon)),
       secret: formDecode(decoded.slice(colon + 1)),
     }
   } catch {
     throw refuse('malformed-basic-credentials')
   }
+  // No client id or secret holds a NUL; refused here, it never reaches a query (PostgreSQL text
+  // cannot hold one) or the audit chain.
+  if (credentials.clientId.includes('\u0000') || credentials.secret.includes('\u0000')) {
+    throw refuse('malformed-basic-credentials')
+  }
+  return credentials
 }
 
 /**
@@ -116,6 +130,8 @@ function presentedCredentials(authorization: string | undefined, form: Form): Pr
   if (bodyClientId !== undefined && bodyClientId !== presented.clientId) {
     throw refuse('client-id-mismatch')
   }
+  // A form value was checked by the form parser; an assertion's `sub` was not.
+  if (presented.clientId.includes('\u0000')) throw refuse('malformed-client-id')
   return presented
 }
 
@@ -182,6 +198,28 @@ const VERIFIERS = new Map<ClientAuthMethod, Verifier>([
   ['private_key_jwt', verifyAssertion],
 ])
 
+/** The named client; a metadata document fetch past the rate limit is a 429 (RFC 6585 §4). */
+async function resolveClient(
+  deps: DeputyDeps,
+  clientId: string,
+  requester: string | undefined,
+): Promise<Client | undefined> {
+  try {
+    return await deps.clients.resolve(clientId, requester === undefined ? {} : { requester })
+  } catch (err) {
+    if (!isRateLimited(err)) throw err
+    throw new OAuthError(
+      'temporarily_unavailable',
+      'too many requests naming clients Deputy has not seen before; try again later',
+      {
+        reason: 'metadata-fetch-rate-limited',
+        status: 429,
+        headers: { 'Retry-After': String(err.retryAfterSeconds) },
+      },
+    )
+  }
+}
+
 /**
  * Authenticates the client of a token, revocation or introspection request: exactly one method,
  * the one the client registered, and a body `client_id` that names the same client.
@@ -193,7 +231,7 @@ export async function authenticateClient(
   context: ClientAuthContext,
 ): Promise<AuthenticatedClient> {
   const presented = presentedCredentials(authorization, form)
-  const client = await deps.clients.resolve(presented.clientId)
+  const client = await resolveClient(deps, presented.clientId, context.requester)
   if (!client) throw refuse('unknown-or-disabled-client')
   if (client.tokenEndpointAuthMethod !== presented.method) {
     throw refuse(

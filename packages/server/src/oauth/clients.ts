@@ -1,10 +1,13 @@
 import { z } from 'zod'
+import type { RefusalLog } from '../audit/refusals.js'
 import type { Actor, AuditLog } from '../audit/types.js'
 import type { ResolvedConfig } from '../config/load.js'
 import { parseInput } from '../identity/users.js'
 import type { Clock } from '../lib/clock.js'
 import { DeputyError } from '../lib/errors.js'
+import { jsonValueProblem } from '../lib/json-input.js'
 import { randomToken, safeEqual, sha256 } from '../lib/random.js'
+import { createRateLimiter, RateLimited } from '../lib/rate-limit.js'
 import type { SafeFetchOptions } from '../lib/safe-fetch.js'
 import { createTtlCache } from '../lib/ttl-cache.js'
 import type { Store } from '../store/db.js'
@@ -115,10 +118,13 @@ export interface ClientsDeps {
   store: Store
   clock: Clock
   audit: AuditLog
+  /** Where metadata document refusals go (summarised); `audit` itself when absent. */
+  refusals?: Pick<RefusalLog, 'record'>
   config?: Pick<
     ResolvedConfig,
     'clientMetadataAllowedHosts' | 'dangerouslyAllowHttpLoopbackClientMetadata'
-  >
+  > &
+    Partial<Pick<ResolvedConfig, 'clientMetadataFetchRateLimit'>>
   /** Limits of metadata document fetches (tests shorten the deadline). */
   metadataFetch?: Pick<SafeFetchOptions, 'timeoutMs' | 'maxBytes'>
   /**
@@ -131,6 +137,23 @@ export interface ClientsDeps {
 
 /** How long a registered client's row is reused by default: the staleness bound across replicas. */
 export const CLIENT_CACHE_MS = 2_000
+
+/**
+ * How long a metadata document URL that failed is not fetched again: requests naming a broken
+ * URL then cost no fetch and no audit record. Per process, at most `FAILED_DOCUMENTS_MAX` URLs.
+ */
+export const FAILED_DOCUMENT_MS = 60_000
+const FAILED_DOCUMENTS_MAX = 10_000
+
+/** Who caused a lookup, for the rate limit on the metadata document fetches it triggers. */
+export interface ResolveOptions {
+  /**
+   * The client address of the request naming the client (`unknown` when the host cannot tell).
+   * Fetches are limited per requester (`clientMetadataFetchRateLimit`); lookups without one
+   * (the CLI, the admin API) are not limited.
+   */
+  requester?: string
+}
 
 /** Deputy acting on its own (fetching a metadata document), as the audit chain names it. */
 const DEPUTY: Actor = { type: 'system', id: 'deputy' }
@@ -155,6 +178,17 @@ export function createClients(deps: ClientsDeps) {
   }
   /** Fetches in flight, so concurrent requests naming one document fetch it once. */
   const inFlight = new Map<string, Promise<Client | undefined>>()
+  /** Document URLs that failed lately, so a flood naming one costs no fetch and no record. */
+  const failedDocuments = createTtlCache<string, true>(FAILED_DOCUMENT_MS, FAILED_DOCUMENTS_MAX)
+  /** Metadata document fetches per requester (client address) and minute. */
+  const fetchLimiter = createRateLimiter({
+    limit: deps.config?.clientMetadataFetchRateLimit ?? 30,
+    perSeconds: 60,
+  })
+  const refusals = deps.refusals ?? {
+    record: async (event: Parameters<AuditLog['append']>[0]) =>
+      void (await deps.audit.append(event)),
+  }
   /**
    * Registered (non-URL) clients as last read, with their secret digest: the token endpoint reads
    * a client on every request. Entries live `cacheMs` (the bound on how late a disable or a new
@@ -236,18 +270,46 @@ export function createClients(deps: ClientsDeps) {
   /**
    * A client named by a URL: the cached document while it is fresh, otherwise the document
    * fetched again. Any failure means "no such client", with the precise reason in the audit chain.
+   * Only the request that starts a fetch pays for it against its requester's rate limit; requests
+   * naming the same document meanwhile wait for that fetch.
    */
-  async function resolveMetadataDocument(clientId: string): Promise<Client | undefined> {
+  async function resolveMetadataDocument(
+    clientId: string,
+    requester: string | undefined,
+  ): Promise<Client | undefined> {
     const cached = await getClient(clientId)
     if (cached && (cached.kind !== 'metadata_document' || cached.status !== 'active'))
       return undefined
     if (cached?.expiresAt && cached.expiresAt > deps.clock.now().getTime()) return cached
+    if (failedDocuments.get(clientId)) return undefined
+    let pending = inFlight.get(clientId)
+    if (!pending) {
+      if (requester !== undefined) {
+        const wait = fetchLimiter.take(requester)
+        if (wait > 0) {
+          throw new RateLimited(
+            'too many requests naming apps Deputy has not seen before; try again later',
+            wait,
+          )
+        }
+      }
+      pending = fetchMetadataDocument(clientId).finally(() => inFlight.delete(clientId))
+      inFlight.set(clientId, pending)
+    }
+    return pending
+  }
+
+  async function fetchMetadataDocument(clientId: string): Promise<Client | undefined> {
     try {
       const { document, ttlSeconds } = await fetchClientMetadataDocument(clientId, fetchOptions)
+      // The document's unknown fields are kept as they came; bound them like any JSON input.
+      const problem = jsonValueProblem(document)
+      if (problem) throw new ClientMetadataRefused(`document ${problem}`)
       return await storeDocument(document, ttlSeconds)
     } catch (err) {
       if (!(err instanceof ClientMetadataRefused)) throw err
-      await deps.audit.append({
+      failedDocuments.set(clientId, true)
+      await refusals.record({
         type: 'client-metadata.refused',
         actor: DEPUTY,
         target: { type: 'client', id: clientId },
@@ -281,17 +343,12 @@ export function createClients(deps: ClientsDeps) {
     /**
      * The client a request names, if it may be used now: active and not expired. This is what the
      * authorization and token endpoints call; URL-formatted ids (Client ID Metadata Documents) are
-     * fetched and cached here.
+     * fetched and cached here (a fetch past the requester's rate limit throws `RateLimited`).
      */
-    async resolve(clientId: string): Promise<Client | undefined> {
+    async resolve(clientId: string, options: ResolveOptions = {}): Promise<Client | undefined> {
       if (isClientIdUrl(clientId)) {
         // CIMD §4: the client identifier is a URL and the document it names is the registration.
-        let pending = inFlight.get(clientId)
-        if (!pending) {
-          pending = resolveMetadataDocument(clientId).finally(() => inFlight.delete(clientId))
-          inFlight.set(clientId, pending)
-        }
-        return pending
+        return resolveMetadataDocument(clientId, options.requester)
       }
       const client = (await getCached(clientId))?.client
       if (client?.status !== 'active') return undefined

@@ -4,6 +4,8 @@ import type { Actor } from '../audit/types.js'
 import type { DeputyDeps } from '../deputy.js'
 import type { AppEnv } from '../http/env.js'
 import { isDeputyError } from '../lib/errors.js'
+import { JsonInputError, parseJsonInput } from '../lib/json-input.js'
+import { createRateLimiter } from '../lib/rate-limit.js'
 import type { Client } from './clients.js'
 import { OAuthError, oauthErrorResponse } from './errors.js'
 import { redirectUriProblem } from './redirect-uris.js'
@@ -90,12 +92,27 @@ const CORS = {
 export function createRegistrationRoutes(deps: DeputyDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>()
   if (!deps.config.dynamicRegistration) return app
+  // Each registration is a row anyone may write: a bucket per client address and hour, so one
+  // address cannot fill the database. In this process's memory (replicas each count their own).
+  const limiter = createRateLimiter({
+    limit: deps.config.registrationRateLimit,
+    perSeconds: 3600,
+  })
 
   app.options('/register', () => new Response(null, { status: 204, headers: CORS }))
 
   app.post('/register', async (c) => {
     const requestId = c.get('requestId')
     try {
+      const wait = limiter.take(c.get('clientAddress') ?? 'unknown')
+      if (wait > 0) {
+        // RFC 6585 §4; RFC 7591 names no error for this, so the OAuth one for "not now".
+        throw new OAuthError(
+          'temporarily_unavailable',
+          'too many registrations from this address; try again later',
+          { reason: 'rate-limited', status: 429, headers: { 'Retry-After': String(wait) } },
+        )
+      }
       const parsed = await parseRequest(c.req.raw)
       const method = parsed.token_endpoint_auth_method
       const grantTypes = parsed.grant_types ?? ['authorization_code', 'refresh_token']
@@ -156,7 +173,8 @@ export function createRegistrationRoutes(deps: DeputyDeps): Hono<AppEnv> {
       })
     } catch (err) {
       if (!(err instanceof OAuthError)) throw err
-      await deps.audit.append({
+      // Anyone can send refused registrations: repeats are summarised (audit/refusals.ts).
+      await deps.refusals.record({
         type: 'client.registration-refused',
         actor: DYNAMIC_REGISTRATION,
         decision: 'deny',
@@ -178,9 +196,10 @@ async function parseRequest(request: Request): Promise<z.output<typeof Registrat
     throw metadataError('the request must be application/json')
   let body: unknown
   try {
-    body = JSON.parse(await request.text())
-  } catch {
-    throw metadataError('the request body is not valid JSON')
+    body = parseJsonInput(await request.text())
+  } catch (err) {
+    if (err instanceof JsonInputError) throw metadataError(err.message)
+    throw err
   }
   if (typeof body !== 'object' || body === null || Array.isArray(body))
     throw metadataError('the request body must be a JSON object')

@@ -77,6 +77,7 @@ export function createRevocationRoutes(deps: DeputyDeps): Hono<AppEnv> {
     const form = await readOAuthForm(c)
     const { client } = await authenticateClient(deps, c.req.header('authorization'), form, {
       endpointUrl,
+      requester: c.get('clientAddress') ?? 'unknown',
     })
     const token = form.get('token')
     if (!token)

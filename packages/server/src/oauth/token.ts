@@ -87,8 +87,9 @@ export function noStoreJson(body: unknown, status = 200): Response {
 
 /**
  * The token endpoint (RFC 6749 §3.2), as named steps: read the form, authenticate the client,
- * check the grant type is allowed for it, run the grant. Every issuance and every refusal is
- * written to the audit chain (never the token itself).
+ * check the grant type is allowed for it, run the grant. Every issuance is written to the audit
+ * chain in full before the tokens are sent, every refusal through the refusal log (never the
+ * token itself).
  */
 export function createTokenRoutes(deps: DeputyDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>()
@@ -121,6 +122,7 @@ export function createTokenRoutes(deps: DeputyDeps): Hono<AppEnv> {
       }
       ;({ client } = await authenticateClient(deps, authorization, form, {
         endpointUrl: tokenEndpoint,
+        requester: c.get('clientAddress') ?? 'unknown',
       }))
       if (!client.grantTypes.includes(grantType as GrantType)) {
         throw new OAuthError('unauthorized_client', 'this client may not use this grant type', {
@@ -152,7 +154,8 @@ export function createTokenRoutes(deps: DeputyDeps): Hono<AppEnv> {
     } catch (err) {
       if (isOAuthError(err) && err.status < 500) {
         const clientId = client?.clientId ?? claimedClientId(authorization, form)
-        await deps.audit.append({
+        // Anyone can send refused requests: repeats are summarised (audit/refusals.ts).
+        await deps.refusals.record({
           type: 'token.refused',
           actor: { type: 'client', id: clientId?.slice(0, 200) ?? 'unknown' },
           decision: 'deny',

@@ -17,7 +17,11 @@ describe('Dynamic Client Registration (RFC 7591)', () => {
   const clock = manualClock()
 
   beforeAll(async () => {
-    deputy = await startTestDeputy({ clock, config: { dynamicRegistrationTtlSeconds: 3600 } })
+    // This suite registers far more clients from one (in-process) address than the limit allows.
+    deputy = await startTestDeputy({
+      clock,
+      config: { dynamicRegistrationTtlSeconds: 3600, registrationRateLimit: 1000 },
+    })
   })
   afterAll(() => deputy?.dispose())
 

@@ -5,8 +5,10 @@ import type { Command } from 'commander'
 import { exportAudit, tailAudit } from '../../audit/query.js'
 import type { Actor, AuditRecord } from '../../audit/types.js'
 import { verifyAuditChain } from '../../audit/verify.js'
+import { createKeyedDigest, LOGIN_EMAIL_DIGEST, normaliseEmail } from '../../keys/digest.js'
+import { loadMasterKey } from '../../keys/master-key.js'
 import { DeputyError } from '../../lib/errors.js'
-import { globalOptions, output, table, withStore } from '../context.js'
+import { commandConfig, globalOptions, output, table, withStore } from '../context.js'
 
 const MAX_TAIL = 10_000
 
@@ -53,6 +55,21 @@ export function registerAudit(program: Command): void {
         tailAudit(store, { limit, ...(opts.type ? { type: opts.type } : {}) }),
       )
       output(options, records, () => table(records.map(tailRow), TAIL_COLUMNS))
+    })
+
+  audit
+    .command('digest')
+    .argument('<email>', 'an email someone may have typed at sign-in')
+    .description(
+      'print the digest a typed email that matches no account is recorded as (login.failed, the sign-in throttle); needs the master key',
+    )
+    .action((email: string, _opts, command: Command) => {
+      const options = globalOptions(command)
+      const digest = createKeyedDigest(
+        loadMasterKey(commandConfig(options)).key,
+        LOGIN_EMAIL_DIGEST,
+      )(normaliseEmail(email))
+      output(options, { email, digest }, () => digest)
     })
 
   audit
