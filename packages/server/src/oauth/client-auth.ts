@@ -38,10 +38,9 @@ export interface ClientAuthContext {
   endpointUrl: string
   /**
    * The caller's client address (`unknown` when the host cannot tell): the metadata document
-   * fetches a URL client_id triggers are rate-limited per requester. Leave out only for callers
-   * that are not anonymous network requests.
+   * fetches a URL client_id triggers are rate-limited per requester.
    */
-  requester?: string
+  requester: string
 }
 
 type Verifier = (
@@ -202,10 +201,10 @@ const VERIFIERS = new Map<ClientAuthMethod, Verifier>([
 async function resolveClient(
   deps: DeputyDeps,
   clientId: string,
-  requester: string | undefined,
+  requester: string,
 ): Promise<Client | undefined> {
   try {
-    return await deps.clients.resolve(clientId, requester === undefined ? {} : { requester })
+    return await deps.clients.resolve(clientId, { requester })
   } catch (err) {
     if (!isRateLimited(err)) throw err
     throw new OAuthError(

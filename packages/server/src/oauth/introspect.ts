@@ -80,6 +80,7 @@ export function createIntrospectionRoutes(deps: DeputyDeps): Hono<AppEnv> {
     const form = await readOAuthForm(c)
     const { client } = await authenticateClient(deps, c.req.header('authorization'), form, {
       endpointUrl,
+      requester: c.get('clientAddress') ?? 'unknown',
     })
     if (client.tokenEndpointAuthMethod === 'none') {
       throw new OAuthError('invalid_client', 'introspection needs a confidential client', {
