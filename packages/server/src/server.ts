@@ -14,25 +14,34 @@ export interface RunningServer {
   shutdown(options?: { graceMs?: number }): Promise<void>
 }
 
-/** How long shutdown waits for in-flight requests before cutting their connections. */
+/** How long a drain waits for in-flight requests before cutting their connections. */
 export const SHUTDOWN_GRACE_MS = 10_000
 
-/** The Node edge: binds the Hono app to a port. Nothing else in Deputy imports node:http. */
-export async function listen(
-  deputy: Deputy,
+/** A fetch handler served on a Node HTTP server, and how to stop it without hanging. */
+export interface ServedFetch {
+  url: string
+  port: number
+  /**
+   * Stops accepting connections and lets in-flight requests finish, each answered with
+   * `Connection: close`; keep-alive connections close as they fall idle, and whatever still runs
+   * after `graceMs` is cut off. `beforeWait` runs once draining has begun (end open streams there).
+   */
+  drain(options?: { graceMs?: number; beforeWait?: () => void }): Promise<void>
+}
+
+/** The Node edge: serves a Web fetch handler on a port. Nothing else in Deputy imports node:http. */
+export async function serveFetch(
+  fetch: (request: Request) => Response | Promise<Response>,
   options: { port: number; host: string },
-): Promise<RunningServer> {
+): Promise<ServedFetch> {
   const server: ServerType = await new Promise((resolve, reject) => {
-    const s = serve({ fetch: deputy.app.fetch, port: options.port, hostname: options.host }, () =>
-      resolve(s),
-    )
+    const s = serve({ fetch, port: options.port, hostname: options.host }, () => resolve(s))
     s.once('error', reject)
   })
   const address = server.address()
   const port = typeof address === 'object' && address ? address.port : options.port
   const host = options.host.includes(':') ? `[${options.host}]` : options.host
-  let stopping: Promise<void> | undefined
-  let draining = false
+  let draining: Promise<void> | undefined
   const http = server as Server
   /** Responses not yet sent, so draining can tell them to close their connection too. */
   const inFlight = new Set<ServerResponse>()
@@ -53,22 +62,38 @@ export async function listen(
   return {
     url: `http://${host}:${port}`,
     port,
-    shutdown(options = {}) {
-      stopping ??= (async () => {
-        draining = true
+    drain(drainOptions = {}) {
+      draining ??= (async () => {
         for (const res of inFlight) askToClose(res)
         const grace = setTimeout(
           () => http.closeAllConnections(),
-          options.graceMs ?? SHUTDOWN_GRACE_MS,
+          drainOptions.graceMs ?? SHUTDOWN_GRACE_MS,
         )
         grace.unref()
         await new Promise<void>((resolve) => {
           http.close(() => resolve())
           http.closeIdleConnections()
+          drainOptions.beforeWait?.()
         })
         clearTimeout(grace)
-        await deputy.close()
       })()
+      return draining
+    },
+  }
+}
+
+/** Serves a Deputy's app; shutting down drains the server, then closes Deputy. */
+export async function listen(
+  deputy: Deputy,
+  options: { port: number; host: string },
+): Promise<RunningServer> {
+  const served = await serveFetch(deputy.app.fetch, options)
+  let stopping: Promise<void> | undefined
+  return {
+    url: served.url,
+    port: served.port,
+    shutdown(shutdownOptions = {}) {
+      stopping ??= served.drain(shutdownOptions).then(() => deputy.close())
       return stopping
     },
   }

@@ -1,5 +1,4 @@
 import type { AuditFailure, AuditHook } from '@deputy/mcp'
-import { type ServerType, serve } from '@hono/node-server'
 import type { Command } from 'commander'
 import { createAuditLog } from '../../audit/chain.js'
 import { chainAudit, jsonLineAudit } from '../../gateway/audit.js'
@@ -19,6 +18,7 @@ import {
 } from '../../gateway/upstream-stdio.js'
 import { systemClock } from '../../lib/clock.js'
 import { DeputyError } from '../../lib/errors.js'
+import { serveFetch } from '../../server.js'
 import { openStore, type Store } from '../../store/db.js'
 import { migrateToLatest } from '../../store/migrate.js'
 import { globalOptions } from '../context.js'
@@ -228,20 +228,11 @@ async function runGateway(command: Command, opts: GatewayCommandOptions): Promis
 
   // The resource names the real port, so `--port 0` needs the socket before the gateway exists.
   let gateway: Gateway | undefined
-  const server: ServerType = await new Promise((resolve, reject) => {
-    const s = serve(
-      {
-        fetch: (request: Request) =>
-          gateway?.fetch(request) ?? new Response('starting', { status: 503 }),
-        port,
-        hostname: host,
-      },
-      () => resolve(s),
-    )
-    s.once('error', reject)
-  })
-  const address = server.address()
-  const boundPort = typeof address === 'object' && address ? address.port : port
+  const server = await serveFetch(
+    (request: Request) => gateway?.fetch(request) ?? new Response('starting', { status: 503 }),
+    { port, host },
+  )
+  const boundPort = server.port
   const resource = opts.resource ?? `http://localhost:${boundPort}/mcp`
   try {
     gateway = createGateway({
@@ -259,25 +250,21 @@ async function runGateway(command: Command, opts: GatewayCommandOptions): Promis
       onError,
     })
   } catch (error) {
-    server.close()
+    await server.drain()
     await store?.close()
     throw invalid((error as Error).message)
   }
 
   const stop = async () => {
-    await new Promise<void>((resolve) => {
-      server.close(() => resolve())
-      ;(server as { closeIdleConnections?: () => void }).closeIdleConnections?.()
-      // Open SSE streams would hold close() forever; the upstream's close ends them.
-      void gateway?.close()
-    })
+    // Open SSE streams would hold the drain to its grace; the upstream's close ends them.
+    await server.drain({ beforeWait: () => void gateway?.close() })
     await store?.close()
     process.exit(0)
   }
   process.once('SIGTERM', () => void stop())
   process.once('SIGINT', () => void stop())
 
-  const listening = `http://${host.includes(':') ? `[${host}]` : host}:${boundPort}`
+  const listening = server.url
   const scopes = scopesOf(rules)
   process.stderr.write(
     `${[
