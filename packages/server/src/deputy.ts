@@ -2,6 +2,8 @@ import { Hono } from 'hono'
 import type { Kysely } from 'kysely'
 import pino, { type Logger } from 'pino'
 import { createAdminApi } from './admin/api.js'
+import { type AdminApiKeys, createAdminApiKeys } from './admin/api-keys.js'
+import { requireAdmin } from './admin/auth.js'
 import { createAuditLog } from './audit/chain.js'
 import { createRefusalLog, type RefusalLog } from './audit/refusals.js'
 import type { AuditLog } from './audit/types.js'
@@ -10,7 +12,9 @@ import { clientAddressMiddleware, trustedProxies } from './http/client-address.j
 import type { AppEnv } from './http/env.js'
 import { errorResponse } from './http/errors.js'
 import { refuseNulInPath, requestContext, securityHeaders } from './http/middleware.js'
+import { createRoles, type Roles } from './identity/roles.js'
 import { createIdentityRoutes } from './identity/routes.js'
+import { readSession } from './identity/sessions.js'
 import { createUsers, type Users } from './identity/users.js'
 import { createKeyedDigest, LOGIN_EMAIL_DIGEST } from './keys/digest.js'
 import { createSealer } from './keys/envelope.js'
@@ -21,14 +25,24 @@ import type { Sealer, SigningKeys } from './keys/types.js'
 import { bodyLimit } from './lib/body-limit.js'
 import { type Clock, systemClock } from './lib/clock.js'
 import { DeputyError } from './lib/errors.js'
+import { sweepExpiredRows } from './maintenance/sweep.js'
 import { createOAuthAdminApi } from './oauth/admin-api.js'
+import { createAgentsRoutes } from './oauth/agents.js'
 import { type AuthorizationCodes, createAuthorizationCodes } from './oauth/authorization-codes.js'
+import { createAuthorizeRoutes } from './oauth/authorize.js'
 import { type Clients, createClients } from './oauth/clients.js'
 import { createGrants, type Grants } from './oauth/grants.js'
+import { createIntrospectionRoutes } from './oauth/introspect.js'
+import { createMetadataRoutes } from './oauth/metadata.js'
 import { createMetadataHosts, type MetadataHosts } from './oauth/metadata-hosts.js'
+import { createRefreshTokens, type RefreshTokens } from './oauth/refresh-tokens.js'
+import { createRegistrationRoutes } from './oauth/register.js'
 import { createResources, type Resources } from './oauth/resources.js'
-import { createOAuthRoutes } from './oauth/routes.js'
+import { createRevocationRoutes } from './oauth/revoke.js'
+import { createTokenRoutes } from './oauth/token.js'
+import { createUserinfoRoutes } from './oauth/userinfo.js'
 import { createPolicyAdminApi } from './policy/admin-api.js'
+import { POLICY_ADMIN_ROUTES } from './policy/admin-routes.js'
 import { createPolicyEngine } from './policy/engine.js'
 import { createPolicies } from './policy/policies.js'
 import { createRelationships } from './policy/relationships.js'
@@ -36,7 +50,6 @@ import type { Policies, PolicyEngine, Relationships } from './policy/types.js'
 import { openStore, type Store } from './store/db.js'
 import { migrateToLatest } from './store/migrate.js'
 import type { Database } from './store/schema.js'
-import { sweepExpiredRows } from './store/sweep.js'
 
 /** What every module is handed: narrow, explicit dependencies (no module-level singletons). */
 export interface DeputyDeps {
@@ -59,12 +72,17 @@ export interface DeputyDeps {
   sealer: Sealer
   signingKeys: SigningKeys
   users: Users
+  roles: Roles
+  /** Keys for the admin API (shown once, stored as digests). */
+  adminApiKeys: AdminApiKeys
   resources: Resources
   clients: Clients
   /** The operator's allow-list of Client ID Metadata Document hosts for machine tokens. */
   metadataHosts: MetadataHosts
   grants: Grants
   authorizationCodes: AuthorizationCodes
+  /** Rotating refresh tokens (stored as digests). */
+  refreshTokens: RefreshTokens
   /** Versioned Cedar policies and the declared actions. */
   policies: Policies
   /** Relationship tuples (object#relation@subject). */
@@ -138,6 +156,8 @@ export async function openDeputy(
     emailDigest: createKeyedDigest(masterKey.key, LOGIN_EMAIL_DIGEST),
     sealer,
     users,
+    roles: createRoles({ store, clock, audit }),
+    adminApiKeys: createAdminApiKeys({ store, clock, audit }),
     resources: createResources({ store, clock, audit }),
     clients,
     metadataHosts: createMetadataHosts({ store, clock, audit }),
@@ -146,6 +166,12 @@ export async function openDeputy(
     relationships,
     policy,
     authorizationCodes: createAuthorizationCodes({ store, clock }),
+    refreshTokens: createRefreshTokens({
+      store,
+      clock,
+      ttlSeconds: config.refreshTokenTtlSeconds,
+      graceSeconds: config.refreshTokenReuseGraceSeconds,
+    }),
     signingKeys: createSigningKeys({
       store,
       sealer,
@@ -265,10 +291,23 @@ export async function createDeputy(
   })
   app.route('/', jwksRoutes(deps))
   app.route('/', createIdentityRoutes(deps))
-  app.route('/admin/api', createAdminApi(deps))
-  app.route('/admin/api', createOAuthAdminApi(deps))
-  app.route('/admin/api', createPolicyAdminApi(deps))
-  app.route('/', createOAuthRoutes(deps))
+  // One gate for the whole admin API; each part mounts its routes behind it.
+  const adminGate = requireAdmin(deps.adminApiKeys, (request) => readSession(deps, request))
+  app.route(
+    '/admin/api',
+    createAdminApi({ ...deps, adminGate, describedElsewhere: POLICY_ADMIN_ROUTES }),
+  )
+  app.route('/admin/api', createOAuthAdminApi({ ...deps, adminGate }))
+  app.route('/admin/api', createPolicyAdminApi({ ...deps, adminGate }))
+  // The authorization server, one module per endpoint.
+  app.route('/', createMetadataRoutes(deps))
+  app.route('/', createRegistrationRoutes(deps))
+  app.route('/', createAuthorizeRoutes(deps))
+  app.route('/', createAgentsRoutes(deps))
+  app.route('/', createTokenRoutes(deps))
+  app.route('/', createRevocationRoutes(deps))
+  app.route('/', createIntrospectionRoutes(deps))
+  app.route('/', createUserinfoRoutes(deps))
 
   const sweeper = scheduleSweeps(deps)
   return {

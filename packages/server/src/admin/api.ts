@@ -1,22 +1,20 @@
-import { type Context, Hono } from 'hono'
+import { type Context, Hono, type MiddlewareHandler } from 'hono'
 import { z } from 'zod'
 import type { Actor } from '../audit/types.js'
-import type { DeputyDeps } from '../deputy.js'
 import type { AppEnv } from '../http/env.js'
 import { errorResponse } from '../http/errors.js'
 import { MIN_PASSWORD_LENGTH } from '../identity/passwords.js'
-import { createRoles, DescriptionSchema } from '../identity/roles.js'
-import { readSession } from '../identity/sessions.js'
+import { DescriptionSchema, type Roles } from '../identity/roles.js'
 import {
   ClaimsSchema,
   EmailSchema,
   NameOfPersonSchema,
   NameSchema,
   type User,
+  type Users,
 } from '../identity/users.js'
 import { DeputyError } from '../lib/errors.js'
-import { createAdminApiKeys } from './api-keys.js'
-import { type AdminEnv, requireAdmin, type SessionReader } from './auth.js'
+import type { AdminEnv } from './auth.js'
 import { type AdminRoute, openApiDocument } from './openapi.js'
 import {
   PermissionWire,
@@ -82,19 +80,25 @@ function route<B = undefined>(spec: HandledRoute<B>): HandledRoute<unknown> {
   return spec as HandledRoute<unknown>
 }
 
-export interface AdminApiOptions {
-  /** How a browser session is read; tests pass their own. */
-  readSession?: SessionReader
+/** What the users, roles and permissions API uses. */
+export interface AdminApiDeps {
+  users: Users
+  roles: Roles
+  /** The admin gate (admin/auth.ts `requireAdmin`): an admin API key or an administrator's session. */
+  adminGate: MiddlewareHandler<AdminEnv>
+  /**
+   * Routes mounted by other modules on /admin/api (the policy API), described in the same OpenAPI
+   * document so one document covers the whole admin API.
+   */
+  describedElsewhere: readonly AdminRoute[]
 }
 
 /**
  * The admin API (/admin/api): users, roles and permissions as JSON, for an admin API key or a
  * signed-in administrator. Every change is an audit event naming the key or person.
  */
-export function createAdminApi(deps: DeputyDeps, options: AdminApiOptions = {}): Hono<AppEnv> {
-  const roles = createRoles(deps)
-  const keys = createAdminApiKeys(deps)
-  const users = deps.users
+export function createAdminApi(deps: AdminApiDeps): Hono<AppEnv> {
+  const { roles, users } = deps
 
   async function userById(id: string): Promise<User> {
     const user = await users.findById(id)
@@ -223,14 +227,17 @@ export function createAdminApi(deps: DeputyDeps, options: AdminApiOptions = {}):
     },
     ...routes,
   ]
-  const document = openApiDocument(describedRoutes, ADMIN_API_VERSION)
+  const document = openApiDocument(
+    [...describedRoutes, ...deps.describedElsewhere],
+    ADMIN_API_VERSION,
+  )
 
   const app = new Hono<AdminEnv>()
   // Set here as well as on the main app so the admin API answers the same when mounted alone.
   app.onError((err, c) => errorResponse(err, c as unknown as Context<AppEnv>))
   // The description holds no data, and tools read it before they have a key.
   app.get('/openapi.json', (c) => c.json(document))
-  app.use('*', requireAdmin(deps, keys, options.readSession ?? readSession))
+  app.use('*', deps.adminGate)
   for (const r of routes) {
     app.on(r.method.toUpperCase(), r.path, async (c) => {
       const body = r.body ? await readBody(c, r.body) : undefined

@@ -1,6 +1,5 @@
 import type { MiddlewareHandler } from 'hono'
 import type { Actor } from '../audit/types.js'
-import type { DeputyDeps } from '../deputy.js'
 import type { AppEnv } from '../http/env.js'
 import { ADMIN_PERMISSION } from '../identity/roles.js'
 import type { CurrentSession } from '../identity/sessions.js'
@@ -15,7 +14,7 @@ export interface AdminEnv {
 }
 
 /** Reads the signed-in browser session of a request (identity/sessions.ts in production). */
-export type SessionReader = (deps: DeputyDeps, request: Request) => Promise<CurrentSession | null>
+export type SessionReader = (request: Request) => Promise<CurrentSession | null>
 
 /** Methods that change nothing, so a session needs no CSRF token for them. */
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
@@ -27,8 +26,7 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
  * never sent by a browser on its own and needs no such proof.
  */
 export function requireAdmin(
-  deps: DeputyDeps,
-  keys: AdminApiKeys,
+  keys: Pick<AdminApiKeys, 'verify'>,
   readSession: SessionReader,
 ): MiddlewareHandler<AdminEnv> {
   return async (c, next) => {
@@ -44,7 +42,7 @@ export function requireAdmin(
       return next()
     }
 
-    const session = await readSession(deps, c.req.raw)
+    const session = await readSession(c.req.raw)
     if (!session) return unauthorized(c, 'sign in, or send "Authorization: Bearer <admin API key>"')
     const { user } = session
     if (user.status !== 'active' || !user.permissions.includes(ADMIN_PERMISSION)) {

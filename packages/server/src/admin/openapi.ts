@@ -1,6 +1,5 @@
 import { z } from 'zod'
-import { POLICY_ADMIN_ROUTES, PolicyProblemWire } from '../policy/admin-routes.js'
-import { ErrorWire } from './wire.js'
+import { ErrorWire, PolicyProblemWire } from './wire.js'
 
 /** One admin API route, described once: the same record mounts it and documents it. */
 export interface AdminRoute {
@@ -56,7 +55,7 @@ export function openApiDocument(routes: AdminRoute[], version: string): Record<s
   const errorWithProblems = {
     content: { 'application/json': { schema: schemaOf(ErrorWithProblemsWire, 'output') } },
   }
-  for (const route of [...routes, ...POLICY_ADMIN_ROUTES]) {
+  for (const route of routes) {
     const path = route.path.replace(/:([A-Za-z_]+)/g, '{$1}')
     const parameters = [
       ...[...route.path.matchAll(/:([A-Za-z_]+)/g)].map((m) => ({

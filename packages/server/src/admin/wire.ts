@@ -99,3 +99,14 @@ export function adminApiKeyToWire(key: AdminApiKey): z.infer<typeof AdminApiKeyW
     revoked_at: key.revokedAt,
   }
 }
+
+/** Where a policy text is wrong: the `problems` of an `ERR_POLICY_INVALID` answer. */
+export const PolicyProblemWire = z
+  .object({
+    policy_id: z.string().optional(),
+    line: z.number().describe('1-based line in the text sent.'),
+    column: z.number().describe('1-based column in the text sent.'),
+    message: z.string(),
+    help: z.string().optional().describe("Cedar's hint, e.g. did you mean `now`?"),
+  })
+  .describe('PolicyProblem')

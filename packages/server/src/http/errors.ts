@@ -1,8 +1,7 @@
 import type { Context } from 'hono'
 import { HTTPException } from 'hono/http-exception'
-import { isDeputyError } from '../lib/errors.js'
+import { answersItself, isDeputyError } from '../lib/errors.js'
 import { isRateLimited } from '../lib/rate-limit.js'
-import { isOAuthError, oauthErrorResponse } from '../oauth/errors.js'
 import type { AppEnv } from './env.js'
 
 /**
@@ -12,9 +11,10 @@ import type { AppEnv } from './env.js'
  */
 export function errorResponse(err: unknown, c: Context<AppEnv>): Response {
   const requestId = c.get('requestId')
-  if (isOAuthError(err)) {
-    if (err.status >= 500) c.get('logger')?.error({ err, requestId }, 'oauth server error')
-    return oauthErrorResponse(err)
+  // A protocol error (OAuth's, say) answers in its protocol's own format.
+  if (answersItself(err)) {
+    if (err.status >= 500) c.get('logger')?.error({ err, requestId }, 'protocol server error')
+    return err.toResponse()
   }
   if (err instanceof HTTPException) {
     const status = err.status

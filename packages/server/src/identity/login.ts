@@ -1,10 +1,24 @@
-import type { Actor, AuditEventInput } from '../audit/types.js'
-import type { DeputyDeps } from '../deputy.js'
+import type { RefusalLog } from '../audit/refusals.js'
+import type { Actor, AuditEventInput, AuditLog } from '../audit/types.js'
+import type { ResolvedConfig } from '../config/load.js'
 import { normaliseEmail } from '../keys/digest.js'
 import { verifyPassword } from './passwords.js'
-import { endSession, type StartedSession, startSession } from './sessions.js'
+import { endSession, type SessionDeps, type StartedSession, startSession } from './sessions.js'
 import { claimAttempt, recordSuccess, type ThrottleSettings, throttleKeys } from './throttle.js'
-import type { User } from './users.js'
+import type { User, Users } from './users.js'
+
+/** What signing in and out reads and writes, besides the sessions themselves. */
+export interface LoginDeps extends SessionDeps {
+  config: Pick<
+    ResolvedConfig,
+    'sessionTtlSeconds' | 'loginMaxFailures' | 'loginMaxFailuresPerAddress' | 'loginLockoutSeconds'
+  >
+  users: Pick<Users, 'findById' | 'findByEmail' | 'passwordHashOf'>
+  audit: AuditLog
+  refusals: Pick<RefusalLog, 'record'>
+  /** The keyed digest of a typed email, for records of accounts that may not exist. */
+  emailDigest(email: string): string
+}
 
 /** One sign-in attempt, as the login form delivers it. */
 export interface LoginAttempt {
@@ -33,7 +47,7 @@ export type LoginResult =
  * fixation, OWASP ASVS V3.2.1). A typed email that matches no account is recorded only as a
  * keyed digest, and unknown accounts are throttled exactly like known ones.
  */
-export async function signIn(deps: DeputyDeps, attempt: LoginAttempt): Promise<LoginResult> {
+export async function signIn(deps: LoginDeps, attempt: LoginAttempt): Promise<LoginResult> {
   const { db, clock, config, audit } = deps
   const now = clock.now().getTime()
   const email = normaliseEmail(attempt.email)
@@ -125,7 +139,7 @@ export async function signIn(deps: DeputyDeps, attempt: LoginAttempt): Promise<L
 
 /** Ends the session a browser holds (sign-out) and records it. */
 export async function signOut(
-  deps: DeputyDeps,
+  deps: LoginDeps,
   sessionId: string,
   requestId: string | null,
 ): Promise<void> {

@@ -1,13 +1,12 @@
 import { type Context, Hono } from 'hono'
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie'
-import type { DeputyDeps } from '../deputy.js'
 import type { AppEnv } from '../http/env.js'
 import { randomToken, safeEqual } from '../lib/random.js'
 import { accountPage } from '../ui/account-page.js'
 import { assetRoutes } from '../ui/assets.js'
 import { loginPage } from '../ui/login-page.js'
 import { messagePage } from '../ui/message-page.js'
-import { signIn, signOut } from './login.js'
+import { type LoginDeps, signIn, signOut } from './login.js'
 import { cookieValue, readSession, SESSION_COOKIE } from './sessions.js'
 
 /**
@@ -141,7 +140,7 @@ function loginCsrfToken(c: Context<AppEnv>): string {
 }
 
 /** Sign-in, sign-out and the account page (issue 2 §5), plus the stylesheet they use. */
-export function createIdentityRoutes(deps: DeputyDeps): Hono<AppEnv> {
+export function createIdentityRoutes(deps: LoginDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>()
   app.route('/', assetRoutes())
 

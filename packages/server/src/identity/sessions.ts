@@ -1,6 +1,17 @@
-import type { DeputyDeps } from '../deputy.js'
+import type { Kysely } from 'kysely'
+import type { ResolvedConfig } from '../config/load.js'
+import type { Clock } from '../lib/clock.js'
 import { randomToken, sha256 } from '../lib/random.js'
-import type { User } from './users.js'
+import type { Database } from '../store/schema.js'
+import type { User, Users } from './users.js'
+
+/** What browser sessions read and write: their table, their lifetime, the time, the people. */
+export interface SessionDeps {
+  db: Kysely<Database>
+  config: Pick<ResolvedConfig, 'sessionTtlSeconds'>
+  clock: Clock
+  users: Pick<Users, 'findById'>
+}
 
 /** A signed-in browser session. */
 export interface CurrentSession {
@@ -43,7 +54,7 @@ export interface StartedSession {
 }
 
 /** Starts a session for a user; the caller sets the cookie. */
-export async function startSession(deps: DeputyDeps, userId: string): Promise<StartedSession> {
+export async function startSession(deps: SessionDeps, userId: string): Promise<StartedSession> {
   const id = randomToken(32)
   const idHash = sha256(id)
   const csrfToken = randomToken(32)
@@ -76,7 +87,7 @@ export async function startSession(deps: DeputyDeps, userId: string): Promise<St
  * audit event, or undefined when there was nothing to end.
  */
 export async function endSession(
-  deps: DeputyDeps,
+  deps: SessionDeps,
   id: string,
 ): Promise<{ userId: string; idHash: string } | undefined> {
   const idHash = sha256(id)
@@ -93,7 +104,7 @@ export async function endSession(
  * active. Anything else is treated as signed out.
  */
 export async function readSession(
-  deps: DeputyDeps,
+  deps: SessionDeps,
   request: Request,
 ): Promise<CurrentSession | null> {
   const id = cookieValue(request, SESSION_COOKIE)

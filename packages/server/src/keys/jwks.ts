@@ -1,9 +1,9 @@
 import { Hono } from 'hono'
-import type { DeputyDeps } from '../deputy.js'
 import type { AppEnv } from '../http/env.js'
+import type { SigningKeys } from './types.js'
 
 /** The JSON Web Key Set resource servers verify tokens with; readable from any origin. */
-export function jwksRoutes(deps: Pick<DeputyDeps, 'signingKeys'>): Hono<AppEnv> {
+export function jwksRoutes(deps: { signingKeys: Pick<SigningKeys, 'jwks'> }): Hono<AppEnv> {
   const app = new Hono<AppEnv>()
   app.get('/jwks', async () => {
     const jwks = await deps.signingKeys.jwks()

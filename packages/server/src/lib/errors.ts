@@ -36,6 +36,24 @@ const HTTP_STATUS: Record<DeputyErrorCode, number> = {
   ERR_POLICY_INVALID: 400,
 }
 
+/**
+ * An error that carries its own wire answer (a protocol's error format, such as OAuth's JSON), so
+ * the HTTP edge can answer it without knowing the protocol.
+ */
+export interface AnswersItself {
+  readonly status: number
+  toResponse(): Response
+}
+
+/** True for an error that carries its own wire answer. */
+export function answersItself(err: unknown): err is Error & AnswersItself {
+  return (
+    err instanceof Error &&
+    typeof (err as Partial<AnswersItself>).toResponse === 'function' &&
+    typeof (err as Partial<AnswersItself>).status === 'number'
+  )
+}
+
 /** The one internal error type: a stable code, a message safe to show, optional details for logs. */
 export class DeputyError extends Error {
   readonly code: DeputyErrorCode

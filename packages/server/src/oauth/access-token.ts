@@ -1,12 +1,31 @@
 import { KeyObject, sign } from 'node:crypto'
 import { createLocalJWKSet, type JWTPayload, jwtVerify } from 'jose'
-import type { DeputyDeps } from '../deputy.js'
-import type { User } from '../identity/users.js'
-import type { ActiveSigningKey } from '../keys/types.js'
+import type { Kysely } from 'kysely'
+import type { ResolvedConfig } from '../config/load.js'
+import type { User, Users } from '../identity/users.js'
+import type { ActiveSigningKey, SigningKeys } from '../keys/types.js'
+import type { Clock } from '../lib/clock.js'
 import { randomToken } from '../lib/random.js'
-import type { Client } from './clients.js'
+import type { Database } from '../store/schema.js'
+import type { Client, Clients } from './clients.js'
+import type { Grants } from './grants.js'
 import type { Resource } from './resources.js'
 import { formatScope } from './scopes.js'
+
+/** What minting and verifying Deputy's JWTs reads: the issuer, the lifetime, the keys, the time. */
+export interface TokenSigningDeps {
+  config: Pick<ResolvedConfig, 'issuer' | 'accessTokenTtlSeconds'>
+  clock: Clock
+  signingKeys: SigningKeys
+}
+
+/** What telling whether a verified access token still counts reads. */
+export interface TokenStatusDeps {
+  db: Kysely<Database>
+  clients: Pick<Clients, 'resolve'>
+  grants: Pick<Grants, 'isActive'>
+  users: Pick<Users, 'findById'>
+}
 
 /** RFC 9068 §2.1: the `typ` header of a JWT access token. */
 export const ACCESS_TOKEN_TYP = 'at+jwt'
@@ -67,7 +86,7 @@ function personClaim(user: User, name: string): unknown {
  * first so that the protocol claims set after them can never be overridden by a custom claim.
  */
 export async function mintAccessToken(
-  deps: Pick<DeputyDeps, 'config' | 'clock' | 'signingKeys'>,
+  deps: TokenSigningDeps,
   input: AccessTokenInput,
 ): Promise<MintedAccessToken> {
   const key = await deps.signingKeys.active()
@@ -159,7 +178,7 @@ export function looksLikeJwt(token: string): boolean {
  * claims, or undefined when it is not a valid Deputy access token. Revocation is `inactiveReason`.
  */
 export async function verifyAccessToken(
-  deps: Pick<DeputyDeps, 'config' | 'clock' | 'signingKeys'>,
+  deps: TokenSigningDeps,
   token: string,
 ): Promise<AccessTokenClaims | undefined> {
   if (!looksLikeJwt(token)) return undefined
@@ -183,7 +202,7 @@ export async function verifyAccessToken(
  * revoked, its grant ended, its client was disabled or deleted, or its person was disabled.
  */
 export async function inactiveReason(
-  deps: Pick<DeputyDeps, 'db' | 'clients' | 'grants' | 'users'>,
+  deps: TokenStatusDeps,
   claims: AccessTokenClaims,
 ): Promise<string | null> {
   const revoked = await deps.db

@@ -1,14 +1,17 @@
 import { type Context, Hono, type MiddlewareHandler } from 'hono'
 import { z } from 'zod'
-import { createAdminApiKeys } from '../admin/api-keys.js'
-import { type AdminEnv, requireAdmin, type SessionReader } from '../admin/auth.js'
-import type { DeputyDeps } from '../deputy.js'
+import type { AdminEnv } from '../admin/auth.js'
 import type { AppEnv } from '../http/env.js'
-import { readSession } from '../identity/sessions.js'
 import { DeputyError } from '../lib/errors.js'
-import { CLIENT_AUTH_METHODS, type Client, type CreatedClient, GRANT_TYPES } from './clients.js'
-import type { MetadataHostGrant } from './metadata-hosts.js'
-import type { Resource } from './resources.js'
+import {
+  CLIENT_AUTH_METHODS,
+  type Client,
+  type Clients,
+  type CreatedClient,
+  GRANT_TYPES,
+} from './clients.js'
+import type { MetadataHostGrant, MetadataHosts } from './metadata-hosts.js'
+import type { Resource, Resources } from './resources.js'
 
 // The shapes sent by the admin API and by `deputy resources|clients … --json`: snake_case on the
 // wire, camelCase in code (as admin/wire.ts does for users and roles).
@@ -112,12 +115,15 @@ const noStore = { 'Cache-Control': 'no-store' }
  * The admin API for resources and clients (mounted at /admin/api beside the users and roles API):
  * the same admin API key or signed-in administrator, every change an audit event naming them.
  */
-export function createOAuthAdminApi(
-  deps: DeputyDeps,
-  options: { readSession?: SessionReader } = {},
-): Hono<AppEnv> {
+export function createOAuthAdminApi(deps: {
+  resources: Resources
+  clients: Clients
+  metadataHosts: MetadataHosts
+  /** The admin gate (admin/auth.ts `requireAdmin`). */
+  adminGate: MiddlewareHandler<AdminEnv>
+}): Hono<AppEnv> {
   const app = new Hono<AdminEnv>()
-  const gate = requireAdmin(deps, createAdminApiKeys(deps), options.readSession ?? readSession)
+  const gate = deps.adminGate
   // Mounted on the same prefix as the users API, whose gate may already have run for this request.
   const auth: MiddlewareHandler<AdminEnv> = (c, next) => (c.get('actor') ? next() : gate(c, next))
   for (const path of [

@@ -1,15 +1,24 @@
 import { type Context, Hono } from 'hono'
-import type { Actor } from '../audit/types.js'
-import type { DeputyDeps } from '../deputy.js'
+import type { Actor, AuditLog } from '../audit/types.js'
 import type { AppEnv } from '../http/env.js'
-import { readSession } from '../identity/sessions.js'
+import { readSession, type SessionDeps } from '../identity/sessions.js'
 import { isDeputyError } from '../lib/errors.js'
 import { hasNul } from '../lib/form.js'
 import { safeEqual } from '../lib/random.js'
 import { type AgentEntry, agentsPage } from '../ui/agents.js'
 import { messagePage } from '../ui/message-page.js'
+import type { Clients } from './clients.js'
 import { scopeSentence } from './consent.js'
-import type { GrantSummary } from './grants.js'
+import type { GrantSummary, Grants } from './grants.js'
+import type { Resources } from './resources.js'
+
+/** What "your agents" reads and changes: the person's grants, the agents, the resources. */
+export interface AgentsDeps extends SessionDeps {
+  grants: Pick<Grants, 'listForUser' | 'revokeClientForUser'>
+  clients: Pick<Clients, 'get'>
+  resources: Pick<Resources, 'list'>
+  audit: AuditLog
+}
 
 /** A grant on the wire (snake_case, as the rest of the HTTP API). */
 function grantJson(g: GrantSummary) {
@@ -24,7 +33,7 @@ function grantJson(g: GrantSummary) {
 }
 
 /** Groups a person's grants by agent, then resource: the union of scopes, since the oldest. */
-async function agentEntries(deps: DeputyDeps, grants: GrantSummary[]): Promise<AgentEntry[]> {
+async function agentEntries(deps: AgentsDeps, grants: GrantSummary[]): Promise<AgentEntry[]> {
   const byClient = new Map<string, AgentEntry>()
   const resources = new Map((await deps.resources.list()).map((r) => [r.uri, r]))
   // listForUser is newest first; walking oldest first makes `since` the oldest grant's time.
@@ -59,7 +68,7 @@ async function agentEntries(deps: DeputyDeps, grants: GrantSummary[]): Promise<A
  * remembered consent, so the next authorization asks again. Returns how many grants ended.
  */
 async function revokeAgent(
-  deps: DeputyDeps,
+  deps: AgentsDeps,
   actor: Actor,
   clientId: string,
   requestId: string | null,
@@ -83,7 +92,7 @@ function jsonError(c: Context<AppEnv>, status: number, error: string, message: s
  * "Your agents" (issue 3 §6): the page and the JSON API with which a signed-in person sees which
  * agents hold grants for them and revokes any of them.
  */
-export function createAgentsRoutes(deps: DeputyDeps): Hono<AppEnv> {
+export function createAgentsRoutes(deps: AgentsDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>()
 
   app.get('/account/agents', async (c) => {

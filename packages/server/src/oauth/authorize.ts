@@ -1,5 +1,6 @@
 import { type Context, Hono } from 'hono'
-import type { DeputyDeps } from '../deputy.js'
+import type { RefusalLog } from '../audit/refusals.js'
+import type { ResolvedConfig } from '../config/load.js'
 import type { AppEnv } from '../http/env.js'
 import { CONTENT_SECURITY_POLICY } from '../http/middleware.js'
 import {
@@ -7,10 +8,13 @@ import {
   cookieValue,
   readSession,
   SESSION_COOKIE,
+  type SessionDeps,
 } from '../identity/sessions.js'
+import type { Clock } from '../lib/clock.js'
 import { hasNul } from '../lib/form.js'
 import { safeEqual, sha256 } from '../lib/random.js'
 import { createRateLimiter, isRateLimited, RateLimited } from '../lib/rate-limit.js'
+import type { Store } from '../store/db.js'
 import { consentPage, returningPage } from '../ui/consent.js'
 import { messagePage } from '../ui/message-page.js'
 import {
@@ -18,10 +22,11 @@ import {
   type AuthorizationRequests,
   createAuthorizationRequests,
 } from './authorization-requests.js'
-import type { Client } from './clients.js'
+import type { Client, Clients } from './clients.js'
 import {
   approveAuthorization,
   authorizationResponseUrl,
+  type ConsentDeps,
   denyAuthorization,
   planConsent,
   redirectWarnings,
@@ -29,7 +34,7 @@ import {
 } from './consent.js'
 import { isOAuthError, OAuthError } from './errors.js'
 import { matchRedirectUri } from './redirect-uris.js'
-import type { Resource } from './resources.js'
+import type { Resource, Resources } from './resources.js'
 import { OIDC_SCOPES, parseScope } from './scopes.js'
 
 /** RFC 7636 §4.2: BASE64URL(SHA256(verifier)) is always 43 characters. */
@@ -96,7 +101,7 @@ function describeParam(name: string): string {
  * could make two parsers disagree about where the response goes.
  */
 async function trustTarget(
-  deps: DeputyDeps,
+  deps: AuthorizeDeps,
   params: URLSearchParams,
   requester: string,
 ): Promise<TrustedTarget> {
@@ -157,7 +162,7 @@ async function trustTarget(
 
 /** Step two: the rest of the request, where every error goes back to the client. */
 async function validateRequest(
-  deps: DeputyDeps,
+  deps: AuthorizeDeps,
   params: URLSearchParams,
   target: TrustedTarget,
 ): Promise<Validated> {
@@ -239,7 +244,7 @@ async function validateRequest(
 }
 
 /** When the person signed in (epoch ms), for `auth_time` in ID tokens. */
-async function authTimeOf(deps: DeputyDeps, request: Request): Promise<number> {
+async function authTimeOf(deps: AuthorizeDeps, request: Request): Promise<number> {
   const id = cookieValue(request, SESSION_COOKIE)
   const row = id
     ? await deps.db
@@ -267,8 +272,18 @@ function consentPolicy(redirectUri: string): string {
   return CONTENT_SECURITY_POLICY.replace("form-action 'self'", `form-action 'self' ${source}`)
 }
 
+/** What the authorization endpoint uses, besides sessions and consent. */
+export interface AuthorizeDeps extends SessionDeps, ConsentDeps {
+  config: Pick<ResolvedConfig, 'issuer' | 'sessionTtlSeconds' | 'authorizationRequestRateLimit'>
+  clock: Clock
+  store: Store
+  clients: Pick<Clients, 'resolve'>
+  resources: Pick<Resources, 'resolve' | 'get'>
+  refusals: Pick<RefusalLog, 'record'>
+}
+
 /** GET/POST /authorize, the sign-in hand-off, and the consent decision (issue 3 §2). */
-export function createAuthorizeRoutes(deps: DeputyDeps): Hono<AppEnv> {
+export function createAuthorizeRoutes(deps: AuthorizeDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>()
   const requests: AuthorizationRequests = createAuthorizationRequests(deps)
   // Each hand-off to the sign-in page stores the request for 10 minutes, for anyone who asks:

@@ -1,9 +1,11 @@
 import { createLocalJWKSet, decodeJwt, type JSONWebKeySet, jwtVerify } from 'jose'
-import type { DeputyDeps } from '../deputy.js'
+import type { Kysely } from 'kysely'
+import type { ResolvedConfig } from '../config/load.js'
+import type { Clock } from '../lib/clock.js'
 import type { Form } from '../lib/form.js'
 import { isRateLimited } from '../lib/rate-limit.js'
-import type { ClientAuthMethod } from '../store/schema.js'
-import type { Client } from './clients.js'
+import type { ClientAuthMethod, Database } from '../store/schema.js'
+import type { Client, Clients } from './clients.js'
 import { OAuthError } from './errors.js'
 
 /** RFC 7523 §2.2: the one client assertion type Deputy accepts. */
@@ -43,8 +45,16 @@ export interface ClientAuthContext {
   requester: string
 }
 
+/** What authenticating a client reads: the registry, the issuer, the time, the spent assertion ids. */
+export interface ClientAuthDeps {
+  clients: Pick<Clients, 'resolve' | 'verifySecret'>
+  config: Pick<ResolvedConfig, 'issuer'>
+  clock: Clock
+  db: Kysely<Database>
+}
+
 type Verifier = (
-  deps: DeputyDeps,
+  deps: ClientAuthDeps,
   client: Client,
   presented: Presented,
   context: ClientAuthContext,
@@ -134,7 +144,11 @@ function presentedCredentials(authorization: string | undefined, form: Form): Pr
   return presented
 }
 
-async function verifySecret(deps: DeputyDeps, client: Client, presented: Presented): Promise<void> {
+async function verifySecret(
+  deps: ClientAuthDeps,
+  client: Client,
+  presented: Presented,
+): Promise<void> {
   if (!presented.secret) throw refuse('empty-client-secret')
   if (!(await deps.clients.verifySecret(client.clientId, presented.secret))) {
     throw refuse('wrong-client-secret')
@@ -143,7 +157,7 @@ async function verifySecret(deps: DeputyDeps, client: Client, presented: Present
 
 /** RFC 7523 §3: a signed assertion naming the client, for this server, short-lived, used once. */
 async function verifyAssertion(
-  deps: DeputyDeps,
+  deps: ClientAuthDeps,
   client: Client,
   presented: Presented,
   context: ClientAuthContext,
@@ -199,7 +213,7 @@ const VERIFIERS = new Map<ClientAuthMethod, Verifier>([
 
 /** The named client; a metadata document fetch past the rate limit is a 429 (RFC 6585 §4). */
 async function resolveClient(
-  deps: DeputyDeps,
+  deps: ClientAuthDeps,
   clientId: string,
   requester: string,
 ): Promise<Client | undefined> {
@@ -224,7 +238,7 @@ async function resolveClient(
  * the one the client registered, and a body `client_id` that names the same client.
  */
 export async function authenticateClient(
-  deps: DeputyDeps,
+  deps: ClientAuthDeps,
   authorization: string | undefined,
   form: Form,
   context: ClientAuthContext,

@@ -1,11 +1,24 @@
-import type { Actor } from '../audit/types.js'
-import type { DeputyDeps } from '../deputy.js'
+import type { Kysely } from 'kysely'
+import type { Actor, AuditLog } from '../audit/types.js'
+import type { ResolvedConfig } from '../config/load.js'
 import type { User } from '../identity/users.js'
+import type { Database } from '../store/schema.js'
+import type { AuthorizationCodes } from './authorization-codes.js'
 import type { AuthorizationRequest } from './authorization-requests.js'
 import type { Client } from './clients.js'
+import type { Grants } from './grants.js'
 import { isLoopbackRedirect } from './redirect-uris.js'
 import type { Resource } from './resources.js'
 import { OIDC_SCOPES } from './scopes.js'
+
+/** What planning, approving and denying an authorization reads and writes. */
+export interface ConsentDeps {
+  db: Kysely<Database>
+  config: Pick<ResolvedConfig, 'issuer'>
+  grants: Pick<Grants, 'consentedScopes' | 'rememberConsent' | 'create'>
+  authorizationCodes: Pick<AuthorizationCodes, 'issue'>
+  audit: AuditLog
+}
 
 /** What the consent page says for the OpenID Connect scopes, which no resource defines. */
 export const OIDC_SCOPE_SENTENCES: Record<string, string> = {
@@ -32,7 +45,7 @@ export interface ConsentPlan {
 
 /** The remembered consent for a person, client and resource, or null when there is none. */
 async function rememberedConsent(
-  deps: DeputyDeps,
+  deps: ConsentDeps,
   userId: string,
   clientId: string,
   resource: string,
@@ -54,7 +67,7 @@ async function rememberedConsent(
  * for more scopes asks only about the new ones (MCP 2025-11-25 incremental scope consent).
  */
 export async function planConsent(
-  deps: DeputyDeps,
+  deps: ConsentDeps,
   userId: string,
   request: AuthorizationRequest,
 ): Promise<ConsentPlan> {
@@ -137,7 +150,7 @@ function clientActor(client: Client): Actor {
  * a code. Returns the redirect URL carrying the code, `state` and `iss`.
  */
 export async function approveAuthorization(
-  deps: DeputyDeps,
+  deps: ConsentDeps,
   input: {
     user: User
     client: Client
@@ -206,7 +219,7 @@ export async function approveAuthorization(
 
 /** Records a refusal and returns the `access_denied` redirect (RFC 6749 §4.1.2.1). */
 export async function denyAuthorization(
-  deps: DeputyDeps,
+  deps: ConsentDeps,
   input: { user: User; client: Client; request: AuthorizationRequest; requestId: string | null },
 ): Promise<string> {
   const { user, client, request } = input

@@ -1,3 +1,5 @@
+import type { AnswersItself } from '../lib/errors.js'
+
 /**
  * OAuth error codes on the wire: RFC 6749 §4.1.2.1 and §5.2, RFC 6750 §3.1, RFC 7009 §2.2.1,
  * RFC 7591 §3.2.2, RFC 8707 §2.
@@ -47,7 +49,7 @@ const STATUS: Record<OAuthErrorCode, number> = {
  * An OAuth protocol error. `description` goes on the wire and is deliberately plain; `reason`
  * is the precise internal cause, for the audit chain and logs only (never sent to the caller).
  */
-export class OAuthError extends Error {
+export class OAuthError extends Error implements AnswersItself {
   readonly code: OAuthErrorCode
   readonly status: number
   readonly description: string
@@ -66,6 +68,11 @@ export class OAuthError extends Error {
     this.description = description
     this.reason = options.reason ?? code
     this.headers = options.headers ?? {}
+  }
+
+  /** The JSON error response (RFC 6749 §5.2). */
+  toResponse(): Response {
+    return oauthErrorResponse(this)
   }
 }
 

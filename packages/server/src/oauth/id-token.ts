@@ -1,6 +1,6 @@
 import { SignJWT } from 'jose'
-import type { DeputyDeps } from '../deputy.js'
 import type { User } from '../identity/users.js'
+import type { TokenSigningDeps } from './access-token.js'
 
 /** What an ID token is minted for (OpenID Connect Core §2). */
 export interface IdTokenInput {
@@ -17,10 +17,7 @@ export interface IdTokenInput {
  * request's nonce and the time the person signed in; profile and email claims follow the scopes
  * (Core §5.4). `at_hash` is left out: it is optional for the code flow (Core §3.1.3.6).
  */
-export async function mintIdToken(
-  deps: Pick<DeputyDeps, 'config' | 'clock' | 'signingKeys'>,
-  input: IdTokenInput,
-): Promise<string> {
+export async function mintIdToken(deps: TokenSigningDeps, input: IdTokenInput): Promise<string> {
   const key = await deps.signingKeys.active()
   const iat = Math.floor(deps.clock.now().getTime() / 1000)
   const claims: Record<string, unknown> = {

@@ -1,11 +1,17 @@
 import { Hono } from 'hono'
-import type { DeputyDeps } from '../deputy.js'
 import type { AppEnv } from '../http/env.js'
-import { inactiveReason, looksLikeJwt, verifyAccessToken } from './access-token.js'
-import { authenticateClient } from './client-auth.js'
+import type { Users } from '../identity/users.js'
+import {
+  inactiveReason,
+  looksLikeJwt,
+  type TokenSigningDeps,
+  type TokenStatusDeps,
+  verifyAccessToken,
+} from './access-token.js'
+import { authenticateClient, type ClientAuthDeps } from './client-auth.js'
 import type { Client } from './clients.js'
 import { OAuthError } from './errors.js'
-import { createRefreshTokens, type RefreshTokens } from './refresh-tokens.js'
+import type { RefreshTokens } from './refresh-tokens.js'
 import { formatScope } from './scopes.js'
 import { noStoreJson, readOAuthForm } from './token.js'
 
@@ -13,6 +19,14 @@ import { noStoreJson, readOAuthForm } from './token.js'
 export const INTROSPECT_SCOPE = 'deputy:introspect'
 
 const INACTIVE = { active: false } as const
+
+/** What introspection reads: client authentication, token checks, refresh tokens, people. */
+export interface IntrospectionDeps extends TokenSigningDeps, TokenStatusDeps, ClientAuthDeps {
+  config: TokenSigningDeps['config'] & ClientAuthDeps['config']
+  clients: TokenStatusDeps['clients'] & ClientAuthDeps['clients']
+  refreshTokens: Pick<RefreshTokens, 'find'>
+  users: Pick<Users, 'findById'>
+}
 
 /**
  * Who may introspect what: a client allowed the `deputy:introspect` scope may introspect any
@@ -25,8 +39,7 @@ function mayIntrospect(caller: Client, tokenClientId: string): boolean {
 
 /** RFC 7662 §2.2: what an access or refresh token is, or `active: false`. */
 export async function introspectToken(
-  deps: DeputyDeps,
-  refreshTokens: RefreshTokens,
+  deps: IntrospectionDeps,
   caller: Client,
   token: string,
 ): Promise<Record<string, unknown>> {
@@ -39,7 +52,7 @@ export async function introspectToken(
     // sees (RFC 7662 §2.2 allows further members).
     return { ...claims, active: true, scope: claims.scope ?? '', token_type: 'Bearer' }
   }
-  const refresh = await refreshTokens.find(token)
+  const refresh = await deps.refreshTokens.find(token)
   const now = deps.clock.now().getTime()
   if (!refresh || refresh.rotated || refresh.expiresAt <= now) return INACTIVE
   if (!mayIntrospect(caller, refresh.clientId)) return INACTIVE
@@ -66,15 +79,9 @@ export async function introspectToken(
  * RFC 7662 token introspection, for authenticated confidential clients (resource servers); a
  * public client cannot authenticate and is refused (§2.1: the endpoint MUST require authorization).
  */
-export function createIntrospectionRoutes(deps: DeputyDeps): Hono<AppEnv> {
+export function createIntrospectionRoutes(deps: IntrospectionDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>()
   const endpointUrl = `${deps.config.issuer}/introspect`
-  const refreshTokens = createRefreshTokens({
-    store: deps.store,
-    clock: deps.clock,
-    ttlSeconds: deps.config.refreshTokenTtlSeconds,
-    graceSeconds: deps.config.refreshTokenReuseGraceSeconds,
-  })
 
   app.post('/introspect', async (c) => {
     const form = await readOAuthForm(c)
@@ -90,7 +97,7 @@ export function createIntrospectionRoutes(deps: DeputyDeps): Hono<AppEnv> {
     const token = form.get('token')
     if (!token)
       throw new OAuthError('invalid_request', 'token is required', { reason: 'missing-token' })
-    return noStoreJson(await introspectToken(deps, refreshTokens, client, token))
+    return noStoreJson(await introspectToken(deps, client, token))
   })
 
   return app

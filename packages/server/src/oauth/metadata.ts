@@ -1,9 +1,16 @@
 import { type Context, Hono } from 'hono'
-import type { DeputyDeps } from '../deputy.js'
+import type { ResolvedConfig } from '../config/load.js'
 import type { AppEnv } from '../http/env.js'
 import { CLIENT_ASSERTION_ALGS } from './client-auth.js'
 import { CLIENT_AUTH_METHODS, GRANT_TYPES } from './clients.js'
+import type { Resources } from './resources.js'
 import { OIDC_SCOPES } from './scopes.js'
+
+/** What the metadata documents read: the settings they describe and the resources' scopes. */
+export interface MetadataDeps {
+  config: Pick<ResolvedConfig, 'issuer' | 'dynamicRegistration' | 'signingAlg'>
+  resources: Pick<Resources, 'list'>
+}
 
 /** Where each endpoint lives, relative to the issuer. Other modules mount them at these paths. */
 export const ENDPOINT_PATHS = {
@@ -22,7 +29,7 @@ export const ENDPOINT_PATHS = {
  * to go on without `code_challenge_methods_supported`, and check `issuer` to the byte).
  */
 export async function authorizationServerMetadata(
-  deps: Pick<DeputyDeps, 'config' | 'resources'>,
+  deps: MetadataDeps,
 ): Promise<Record<string, unknown>> {
   const { issuer } = deps.config
   const at = (path: string) => `${issuer}${path}`
@@ -90,7 +97,7 @@ function preflight(): Response {
  * with the segment inserted; all are served. The plain root URLs are served too, for a reverse
  * proxy that strips the issuer's path before forwarding.
  */
-export function createMetadataRoutes(deps: DeputyDeps): Hono<AppEnv> {
+export function createMetadataRoutes(deps: MetadataDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>()
   const issuerPath = new URL(deps.config.issuer).pathname.replace(/\/$/, '')
   const paths = new Set([

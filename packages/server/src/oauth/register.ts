@@ -1,12 +1,14 @@
 import { Hono } from 'hono'
 import { z } from 'zod'
+import type { RefusalLog } from '../audit/refusals.js'
 import type { Actor } from '../audit/types.js'
-import type { DeputyDeps } from '../deputy.js'
+import type { ResolvedConfig } from '../config/load.js'
 import type { AppEnv } from '../http/env.js'
+import type { Clock } from '../lib/clock.js'
 import { isDeputyError } from '../lib/errors.js'
 import { JsonInputError, parseJsonInput } from '../lib/json-input.js'
 import { createRateLimiter } from '../lib/rate-limit.js'
-import type { Client } from './clients.js'
+import type { Client, Clients } from './clients.js'
 import { OAuthError, oauthErrorResponse } from './errors.js'
 import { redirectUriProblem } from './redirect-uris.js'
 
@@ -89,7 +91,15 @@ const CORS = {
  * 2026-07-28 deprecates it in favour of metadata documents). Switched off with
  * `dynamicRegistration: false`: then the route does not exist at all.
  */
-export function createRegistrationRoutes(deps: DeputyDeps): Hono<AppEnv> {
+export function createRegistrationRoutes(deps: {
+  config: Pick<
+    ResolvedConfig,
+    'dynamicRegistration' | 'dynamicRegistrationTtlSeconds' | 'registrationRateLimit'
+  >
+  clock: Clock
+  clients: Pick<Clients, 'register'>
+  refusals: Pick<RefusalLog, 'record'>
+}): Hono<AppEnv> {
   const app = new Hono<AppEnv>()
   if (!deps.config.dynamicRegistration) return app
   // Each registration is a row anyone may write: a bucket per client address and hour, so one

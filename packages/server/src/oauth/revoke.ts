@@ -1,12 +1,24 @@
 import { Hono } from 'hono'
-import type { DeputyDeps } from '../deputy.js'
+import type { Kysely } from 'kysely'
+import type { AuditLog } from '../audit/types.js'
 import type { AppEnv } from '../http/env.js'
-import { looksLikeJwt, verifyAccessToken } from './access-token.js'
-import { authenticateClient } from './client-auth.js'
+import type { Database } from '../store/schema.js'
+import { looksLikeJwt, type TokenSigningDeps, verifyAccessToken } from './access-token.js'
+import { authenticateClient, type ClientAuthDeps } from './client-auth.js'
 import type { Client } from './clients.js'
 import { OAuthError } from './errors.js'
-import { createRefreshTokens, type RefreshTokens } from './refresh-tokens.js'
+import type { Grants } from './grants.js'
+import type { RefreshTokens } from './refresh-tokens.js'
 import { noStoreJson, readOAuthForm } from './token.js'
+
+/** What revocation uses: client authentication, token checks, the revocation list, grants, audit. */
+export interface RevocationDeps extends TokenSigningDeps, ClientAuthDeps {
+  config: TokenSigningDeps['config'] & ClientAuthDeps['config']
+  db: Kysely<Database>
+  refreshTokens: Pick<RefreshTokens, 'find'>
+  grants: Pick<Grants, 'revoke'>
+  audit: AuditLog
+}
 
 /**
  * Revokes one token for the client it was issued to, and reports whether anything was revoked.
@@ -16,8 +28,7 @@ import { noStoreJson, readOAuthForm } from './token.js'
  * the caller must not be told a token is revoked when it is not.
  */
 export async function revokeToken(
-  deps: DeputyDeps,
-  refreshTokens: RefreshTokens,
+  deps: RevocationDeps,
   client: Client,
   token: string,
   requestId: string | undefined,
@@ -44,7 +55,7 @@ export async function revokeToken(
     })
     return true
   }
-  const refresh = await refreshTokens.find(token)
+  const refresh = await deps.refreshTokens.find(token)
   if (!refresh || refresh.clientId !== client.clientId) return false
   await deps.grants.revoke(refresh.grantId, 'refresh-token-revoked', actor)
   await deps.audit.append({
@@ -63,15 +74,9 @@ export async function revokeToken(
  * send their client_id); the answer is 200 whether or not the token was valid (§2.2), so a client
  * cannot probe other clients' tokens, but a storage failure is an error, never a 200.
  */
-export function createRevocationRoutes(deps: DeputyDeps): Hono<AppEnv> {
+export function createRevocationRoutes(deps: RevocationDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>()
   const endpointUrl = `${deps.config.issuer}/revoke`
-  const refreshTokens = createRefreshTokens({
-    store: deps.store,
-    clock: deps.clock,
-    ttlSeconds: deps.config.refreshTokenTtlSeconds,
-    graceSeconds: deps.config.refreshTokenReuseGraceSeconds,
-  })
 
   app.post('/revoke', async (c) => {
     const form = await readOAuthForm(c)
@@ -83,7 +88,7 @@ export function createRevocationRoutes(deps: DeputyDeps): Hono<AppEnv> {
     if (!token)
       throw new OAuthError('invalid_request', 'token is required', { reason: 'missing-token' })
     // token_type_hint is only a hint (§2.1): the token's shape says what it is.
-    await revokeToken(deps, refreshTokens, client, token, c.get('requestId'))
+    await revokeToken(deps, client, token, c.get('requestId'))
     return noStoreJson({})
   })
 

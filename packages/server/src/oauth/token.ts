@@ -1,51 +1,24 @@
 import { type Context, Hono } from 'hono'
-import type { DeputyDeps } from '../deputy.js'
+import type { RefusalLog } from '../audit/refusals.js'
+import type { AuditLog } from '../audit/types.js'
+import type { ResolvedConfig } from '../config/load.js'
 import type { AppEnv } from '../http/env.js'
 import { edgeResponse } from '../http/middleware.js'
-import type { User } from '../identity/users.js'
 import { type Form, FormError, readForm } from '../lib/form.js'
-import { authenticateClient, claimedClientId } from './client-auth.js'
+import { authenticateClient, type ClientAuthDeps, claimedClientId } from './client-auth.js'
 import type { Client, GrantType } from './clients.js'
 import { isOAuthError, OAuthError } from './errors.js'
 import { authorizationCodeGrant } from './grants/authorization-code.js'
 import { clientCredentialsGrant } from './grants/client-credentials.js'
+import type { GrantDeps, GrantHandler } from './grants/grant.js'
 import { refreshTokenGrant } from './grants/refresh-token.js'
-import { createRefreshTokens, type RefreshTokens } from './refresh-tokens.js'
 
-/** RFC 6749 §5.1: the successful token response. */
-export interface TokenResponse {
-  access_token: string
-  token_type: 'Bearer'
-  expires_in: number
-  scope: string
-  refresh_token?: string
-  id_token?: string
+/** What the token endpoint uses: client authentication, the grants, and the audit chain. */
+export interface TokenEndpointDeps extends GrantDeps, ClientAuthDeps {
+  config: Pick<ResolvedConfig, 'issuer' | 'accessTokenTtlSeconds'>
+  audit: AuditLog
+  refusals: Pick<RefusalLog, 'record'>
 }
-
-/** What a grant handler is given: an authenticated client and the parsed request. */
-export interface GrantContext {
-  deps: DeputyDeps
-  client: Client
-  form: Form
-  refreshTokens: RefreshTokens
-}
-
-/** A grant handler's answer: the response body, and what was issued for the audit record. */
-export interface GrantResult {
-  body: TokenResponse
-  issued: {
-    user: User | null
-    resource: string
-    scopes: string[]
-    jti: string
-    grantId: string | null
-    refreshToken: boolean
-    /** A refresh retried within the grace period. */
-    retried?: boolean
-  }
-}
-
-export type GrantHandler = (ctx: GrantContext) => Promise<GrantResult>
 
 /** The grant types /token serves (the registry metadata advertises). */
 export const GRANT_HANDLERS = new Map<GrantType, GrantHandler>([
@@ -91,15 +64,9 @@ export function noStoreJson(body: unknown, status = 200): Response {
  * chain in full before the tokens are sent, every refusal through the refusal log (never the
  * token itself).
  */
-export function createTokenRoutes(deps: DeputyDeps): Hono<AppEnv> {
+export function createTokenRoutes(deps: TokenEndpointDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>()
   const tokenEndpoint = `${deps.config.issuer}/token`
-  const refreshTokens = createRefreshTokens({
-    store: deps.store,
-    clock: deps.clock,
-    ttlSeconds: deps.config.refreshTokenTtlSeconds,
-    graceSeconds: deps.config.refreshTokenReuseGraceSeconds,
-  })
 
   app.post('/token', async (c) => {
     const authorization = c.req.header('authorization')
@@ -129,7 +96,7 @@ export function createTokenRoutes(deps: DeputyDeps): Hono<AppEnv> {
           reason: `grant-type-not-allowed ${grantType}`,
         })
       }
-      const result = await handler({ deps, client, form, refreshTokens })
+      const result = await handler({ deps, client, form })
       const { issued } = result
       await deps.audit.append({
         type: 'token.issued',

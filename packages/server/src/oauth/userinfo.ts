@@ -1,7 +1,12 @@
 import { type Context, Hono } from 'hono'
-import type { DeputyDeps } from '../deputy.js'
 import type { AppEnv } from '../http/env.js'
-import { inactiveReason, verifyAccessToken } from './access-token.js'
+import type { Users } from '../identity/users.js'
+import {
+  inactiveReason,
+  type TokenSigningDeps,
+  type TokenStatusDeps,
+  verifyAccessToken,
+} from './access-token.js'
 import { profileClaims } from './id-token.js'
 import { parseScope } from './scopes.js'
 
@@ -38,7 +43,9 @@ export function bearerChallenge(
  * `name` with `profile`, `email` with `email`. The token is read from the Authorization header
  * only, never from the query string (RFC 6750 §2.3, RFC 9700 §4.3).
  */
-export function createUserinfoRoutes(deps: DeputyDeps): Hono<AppEnv> {
+export function createUserinfoRoutes(
+  deps: TokenSigningDeps & TokenStatusDeps & { users: Pick<Users, 'findById'> },
+): Hono<AppEnv> {
   const app = new Hono<AppEnv>()
 
   async function userinfo(c: Context<AppEnv>): Promise<Response> {

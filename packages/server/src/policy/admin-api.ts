@@ -1,14 +1,11 @@
 import { type Context, Hono, type MiddlewareHandler } from 'hono'
 import type { z } from 'zod'
 import { describeIssue } from '../admin/api.js'
-import { createAdminApiKeys } from '../admin/api-keys.js'
-import { type AdminEnv, requireAdmin, type SessionReader } from '../admin/auth.js'
-import type { DeputyDeps } from '../deputy.js'
+import type { AdminEnv } from '../admin/auth.js'
 import type { AppEnv } from '../http/env.js'
 import { errorResponse } from '../http/errors.js'
-import { readSession } from '../identity/sessions.js'
 import { DeputyError } from '../lib/errors.js'
-import { POLICY_ADMIN_ROUTES, policyErrorToWire } from './admin-routes.js'
+import { POLICY_ADMIN_ROUTES, type PolicyRouteDeps, policyErrorToWire } from './admin-routes.js'
 
 const noStore = { 'Cache-Control': 'no-store' }
 
@@ -18,13 +15,15 @@ const noStore = { 'Cache-Control': 'no-store' }
  * every change an audit event naming them. The routes are described in admin-routes.ts.
  */
 export function createPolicyAdminApi(
-  deps: DeputyDeps,
-  options: { readSession?: SessionReader } = {},
+  deps: PolicyRouteDeps & {
+    /** The admin gate (admin/auth.ts `requireAdmin`). */
+    adminGate: MiddlewareHandler<AdminEnv>
+  },
 ): Hono<AppEnv> {
   const app = new Hono<AdminEnv>()
   // The policy store's problems are camelCase in code; the wire is snake_case (policy_id).
   app.onError((err, c) => errorResponse(policyErrorToWire(err), c as unknown as Context<AppEnv>))
-  const gate = requireAdmin(deps, createAdminApiKeys(deps), options.readSession ?? readSession)
+  const gate = deps.adminGate
   // Mounted on the same prefix as the users API, whose gate may already have run for this request.
   const auth: MiddlewareHandler<AdminEnv> = (c, next) => (c.get('actor') ? next() : gate(c, next))
   for (const path of ['/policies', '/policies/*', '/policy/*', '/relations', '/relations/*'])

@@ -1,7 +1,8 @@
 import { z } from 'zod'
 import type { AdminRoute } from '../admin/openapi.js'
+import { PolicyProblemWire } from '../admin/wire.js'
 import type { Actor } from '../audit/types.js'
-import type { DeputyDeps } from '../deputy.js'
+import type { Users } from '../identity/users.js'
 import { DeputyError, isDeputyError } from '../lib/errors.js'
 import { type CedarSchema, toCedarSchemaText } from './cedar.js'
 import { cedarTypeOfTupleType, ENTITY } from './entities.js'
@@ -23,9 +24,12 @@ import type {
   DeclaredAction,
   EntityRef,
   ParsedPolicy,
+  Policies,
   PolicyDecision,
+  PolicyEngine,
   PolicyProblem,
   PolicyVersion,
+  Relationships,
   RelationshipTuple,
   SimulatedAction,
   StoredPolicy,
@@ -79,16 +83,6 @@ export const ParsedPolicyWire = z
     actions: z.array(z.string()).nullable(),
   })
   .describe('ParsedPolicy')
-
-export const PolicyProblemWire = z
-  .object({
-    policy_id: z.string().optional(),
-    line: z.number().describe('1-based line in the text sent.'),
-    column: z.number().describe('1-based column in the text sent.'),
-    message: z.string(),
-    help: z.string().optional().describe("Cedar's hint, e.g. did you mean `now`?"),
-  })
-  .describe('PolicyProblem')
 
 export const DecisionWire = z
   .object({
@@ -263,7 +257,10 @@ export function policyErrorToWire(err: unknown): unknown {
  * does not know is passed on as given: the engine's decision then says there is no such person
  * (and `authorize` records it), rather than the question failing.
  */
-export async function personSub(deps: DeputyDeps, person: string): Promise<string> {
+export async function personSub(
+  deps: { users: Pick<Users, 'findById' | 'findByEmail'> },
+  person: string,
+): Promise<string> {
   if (await deps.users.findById(person)) return person
   const byEmail = person.includes('@') ? await deps.users.findByEmail(person) : undefined
   return byEmail?.id ?? person
@@ -284,7 +281,7 @@ export function toolEntity(resource: string, tool: string): EntityRef {
  * made with server A's action.
  */
 export async function resolveTarget(
-  deps: DeputyDeps,
+  deps: PolicyRouteDeps,
   action: string,
   resource: string | undefined,
 ): Promise<{ action: string; resource: EntityRef }> {
@@ -352,7 +349,7 @@ export interface DecisionQuery {
 
 /** The engine's request for a query, with the person, agent and resource looked up. */
 export async function authorizationRequest(
-  deps: DeputyDeps,
+  deps: PolicyRouteDeps,
   query: DecisionQuery,
 ): Promise<AuthorizationRequest> {
   return {
@@ -525,9 +522,17 @@ const RelationsQuery = z.strictObject({
 // ---------------------------------------------------------------------------------------------
 // The routes.
 
+/** What the policy routes use: the policy store, the decision point, tuples and people. */
+export interface PolicyRouteDeps {
+  policies: Policies
+  policy: PolicyEngine
+  relationships: Relationships
+  users: Pick<Users, 'findById' | 'findByEmail'>
+}
+
 /** What a handler is given. */
 export interface PolicyCall<B> {
-  deps: DeputyDeps
+  deps: PolicyRouteDeps
   params: Record<string, string>
   /** The query parameters, checked against the route's `query` schema. */
   query: Record<string, string | undefined>
@@ -551,11 +556,11 @@ function route<B = undefined>(spec: PolicyAdminRoute<B>): PolicyAdminRoute<unkno
  * A change made through this process decides this process's next request at once; other
  * processes pick the new policy-set version up on their next refresh.
  */
-async function inForceHere(deps: DeputyDeps): Promise<void> {
+async function inForceHere(deps: PolicyRouteDeps): Promise<void> {
   await deps.policy.refresh()
 }
 
-async function storedPolicy(deps: DeputyDeps, id: string): Promise<StoredPolicy> {
+async function storedPolicy(deps: PolicyRouteDeps, id: string): Promise<StoredPolicy> {
   const policy = await deps.policies.get(id)
   if (!policy) throw new DeputyError('ERR_NOT_FOUND', `no policy ${id}`)
   return policy

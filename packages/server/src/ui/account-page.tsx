@@ -1,8 +1,14 @@
-import type { User } from '../identity/users.js'
 import { Layout, renderPage } from './layout.js'
 
+/** The person the page is about, as it shows them (pages take plain data, not domain objects). */
+export interface AccountPerson {
+  name: string
+  email: string
+  roles: readonly string[]
+}
+
 /** The signed-in person's own page: who they are, and the way out. */
-export function AccountPage(props: { user: User; csrfToken: string }) {
+export function AccountPage(props: { user: AccountPerson; csrfToken: string }) {
   const { user } = props
   return (
     <Layout title="Your account">
@@ -26,6 +32,6 @@ export function AccountPage(props: { user: User; csrfToken: string }) {
 }
 
 /** The account page as a complete HTML document. */
-export function accountPage(props: { user: User; csrfToken: string }): string {
+export function accountPage(props: { user: AccountPerson; csrfToken: string }): string {
   return renderPage(<AccountPage {...props} />)
 }

@@ -1,5 +1,4 @@
 import type { Command } from 'commander'
-import { createAdminApiKeys } from '../../admin/api-keys.js'
 import { adminApiKeyToWire } from '../../admin/wire.js'
 import { globalOptions, output, table, withDeputy } from '../context.js'
 import { cliActor } from './users.js'
@@ -17,7 +16,7 @@ export function registerAdminKeys(program: Command): void {
     .action(async (opts: { name: string }, command: Command) => {
       const options = globalOptions(command)
       const created = await withDeputy(options, (deps) =>
-        createAdminApiKeys(deps).create(opts.name, cliActor()),
+        deps.adminApiKeys.create(opts.name, cliActor()),
       )
       if (!options.json)
         process.stderr.write(
@@ -32,7 +31,7 @@ export function registerAdminKeys(program: Command): void {
     .description('list keys (never the keys themselves)')
     .action(async (_opts: unknown, command: Command) => {
       const options = globalOptions(command)
-      const list = (await withDeputy(options, (deps) => createAdminApiKeys(deps).list())).map(
+      const list = (await withDeputy(options, (deps) => deps.adminApiKeys.list())).map(
         adminApiKeyToWire,
       )
       output(options, list, () =>
@@ -45,9 +44,7 @@ export function registerAdminKeys(program: Command): void {
     .description('revoke a key; it stops working at once')
     .action(async (id: string, _opts: unknown, command: Command) => {
       const options = globalOptions(command)
-      const revoked = await withDeputy(options, (deps) =>
-        createAdminApiKeys(deps).revoke(id, cliActor()),
-      )
+      const revoked = await withDeputy(options, (deps) => deps.adminApiKeys.revoke(id, cliActor()))
       output(
         options,
         adminApiKeyToWire(revoked),

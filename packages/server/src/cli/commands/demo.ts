@@ -3,7 +3,6 @@ import type { Hono } from 'hono'
 import type { Actor } from '../../audit/types.js'
 import type { DeputyDeps } from '../../deputy.js'
 import type { AppEnv } from '../../http/env.js'
-import { createRoles } from '../../identity/roles.js'
 import { DeputyError } from '../../lib/errors.js'
 import { randomToken } from '../../lib/random.js'
 import { type McpToolCallEvent, toolCallAuditor } from '../../mcp-state/audit-bridge.js'
@@ -72,7 +71,7 @@ export async function seedDemo(deps: DeputyDeps, issuer: string): Promise<DemoSe
     resourceChange = existing ? 'updated' : 'created'
   }
 
-  const roles = createRoles(deps)
+  const { roles } = deps
   let roleCreated = false
   if (!(await roles.find(DEMO_ROLE))) {
     try {

@@ -1,7 +1,7 @@
 import type { Command } from 'commander'
+import { sweepExpiredRows } from '../../maintenance/sweep.js'
 import { openStore } from '../../store/db.js'
 import { migrateToLatest } from '../../store/migrate.js'
-import { sweepExpiredRows } from '../../store/sweep.js'
 import { commandConfig, globalOptions, output, withDeputy } from '../context.js'
 
 /** `deputy migrate`: applies pending migrations and says which. */

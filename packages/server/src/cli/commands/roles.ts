@@ -1,6 +1,5 @@
 import type { Command } from 'commander'
 import { roleToWire } from '../../admin/wire.js'
-import { createRoles } from '../../identity/roles.js'
 import { globalOptions, output, table, withDeputy } from '../context.js'
 import { cliActor, commaList } from './users.js'
 
@@ -21,7 +20,7 @@ export function registerRoles(program: Command): void {
     .action(async (name: string, opts: { description?: string; permission: string[] }, command) => {
       const options = globalOptions(command as Command)
       const role = await withDeputy(options, (deps) =>
-        createRoles(deps).add(
+        deps.roles.add(
           { name, description: opts.description, permissions: opts.permission },
           cliActor(),
         ),
@@ -38,7 +37,7 @@ export function registerRoles(program: Command): void {
     .description('list roles with their permissions')
     .action(async (_opts: unknown, command: Command) => {
       const options = globalOptions(command)
-      const list = await withDeputy(options, (deps) => createRoles(deps).list())
+      const list = await withDeputy(options, (deps) => deps.roles.list())
       output(options, list.map(roleToWire), () =>
         table(
           list.map((r) => ({ ...r })),
@@ -53,7 +52,7 @@ export function registerRoles(program: Command): void {
     .action(async (name: string, permissions: string[], _opts: unknown, command: Command) => {
       const options = globalOptions(command)
       const role = await withDeputy(options, (deps) =>
-        createRoles(deps).setPermissions(name, permissions.flatMap(commaList), cliActor()),
+        deps.roles.setPermissions(name, permissions.flatMap(commaList), cliActor()),
       )
       output(
         options,

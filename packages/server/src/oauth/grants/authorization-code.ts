@@ -2,7 +2,7 @@ import { safeEqual, sha256 } from '../../lib/random.js'
 import { mintAccessToken } from '../access-token.js'
 import { OAuthError } from '../errors.js'
 import { mintIdToken } from '../id-token.js'
-import type { GrantContext, GrantResult, TokenResponse } from '../token.js'
+import type { GrantContext, GrantResult, TokenResponse } from './grant.js'
 
 /** RFC 7636 §4.1: code-verifier = 43*128unreserved. */
 const CODE_VERIFIER = /^[A-Za-z0-9\-._~]{43,128}$/
@@ -93,7 +93,7 @@ export async function authorizationCodeGrant(ctx: GrantContext): Promise<GrantRe
   // The refresh token and the mark that the code's redemption is complete commit together.
   await deps.db.transaction().execute(async (trx) => {
     if (client.grantTypes.includes('refresh_token')) {
-      body.refresh_token = await ctx.refreshTokens.issue(
+      body.refresh_token = await deps.refreshTokens.issue(
         {
           grantId: granted.grantId,
           clientId: client.clientId,

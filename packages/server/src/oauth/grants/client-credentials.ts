@@ -4,7 +4,7 @@ import { isOAuthError, OAuthError } from '../errors.js'
 import { metadataHostOf } from '../metadata-hosts.js'
 import type { Resource } from '../resources.js'
 import { parseScope } from '../scopes.js'
-import type { GrantContext, GrantResult } from '../token.js'
+import type { GrantContext, GrantResult } from './grant.js'
 
 /** The resource a machine token is for and the scopes an operator granted the client there. */
 interface OperatorGrant {

@@ -1,7 +1,7 @@
 import { mintAccessToken } from '../access-token.js'
 import { OAuthError } from '../errors.js'
 import { isSubset, parseScope } from '../scopes.js'
-import type { GrantContext, GrantResult } from '../token.js'
+import type { GrantContext, GrantResult } from './grant.js'
 
 function invalidGrant(reason: string): OAuthError {
   return new OAuthError('invalid_grant', 'the refresh token is invalid', { reason })
@@ -34,7 +34,7 @@ export async function refreshTokenGrant(ctx: GrantContext): Promise<GrantResult>
   const [requestedResource] = resources
   // The grace for a lost response needs a client that proved who it is (refresh-tokens.ts).
   const grace = { grace: client.tokenEndpointAuthMethod !== 'none' }
-  const rotated = await ctx.refreshTokens.rotate(
+  const rotated = await deps.refreshTokens.rotate(
     presented,
     client.clientId,
     (data) => {

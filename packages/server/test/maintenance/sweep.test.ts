@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { startSession } from '../../src/identity/sessions.js'
-import { sweepExpiredRows } from '../../src/store/sweep.js'
+import { sweepExpiredRows } from '../../src/maintenance/sweep.js'
 import { deputyCli } from '../cli/run.js'
 import { DIALECTS, skipDialect } from '../helpers/databases.js'
 import { startTestDeputy } from '../helpers/deputy.js'

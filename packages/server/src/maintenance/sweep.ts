@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely'
 import type { AuditLog } from '../audit/types.js'
 import type { ResolvedConfig } from '../config/load.js'
 import type { Clock } from '../lib/clock.js'
-import type { Database } from './schema.js'
+import type { Database } from '../store/schema.js'
 
 /** Rows one statement deletes, so a sweep never holds a lock for long. */
 const BATCH = 1000
