@@ -4,6 +4,13 @@ import pino, { type Logger } from 'pino'
 import { createAdminApi } from './admin/api.js'
 import { type AdminApiKeys, createAdminApiKeys } from './admin/api-keys.js'
 import { requireAdmin } from './admin/auth.js'
+import { createDetailTypes, type DetailTypes } from './approvals/detail-types.js'
+import {
+  type ApprovalNotifier,
+  createApprovalNotifier,
+  type NotificationChannel,
+} from './approvals/notify.js'
+import { type ApprovalRequests, createApprovalRequests } from './approvals/requests.js'
 import { createAuditLog } from './audit/chain.js'
 import { createRefusalLog, type RefusalLog } from './audit/refusals.js'
 import type { AuditLog } from './audit/types.js'
@@ -30,6 +37,7 @@ import { createOAuthAdminApi } from './oauth/admin-api.js'
 import { createAgentsRoutes } from './oauth/agents.js'
 import { type AuthorizationCodes, createAuthorizationCodes } from './oauth/authorization-codes.js'
 import { createAuthorizeRoutes } from './oauth/authorize.js'
+import { createBackchannelRoutes } from './oauth/backchannel.js'
 import { type Clients, createClients } from './oauth/clients.js'
 import { createGrants, type Grants } from './oauth/grants.js'
 import { createIntrospectionRoutes } from './oauth/introspect.js'
@@ -83,6 +91,12 @@ export interface DeputyDeps {
   authorizationCodes: AuthorizationCodes
   /** Rotating refresh tokens (stored as digests). */
   refreshTokens: RefreshTokens
+  /** Backchannel authentication (CIBA) requests: asks waiting for a person's decision. */
+  approvals: ApprovalRequests
+  /** RFC 9396 authorization detail types per resource. */
+  detailTypes: DetailTypes
+  /** Tells people about requests through their channels, and CIBA ping-mode clients about decisions. */
+  notifier: ApprovalNotifier
   /** Versioned Cedar policies and the declared actions. */
   policies: Policies
   /** Relationship tuples (object#relation@subject). */
@@ -96,6 +110,8 @@ export interface CreateDeputyOptions {
   logger?: Logger
   /** Run migrations on open (default true). */
   migrate?: boolean
+  /** The notification channels people may choose (approvals/channels.ts); default none. */
+  notificationChannels?: readonly NotificationChannel[]
 }
 
 /** Opens storage and keys and wires the modules together, without HTTP (the CLI uses this). */
@@ -145,6 +161,16 @@ export async function openDeputy(
     grants,
     refreshIntervalMs: config.policyRefreshIntervalMs,
   })
+  const approvals = createApprovalRequests({ store, clock, sealer, audit })
+  const notifier = createApprovalNotifier({
+    db: store.db,
+    clock,
+    audit,
+    logger,
+    approvals,
+    channels: options.notificationChannels ?? [],
+    fetchOptions: { allowHttpLoopback: config.dangerouslyAllowHttpLoopbackNotifications },
+  })
   const deps: DeputyDeps = {
     config,
     store,
@@ -166,6 +192,9 @@ export async function openDeputy(
     relationships,
     policy,
     authorizationCodes: createAuthorizationCodes({ store, clock }),
+    approvals,
+    detailTypes: createDetailTypes({ store, clock, audit }),
+    notifier,
     refreshTokens: createRefreshTokens({
       store,
       clock,
@@ -187,6 +216,8 @@ export async function openDeputy(
     close: async () => {
       // The refusals counted in the current window are written before the database closes.
       await refusals.close()
+      await notifier.close()
+      await notifier.idle()
       policy.close()
       await store.close()
     },
@@ -305,6 +336,7 @@ export async function createDeputy(
   app.route('/', createAuthorizeRoutes(deps))
   app.route('/', createAgentsRoutes(deps))
   app.route('/', createTokenRoutes(deps))
+  app.route('/', createBackchannelRoutes(deps))
   app.route('/', createRevocationRoutes(deps))
   app.route('/', createIntrospectionRoutes(deps))
   app.route('/', createUserinfoRoutes(deps))

@@ -180,6 +180,52 @@ export const ConfigSchema = z
       .describe(
         'How often a serving process deletes rows that can no longer be used (expired codes, refresh tokens, sessions, throttle counters, lapsed dynamic clients, …); `0` turns it off (`deputy sweep` runs it once).',
       ),
+    backchannelDefaultExpirySeconds: z.coerce
+      .number()
+      .int()
+      .min(30)
+      .max(86_400)
+      .default(300)
+      .describe(
+        'How long a backchannel authentication (CIBA) request waits for the person when the client sends no `requested_expiry`.',
+      ),
+    backchannelMaxExpirySeconds: z.coerce
+      .number()
+      .int()
+      .min(30)
+      .max(7 * 86_400)
+      .default(3600)
+      .describe('The longest `requested_expiry` a CIBA request may ask for.'),
+    backchannelPollIntervalSeconds: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(60)
+      .default(5)
+      .describe(
+        'The `interval` CIBA clients are told to poll at; polling faster answers `slow_down` and adds 5 s.',
+      ),
+    backchannelMaxPendingPerClientAndPerson: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(1000)
+      .default(10)
+      .describe('Undecided CIBA requests one client may have open for one person at a time.'),
+    approvalFreshSignInMinutes: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(1440)
+      .default(5)
+      .describe(
+        'Approving a request with a high-risk detail type needs the password entered within this many minutes.',
+      ),
+    dangerouslyAllowHttpLoopbackNotifications: Flag.default(false)
+      .describe(
+        'Development only, default `false`: send CIBA pings and webhooks over plain http to loopback addresses. Refused in `production` mode.',
+      )
+      .meta({ type: 'boolean' }),
     dangerouslyAllowHttpLoopbackClientMetadata: Flag.default(false)
       .describe(
         'Development only, default `false`: fetch Client ID Metadata Documents over plain http from loopback addresses. Refused in `production` mode.',
@@ -235,6 +281,13 @@ export const ConfigSchema = z
   .strict()
   .superRefine((config, ctx) => {
     // The SSRF guard of client metadata fetches must not be loosened on a real deployment.
+    if (config.mode === 'production' && config.dangerouslyAllowHttpLoopbackNotifications) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['dangerouslyAllowHttpLoopbackNotifications'],
+        message: 'is a development setting and is refused in production mode',
+      })
+    }
     if (config.mode === 'production' && config.dangerouslyAllowHttpLoopbackClientMetadata) {
       ctx.addIssue({
         code: 'custom',
@@ -265,6 +318,12 @@ export const ENVIRONMENT_VARIABLES: Record<string, keyof ConfigInput> = {
   DEPUTY_DYNAMIC_REGISTRATION_TTL_SECONDS: 'dynamicRegistrationTtlSeconds',
   DEPUTY_CLIENT_METADATA_ALLOWED_HOSTS: 'clientMetadataAllowedHosts',
   DEPUTY_SWEEP_INTERVAL_SECONDS: 'sweepIntervalSeconds',
+  DEPUTY_BACKCHANNEL_DEFAULT_EXPIRY_SECONDS: 'backchannelDefaultExpirySeconds',
+  DEPUTY_BACKCHANNEL_MAX_EXPIRY_SECONDS: 'backchannelMaxExpirySeconds',
+  DEPUTY_BACKCHANNEL_POLL_INTERVAL_SECONDS: 'backchannelPollIntervalSeconds',
+  DEPUTY_BACKCHANNEL_MAX_PENDING: 'backchannelMaxPendingPerClientAndPerson',
+  DEPUTY_APPROVAL_FRESH_SIGN_IN_MINUTES: 'approvalFreshSignInMinutes',
+  DEPUTY_DANGEROUSLY_ALLOW_HTTP_LOOPBACK_NOTIFICATIONS: 'dangerouslyAllowHttpLoopbackNotifications',
   DEPUTY_DANGEROUSLY_ALLOW_HTTP_LOOPBACK_CLIENT_METADATA:
     'dangerouslyAllowHttpLoopbackClientMetadata',
   DEPUTY_TRUSTED_PROXIES: 'trustedProxies',

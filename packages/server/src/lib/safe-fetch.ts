@@ -94,6 +94,8 @@ export interface SafeFetchOptions {
   timeoutMs?: number
   /** The Accept header (default application/json). */
   accept?: string
+  /** POST `body` instead of GET (a CIBA ping, a webhook), with these extra headers. */
+  post?: { body: string; headers: Record<string, string> }
 }
 
 export interface SafeFetchResponse {
@@ -105,7 +107,7 @@ export interface SafeFetchResponse {
 export const SAFE_FETCH_DEFAULTS = { maxBytes: 64 * 1024, timeoutMs: 5_000 } as const
 
 /**
- * GETs a URL chosen by someone else, guarded against server-side request forgery: https only
+ * GETs (or POSTs to) a URL chosen by someone else, guarded against server-side request forgery: https only
  * (http only to loopback with `allowHttpLoopback`), only public addresses after DNS resolution,
  * redirects never followed (a 3xx is refused, so no hop can lead inside), a size cap and an
  * overall deadline. Node's own http stack is used because `fetch` cannot check the address it
@@ -178,11 +180,18 @@ export function safeFetch(
     }
     const send = url.protocol === 'https:' ? httpsRequest : httpRequest
     const req = send(url, {
-      method: 'GET',
+      method: options.post ? 'POST' : 'GET',
       lookup,
       // A fresh connection each time: a pooled socket would skip the address check.
       agent: false,
-      headers: { accept: options.accept ?? 'application/json', 'user-agent': 'deputy' },
+      headers: {
+        accept: options.accept ?? 'application/json',
+        'user-agent': 'deputy',
+        ...(options.post && {
+          ...options.post.headers,
+          'content-length': String(Buffer.byteLength(options.post.body)),
+        }),
+      },
     })
     const timer = setTimeout(
       () => finish(new SafeFetchError(`no complete answer within ${timeoutMs} ms`)),
@@ -223,6 +232,6 @@ export function safeFetch(
         }),
       )
     })
-    req.end()
+    req.end(options.post?.body)
   })
 }

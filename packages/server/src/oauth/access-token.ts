@@ -39,6 +39,10 @@ export interface AccessTokenInput {
   scopes: string[]
   /** The grant it came from; introspection reports the token inactive once the grant ends. */
   grantId: string | null
+  /** RFC 9396 §9.1: what exactly was authorized (an approval's details), carried as a claim. */
+  authorizationDetails?: readonly Record<string, unknown>[]
+  /** The approval the token was issued for (CIBA), so a resource server can name it. */
+  approvalId?: string
 }
 
 export interface MintedAccessToken {
@@ -110,6 +114,9 @@ export async function mintAccessToken(
   claims.exp = iat + expiresIn
   claims.jti = jti
   if (input.grantId) claims.grant_id = input.grantId
+  if (input.authorizationDetails && input.authorizationDetails.length > 0)
+    claims.authorization_details = input.authorizationDetails
+  if (input.approvalId) claims.approval_id = input.approvalId
   const token = await signCompactJwt(key, ACCESS_TOKEN_TYP, claims)
   return { token, jti, expiresIn, exp: iat + expiresIn, scope: claims.scope as string }
 }

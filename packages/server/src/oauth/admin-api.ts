@@ -39,6 +39,8 @@ export function clientToWire(client: Client) {
     token_endpoint_auth_method: client.tokenEndpointAuthMethod,
     allowed_scopes: client.allowedScopes,
     allowed_resources: client.allowedResources,
+    backchannel_token_delivery_mode: client.backchannelTokenDeliveryMode,
+    backchannel_client_notification_endpoint: client.backchannelClientNotificationEndpoint,
     application_type: client.applicationType,
     jwks_uri: client.jwksUri,
     has_jwks: client.jwks !== null,
@@ -84,6 +86,8 @@ const CreateClientBody = z.strictObject({
   jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())).min(1) }).optional(),
   allowed_scopes: z.array(z.string()).max(100).optional(),
   allowed_resources: z.array(z.string()).max(100).optional(),
+  backchannel_token_delivery_mode: z.enum(['poll', 'ping']).optional(),
+  backchannel_client_notification_endpoint: z.string().max(2048).optional(),
 })
 
 const AllowMetadataHostBody = z.strictObject({
@@ -174,6 +178,8 @@ export function createOAuthAdminApi(deps: {
         jwks: body.jwks,
         allowedScopes: body.allowed_scopes,
         allowedResources: body.allowed_resources,
+        backchannelTokenDeliveryMode: body.backchannel_token_delivery_mode,
+        backchannelClientNotificationEndpoint: body.backchannel_client_notification_endpoint,
       },
       c.get('actor'),
     )

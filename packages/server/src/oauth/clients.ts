@@ -22,7 +22,17 @@ import type { OAuthError } from './errors.js'
 import { assertRedirectUris } from './redirect-uris.js'
 import { ResourceUriSchema, ScopeNameSchema } from './resources.js'
 
-export type GrantType = 'authorization_code' | 'refresh_token' | 'client_credentials'
+/** OpenID CIBA Core 1.0 §4: the grant type of backchannel authentication. */
+export const CIBA_GRANT_TYPE = 'urn:openid:params:grant-type:ciba'
+
+export type GrantType =
+  | 'authorization_code'
+  | 'refresh_token'
+  | 'client_credentials'
+  | typeof CIBA_GRANT_TYPE
+
+/** CIBA §5: how a client gets its tokens (push mode is not offered). */
+export type BackchannelDeliveryMode = 'poll' | 'ping'
 
 /** An OAuth client: an agent, an MCP client, an app. */
 export interface Client {
@@ -46,6 +56,10 @@ export interface Client {
   applicationType: string
   clientUri: string | null
   logoUri: string | null
+  /** CIBA: `poll` or `ping` for a client registered for backchannel authentication. */
+  backchannelTokenDeliveryMode: BackchannelDeliveryMode | null
+  /** CIBA ping mode: where Deputy posts `{auth_req_id}` when the person has decided. */
+  backchannelClientNotificationEndpoint: string | null
   /** Epoch ms after which a dynamic registration lapses or a metadata document is refetched. */
   expiresAt: number | null
   createdAt: string
@@ -58,7 +72,12 @@ export const CLIENT_AUTH_METHODS = [
   'private_key_jwt',
 ] as const satisfies readonly ClientAuthMethod[]
 
-export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const
+export const GRANT_TYPES = [
+  'authorization_code',
+  'refresh_token',
+  'client_credentials',
+  CIBA_GRANT_TYPE,
+] as const
 
 export function rowToClient(row: ClientRow): Client {
   return {
@@ -78,6 +97,8 @@ export function rowToClient(row: ClientRow): Client {
     applicationType: row.application_type,
     clientUri: row.client_uri,
     logoUri: row.logo_uri,
+    backchannelTokenDeliveryMode: row.backchannel_token_delivery_mode,
+    backchannelClientNotificationEndpoint: row.backchannel_client_notification_endpoint,
     expiresAt: row.expires_at,
     createdAt: new Date(row.created_at).toISOString(),
   }
@@ -100,6 +121,17 @@ export const RegisterClientSchema = z.object({
   applicationType: z.enum(['web', 'native']).default('web'),
   clientUri: z.url({ protocol: /^https?$/ }).optional(),
   logoUri: z.url({ protocol: /^https$/ }).optional(),
+  backchannelTokenDeliveryMode: z.enum(['poll', 'ping']).optional(),
+  backchannelClientNotificationEndpoint: z
+    .url({ protocol: /^https?$/ })
+    .refine((value) => {
+      const url = new URL(value)
+      return (
+        url.hash === '' &&
+        (url.protocol === 'https:' || ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname))
+      )
+    }, 'must be an https URL (http only on loopback) without a fragment')
+    .optional(),
 })
 export type RegisterClientInput = z.input<typeof RegisterClientSchema>
 
@@ -393,6 +425,34 @@ export function createClients(deps: ClientsDeps) {
           'client_credentials needs a confidential client (a secret or keys)',
         )
       }
+      // CIBA §4: only confidential clients, with a delivery mode (poll by default); ping mode
+      // needs the endpoint it is pinged at.
+      const ciba = grantTypes.includes(CIBA_GRANT_TYPE)
+      if (ciba && method === 'none') {
+        throw new DeputyError(
+          'ERR_INVALID_INPUT',
+          'CIBA needs a confidential client (a secret or keys)',
+        )
+      }
+      if (
+        !ciba &&
+        (parsed.backchannelTokenDeliveryMode || parsed.backchannelClientNotificationEndpoint)
+      ) {
+        throw new DeputyError(
+          'ERR_INVALID_INPUT',
+          `a backchannel delivery mode needs the ${CIBA_GRANT_TYPE} grant type`,
+        )
+      }
+      const deliveryMode = ciba ? (parsed.backchannelTokenDeliveryMode ?? 'poll') : null
+      if (deliveryMode === 'ping' && !parsed.backchannelClientNotificationEndpoint) {
+        throw new DeputyError(
+          'ERR_INVALID_INPUT',
+          'ping mode needs a backchannel client notification endpoint',
+        )
+      }
+      if (deliveryMode === 'poll' && parsed.backchannelClientNotificationEndpoint) {
+        throw new DeputyError('ERR_INVALID_INPUT', 'a notification endpoint is only for ping mode')
+      }
       // Authority without a person comes only from an operator: a client that registered itself
       // (RFC 7591) gets no machine grant, scopes or resources, whatever the caller passed on.
       if (
@@ -453,6 +513,9 @@ export function createClients(deps: ClientsDeps) {
           jwks_uri: null,
           allowed_scopes: parsed.allowedScopes.length > 0 ? parsed.allowedScopes.join(' ') : null,
           allowed_resources: allowedResources ? JSON.stringify(allowedResources) : null,
+          backchannel_token_delivery_mode: deliveryMode,
+          backchannel_client_notification_endpoint:
+            parsed.backchannelClientNotificationEndpoint ?? null,
           application_type: parsed.applicationType,
           client_uri: parsed.clientUri ?? null,
           logo_uri: parsed.logoUri ?? null,

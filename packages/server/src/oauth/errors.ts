@@ -23,6 +23,15 @@ export type OAuthErrorCode =
   | 'invalid_client_metadata'
   | 'temporarily_unavailable'
   | 'server_error'
+  // RFC 9396 §5
+  | 'invalid_authorization_details'
+  // OpenID CIBA Core 1.0 §13 (backchannel endpoint) and §11 (token endpoint)
+  | 'expired_login_hint_token'
+  | 'unknown_user_id'
+  | 'invalid_binding_message'
+  | 'authorization_pending'
+  | 'slow_down'
+  | 'expired_token'
 
 const STATUS: Record<OAuthErrorCode, number> = {
   invalid_request: 400,
@@ -43,6 +52,13 @@ const STATUS: Record<OAuthErrorCode, number> = {
   invalid_client_metadata: 400,
   temporarily_unavailable: 503,
   server_error: 500,
+  invalid_authorization_details: 400,
+  expired_login_hint_token: 400,
+  unknown_user_id: 400,
+  invalid_binding_message: 400,
+  authorization_pending: 400,
+  slow_down: 400,
+  expired_token: 400,
 }
 
 /**

@@ -121,6 +121,19 @@ export function createGrants(deps: { store: Store; clock: Clock; audit: AuditLog
       }
     },
 
+    /** True when the person has a grant in force with this client (they allowed it before). */
+    async hasActiveGrantWith(userId: string, clientId: string): Promise<boolean> {
+      const row = await db
+        .selectFrom('grants')
+        .select('id')
+        .where('user_id', '=', userId)
+        .where('client_id', '=', clientId)
+        .where('revoked_at', 'is', null)
+        .limit(1)
+        .executeTakeFirst()
+      return row !== undefined
+    },
+
     /** True while a grant is in force. */
     async isActive(grantId: string): Promise<boolean> {
       const row = await db

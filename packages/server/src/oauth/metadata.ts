@@ -1,4 +1,5 @@
 import { type Context, Hono } from 'hono'
+import type { DetailTypes } from '../approvals/detail-types.js'
 import type { ResolvedConfig } from '../config/load.js'
 import type { AppEnv } from '../http/env.js'
 import { CLIENT_ASSERTION_ALGS } from './client-auth.js'
@@ -10,6 +11,7 @@ import { OIDC_SCOPES } from './scopes.js'
 export interface MetadataDeps {
   config: Pick<ResolvedConfig, 'issuer' | 'dynamicRegistration' | 'signingAlg'>
   resources: Pick<Resources, 'list'>
+  detailTypes: Pick<DetailTypes, 'names'>
 }
 
 /** Where each endpoint lives, relative to the issuer. Other modules mount them at these paths. */
@@ -21,6 +23,7 @@ export const ENDPOINT_PATHS = {
   userinfo: '/userinfo',
   registration: '/register',
   jwks: '/jwks',
+  backchannel: '/bc-authorize',
 } as const
 
 /**
@@ -74,6 +77,12 @@ export async function authorizationServerMetadata(
     request_parameter_supported: false,
     // The OIDC default for this one is true, so it must be said explicitly.
     request_uri_parameter_supported: false,
+    // OpenID CIBA Core 1.0 §4: poll and ping (push is not offered), no signed requests or user codes.
+    backchannel_authentication_endpoint: at(ENDPOINT_PATHS.backchannel),
+    backchannel_token_delivery_modes_supported: ['poll', 'ping'],
+    backchannel_user_code_parameter_supported: false,
+    // RFC 9396 §10: the detail types some resource accepts.
+    authorization_details_types_supported: await deps.detailTypes.names(),
   }
 }
 

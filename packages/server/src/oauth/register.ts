@@ -8,7 +8,7 @@ import type { Clock } from '../lib/clock.js'
 import { isDeputyError } from '../lib/errors.js'
 import { JsonInputError, parseJsonInput } from '../lib/json-input.js'
 import { createRateLimiter } from '../lib/rate-limit.js'
-import type { Client, Clients } from './clients.js'
+import { CIBA_GRANT_TYPE, type Client, type Clients } from './clients.js'
 import { OAuthError, oauthErrorResponse } from './errors.js'
 import { redirectUriProblem } from './redirect-uris.js'
 
@@ -39,13 +39,18 @@ const RegistrationRequestSchema = z.looseObject({
     .default('client_secret_basic'),
   grant_types: z
     .array(
-      z.enum(['authorization_code', 'refresh_token'], {
-        error: 'may list authorization_code and refresh_token',
+      z.enum(['authorization_code', 'refresh_token', CIBA_GRANT_TYPE], {
+        error: `may list authorization_code, refresh_token and ${CIBA_GRANT_TYPE}`,
       }),
     )
     .min(1, 'must not be empty')
     .optional(),
   response_types: z.array(z.literal('code', { error: 'may only list "code"' })).optional(),
+  // OpenID CIBA Core 1.0 §4: the client's delivery mode and, for ping, its notification endpoint.
+  backchannel_token_delivery_mode: z
+    .enum(['poll', 'ping'], { error: 'must be poll or ping' })
+    .optional(),
+  backchannel_client_notification_endpoint: z.string().max(2048).optional(),
   client_name: z.string().trim().min(1, 'must not be empty').max(200).optional(),
   client_uri: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
   logo_uri: z.url({ protocol: /^https$/, error: 'must be an https URL' }).optional(),
@@ -75,6 +80,12 @@ function registrationResponse(client: Client, secret: string | undefined): Recor
     application_type: client.applicationType,
     ...(client.clientUri ? { client_uri: client.clientUri } : {}),
     ...(client.logoUri ? { logo_uri: client.logoUri } : {}),
+    ...(client.backchannelTokenDeliveryMode
+      ? { backchannel_token_delivery_mode: client.backchannelTokenDeliveryMode }
+      : {}),
+    ...(client.backchannelClientNotificationEndpoint
+      ? { backchannel_client_notification_endpoint: client.backchannelClientNotificationEndpoint }
+      : {}),
   }
 }
 
@@ -159,6 +170,8 @@ export function createRegistrationRoutes(deps: {
             applicationType,
             clientUri: parsed.client_uri,
             logoUri: parsed.logo_uri,
+            backchannelTokenDeliveryMode: parsed.backchannel_token_delivery_mode,
+            backchannelClientNotificationEndpoint: parsed.backchannel_client_notification_endpoint,
           },
           DYNAMIC_REGISTRATION,
           {

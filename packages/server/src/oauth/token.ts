@@ -6,9 +6,10 @@ import type { AppEnv } from '../http/env.js'
 import { edgeResponse } from '../http/middleware.js'
 import { type Form, FormError, readForm } from '../lib/form.js'
 import { authenticateClient, type ClientAuthDeps, claimedClientId } from './client-auth.js'
-import type { Client, GrantType } from './clients.js'
+import { CIBA_GRANT_TYPE, type Client, type GrantType } from './clients.js'
 import { isOAuthError, OAuthError } from './errors.js'
 import { authorizationCodeGrant } from './grants/authorization-code.js'
+import { cibaGrant } from './grants/ciba.js'
 import { clientCredentialsGrant } from './grants/client-credentials.js'
 import type { GrantDeps, GrantHandler } from './grants/grant.js'
 import { refreshTokenGrant } from './grants/refresh-token.js'
@@ -25,6 +26,7 @@ export const GRANT_HANDLERS = new Map<GrantType, GrantHandler>([
   ['authorization_code', authorizationCodeGrant],
   ['refresh_token', refreshTokenGrant],
   ['client_credentials', clientCredentialsGrant],
+  [CIBA_GRANT_TYPE, cibaGrant],
 ])
 
 /** Parameters that may repeat: RFC 8707 §2 allows several `resource` values. */
@@ -115,6 +117,7 @@ export function createTokenRoutes(deps: TokenEndpointDeps): Hono<AppEnv> {
           grantId: issued.grantId,
           refreshToken: issued.refreshToken,
           ...(issued.retried ? { retriedWithinGrace: true } : {}),
+          ...(issued.approvalId ? { approvalId: issued.approvalId } : {}),
         },
       })
       return edgeResponse(c, JSON.stringify(result.body), 200, NO_STORE_JSON)

@@ -10,12 +10,14 @@ import {
   SelectQueryNode,
   SqliteDialect,
   type SqliteDialectConfig,
+  sql,
 } from 'kysely'
 import pg from 'pg'
 import { isPostgresUrl } from '../config/load.js'
 import { DeputyError } from '../lib/errors.js'
 import { createGate, type Gate } from '../lib/gate.js'
 import type { Database } from './schema.js'
+import { localSignals, postgresSignals, type Signals } from './signals.js'
 
 export type Dialect = 'sqlite' | 'postgres'
 
@@ -35,6 +37,8 @@ export interface Store {
   writeGate?: Gate
   /** Runs `hook` (once) when the store closes, before the connection does. */
   beforeClose?(hook: () => Promise<void>): void
+  /** Messages to the other processes on this database (store/signals.ts). */
+  signals: Signals
 }
 
 const PG_INT8 = 20
@@ -61,7 +65,19 @@ export function openStore(database: string): Store {
     // An idle client's error (server restart) must not crash the process.
     pool.on('error', () => {})
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
-    return { db, dialect: 'postgres', location: redactUrl(database), close: () => db.destroy() }
+    const signals = postgresSignals(database, async (channel, payload) => {
+      await sql`SELECT pg_notify(${channel}, ${payload})`.execute(db)
+    })
+    return {
+      db,
+      dialect: 'postgres',
+      location: redactUrl(database),
+      signals,
+      async close() {
+        await signals.close()
+        await db.destroy()
+      },
+    }
   }
 
   let sqlite: SQLite.Database
@@ -84,14 +100,17 @@ export function openStore(database: string): Store {
   const db = new Kysely<Database>({
     dialect: new GatedSqliteDialect({ database: reusingStatements(sqlite) }, sqlite, writeGate),
   })
+  const signals = localSignals()
   return {
     db,
     dialect: 'sqlite',
     location: database,
     writeGate,
+    signals,
     beforeClose: (hook) => void hooks.push(hook),
     async close() {
       for (const hook of hooks.splice(0)) await hook()
+      await signals.close()
       await db.destroy()
     },
   }

@@ -8,6 +8,7 @@ import * as m0004 from './migrations/0004-policy.js'
 import * as m0005 from './migrations/0005-audit-hash.js'
 import * as m0006 from './migrations/0006-operator-authority.js'
 import * as m0007 from './migrations/0007-policy-actions-by-resource.js'
+import * as m0008 from './migrations/0008-approvals.js'
 
 /** Every migration, in order (by name). Append new ones; never edit or reorder landed ones. */
 export const MIGRATIONS: Record<string, Migration> = {
@@ -18,6 +19,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0005-audit-hash': m0005,
   '0006-operator-authority': m0006,
   '0007-policy-actions-by-resource': m0007,
+  '0008-approvals': m0008,
 }
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS }

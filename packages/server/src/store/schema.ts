@@ -20,6 +20,10 @@ export interface Database {
   resource_scopes: ResourceScopesTable
   clients: ClientsTable
   client_metadata_hosts: ClientMetadataHostsTable
+  approval_requests: ApprovalRequestsTable
+  authorization_detail_types: AuthorizationDetailTypesTable
+  approval_notifications: ApprovalNotificationsTable
+  notification_preferences: NotificationPreferencesTable
   consents: ConsentsTable
   grants: GrantsTable
   authorization_requests: AuthorizationRequestsTable
@@ -189,6 +193,10 @@ export interface ClientsTable {
   allowed_scopes: string | null
   /** JSON array of resources client_credentials tokens may be for; null: any offering its scopes. */
   allowed_resources: string | null
+  /** CIBA: `poll` or `ping` (null for clients that do not use CIBA). */
+  backchannel_token_delivery_mode: 'poll' | 'ping' | null
+  /** CIBA ping mode: where Deputy posts `{auth_req_id}` once the person decided. */
+  backchannel_client_notification_endpoint: string | null
   application_type: string
   client_uri: string | null
   logo_uri: string | null
@@ -248,6 +256,71 @@ export interface AuthorizationCodesTable {
   consumed_at: number | null
   /** When the redemption that consumed the code finished issuing its tokens. */
   redeemed_at: number | null
+}
+
+export type ApprovalStatus = 'pending' | 'approved' | 'denied'
+
+export interface ApprovalRequestsTable {
+  id: string
+  /** SHA-256 of the auth_req_id. */
+  auth_req_hash: string
+  client_id: string
+  user_id: string
+  resource: string
+  scope: string
+  /** JSON array of authorization details (RFC 9396). */
+  authorization_details: string
+  binding_message: string | null
+  status: ApprovalStatus
+  delivery_mode: 'poll' | 'ping'
+  /** The client_notification_token, sealed (ping mode). */
+  notification_token_sealed: string | null
+  /** The auth_req_id, sealed (ping mode: the ping names it). */
+  auth_req_id_sealed: string | null
+  interval_seconds: number
+  next_poll_at: number
+  created_at: number
+  expires_at: number
+  decided_at: number | null
+  /** JSON actor. */
+  decided_by: string | null
+  /** When the decision's audit record was written; an approval counts only from then on. */
+  decision_recorded_at: number | null
+  shown_digest: string | null
+  consumed_at: number | null
+}
+
+export interface AuthorizationDetailTypesTable {
+  resource: string
+  type: string
+  description: string
+  /** JSON Schema. */
+  schema: string
+  template: string
+  high_risk: number
+  created_at: number
+  updated_at: number
+}
+
+export interface ApprovalNotificationsTable {
+  id: string
+  approval_id: string
+  channel: string
+  target: string
+  status: 'pending' | 'delivered' | 'failed'
+  attempts: number
+  last_error: string | null
+  created_at: number
+  updated_at: number
+}
+
+export interface NotificationPreferencesTable {
+  user_id: string
+  channel: string
+  /** JSON. */
+  settings: string
+  created_at: number
+  updated_at: number
 }
 
 export interface ClientMetadataHostsTable {

@@ -268,6 +268,67 @@ describe('deputy resources and clients (§0, §5)', () => {
     )
   })
 
+  it('clients add for CIBA in ping mode, and the mistakes of its flags in one line', () => {
+    const created = json<Record<string, unknown>>(
+      run([
+        '--json',
+        'clients',
+        'add',
+        '--name',
+        'Approver',
+        '--grant-type',
+        'urn:openid:params:grant-type:ciba',
+        '--backchannel-token-delivery-mode',
+        'ping',
+        '--backchannel-client-notification-endpoint',
+        'https://agent.example/ciba',
+      ]),
+    )
+    expect(created).toMatchObject({
+      grant_types: ['urn:openid:params:grant-type:ciba'],
+      backchannel_token_delivery_mode: 'ping',
+      backchannel_client_notification_endpoint: 'https://agent.example/ciba',
+    })
+    oneLineError(
+      run([
+        'clients',
+        'add',
+        '--name',
+        'x',
+        '--grant-type',
+        'urn:openid:params:grant-type:ciba',
+        '--backchannel-token-delivery-mode',
+        'ping',
+      ]),
+      /ping mode needs a backchannel client notification endpoint/,
+    )
+    oneLineError(
+      run([
+        'clients',
+        'add',
+        '--name',
+        'x',
+        '--grant-type',
+        'urn:openid:params:grant-type:ciba',
+        '--backchannel-token-delivery-mode',
+        'push',
+      ]),
+      /--backchannel-token-delivery-mode must be one of poll, ping/,
+    )
+    oneLineError(
+      run([
+        'clients',
+        'add',
+        '--name',
+        'x',
+        '--public',
+        '--grant-type',
+        'urn:openid:params:grant-type:ciba',
+      ]),
+      /CIBA needs a confidential client/,
+    )
+  })
+
   it('clients disable and delete', () => {
     const { client_id } = json<{ client_id: string }>(
       run(['--json', 'clients', 'add', '--name', 'Temp', '--redirect-uri', 'https://t.example/cb']),
@@ -291,7 +352,7 @@ describe('deputy resources and clients (§0, §5)', () => {
     )
     oneLineError(
       run(['clients', 'add', '--name', 'x', '--grant-type', 'password']),
-      /^deputy: --grant-type must be one of authorization_code, refresh_token, client_credentials$/m,
+      /^deputy: --grant-type must be one of authorization_code, refresh_token, client_credentials, urn:openid:params:grant-type:ciba$/m,
     )
     oneLineError(
       run(['clients', 'add', '--name', 'x', '--jwks', join(dir, 'missing.json')]),

@@ -48,6 +48,7 @@ describe('authorization server metadata (RFC 8414, OpenID Connect Discovery 1.0)
       'authorization_code',
       'refresh_token',
       'client_credentials',
+      'urn:openid:params:grant-type:ciba',
     ])
     expect(doc.grant_types_supported).not.toContain('password')
     expect(doc.grant_types_supported).not.toContain('implicit')

@@ -22,6 +22,8 @@ interface AddOptions {
   jwks?: string
   scope: string[]
   resource: string[]
+  backchannelTokenDeliveryMode?: string
+  backchannelClientNotificationEndpoint?: string
 }
 
 interface AllowHostOptions {
@@ -83,6 +85,14 @@ export function registerClients(program: Command): void {
       collect,
       [],
     )
+    .option(
+      '--backchannel-token-delivery-mode <mode>',
+      'CIBA: poll (default) or ping, with --grant-type urn:openid:params:grant-type:ciba',
+    )
+    .option(
+      '--backchannel-client-notification-endpoint <url>',
+      'CIBA ping mode: where Deputy posts {auth_req_id} once the person has decided',
+    )
     .action(async (opts: AddOptions, command: Command) => {
       const options = globalOptions(command)
       const created = await withDeputy(options, (deps) =>
@@ -102,6 +112,16 @@ export function registerClients(program: Command): void {
             jwks: opts.jwks ? readJwks(opts.jwks) : undefined,
             allowedScopes: opts.scope,
             ...(opts.resource.length > 0 && { allowedResources: opts.resource }),
+            ...(opts.backchannelTokenDeliveryMode !== undefined && {
+              backchannelTokenDeliveryMode: oneOf(
+                '--backchannel-token-delivery-mode',
+                opts.backchannelTokenDeliveryMode,
+                ['poll', 'ping'] as const,
+              ),
+            }),
+            ...(opts.backchannelClientNotificationEndpoint !== undefined && {
+              backchannelClientNotificationEndpoint: opts.backchannelClientNotificationEndpoint,
+            }),
           },
           cliActor(),
         ),

@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely'
+import type { ApprovalRequests } from '../../approvals/requests.js'
 import type { User, Users } from '../../identity/users.js'
 import type { Form } from '../../lib/form.js'
 import type { Database } from '../../store/schema.js'
@@ -21,6 +22,8 @@ export interface TokenResponse {
   scope: string
   refresh_token?: string
   id_token?: string
+  /** RFC 9396 §7: what was authorized, when the grant had details. */
+  authorization_details?: readonly Record<string, unknown>[]
 }
 
 /** The services grant handlers use: tokens to mint, codes, grants, people and resources. */
@@ -32,6 +35,7 @@ export interface GrantDeps extends TokenSigningDeps {
   users: Pick<Users, 'findById'>
   resources: Pick<Resources, 'get' | 'resolve'>
   metadataHosts: Pick<MetadataHosts, 'forHost'>
+  approvals: Pick<ApprovalRequests, 'poll'>
 }
 
 /** What a grant handler is given: an authenticated client and the parsed request. */
@@ -53,6 +57,8 @@ export interface GrantResult {
     refreshToken: boolean
     /** A refresh retried within the grace period. */
     retried?: boolean
+    /** The approval (CIBA) the token was issued for. */
+    approvalId?: string
   }
 }
 
