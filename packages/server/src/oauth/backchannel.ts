@@ -215,7 +215,7 @@ export function createBackchannelRoutes(deps: BackchannelDeps): Hono<AppEnv> {
       if (
         bindingMessage !== null &&
         (bindingMessage.length > BINDING_MESSAGE_MAX ||
-          /[\u0000-\u001f\u007f]/.test(bindingMessage))
+          [...bindingMessage].some((ch) => ch < ' ' || ch === '\u007f'))
       )
         throw invalid(
           'invalid_binding_message',
