@@ -397,7 +397,7 @@ export function createApprovalRequests(deps: ApprovalRequestsDeps) {
       })
       try {
         const first = await byId(id)
-        if (!first || first.status !== 'pending') return first
+        if (first?.status !== 'pending') return first
         let timer: NodeJS.Timeout | undefined
         const timeout = new Promise<void>((resolve) => {
           timer = setTimeout(resolve, Math.max(0, Math.min(timeoutMs, first.expiresAt - now())))

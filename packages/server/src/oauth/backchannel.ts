@@ -121,7 +121,7 @@ async function hintedPerson(
     : email
       ? await deps.users.findByEmail(email)
       : undefined
-  if (!person || person.status !== 'active')
+  if (person?.status !== 'active')
     throw invalid('unknown_user_id', 'the person is not known here', 'unknown-person')
   return person
 }
