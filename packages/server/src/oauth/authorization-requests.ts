@@ -1,3 +1,4 @@
+import type { AuthorizationDetail } from '../approvals/detail-types.js'
 import type { Clock } from '../lib/clock.js'
 import { randomToken, sha256 } from '../lib/random.js'
 import type { Store } from '../store/db.js'
@@ -25,6 +26,8 @@ export interface AuthorizationRequest {
   nonce: string | null
   /** OIDC `prompt` values (`none`, `consent`, …). */
   prompt: string[]
+  /** RFC 9396 authorization details, as validated against the resource's types. */
+  authorizationDetails?: AuthorizationDetail[]
 }
 
 /**

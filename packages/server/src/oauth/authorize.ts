@@ -1,4 +1,10 @@
 import { type Context, Hono } from 'hono'
+import {
+  type AuthorizationDetail,
+  type DetailTypes,
+  detailSentence,
+  InvalidAuthorizationDetails,
+} from '../approvals/detail-types.js'
 import type { RefusalLog } from '../audit/refusals.js'
 import type { ResolvedConfig } from '../config/load.js'
 import type { AppEnv } from '../http/env.js'
@@ -225,6 +231,19 @@ async function validateRequest(
     throw invalid('prompt=none cannot be combined with other values')
   const nonce = params.get('nonce')
   if (nonce !== null && nonce.length > 512) throw invalid('nonce is too long')
+  // RFC 9396 §2: details are checked against the types the resource accepts; §5 names the error.
+  let authorizationDetails: AuthorizationDetail[] = []
+  try {
+    ;({ details: authorizationDetails } = await deps.detailTypes.check(
+      resource.uri,
+      params.get('authorization_details') ?? undefined,
+    ))
+  } catch (err) {
+    if (!(err instanceof InvalidAuthorizationDetails)) throw err
+    throw new OAuthError('invalid_authorization_details', err.message, {
+      reason: 'invalid-authorization-details',
+    })
+  }
 
   return {
     client,
@@ -239,6 +258,7 @@ async function validateRequest(
       scopes,
       nonce,
       prompt,
+      ...(authorizationDetails.length > 0 && { authorizationDetails }),
     },
   }
 }
@@ -280,6 +300,7 @@ export interface AuthorizeDeps extends SessionDeps, ConsentDeps {
   clients: Pick<Clients, 'resolve'>
   resources: Pick<Resources, 'resolve' | 'get'>
   refusals: Pick<RefusalLog, 'record'>
+  detailTypes: Pick<DetailTypes, 'check' | 'list'>
 }
 
 /** GET/POST /authorize, the sign-in hand-off, and the consent decision (issue 3 §2). */
@@ -415,12 +436,26 @@ export function createAuthorizeRoutes(deps: AuthorizeDeps): Hono<AppEnv> {
           scope,
           sentence: scopeSentence(resource, scope),
         })),
+        details: await detailLines(resource.uri, request.authorizationDetails ?? []),
         handle: h,
         csrfToken: session.csrfToken,
       }),
       200,
       { 'Content-Security-Policy': consentPolicy(request.redirectUri) },
     )
+  }
+
+  /** Each authorization detail in words (its type's sentence), with its JSON for the curious. */
+  async function detailLines(resource: string, details: AuthorizationDetail[]) {
+    if (details.length === 0) return []
+    const types = await deps.detailTypes.list(resource)
+    return details.map((detail) => ({
+      sentence: detailSentence(
+        types.find((t) => t.type === detail.type),
+        detail,
+      ),
+      json: JSON.stringify(detail, null, 2),
+    }))
   }
 
   function expiredPage(c: Context<AppEnv>): Response {

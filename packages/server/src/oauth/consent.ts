@@ -75,7 +75,12 @@ export async function planConsent(
   const alreadyGranted = remembered ?? []
   const newScopes = request.scopes.filter((s) => !alreadyGranted.includes(s))
   return {
-    ask: remembered === null || newScopes.length > 0 || request.prompt.includes('consent'),
+    // Authorization details are one transaction's: they are always asked about (RFC 9396 §4).
+    ask:
+      remembered === null ||
+      newScopes.length > 0 ||
+      request.prompt.includes('consent') ||
+      (request.authorizationDetails?.length ?? 0) > 0,
     newScopes,
     alreadyGranted,
   }
@@ -177,13 +182,28 @@ export async function approveAuthorization(
       target: { type: 'client', id: client.clientId },
       decision: 'allow',
       requestId: input.requestId,
-      data: { resource: resource.uri, scopes: request.scopes, consentedScopes: agreed },
+      data: {
+        resource: resource.uri,
+        scopes: request.scopes,
+        consentedScopes: agreed,
+        ...(request.authorizationDetails && {
+          authorizationDetailTypes: request.authorizationDetails.map((d) => d.type),
+        }),
+      },
     })
   }
   // The grant and its code commit together: one durable commit instead of two.
   const { grant, code } = await deps.db.transaction().execute(async (trx) => {
     const grant = await deps.grants.create(
-      { userId: user.id, clientId: client.clientId, resource: resource.uri, scopes },
+      {
+        userId: user.id,
+        clientId: client.clientId,
+        resource: resource.uri,
+        scopes,
+        ...(request.authorizationDetails && {
+          authorizationDetails: request.authorizationDetails,
+        }),
+      },
       trx,
     )
     const code = await deps.authorizationCodes.issue(

@@ -94,6 +94,8 @@ export function createGrants(deps: { store: Store; clock: Clock; audit: AuditLog
         clientId: string
         resource: string
         scopes: string[]
+        /** RFC 9396 details the person agreed to, carried into the grant's tokens. */
+        authorizationDetails?: readonly Record<string, unknown>[]
       },
       executor: Kysely<Database> = db,
     ): Promise<Grant> {
@@ -110,11 +112,13 @@ export function createGrants(deps: { store: Store; clock: Clock; audit: AuditLog
           created_at: now,
           revoked_at: null,
           revoked_reason: null,
+          authorization_details: JSON.stringify(input.authorizationDetails ?? []),
         })
         .execute()
+      const { authorizationDetails: _details, ...rest } = input
       return {
         id,
-        ...input,
+        ...rest,
         scopes: [...new Set(input.scopes)].sort(),
         createdAt: new Date(now).toISOString(),
         revokedAt: null,
@@ -132,6 +136,16 @@ export function createGrants(deps: { store: Store; clock: Clock; audit: AuditLog
         .limit(1)
         .executeTakeFirst()
       return row !== undefined
+    },
+
+    /** The authorization details a grant carries (RFC 9396), `[]` when none. */
+    async detailsOf(grantId: string): Promise<Record<string, unknown>[]> {
+      const row = await db
+        .selectFrom('grants')
+        .select('authorization_details')
+        .where('id', '=', grantId)
+        .executeTakeFirst()
+      return row ? (JSON.parse(row.authorization_details) as Record<string, unknown>[]) : []
     },
 
     /** True while a grant is in force. */

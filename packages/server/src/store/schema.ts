@@ -226,6 +226,8 @@ export interface GrantsTable {
   created_at: number
   revoked_at: number | null
   revoked_reason: string | null
+  /** JSON array of RFC 9396 authorization details the person agreed to; '[]' when none. */
+  authorization_details: Generated<string>
 }
 
 export interface AuthorizationRequestsTable {

@@ -20,6 +20,8 @@ export interface ConsentPageProps {
   loopbackOnly: boolean
   newScopes: ScopeLine[]
   alreadyGranted: ScopeLine[]
+  /** RFC 9396 authorization details in words, with their JSON. */
+  details: { sentence: string; json: string }[]
   /** The authorization request handle and the session's CSRF token, posted back with the answer. */
   handle: string
   csrfToken: string
@@ -78,6 +80,22 @@ export function ConsentPage(props: ConsentPageProps) {
       ) : (
         <p>It asks for basic access only, with no specific permissions.</p>
       )}
+      {props.details.length > 0 ? (
+        <>
+          <p>And exactly this:</p>
+          <ul class="scopes">
+            {props.details.map((d) => (
+              <li>
+                {d.sentence}
+                <details>
+                  <summary class="muted">as sent</summary>
+                  <pre>{d.json}</pre>
+                </details>
+              </li>
+            ))}
+          </ul>
+        </>
+      ) : null}
       {stepUp ? (
         <>
           <p>You already allowed it to:</p>

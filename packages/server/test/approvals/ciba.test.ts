@@ -222,6 +222,19 @@ describe('CIBA with rich authorization details against a real Deputy (issue 11 ย
       approval_id: id,
       authorization_details: [PAYMENT],
     })
+    // Introspection shows the details too (RFC 9396 ยง9.2).
+    const introspected = await fetch(`${issuer}/introspect`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        authorization: `Basic ${btoa(`${poller.clientId}:${poller.secret}`)}`,
+      },
+      body: new URLSearchParams({ token: tokens.access_token }),
+    })
+    expect(await introspected.json()).toMatchObject({
+      active: true,
+      authorization_details: [PAYMENT],
+    })
     // Single use: the same auth_req_id again is invalid_grant.
     const again = await token(started.auth_req_id)
     expect(again).toMatchObject({ status: 400, body: { error: 'invalid_grant' } })

@@ -64,10 +64,11 @@ export async function authorizationCodeGrant(ctx: GrantContext): Promise<GrantRe
     })
   }
 
-  const [grantActive, user, resource] = await Promise.all([
+  const [grantActive, user, resource, details] = await Promise.all([
     deps.grants.isActive(granted.grantId),
     deps.users.findById(granted.userId),
     deps.resources.get(granted.resource),
+    deps.grants.detailsOf(granted.grantId),
   ])
   if (!grantActive) throw invalidGrant('grant-revoked')
   if (user?.status !== 'active') throw invalidGrant('user-unavailable')
@@ -83,12 +84,15 @@ export async function authorizationCodeGrant(ctx: GrantContext): Promise<GrantRe
     resource,
     scopes: granted.scopes,
     grantId: granted.grantId,
+    authorizationDetails: details,
   })
   const body: TokenResponse = {
     access_token: access.token,
     token_type: 'Bearer',
     expires_in: access.expiresIn,
     scope: access.scope,
+    // RFC 9396 §7: the token response says what was authorized.
+    ...(details.length > 0 && { authorization_details: details }),
   }
   // The refresh token and the mark that the code's redemption is complete commit together.
   await deps.db.transaction().execute(async (trx) => {

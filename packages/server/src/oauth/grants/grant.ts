@@ -31,7 +31,7 @@ export interface GrantDeps extends TokenSigningDeps {
   db: Kysely<Database>
   authorizationCodes: Pick<AuthorizationCodes, 'consume' | 'markRedeemed'>
   refreshTokens: Pick<RefreshTokens, 'issue' | 'rotate'>
-  grants: Pick<Grants, 'isActive' | 'revoke'>
+  grants: Pick<Grants, 'isActive' | 'revoke' | 'detailsOf'>
   users: Pick<Users, 'findById'>
   resources: Pick<Resources, 'get' | 'resolve'>
   metadataHosts: Pick<MetadataHosts, 'forHost'>

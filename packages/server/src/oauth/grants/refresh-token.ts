@@ -65,9 +65,10 @@ export async function refreshTokenGrant(ctx: GrantContext): Promise<GrantResult>
     throw invalidGrant('refresh-token-reused')
   }
   const { data } = rotated
-  const [user, resource] = await Promise.all([
+  const [user, resource, details] = await Promise.all([
     deps.users.findById(data.userId),
     deps.resources.get(data.resource),
+    deps.grants.detailsOf(data.grantId),
   ])
   if (user?.status !== 'active') throw invalidGrant('user-unavailable')
   if (!resource) {
@@ -82,6 +83,7 @@ export async function refreshTokenGrant(ctx: GrantContext): Promise<GrantResult>
     resource,
     scopes,
     grantId: data.grantId,
+    authorizationDetails: details,
   })
   return {
     body: {
@@ -90,6 +92,7 @@ export async function refreshTokenGrant(ctx: GrantContext): Promise<GrantResult>
       expires_in: access.expiresIn,
       scope: access.scope,
       refresh_token: rotated.token,
+      ...(details.length > 0 && { authorization_details: details }),
     },
     issued: {
       user,

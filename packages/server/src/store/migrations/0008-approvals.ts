@@ -23,6 +23,12 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('backchannel_client_notification_endpoint', 'text')
     .execute()
 
+  // RFC 9396 at /authorize: what a grant authorized in detail (JSON array), carried into its tokens.
+  await db.schema
+    .alterTable('grants')
+    .addColumn('authorization_details', 'text', (c) => c.notNull().defaultTo('[]'))
+    .execute()
+
   await db.schema
     .createTable('approval_requests')
     // Random, for the person's page (/approvals/<id>); the auth_req_id itself is only hashed.
@@ -139,6 +145,7 @@ export async function down(db: Kysely<unknown>): Promise<void> {
   await db.schema.dropTable('approval_notifications').execute()
   await db.schema.dropTable('authorization_detail_types').execute()
   await db.schema.dropTable('approval_requests').execute()
+  await db.schema.alterTable('grants').dropColumn('authorization_details').execute()
   await db.schema
     .alterTable('clients')
     .dropColumn('backchannel_client_notification_endpoint')
