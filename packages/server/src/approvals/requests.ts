@@ -1,9 +1,10 @@
-import { type Kysely, sql } from 'kysely'
+import type { Kysely } from 'kysely'
 import type { Actor, AuditLog } from '../audit/types.js'
 import type { Sealer } from '../keys/types.js'
 import type { Clock } from '../lib/clock.js'
 import { randomToken, sha256 } from '../lib/random.js'
 import type { Store } from '../store/db.js'
+import { immediateTransaction } from '../store/exclusive.js'
 import type { ApprovalRequestsTable, Database } from '../store/schema.js'
 import type { AuthorizationDetail } from './detail-types.js'
 
@@ -110,32 +111,9 @@ function toRequest(row: ApprovalRequestsTable, now: number): ApprovalRequest {
   }
 }
 
-/** A transaction that serialises with every other one taking the same key (SQLite: the writer lock). */
-async function lockedFor<T>(
-  store: Store,
-  key: string,
-  work: (trx: Kysely<Database>) => Promise<T>,
-): Promise<T> {
-  if (store.dialect === 'postgres') {
-    return store.db.transaction().execute(async (trx) => {
-      await sql`SELECT pg_advisory_xact_lock(hashtext(${key}))`.execute(trx)
-      return work(trx)
-    })
-  }
-  return store.db.connection().execute(async (conn) => {
-    await sql.raw('BEGIN IMMEDIATE').execute(conn)
-    try {
-      const result = await work(conn)
-      await sql.raw('COMMIT').execute(conn)
-      return result
-    } catch (err) {
-      await sql
-        .raw('ROLLBACK')
-        .execute(conn)
-        .catch(() => {})
-      throw err
-    }
-  })
+/** A transaction serialised with every other one naming the same thing (store/exclusive.ts). */
+function lockedFor<T>(store: Store, key: string, work: (trx: Kysely<Database>) => Promise<T>) {
+  return immediateTransaction(store, work, key)
 }
 
 /** The store of approval requests: create, decide, poll, list, and the signals between replicas. */

@@ -1,7 +1,8 @@
-import { type Kysely, sql } from 'kysely'
+import type { Kysely } from 'kysely'
 import type { Clock } from '../lib/clock.js'
 import { randomToken, sha256 } from '../lib/random.js'
 import type { Store } from '../store/db.js'
+import { immediateTransaction } from '../store/exclusive.js'
 import type { Database } from '../store/schema.js'
 import { formatScope, parseScope } from './scopes.js'
 
@@ -71,26 +72,13 @@ export function createRefreshTokens(options: RefreshTokensOptions) {
     }
   }
 
-  /** A transaction that serialises with every other rotation of the same token. */
-  async function locked<T>(work: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
-    if (store.dialect === 'postgres') return db.transaction().execute(work)
-    // SQLite: take the writer lock up front so the read-then-write cannot fail to upgrade (or
-    // interleave with another process on the same file).
-    return db.connection().execute(async (conn) => {
-      await sql.raw('BEGIN IMMEDIATE').execute(conn)
-      try {
-        const result = await work(conn)
-        await sql.raw('COMMIT').execute(conn)
-        return result
-      } catch (err) {
-        await sql
-          .raw('ROLLBACK')
-          .execute(conn)
-          .catch(() => {})
-        throw err
-      }
-    })
-  }
+  /**
+   * A transaction that serialises with every other rotation of the same token: SQLite takes the
+   * writer lock up front so the read-then-write cannot fail to upgrade (or interleave with another
+   * process on the same file); PostgreSQL relies on the row locks the rotation takes.
+   */
+  const locked = <T>(work: (trx: Kysely<Database>) => Promise<T>): Promise<T> =>
+    immediateTransaction(store, work)
 
   return {
     /** Issues the first refresh token of a grant; `executor` runs it inside a caller's transaction. */

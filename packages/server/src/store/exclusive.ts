@@ -12,21 +12,24 @@ export const LOCKS = {
 } as const
 
 /**
- * Runs `work` in a transaction that holds a database-wide write lock, so a read-then-write
- * (read the chain head, append after it) cannot interleave with the same work in another
- * connection or process. SQLite: `BEGIN IMMEDIATE` takes the single writer lock up front, so the
- * transaction cannot fail to upgrade later. PostgreSQL: a transaction-scoped advisory lock.
+ * Runs `work` in a transaction that cannot interleave a read-then-write with the same work in
+ * another connection or process. SQLite: `BEGIN IMMEDIATE` takes the single writer lock up front,
+ * so the transaction cannot fail to upgrade later. PostgreSQL: an ordinary transaction (row locks
+ * taken by `work` serialise), plus a transaction-scoped advisory lock when `lock` is given — a
+ * number from LOCKS, or a string naming one thing (hashed by PostgreSQL's `hashtext`).
  */
-export async function runExclusive<T>(
+export async function immediateTransaction<T>(
   store: Store,
-  lock: number,
   work: (db: Kysely<Database>) => Promise<T>,
+  lock?: number | string,
 ): Promise<T> {
   return store.db.connection().execute(async (conn) => {
     await sql.raw(store.dialect === 'sqlite' ? 'BEGIN IMMEDIATE' : 'BEGIN').execute(conn)
     try {
-      if (store.dialect === 'postgres')
+      if (store.dialect === 'postgres' && typeof lock === 'number')
         await sql`SELECT pg_advisory_xact_lock(${lock})`.execute(conn)
+      else if (store.dialect === 'postgres' && typeof lock === 'string')
+        await sql`SELECT pg_advisory_xact_lock(hashtext(${lock}))`.execute(conn)
       const result = await work(conn)
       await sql.raw('COMMIT').execute(conn)
       return result
@@ -38,4 +41,16 @@ export async function runExclusive<T>(
       throw err
     }
   })
+}
+
+/**
+ * Runs `work` in a transaction that holds a database-wide write lock, so a read-then-write
+ * (read the chain head, append after it) cannot interleave with the same work anywhere else.
+ */
+export function runExclusive<T>(
+  store: Store,
+  lock: number,
+  work: (db: Kysely<Database>) => Promise<T>,
+): Promise<T> {
+  return immediateTransaction(store, work, lock)
 }
