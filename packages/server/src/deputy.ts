@@ -5,6 +5,7 @@ import { createAdminApi } from './admin/api.js'
 import { type AdminApiKeys, createAdminApiKeys } from './admin/api-keys.js'
 import { requireAdmin } from './admin/auth.js'
 import { createDetailTypes, type DetailTypes } from './approvals/detail-types.js'
+import { createInboxRoutes } from './approvals/inbox.js'
 import {
   type ApprovalNotifier,
   createApprovalNotifier,
@@ -39,6 +40,7 @@ import { type AuthorizationCodes, createAuthorizationCodes } from './oauth/autho
 import { createAuthorizeRoutes } from './oauth/authorize.js'
 import { createBackchannelRoutes } from './oauth/backchannel.js'
 import { type Clients, createClients } from './oauth/clients.js'
+import { scopeSentence } from './oauth/consent.js'
 import { createGrants, type Grants } from './oauth/grants.js'
 import { createIntrospectionRoutes } from './oauth/introspect.js'
 import { createMetadataRoutes } from './oauth/metadata.js'
@@ -337,6 +339,8 @@ export async function createDeputy(
   app.route('/', createAgentsRoutes(deps))
   app.route('/', createTokenRoutes(deps))
   app.route('/', createBackchannelRoutes(deps))
+  // The person's side of backchannel authentication: the approvals inbox and its pages.
+  app.route('/', createInboxRoutes({ ...deps, scopeSentence }))
   app.route('/', createRevocationRoutes(deps))
   app.route('/', createIntrospectionRoutes(deps))
   app.route('/', createUserinfoRoutes(deps))
