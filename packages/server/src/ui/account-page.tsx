@@ -24,7 +24,11 @@ export function AccountPage(props: { user: AccountPerson; csrfToken: string }) {
       <ul class="links">
         <li>
           <a href="/approvals">Approvals</a>{' '}
-          <span class="muted">: requests from agents waiting for your answer</span>
+          <span class="muted">(requests from agents waiting for your answer)</span>
+        </li>
+        <li>
+          <a href="/account/notifications">Notifications</a>{' '}
+          <span class="muted">(how Deputy tells you about a request)</span>
         </li>
         <li>
           <a href="/account/agents">Your agents</a>
