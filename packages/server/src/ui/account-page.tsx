@@ -7,7 +7,7 @@ export interface AccountPerson {
   roles: readonly string[]
 }
 
-/** The signed-in person's own page: who they are, and the way out. */
+/** The signed-in person's own page: who they are, the agents acting for them, and the way out. */
 export function AccountPage(props: { user: AccountPerson; csrfToken: string }) {
   const { user } = props
   return (
@@ -21,6 +21,11 @@ export function AccountPage(props: { user: AccountPerson; csrfToken: string }) {
         <dt>Roles</dt>
         <dd>{user.roles.length > 0 ? user.roles.join(', ') : 'none'}</dd>
       </dl>
+      <p>
+        <a href="/account/agents">Your agents</a>: the apps and agents you let act for you, and a
+        way to stop each one.
+      </p>
+      {/* Signing out changes state, so it is a form with the CSRF token, never a plain link. */}
       <form method="post" action="/logout">
         <input type="hidden" name="csrf_token" value={props.csrfToken} />
         <button type="submit" class="secondary">

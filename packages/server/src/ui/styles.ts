@@ -102,4 +102,6 @@ a { color: var(--accent); }
 dl { display: grid; grid-template-columns: max-content 1fr; gap: 0.4rem 1rem; margin: 0 0 1.5rem; }
 dt { color: var(--muted); }
 dd { margin: 0; overflow-wrap: anywhere; }
+dl.facts { grid-template-columns: 1fr; gap: 0.15rem; }
+dl.facts dd { margin-bottom: 0.5rem; }
 `
