@@ -24,6 +24,7 @@ import {
   type ToolCallEvent,
   type ToolDecision,
 } from './audit.js'
+import { browserPageOr } from './browser-page.js'
 import { cedarPolicyDeclaration, type JsonSchema } from './cedar-policy.js'
 import { tokenRefusalResponse } from './challenge.js'
 import type { Identity } from './identity.js'
@@ -597,7 +598,12 @@ export function protectMcpServer(options: ProtectMcpServerOptions): ProtectedMcp
   })
   mcp.all('/', async (c) => {
     const check = await verifyAccessToken(c.req.header('authorization'), options.verifier)
-    if (!check.ok) return refuse(check)
+    if (!check.ok)
+      return browserPageOr(c.req.raw, check, refuse(check), () => ({
+        name: options.resourceName ?? options.server.name,
+        metadata: metadata(),
+        metadataUrl,
+      }))
     const parsedBody: unknown = (c.get as (key: string) => unknown)('parsedBody')
     const { identity } = check
     const authInfo: AuthInfo = {
