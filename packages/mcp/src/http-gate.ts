@@ -1,4 +1,5 @@
 import type { AuthInfo } from '@modelcontextprotocol/server'
+import { type BrowserPageFacts, browserPageOr } from './browser-page.js'
 import { tokenRefusalResponse } from './challenge.js'
 import type { Identity } from './identity.js'
 import { type JsonRpcRequest, jsonRpcRequests } from './json-rpc.js'
@@ -66,6 +67,8 @@ export interface HttpGateDeps {
     options: { authInfo: AuthInfo; parsedBody?: unknown },
   ) => Promise<Response>
   readonly onError: (error: Error) => void
+  /** What the page a person's browser gets at the MCP URL says about the server. */
+  readonly browserPage: () => BrowserPageFacts
 }
 
 /**
@@ -79,11 +82,13 @@ export function httpGate(
   return async (request, parsedBody) => {
     const check = await verifyAccessToken(request.headers.get('authorization'), deps.verifier)
     if (!check.ok) {
-      return tokenRefusalResponse(check, {
+      const refusal = tokenRefusalResponse(check, {
         resourceMetadata: deps.resourceMetadataUrl,
         scope: deps.challengeScopes(),
         onError: deps.onError,
       })
+      // A person's browser opening the URL gets the same 401 with a page saying what this is.
+      return browserPageOr(request, check, refusal, deps.browserPage)
     }
     const { identity } = check
     const authInfo: AuthInfo = {

@@ -170,6 +170,11 @@ export function protectMcpServer(options: ProtectMcpServerOptions): ProtectedMcp
     callers,
     handle: (request, handlerOptions) => handler.fetch(request, handlerOptions),
     onError,
+    browserPage: () => ({
+      name: options.resourceName ?? options.server.name,
+      metadata: metadata(),
+      metadataUrl,
+    }),
   })
 
   const app = new Hono()

@@ -62,6 +62,7 @@ import type { Policies, PolicyEngine, Relationships } from './policy/types.js'
 import { openStore, type Store } from './store/db.js'
 import { migrateToLatest } from './store/migrate.js'
 import type { Database } from './store/schema.js'
+import { notFoundResponse } from './ui/not-found.js'
 
 /** What every module is handed: narrow, explicit dependencies (no module-level singletons). */
 export interface DeputyDeps {
@@ -316,9 +317,7 @@ export async function createDeputy(
     }),
   )
   app.onError(errorResponse)
-  app.notFound((c) =>
-    c.json({ error: 'not_found', message: `no route for ${c.req.method} ${c.req.path}` }, 404),
-  )
+  app.notFound(notFoundResponse)
 
   // A person opening the bare URL lands on their account (or the sign-in page).
   app.get('/', (c) => c.redirect('/account', 303))

@@ -1,8 +1,10 @@
+import { existsSync } from 'node:fs'
 import type { Command } from 'commander'
 import pino from 'pino'
-import { loadConfig, type ResolvedConfig } from '../config/load.js'
+import { isPostgresUrl, loadConfig, type ResolvedConfig } from '../config/load.js'
 import type { ConfigInput } from '../config/schema.js'
 import { type DeputyDeps, openDeputy } from '../deputy.js'
+import { DeputyError } from '../lib/errors.js'
 import { openStore, type Store } from '../store/db.js'
 import { migrateToLatest } from '../store/migrate.js'
 
@@ -27,6 +29,29 @@ export function commandConfig(options: GlobalOptions, overrides: ConfigInput = {
 }
 
 /**
+ * Refuses a SQLite file that does not exist. Only `deputy migrate`, `start` and `demo` create a
+ * database: any other command given a mistyped `--db` would otherwise make an empty database (and
+ * a master key) somewhere, then answer from it as if nothing were wrong.
+ */
+export function requireExistingDatabase(database: string): void {
+  if (isPostgresUrl(database) || database === ':memory:' || existsSync(database)) return
+  throw new DeputyError(
+    'ERR_NOT_FOUND',
+    `no database at ${database} (create it with \`deputy migrate --db ${database}\`)`,
+  )
+}
+
+/** The settings of a command that works on an existing database (see requireExistingDatabase). */
+export function existingDatabaseConfig(
+  options: GlobalOptions,
+  overrides: ConfigInput = {},
+): ResolvedConfig {
+  const config = commandConfig(options, overrides)
+  requireExistingDatabase(config.database)
+  return config
+}
+
+/**
  * Opens Deputy's storage for one command, runs `work`, and closes it. Commands log nothing to
  * stdout (it is for their output); warnings go to stderr.
  */
@@ -35,7 +60,7 @@ export async function withDeputy<T>(
   work: (deps: DeputyDeps) => Promise<T>,
   overrides: ConfigInput = {},
 ): Promise<T> {
-  const config = commandConfig(options, overrides)
+  const config = existingDatabaseConfig(options, overrides)
   const opened = await openDeputy(config, { logger: pino({ level: 'warn' }, pino.destination(2)) })
   try {
     return await work(opened.deps)
@@ -52,7 +77,7 @@ export async function withStore<T>(
   options: GlobalOptions,
   work: (store: Store) => Promise<T>,
 ): Promise<T> {
-  const store = openStore(commandConfig(options).database)
+  const store = openStore(existingDatabaseConfig(options).database)
   try {
     await migrateToLatest(store)
     return await work(store)

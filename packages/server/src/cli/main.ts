@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { Command } from 'commander'
 import { isDeputyError } from '../lib/errors.js'
 import { registerAdminKeys } from './commands/admin-keys.js'
@@ -14,10 +15,17 @@ import { registerRoles } from './commands/roles.js'
 import { registerStart } from './commands/start.js'
 import { registerUsers } from './commands/users.js'
 
+/** The version in packages/server/package.json (dist/cli and src/cli both sit two levels below it). */
+export function deputyVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'))
+  return String(pkg.version)
+}
+
 /** Builds the `deputy` command tree. */
 export function buildProgram(): Command {
   const program = new Command('deputy')
     .description('Deputy: identity and access for AI agents')
+    .version(deputyVersion(), '-v, --version', 'print the version')
     .option('--config <file>', 'JSON config file')
     .option('--db <file|postgres-url>', 'SQLite file or postgres:// URL (env DEPUTY_DATABASE_URL)')
     .option('--json', 'print machine-readable JSON')

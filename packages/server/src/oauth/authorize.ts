@@ -22,7 +22,7 @@ import { safeEqual, sha256 } from '../lib/random.js'
 import { createRateLimiter, isRateLimited, RateLimited } from '../lib/rate-limit.js'
 import type { Store } from '../store/db.js'
 import { consentPage, returningPage } from '../ui/consent.js'
-import { messagePage } from '../ui/message-page.js'
+import { type MessageFact, messagePage } from '../ui/message-page.js'
 import {
   type AuthorizationRequest,
   type AuthorizationRequests,
@@ -57,13 +57,47 @@ class PageError extends Error {
   readonly text: string
   readonly reason: string
   readonly clientId: string | null
+  readonly facts: MessageFact[]
 
-  constructor(text: string, reason: string, clientId: string | null) {
+  constructor(text: string, reason: string, clientId: string | null, facts: MessageFact[] = []) {
     super(text)
     this.text = text
     this.reason = reason
     this.clientId = clientId
+    this.facts = facts
   }
+}
+
+/** Longest value a page echoes; a request can carry far more, and the page is for a person. */
+const SHOWN_LENGTH = 300
+
+/** A value from the request as a page shows it: cut to SHOWN_LENGTH (the page escapes it). */
+function shown(value: string): string {
+  return value.length > SHOWN_LENGTH ? `${value.slice(0, SHOWN_LENGTH)}…` : value
+}
+
+/** The app a page is about: the name people see, and the client_id a developer looks for. */
+function appFact(client: Pick<Client, 'name' | 'clientId'>): MessageFact {
+  return { term: 'App', value: `${client.name} (client_id ${shown(client.clientId)})` }
+}
+
+/**
+ * The parameter an error is about, for the page that shows it: a developer reading "the requested
+ * resource is unknown" wants to see which one. Error descriptions stay plain (RFC 6749 §4.1.2.1
+ * limits their characters); the value goes on the page only, escaped.
+ */
+const REFUSED_PARAMETER: Partial<Record<OAuthError['code'], string>> = {
+  invalid_target: 'resource',
+  invalid_scope: 'scope',
+  unsupported_response_type: 'response_type',
+  invalid_authorization_details: 'authorization_details',
+}
+
+function refusedFacts(err: OAuthError, params: URLSearchParams | undefined): MessageFact[] {
+  const name = REFUSED_PARAMETER[err.code]
+  const values = name === undefined || params === undefined ? [] : params.getAll(name)
+  if (name === undefined || values.length === 0) return []
+  return [{ term: `Refused ${name}`, value: shown(values.join(' ')) }]
 }
 
 /** A request whose client and redirect URI check out, so errors may go back to the client. */
@@ -84,12 +118,18 @@ function page(
   return c.html(html, status as 200, { 'Cache-Control': 'no-store', ...headers })
 }
 
-function stopPage(c: Context<AppEnv>, text: string, status = 400): Response {
+function stopPage(
+  c: Context<AppEnv>,
+  text: string,
+  status = 400,
+  facts: MessageFact[] = [],
+): Response {
   return page(
     c,
     messagePage({
       title: 'Request stopped',
       text,
+      facts,
       link: { href: '/account', label: 'Go to your account' },
     }),
     status,
@@ -139,6 +179,7 @@ async function trustTarget(
       'This app is not known to Deputy, or it has been disabled.',
       'unknown-client',
       clientId.slice(0, 200),
+      [{ term: 'client_id', value: shown(clientId) }],
     )
   }
   const requested = params.get('redirect_uri')
@@ -151,6 +192,7 @@ async function trustTarget(
         'The app did not say where to return (redirect_uri is missing).',
         'no-redirect-uri',
         client.clientId,
+        [appFact(client)],
       )
     }
     redirectUri = only
@@ -161,6 +203,7 @@ async function trustTarget(
       'The app asked to return to an address it has not registered, so Deputy stopped here.',
       'redirect-uri-mismatch',
       client.clientId,
+      [appFact(client), { term: 'Refused redirect_uri', value: shown(requested) }],
     )
   }
   return { client, redirectUri, state: params.get('state') }
@@ -360,6 +403,7 @@ export function createAuthorizeRoutes(deps: AuthorizeDeps): Hono<AppEnv> {
     target: TrustedTarget,
     err: OAuthError,
     signedIn: boolean,
+    params?: URLSearchParams,
   ): Promise<Response> {
     await refused(c, err.code, err.reason, target.client.clientId)
     const href = authorizationResponseUrl(target.redirectUri, deps.config.issuer, {
@@ -376,7 +420,8 @@ export function createAuthorizeRoutes(deps: AuthorizeDeps): Hono<AppEnv> {
       c,
       messagePage({
         title: 'Request stopped',
-        text: `${target.client.name} sent a request Deputy cannot accept (${err.code}).`,
+        text: `${target.client.name} sent a request Deputy cannot accept: ${err.description} (${err.code}).`,
+        facts: [appFact(target.client), ...refusedFacts(err, params)],
         link: { href, label: `Go back to ${host}` },
       }),
       400,
@@ -476,7 +521,7 @@ export function createAuthorizeRoutes(deps: AuthorizeDeps): Hono<AppEnv> {
     } catch (err) {
       if (!(err instanceof PageError)) throw err
       await refused(c, 'invalid_request', err.reason, err.clientId)
-      return stopPage(c, err.text)
+      return stopPage(c, err.text, 400, err.facts)
     }
     const session = await readSession(deps, c.req.raw)
     let validated: Validated
@@ -484,7 +529,7 @@ export function createAuthorizeRoutes(deps: AuthorizeDeps): Hono<AppEnv> {
       validated = await validateRequest(deps, params, target)
     } catch (err) {
       if (!isOAuthError(err)) throw err
-      return errorToClient(c, target, err, session !== null)
+      return errorToClient(c, target, err, session !== null, params)
     }
     if (!session) {
       if (validated.request.prompt.includes('none')) {
@@ -527,12 +572,17 @@ export function createAuthorizeRoutes(deps: AuthorizeDeps): Hono<AppEnv> {
     })
     if (!client || !matchRedirectUri(client.redirectUris, request.redirectUri)) {
       await refused(c, 'invalid_request', 'client-gone', request.clientId)
-      return stopPage(c, 'This app is not known to Deputy, or it has been disabled.')
+      return stopPage(c, 'This app is not known to Deputy, or it has been disabled.', 400, [
+        { term: 'client_id', value: shown(request.clientId) },
+      ])
     }
     const resource = await deps.resources.get(request.resource)
     if (!resource) {
       await refused(c, 'invalid_target', 'resource-gone', client.clientId)
-      return stopPage(c, 'The service this app asked for is no longer available.')
+      return stopPage(c, 'The service this app asked for is no longer available.', 400, [
+        appFact(client),
+        { term: 'resource', value: shown(request.resource) },
+      ])
     }
     return { client, resource, request }
   }

@@ -7,7 +7,7 @@ export interface AccountPerson {
   roles: readonly string[]
 }
 
-/** The signed-in person's own page: who they are, and the way out. */
+/** The signed-in person's own page: who they are, the agents acting for them, and the way out. */
 export function AccountPage(props: { user: AccountPerson; csrfToken: string }) {
   const { user } = props
   return (
@@ -31,9 +31,13 @@ export function AccountPage(props: { user: AccountPerson; csrfToken: string }) {
           <span class="muted">(how Deputy tells you about a request)</span>
         </li>
         <li>
-          <a href="/account/agents">Your agents</a>
+          <a href="/account/agents">Your agents</a>{' '}
+          <span class="muted">
+            (the apps and agents you let act for you, and a way to stop each one)
+          </span>
         </li>
       </ul>
+      {/* Signing out changes state, so it is a form with the CSRF token, never a plain link. */}
       <form method="post" action="/logout">
         <input type="hidden" name="csrf_token" value={props.csrfToken} />
         <button type="submit" class="secondary">

@@ -1,8 +1,16 @@
 import { Layout, renderPage } from './layout.js'
 
+/** One thing the page names, e.g. the app that asked and the value Deputy refused. */
+export interface MessageFact {
+  term: string
+  value: string
+}
+
 export interface MessagePageProps {
   title: string
   text: string
+  /** Shown apart from the sentence, as data: what the request named (escaped like all text). */
+  facts?: readonly MessageFact[]
   link?: { href: string; label: string }
 }
 
@@ -17,6 +25,18 @@ export function MessagePage(props: MessagePageProps) {
       <p class="alert error" role="alert">
         {props.text}
       </p>
+      {props.facts && props.facts.length > 0 ? (
+        <dl class="facts">
+          {props.facts.map((fact) => (
+            <>
+              <dt>{fact.term}</dt>
+              <dd>
+                <code>{fact.value}</code>
+              </dd>
+            </>
+          ))}
+        </dl>
+      ) : null}
       {props.link ? (
         <p>
           <a href={props.link.href}>{props.link.label}</a>

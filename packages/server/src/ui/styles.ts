@@ -127,4 +127,6 @@ input[type="url"] {
   border-radius: 0.5rem;
 }
 label.check { display: flex; gap: 0.5rem; align-items: center; font-weight: 400; }
+dl.facts { grid-template-columns: 1fr; gap: 0.15rem; }
+dl.facts dd { margin-bottom: 0.5rem; }
 `

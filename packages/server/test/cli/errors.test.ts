@@ -26,6 +26,7 @@ describe('deputy CLI mistakes (§8)', () => {
     const env = { DEPUTY_MASTER_KEY: generateMasterKey() }
     const db = join(dir, 'deputy.db')
     run = (args, input) => deputyCli(['--db', db, ...args], { env, input, cwd: dir })
+    expect(run(['migrate']).status).toBe(0)
     expect(run(['users', 'add', 'alice@example.com', '--name', 'Alice']).status).toBe(0)
   })
   afterAll(() => rmSync(dir, { recursive: true, force: true }))
@@ -113,6 +114,7 @@ describe('deputy CLI mistakes (§8)', () => {
   it('refuses to run in production without a master key', () => {
     const empty = mkdtempSync(join(tmpdir(), 'deputy-empty-'))
     try {
+      expect(deputyCli(['migrate'], { cwd: empty }).status).toBe(0)
       expectOneLineError(
         deputyCli(['users', 'list'], { cwd: empty, env: { DEPUTY_MODE: 'production' } }),
         /^deputy: no master key: in production set DEPUTY_MASTER_KEY/,

@@ -29,6 +29,7 @@ describe('deputy resources and clients (§0, §5)', () => {
     const db = join(dir, 'deputy.db')
     run = (args) =>
       deputyCli(['--db', db, ...args], { cwd: dir, env: { DEPUTY_MASTER_KEY: masterKey } })
+    expect(run(['migrate']).status).toBe(0)
   })
   afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
@@ -125,6 +126,8 @@ describe('deputy resources and clients (§0, §5)', () => {
   })
 
   it('clients add for client_credentials with private_key_jwt and allowed scopes', () => {
+    // The allowed scope must be one a resource offers (issue 10 §7).
+    run(['resources', 'add', 'http://localhost:3003/shop', '--scope', 'shop:read=See the shop'])
     const jwks = join(dir, 'jwks.json')
     writeFileSync(
       jwks,

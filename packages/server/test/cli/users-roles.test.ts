@@ -40,6 +40,7 @@ describe('deputy users, roles and admin-keys (§8)', () => {
     db = join(dir, 'deputy.db')
     run = (args, input) =>
       deputyCli(['--db', db, ...args], { env: { DEPUTY_MASTER_KEY: masterKey }, input, cwd: dir })
+    expect(run(['migrate']).status).toBe(0)
   })
   afterAll(() => rmSync(dir, { recursive: true, force: true }))
 

@@ -22,6 +22,7 @@ describe('deputy keys', () => {
     const masterKey = generateMasterKey()
     const run = (...args: string[]) =>
       runDeputy(['--db', database.url, ...args], { env: { DEPUTY_MASTER_KEY: masterKey } })
+    expect(run('migrate').status).toBe(0)
     return { database, masterKey, run }
   }
 
@@ -134,6 +135,7 @@ describe('deputy keys', () => {
     // It works where the production-mode error points: DEPUTY_MASTER_KEY.
     const database = await createSqliteDatabase()
     databases.push(database)
+    expect(runDeputy(['--db', database.url, 'migrate']).status).toBe(0)
     const rotated = runDeputy(['--db', database.url, 'keys', 'rotate'], {
       env: { DEPUTY_MASTER_KEY: key, DEPUTY_MODE: 'production' },
     })

@@ -145,6 +145,7 @@ describe('master key', () => {
 
   it('a CLI command with a malformed DEPUTY_MASTER_KEY says so in one line', () => {
     const cwd = emptyDir()
+    expect(runDeputy(['migrate'], { cwd }).status).toBe(0)
     const result = runDeputy(['keys', 'list'], { cwd, env: { DEPUTY_MASTER_KEY: 'too-short' } })
     expect(result.status).toBe(1)
     const stderr = lines(result.stderr)

@@ -8,7 +8,8 @@ import { verifyAuditChain } from '../../audit/verify.js'
 import { createKeyedDigest, LOGIN_EMAIL_DIGEST, normaliseEmail } from '../../keys/digest.js'
 import { loadMasterKey } from '../../keys/master-key.js'
 import { DeputyError } from '../../lib/errors.js'
-import { commandConfig, globalOptions, output, table, withStore } from '../context.js'
+import type { Store } from '../../store/db.js'
+import { existingDatabaseConfig, globalOptions, output, table, withStore } from '../context.js'
 
 const MAX_TAIL = 10_000
 
@@ -51,10 +52,16 @@ export function registerAudit(program: Command): void {
           `-n must be a whole number from 1 to ${MAX_TAIL}, not "${opts.lines}"`,
         )
       }
-      const records = await withStore(options, (store) =>
-        tailAudit(store, { limit, ...(opts.type ? { type: opts.type } : {}) }),
+      const { records, name } = await withStore(options, async (store) => {
+        const records = await tailAudit(store, { limit, ...(opts.type ? { type: opts.type } : {}) })
+        return { records, name: await actorNamer(store, records) }
+      })
+      output(options, records, () =>
+        table(
+          records.map((r) => tailRow(r, name)),
+          TAIL_COLUMNS,
+        ),
       )
-      output(options, records, () => table(records.map(tailRow), TAIL_COLUMNS))
     })
 
   audit
@@ -66,7 +73,7 @@ export function registerAudit(program: Command): void {
     .action((email: string, _opts, command: Command) => {
       const options = globalOptions(command)
       const digest = createKeyedDigest(
-        loadMasterKey(commandConfig(options)).key,
+        loadMasterKey(existingDatabaseConfig(options)).key,
         LOGIN_EMAIL_DIGEST,
       )(normaliseEmail(email))
       output(options, { email, digest }, () => digest)
@@ -124,21 +131,57 @@ const TAIL_COLUMNS = [
   'reason',
 ]
 
-function tailRow(record: AuditRecord): Record<string, unknown> {
+function tailRow(record: AuditRecord, name: (actor: Actor) => string): Record<string, unknown> {
   return {
     seq: record.seq,
     time: record.time,
     type: record.type,
-    actor: actorLabel(record.actor),
-    on_behalf_of: record.onBehalfOf ? actorLabel(record.onBehalfOf) : null,
-    target: record.target ? `${record.target.type}:${record.target.id}` : null,
+    actor: name(record.actor),
+    on_behalf_of: record.onBehalfOf ? name(record.onBehalfOf) : null,
+    target: record.target ? name(record.target as Actor) : null,
     decision: record.decision,
     reason: record.reason,
   }
 }
 
-function actorLabel(actor: Actor): string {
-  return `${actor.type}:${actor.label ?? actor.id}`
+/**
+ * Names actors, people and targets the same way on every row, whatever each module put in the
+ * record: `user:<email>` (looked up by id, since many records carry only the id), `client:<client_id>`
+ * (an agent is a client; its name can change and need not be unique), `operator:cli` and
+ * `operator:admin-key:<id>` for the people running Deputy, `system:<id>` for Deputy itself. A
+ * person Deputy no longer knows keeps what the record names them by: their id, or, for a typed
+ * email that matched no account, its digest (`deputy audit digest` finds it).
+ */
+async function actorNamer(store: Store, records: AuditRecord[]): Promise<(actor: Actor) => string> {
+  const userIds = new Set<string>()
+  for (const r of records) {
+    for (const who of [r.actor, r.onBehalfOf, r.target])
+      if (who?.type === 'user') userIds.add(who.id)
+  }
+  const emails = new Map<string, string>()
+  if (userIds.size > 0) {
+    const rows = await store.db
+      .selectFrom('users')
+      .select(['id', 'email'])
+      .where('id', 'in', [...userIds])
+      .execute()
+    for (const row of rows) emails.set(row.id, row.email)
+  }
+  return (actor) => {
+    switch (actor.type) {
+      case 'user':
+        return `user:${emails.get(actor.id) ?? (actor.id === 'unknown' ? actor.label : undefined) ?? (actor.label?.includes('@') ? actor.label : actor.id)}`
+      case 'client':
+      case 'agent':
+        return `client:${actor.id}`
+      case 'system':
+        return actor.id === 'cli' || actor.id.startsWith('admin-key:')
+          ? `operator:${actor.id}`
+          : `system:${actor.id}`
+      default:
+        return `${actor.type}:${actor.id}`
+    }
+  }
 }
 
 async function openOut(file: string): Promise<Writable> {

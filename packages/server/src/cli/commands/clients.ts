@@ -8,6 +8,7 @@ import {
   type GrantType,
   type RegisterClientInput,
 } from '../../oauth/clients.js'
+import type { Resource } from '../../oauth/resources.js'
 import { globalOptions, output, table, withDeputy } from '../context.js'
 import { cliActor } from './users.js'
 
@@ -50,6 +51,29 @@ function readJwks(path: string): RegisterClientInput['jwks'] {
   } catch {
     throw new DeputyError('ERR_INVALID_INPUT', `--jwks ${path} is not valid JSON (a JWK Set)`)
   }
+}
+
+/**
+ * Refuses an allowed scope that no resource offers (or, with `--resource`, none of those): a
+ * client_credentials token only carries scopes its resource offers, so such a scope would be
+ * stored and never granted. A `--resource` Deputy does not know is left for register to name.
+ */
+function assertScopesOffered(resources: Resource[], scopes: string[], named: string[]): void {
+  const candidates = named.length > 0 ? resources.filter((r) => named.includes(r.uri)) : resources
+  if (named.length > 0 && candidates.length < new Set(named).size) return
+  const offered = [...new Set(candidates.flatMap((r) => Object.keys(r.scopes)))].sort()
+  const unknown = scopes.find((scope) => !offered.includes(scope))
+  if (unknown === undefined) return
+  const who = named.length > 0 ? named.join(', ') : 'no resource'
+  const verb = named.length === 1 ? 'does' : 'do'
+  const known =
+    offered.length > 0 ? `known scopes: ${offered.join(', ')}` : 'no scope is offered yet'
+  throw new DeputyError(
+    'ERR_INVALID_INPUT',
+    named.length > 0
+      ? `--scope ${unknown}: ${who} ${verb} not offer it (${known})`
+      : `--scope ${unknown}: no resource offers it (${known}; add scopes with \`deputy resources add <uri> --scope name=description\`)`,
+  )
 }
 
 /** `deputy clients …`: add, list, disable, delete OAuth clients. */
@@ -95,8 +119,10 @@ export function registerClients(program: Command): void {
     )
     .action(async (opts: AddOptions, command: Command) => {
       const options = globalOptions(command)
-      const created = await withDeputy(options, (deps) =>
-        deps.clients.register(
+      const created = await withDeputy(options, async (deps) => {
+        if (opts.scope.length > 0)
+          assertScopesOffered(await deps.resources.list(), opts.scope, opts.resource)
+        return deps.clients.register(
           {
             name: opts.name,
             redirectUris: opts.redirectUri,
@@ -124,8 +150,8 @@ export function registerClients(program: Command): void {
             }),
           },
           cliActor(),
-        ),
-      )
+        )
+      })
       output(options, createdClientToWire(created), () =>
         [
           `client_id: ${created.client.clientId}`,

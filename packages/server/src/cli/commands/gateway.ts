@@ -21,7 +21,7 @@ import { DeputyError } from '../../lib/errors.js'
 import { serveFetch } from '../../server.js'
 import { openStore, type Store } from '../../store/db.js'
 import { migrateToLatest } from '../../store/migrate.js'
-import { globalOptions } from '../context.js'
+import { globalOptions, requireExistingDatabase } from '../context.js'
 
 /** The flags of `deputy gateway`. */
 export interface GatewayCommandOptions {
@@ -213,6 +213,7 @@ async function runGateway(command: Command, opts: GatewayCommandOptions): Promis
   if (opts.jwksUri !== undefined) httpUrl('--jwks-uri', opts.jwksUri)
   const rules = opts.rules === undefined ? NO_RULES : loadRules(opts.rules)
   const auditFailure = auditFailureOf(opts.auditFailure)
+  if (options.db !== undefined) requireExistingDatabase(options.db)
   const onError = (error: Error) => process.stderr.write(`deputy gateway: ${error.message}\n`)
   const upstream = upstreamOf(opts, onError)
 

@@ -132,6 +132,7 @@ async function explainQuery(
   deps: DeputyDeps,
   opts: DecisionOptions,
 ): Promise<{ decision: PolicyDecision; deciding: StoredPolicy[] }> {
+  await requirePerson(deps, opts.person)
   const decision = await deps.policy.explain(await authorizationRequest(deps, decisionQuery(opts)))
   const deciding: StoredPolicy[] = []
   for (const id of decision.policies) {
@@ -140,6 +141,20 @@ async function explainQuery(
   }
   process.exitCode = EXIT_CODES[decision.decision]
   return { decision, deciding }
+}
+
+/**
+ * Refuses a person Deputy does not know. The engine would decide for them anyway (a deny naming
+ * no such person, which the admin API keeps), but at the terminal a mistyped email must not read
+ * like a policy's answer.
+ */
+async function requirePerson(deps: DeputyDeps, person: string): Promise<void> {
+  if (await deps.users.findById(person)) return
+  if (person.includes('@') && (await deps.users.findByEmail(person))) return
+  throw new DeputyError(
+    'ERR_NOT_FOUND',
+    `no person ${person}: no user has this email or id (\`deputy users list\` shows them)`,
+  )
 }
 
 /** The long form of a decision, for `policy explain`. */
@@ -353,12 +368,13 @@ export function registerPolicy(program: Command): void {
     .option('--agent <client_id>', 'the agent (OAuth client id) acting for them')
     .action(async (opts: { person: string; agent?: string }, command: Command) => {
       const options = globalOptions(command)
-      const rows = await withDeputy(options, async (deps) =>
-        deps.policy.simulate({
+      const rows = await withDeputy(options, async (deps) => {
+        await requirePerson(deps, opts.person)
+        return deps.policy.simulate({
           sub: await personSub(deps, opts.person),
           ...(opts.agent === undefined ? {} : { clientId: opts.agent }),
-        }),
-      )
+        })
+      })
       output(options, rows.map(simulatedActionToWire), () =>
         table(
           rows.map((r) => ({ ...r })),

@@ -74,7 +74,17 @@ export function registerUsers(program: Command): void {
           cliActor(),
         ),
       )
-      output(options, userToWire(user), () => `added ${user.email} (id ${user.id})`)
+      output(options, userToWire(user), () =>
+        [
+          `added ${user.email} (id ${user.id})`,
+          // A password is the only way to sign in: say so now, not at their first failed sign-in.
+          ...(password === undefined
+            ? [
+                `${user.email} cannot sign in until a password is set: deputy users set-password ${user.email} --password-stdin`,
+              ]
+            : []),
+        ].join('\n'),
+      )
     })
 
   users
