@@ -9,6 +9,7 @@ export {
   type ToolCallReport,
   type ToolDecision,
 } from './audit.js'
+export { type BrowserPageFacts, browserPageOr } from './browser-page.js'
 export {
   type CedarPolicyOptions,
   cedarPolicy,

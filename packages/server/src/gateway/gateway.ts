@@ -3,6 +3,7 @@ import {
   type AuditFailure,
   type AuditHook,
   bearerChallenge,
+  browserPageOr,
   type Identity,
   metadataResponse,
   missingScopes,
@@ -389,7 +390,12 @@ export function createGateway(options: GatewayOptions): Gateway {
       return options.upstream.handle(withoutCredentials(request), undefined, { sub: '' })
     }
     const check = await verifyAccessToken(request.headers.get('authorization'), options.verifier)
-    if (!check.ok) return refuseToken(check)
+    if (!check.ok)
+      return browserPageOr(request, check, refuseToken(check), () => ({
+        name: options.resourceName ?? `MCP server at ${resource.host}`,
+        metadata,
+        metadataUrl,
+      }))
     const { identity } = check
     if (!METHODS.has(request.method)) {
       return rpcErrorResponse(405, SERVER_ERROR, 'Method not allowed', {
