@@ -333,10 +333,19 @@ export function createApprovalRequests(deps: ApprovalRequestsDeps) {
       return rows.map((row) => toRequest(row, at))
     },
 
-    /** Every request (operators), newest first, optionally only one status. */
-    async list(options: { status?: ApprovalRequest['status']; limit?: number } = {}) {
+    /** Every request (operators), newest first, optionally only one status, person or client. */
+    async list(
+      options: {
+        status?: ApprovalRequest['status']
+        userId?: string
+        clientId?: string
+        limit?: number
+      } = {},
+    ) {
       const at = now()
       let query = db.selectFrom('approval_requests').selectAll()
+      if (options.userId !== undefined) query = query.where('user_id', '=', options.userId)
+      if (options.clientId !== undefined) query = query.where('client_id', '=', options.clientId)
       if (options.status === 'pending')
         query = query.where('status', '=', 'pending').where('expires_at', '>', at)
       else if (options.status === 'expired')
