@@ -227,6 +227,8 @@ export function createApprovalRequests(deps: ApprovalRequestsDeps) {
         .where('id', '=', id)
         .where('status', '=', 'pending')
         .where('expires_at', '>', at)
+        // Taken by a sweeper as expired (a replica whose clock runs ahead): it stays expired.
+        .where('expiry_claimed_at', 'is', null)
         .executeTakeFirst()
       const request = await byId(id)
       if (!request) return { status: 'not-found' }
