@@ -385,6 +385,8 @@ export function createApprovalRequests(deps: ApprovalRequestsDeps) {
         if (payload.includes(`"${id}"`)) wake()
       })
       try {
+        // PostgreSQL: the LISTEN is in place before the read, so no decision falls between them.
+        await store.signals.ready(APPROVALS_CHANNEL)
         const first = await byId(id)
         if (first?.status !== 'pending') return first
         let timer: NodeJS.Timeout | undefined
