@@ -4,6 +4,8 @@ import pino, { type Logger } from 'pino'
 import { createAdminApi } from './admin/api.js'
 import { type AdminApiKeys, createAdminApiKeys } from './admin/api-keys.js'
 import { requireAdmin } from './admin/auth.js'
+import { createApprovalAdminApi } from './approvals/admin-api.js'
+import { APPROVAL_ADMIN_ROUTES } from './approvals/admin-routes.js'
 import { notificationChannels } from './approvals/channels.js'
 import { createDetailTypes, type DetailTypes } from './approvals/detail-types.js'
 import { createInboxRoutes } from './approvals/inbox.js'
@@ -336,10 +338,15 @@ export async function createDeputy(
   const adminGate = requireAdmin(deps.adminApiKeys, (request) => readSession(deps, request))
   app.route(
     '/admin/api',
-    createAdminApi({ ...deps, adminGate, describedElsewhere: POLICY_ADMIN_ROUTES }),
+    createAdminApi({
+      ...deps,
+      adminGate,
+      describedElsewhere: [...POLICY_ADMIN_ROUTES, ...APPROVAL_ADMIN_ROUTES],
+    }),
   )
   app.route('/admin/api', createOAuthAdminApi({ ...deps, adminGate }))
   app.route('/admin/api', createPolicyAdminApi({ ...deps, adminGate }))
+  app.route('/admin/api', createApprovalAdminApi({ ...deps, adminGate }))
   // The authorization server, one module per endpoint.
   app.route('/', createMetadataRoutes(deps))
   app.route('/', createRegistrationRoutes(deps))

@@ -27,8 +27,8 @@ const ERROR_MEANING: Record<number, string> = {
   400: 'Invalid input; the message names the field.',
   401: 'No valid admin API key or session.',
   403: 'Signed in without the deputy:admin permission, or a session change without X-CSRF-Token.',
-  404: 'No such user, role, permission, policy, person or client.',
-  409: 'A user, role or permission with that name already exists.',
+  404: 'No such user, role, permission, policy, person, client, resource, approval request or detail type.',
+  409: 'A user, role or permission with that name already exists, or the approval request was already decided or has expired.',
 }
 
 /** The JSON Schema of a zod schema, as OpenAPI 3.1 embeds it (without its own `$schema`). */
@@ -110,7 +110,8 @@ export function openApiDocument(routes: AdminRoute[], version: string): Record<s
       version,
       description:
         'Users, roles and permissions; Cedar policies, relationship tuples and policy ' +
-        'decisions (docs/policies.md). Authenticate with `Authorization: Bearer <admin API key>` ' +
+        'decisions (docs/policies.md); approval requests and authorization detail types ' +
+        '(docs/approvals.md). Authenticate with `Authorization: Bearer <admin API key>` ' +
         '(`deputy admin-keys create --name <name>`), or with a signed-in session whose user has ' +
         'the deputy:admin permission; a session must send `X-CSRF-Token` on every change.',
     },

@@ -277,7 +277,7 @@ export function createDetailTypes(deps: { store: Store; clock: Clock; audit: Aud
       } catch (err) {
         throw new DeputyError(
           'ERR_INVALID_INPUT',
-          `schema is not a valid JSON Schema: ${(err as Error).message}`,
+          `schema is not a valid JSON Schema (draft 2020-12): ${(err as Error).message}`,
         )
       }
       const resource = await db

@@ -227,6 +227,8 @@ export function createApprovalRequests(deps: ApprovalRequestsDeps) {
         .where('id', '=', id)
         .where('status', '=', 'pending')
         .where('expires_at', '>', at)
+        // Taken by a sweeper as expired (a replica whose clock runs ahead): it stays expired.
+        .where('expiry_claimed_at', 'is', null)
         .executeTakeFirst()
       const request = await byId(id)
       if (!request) return { status: 'not-found' }
@@ -333,10 +335,19 @@ export function createApprovalRequests(deps: ApprovalRequestsDeps) {
       return rows.map((row) => toRequest(row, at))
     },
 
-    /** Every request (operators), newest first, optionally only one status. */
-    async list(options: { status?: ApprovalRequest['status']; limit?: number } = {}) {
+    /** Every request (operators), newest first, optionally only one status, person or client. */
+    async list(
+      options: {
+        status?: ApprovalRequest['status']
+        userId?: string
+        clientId?: string
+        limit?: number
+      } = {},
+    ) {
       const at = now()
       let query = db.selectFrom('approval_requests').selectAll()
+      if (options.userId !== undefined) query = query.where('user_id', '=', options.userId)
+      if (options.clientId !== undefined) query = query.where('client_id', '=', options.clientId)
       if (options.status === 'pending')
         query = query.where('status', '=', 'pending').where('expires_at', '>', at)
       else if (options.status === 'expired')
@@ -374,6 +385,8 @@ export function createApprovalRequests(deps: ApprovalRequestsDeps) {
         if (payload.includes(`"${id}"`)) wake()
       })
       try {
+        // PostgreSQL: the LISTEN is in place before the read, so no decision falls between them.
+        await store.signals.ready(APPROVALS_CHANNEL)
         const first = await byId(id)
         if (first?.status !== 'pending') return first
         let timer: NodeJS.Timeout | undefined

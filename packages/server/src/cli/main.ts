@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import { Command } from 'commander'
 import { isDeputyError } from '../lib/errors.js'
 import { registerAdminKeys } from './commands/admin-keys.js'
+import { registerApprovals } from './commands/approvals.js'
 import { registerAudit } from './commands/audit.js'
 import { registerClients } from './commands/clients.js'
 import { registerDemo } from './commands/demo.js'
@@ -44,6 +45,7 @@ export function buildProgram(): Command {
   registerAudit(program)
   registerResources(program)
   registerClients(program)
+  registerApprovals(program)
   registerPolicy(program)
   registerRelations(program)
   registerGateway(program)

@@ -212,6 +212,15 @@ export const ConfigSchema = z
       .max(1000)
       .default(10)
       .describe('Undecided CIBA requests one client may have open for one person at a time.'),
+    approvalRetentionDays: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(3650)
+      .default(30)
+      .describe(
+        'How long approval (CIBA) requests are kept after they expire, decided or not, for the inbox history and `deputy approvals`; the sweep then deletes them (their audit records stay).',
+      ),
     approvalFreshSignInMinutes: z.coerce
       .number()
       .int()
@@ -339,6 +348,7 @@ export const ENVIRONMENT_VARIABLES: Record<string, keyof ConfigInput> = {
   DEPUTY_APPROVAL_FRESH_SIGN_IN_MINUTES: 'approvalFreshSignInMinutes',
   DEPUTY_SMTP_URL: 'smtpUrl',
   DEPUTY_SMTP_FROM: 'smtpFrom',
+  DEPUTY_APPROVAL_RETENTION_DAYS: 'approvalRetentionDays',
   DEPUTY_DANGEROUSLY_ALLOW_HTTP_LOOPBACK_NOTIFICATIONS: 'dangerouslyAllowHttpLoopbackNotifications',
   DEPUTY_DANGEROUSLY_ALLOW_HTTP_LOOPBACK_CLIENT_METADATA:
     'dangerouslyAllowHttpLoopbackClientMetadata',

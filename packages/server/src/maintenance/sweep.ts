@@ -16,6 +16,12 @@ const CODE_RETENTION_MS = 3600_000
 /** Metadata-document clients unused this long after their document went stale are forgotten. */
 const STALE_METADATA_CLIENT_MS = 30 * 86_400_000
 
+/**
+ * A sweeper's claim on an expired request that did not become an `approval.expired` record in
+ * this time (its process died in between) is taken again by the next sweep.
+ */
+const EXPIRY_CLAIM_TIMEOUT_MS = 10 * 60_000
+
 /** How many rows one sweep removed, per kind. */
 export interface SweepReport {
   authorizationCodes: number
@@ -27,6 +33,10 @@ export interface SweepReport {
   loginThrottle: number
   dynamicClients: number
   metadataDocumentClients: number
+  /** Undecided approval requests whose expiry was recorded (`approval.expired`) by this sweep. */
+  expiredApprovals: number
+  /** Approval requests deleted `approvalRetentionDays` after they expired. */
+  approvalRequests: number
 }
 
 /** What a sweep needs: the database, the time, the audit chain, and the throttle window. */
@@ -34,8 +44,11 @@ export interface SweepDeps {
   db: Kysely<Database>
   clock: Clock
   audit: AuditLog
-  /** `loginLockoutSeconds`: throttle counters older than the window count for nothing. */
-  config: Pick<ResolvedConfig, 'loginLockoutSeconds'>
+  /**
+   * `loginLockoutSeconds`: throttle counters older than the window count for nothing;
+   * `approvalRetentionDays`: how long approval requests are kept after they expire.
+   */
+  config: Pick<ResolvedConfig, 'loginLockoutSeconds' | 'approvalRetentionDays'>
 }
 
 type KeyedTable =
@@ -84,16 +97,112 @@ async function deleteClients(db: Kysely<Database>, ids: string[]): Promise<numbe
 }
 
 /**
+ * Records `approval.expired`, once each, for the requests that passed their expiry undecided. A
+ * request is first claimed (one UPDATE: of several sweepers at once, one takes it, and a decision
+ * can no longer land on it), then recorded, then marked recorded. A sweeper that dies between the
+ * claim and the mark leaves a claim that the next sweep takes again after
+ * EXPIRY_CLAIM_TIMEOUT_MS: the record is then written late, or (had the append committed)
+ * twice, but never lost.
+ */
+async function recordExpiredApprovals(deps: SweepDeps, now: number): Promise<number> {
+  const { db } = deps
+  let recorded = 0
+  for (;;) {
+    const due = await db
+      .selectFrom('approval_requests')
+      .select(['id', 'client_id', 'user_id', 'resource', 'authorization_details', 'expires_at'])
+      .where('status', '=', 'pending')
+      .where('expires_at', '<=', now)
+      .where('expiry_recorded_at', 'is', null)
+      .where((eb) =>
+        eb.or([
+          eb('expiry_claimed_at', 'is', null),
+          eb('expiry_claimed_at', '<', now - EXPIRY_CLAIM_TIMEOUT_MS),
+        ]),
+      )
+      .orderBy('expires_at')
+      .limit(BATCH)
+      .execute()
+    for (const row of due) {
+      const claimed = await db
+        .updateTable('approval_requests')
+        .set({ expiry_claimed_at: now })
+        .where('id', '=', row.id)
+        .where('status', '=', 'pending')
+        .where('expiry_recorded_at', 'is', null)
+        .where((eb) =>
+          eb.or([
+            eb('expiry_claimed_at', 'is', null),
+            eb('expiry_claimed_at', '<', now - EXPIRY_CLAIM_TIMEOUT_MS),
+          ]),
+        )
+        .executeTakeFirst()
+      if (Number(claimed.numUpdatedRows) !== 1) continue
+      await deps.audit.append({
+        type: 'approval.expired',
+        actor: { type: 'system', id: 'deputy', label: 'sweeper' },
+        onBehalfOf: { type: 'user', id: row.user_id },
+        target: { type: 'approval', id: row.id },
+        data: {
+          client: row.client_id,
+          resource: row.resource,
+          types: (JSON.parse(row.authorization_details) as { type: string }[]).map((d) => d.type),
+          expiresAt: new Date(Number(row.expires_at)).toISOString(),
+        },
+      })
+      await db
+        .updateTable('approval_requests')
+        .set({ expiry_recorded_at: now })
+        .where('id', '=', row.id)
+        .execute()
+      recorded++
+    }
+    if (due.length < BATCH) return recorded
+  }
+}
+
+/**
+ * Deletes approval requests `approvalRetentionDays` after they expired: decided ones, and
+ * undecided ones whose expiry is recorded (never one whose `approval.expired` is not written).
+ * Their delivery log goes with them.
+ */
+async function sweepOldApprovals(deps: SweepDeps, now: number): Promise<number> {
+  const before = now - deps.config.approvalRetentionDays * 86_400_000
+  let total = 0
+  for (;;) {
+    const result = await deps.db
+      .deleteFrom('approval_requests')
+      .where('id', 'in', (eb) =>
+        eb
+          .selectFrom('approval_requests')
+          .select('id')
+          .where('expires_at', '<', before)
+          .where((w) =>
+            w.or([w('status', '!=', 'pending'), w('expiry_recorded_at', 'is not', null)]),
+          )
+          .limit(BATCH),
+      )
+      .executeTakeFirst()
+    const removed = Number(result.numDeletedRows)
+    total += removed
+    if (removed < BATCH) return total
+  }
+}
+
+/**
  * Removes what can no longer be used: expired codes (after a retention for replay detection),
  * refresh tokens past their lifetime (rotated ones included: a rotated token is kept until then so
  * its reuse still ends the family), revocation records of expired access tokens, spent assertion
  * ids, abandoned authorization requests, expired sessions, throttle counters whose window passed,
- * lapsed dynamic registrations, and metadata-document clients nobody used for a month after their
- * document went stale (an operator's disable is kept). One audit record says what went.
+ * lapsed dynamic registrations, metadata-document clients nobody used for a month after their
+ * document went stale (an operator's disable is kept), and approval requests past their retention.
+ * First, before anything is deleted, the expiry of each undecided approval request is recorded.
+ * One audit record says what went.
  */
 export async function sweepExpiredRows(deps: SweepDeps): Promise<SweepReport> {
   const { db } = deps
   const now = deps.clock.now().getTime()
+  const expiredApprovals = await recordExpiredApprovals(deps, now)
   const report: SweepReport = {
     authorizationCodes: await sweepExpired(db, 'authorization_codes', now - CODE_RETENTION_MS),
     refreshTokens: await sweepExpired(db, 'refresh_tokens', now),
@@ -119,6 +228,8 @@ export async function sweepExpiredRows(deps: SweepDeps): Promise<SweepReport> {
     ),
     dynamicClients: 0,
     metadataDocumentClients: 0,
+    expiredApprovals,
+    approvalRequests: await sweepOldApprovals(deps, now),
   }
   const lapsed = await db
     .selectFrom('clients')
@@ -152,11 +263,12 @@ export async function sweepExpiredRows(deps: SweepDeps): Promise<SweepReport> {
     db,
     stale.map((c) => c.client_id),
   )
-  if (Object.values(report).some((n) => n > 0)) {
+  const { expiredApprovals: _recorded, ...deleted } = report
+  if (Object.values(deleted).some((n) => n > 0)) {
     await deps.audit.append({
       type: 'store.swept',
       actor: { type: 'system', id: 'deputy', label: 'sweeper' },
-      data: { ...report },
+      data: { ...deleted },
     })
   }
   return report

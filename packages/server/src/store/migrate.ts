@@ -9,6 +9,7 @@ import * as m0005 from './migrations/0005-audit-hash.js'
 import * as m0006 from './migrations/0006-operator-authority.js'
 import * as m0007 from './migrations/0007-policy-actions-by-resource.js'
 import * as m0008 from './migrations/0008-approvals.js'
+import * as m0011 from './migrations/0011-approval-expiry.js'
 
 /** Every migration, in order (by name). Append new ones; never edit or reorder landed ones. */
 export const MIGRATIONS: Record<string, Migration> = {
@@ -20,6 +21,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0006-operator-authority': m0006,
   '0007-policy-actions-by-resource': m0007,
   '0008-approvals': m0008,
+  '0011-approval-expiry': m0011,
 }
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS }

@@ -290,6 +290,10 @@ export interface ApprovalRequestsTable {
   decision_recorded_at: number | null
   shown_digest: string | null
   consumed_at: number | null
+  /** A sweeper took the undecided, expired request to record `approval.expired` (0011). */
+  expiry_claimed_at: number | null
+  /** `approval.expired` is in the audit chain (0011); the request may be deleted later. */
+  expiry_recorded_at: number | null
 }
 
 export interface AuthorizationDetailTypesTable {

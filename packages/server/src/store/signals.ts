@@ -13,6 +13,11 @@ export interface Signals {
   publish(channel: string, payload: string): Promise<void>
   /** Calls `listener` with every payload sent to `channel`; returns how to stop. */
   subscribe(channel: string, listener: (payload: string) => void): () => void
+  /**
+   * Resolves once payloads sent to `channel` from now on, from any replica, reach this process's
+   * subscribers (PostgreSQL: its LISTEN is in place), so a read after it cannot miss a change.
+   */
+  ready(channel: string): Promise<void>
   close(): Promise<void>
 }
 
@@ -31,6 +36,7 @@ export function localSignals(): Signals {
       emitter.on(channel, listener)
       return () => emitter.off(channel, listener)
     },
+    async ready() {},
     async close() {
       emitter.removeAllListeners()
     },
@@ -51,6 +57,8 @@ export function postgresSignals(
   const emitter = new EventEmitter()
   emitter.setMaxListeners(0)
   const listening = new Set<string>()
+  /** Per channel, settles when its first LISTEN is in place. */
+  const listened = new Map<string, Promise<void>>()
   let client: pg.Client | undefined
   let connecting: Promise<pg.Client> | undefined
   let closed = false
@@ -93,11 +101,19 @@ export function postgresSignals(
       emitter.on(channel, listener)
       if (!listening.has(channel)) {
         listening.add(channel)
-        void connect()
-          .then((c) => (client === c ? c.query(`LISTEN ${channel}`) : undefined))
-          .catch(onError)
+        listened.set(
+          channel,
+          connect()
+            .then(async (c) => {
+              if (client === c) await c.query(`LISTEN ${channel}`)
+            })
+            .catch(onError),
+        )
       }
       return () => emitter.off(channel, listener)
+    },
+    async ready(channel) {
+      await listened.get(channel)
     },
     async close() {
       closed = true

@@ -337,6 +337,13 @@ describe('admin API with an admin API key (§9)', () => {
           'POST /relations/check',
           'POST /relations/list-objects',
           'POST /relations/filter',
+          'GET /approvals',
+          'GET /approvals/{id}',
+          'POST /approvals/{id}/approve',
+          'POST /approvals/{id}/deny',
+          'GET /resources/{uri}/detail-types',
+          'PUT /resources/{uri}/detail-types/{type}',
+          'DELETE /resources/{uri}/detail-types/{type}',
         ].sort(),
       )
       const createUser = doc.paths['/users']?.post as {

@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process'
+import { execFile, spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 
 const BIN = fileURLToPath(new URL('../../bin/deputy.js', import.meta.url))
@@ -17,10 +17,7 @@ export function deputyCli(
   args: string[],
   options: { cwd?: string; env?: Record<string, string>; input?: string } = {},
 ): CliResult {
-  const env: Record<string, string> = {}
-  for (const [name, value] of Object.entries(process.env)) {
-    if (value !== undefined && !name.startsWith('DEPUTY_') && name !== 'NODE_ENV') env[name] = value
-  }
+  const env = cleanEnv()
   const result = spawnSync(process.execPath, [BIN, ...args], {
     cwd: options.cwd,
     env: { ...env, ...options.env },
@@ -30,6 +27,38 @@ export function deputyCli(
     timeout: 30_000,
   })
   return { status: result.status, stdout: result.stdout, stderr: result.stderr }
+}
+
+/**
+ * deputyCli without blocking this process: for tests that serve HTTP from this process while the
+ * CLI runs (a blocked event loop lets keep-alive timers fire late and reset connections).
+ */
+export function deputyCliAsync(
+  args: string[],
+  options: { cwd?: string; env?: Record<string, string> } = {},
+): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const child = execFile(
+      process.execPath,
+      [BIN, ...args],
+      {
+        cwd: options.cwd,
+        env: { ...cleanEnv(), ...options.env },
+        encoding: 'utf8',
+        timeout: 30_000,
+      },
+      (_err, stdout, stderr) => resolve({ status: child.exitCode, stdout, stderr }),
+    )
+    child.stdin?.end()
+  })
+}
+
+function cleanEnv(): Record<string, string> {
+  const env: Record<string, string> = {}
+  for (const [name, value] of Object.entries(process.env)) {
+    if (value !== undefined && !name.startsWith('DEPUTY_') && name !== 'NODE_ENV') env[name] = value
+  }
+  return env
 }
 
 /** The non-empty lines of a text. */

@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs'
 import type { Command } from 'commander'
+import { listDetailTypes, putDetailType } from '../../approvals/admin-routes.js'
 import { DeputyError } from '../../lib/errors.js'
 import { resourceToWire } from '../../oauth/admin-api.js'
 import { globalOptions, output, table, withDeputy } from '../context.js'
@@ -15,6 +17,41 @@ export function parseScopeOption(value: string): [string, string] {
       `--scope ${JSON.stringify(value)} must be "name=sentence for the consent page", e.g. "shop:order=Order shirts for you"`,
     )
   return [value.slice(0, eq).trim(), value.slice(eq + 1).trim()]
+}
+
+/** A JSON Schema from a file: one clear line when it cannot be read or is not a JSON object. */
+export function readSchemaFile(path: string): Record<string, unknown> {
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (err) {
+    throw new DeputyError(
+      'ERR_INVALID_INPUT',
+      `--schema-file ${path} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+    )
+  }
+  let schema: unknown
+  try {
+    schema = JSON.parse(text)
+  } catch (err) {
+    throw new DeputyError(
+      'ERR_INVALID_INPUT',
+      `--schema-file ${path} is not JSON: ${(err as Error).message}`,
+    )
+  }
+  if (schema === null || typeof schema !== 'object' || Array.isArray(schema))
+    throw new DeputyError(
+      'ERR_INVALID_INPUT',
+      `--schema-file ${path} must hold a JSON Schema object`,
+    )
+  return schema as Record<string, unknown>
+}
+
+interface DetailTypeOptions {
+  schemaFile: string
+  template: string
+  description?: string
+  highRisk?: boolean
 }
 
 interface AddOptions {
@@ -99,5 +136,75 @@ export function registerResources(program: Command): void {
       const options = globalOptions(command)
       await withDeputy(options, (deps) => deps.resources.remove(uri, cliActor()))
       output(options, { removed: uri }, () => `removed ${uri}`)
+    })
+
+  const detailTypes = resources
+    .command('detail-types')
+    .description('manage the authorization detail types (RFC 9396) a resource accepts')
+
+  detailTypes
+    .command('add <resource> <type>')
+    .description('register a detail type for a resource, or replace it')
+    .requiredOption(
+      '--schema-file <path>',
+      'JSON Schema (draft 2020-12) of one detail of this type',
+    )
+    .requiredOption(
+      '--template <sentence>',
+      'what people read, with {field.path} placeholders, e.g. "Pay {instructedAmount.amount} {instructedAmount.currency} to {creditorName}"',
+    )
+    .option('--description <text>', 'what the type is for (default: the template)')
+    .option('--high-risk', 'approving a detail of this type needs a fresh sign-in')
+    .action(async (uri: string, type: string, opts: DetailTypeOptions, command: Command) => {
+      const options = globalOptions(command)
+      const schema = readSchemaFile(opts.schemaFile)
+      const added = await withDeputy(options, (deps) =>
+        putDetailType(
+          deps,
+          {
+            resource: uri,
+            type,
+            schema,
+            template: opts.template,
+            description: opts.description,
+            highRisk: opts.highRisk === true,
+          },
+          cliActor(),
+        ),
+      )
+      output(
+        options,
+        added,
+        () =>
+          `registered detail type ${added.type} for ${added.resource}${added.high_risk ? ' (high risk)' : ''}`,
+      )
+    })
+
+  detailTypes
+    .command('list <resource>')
+    .description('list the detail types a resource accepts (the built-in ones first)')
+    .action(async (uri: string, _opts: unknown, command: Command) => {
+      const options = globalOptions(command)
+      const list = await withDeputy(options, (deps) => listDetailTypes(deps, uri))
+      output(options, list, () =>
+        table(
+          list.map((t) => ({
+            type: t.type,
+            template: t.template,
+            high_risk: t.high_risk ? 'yes' : '',
+            built_in: t.built_in ? 'yes' : '',
+          })),
+          ['type', 'template', 'high_risk', 'built_in'],
+        ),
+      )
+    })
+
+  detailTypes
+    .command('remove <resource> <type>')
+    .description('remove a detail type: requests with it are refused from now on')
+    .action(async (uri: string, type: string, _opts: unknown, command: Command) => {
+      const options = globalOptions(command)
+      await withDeputy(options, (deps) => deps.detailTypes.remove(uri, type, cliActor()))
+      output(options, { removed: { resource: uri, type } }, () => `removed ${type} from ${uri}`)
     })
 }
