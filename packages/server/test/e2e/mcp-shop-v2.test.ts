@@ -7,7 +7,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { tailAudit } from '../../src/audit/query.js'
 import { verifyAuditChain } from '../../src/audit/verify.js'
-import { signInAndConsent } from '../interop/browser.js'
+import { signInAndConsent } from '../helpers/sign-in.js'
 import { freePort } from '../interop/fixture.js'
 import {
   type ClientMetadataHost,

@@ -1,7 +1,7 @@
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
-import type { Visit } from '../interop/browser.js'
+import type { Visit } from '../helpers/sign-in.js'
 import { authorizeInBrowser, type Exchange, recordingFetch } from './fixture.js'
 import type { LoopbackOAuthProvider } from './provider.js'
 import type { ToolAnswer } from './session-v2.js'

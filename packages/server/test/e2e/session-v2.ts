@@ -3,7 +3,7 @@ import {
   StreamableHTTPClientTransport,
   UnauthorizedError,
 } from '@modelcontextprotocol/client'
-import type { Visit } from '../interop/browser.js'
+import type { Visit } from '../helpers/sign-in.js'
 import { authorizeInBrowser, type Exchange, recordingFetch } from './fixture.js'
 import type { LoopbackOAuthProvider } from './provider.js'
 
