@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startTestDeputy, type TestDeputy } from '../helpers/deputy.js'
-import { browser, hiddenField } from '../login/client.js'
+import { browser, hiddenField } from '../helpers/sign-in.js'
 
 const SYSTEM = { type: 'system', id: 'test' } as const
 

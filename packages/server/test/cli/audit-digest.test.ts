@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startTestDeputy, type TestDeputy } from '../helpers/deputy.js'
-import { browser } from '../login/client.js'
+import { browser } from '../helpers/sign-in.js'
 import { deputyCli } from './run.js'
 
 describe('deputy audit digest', () => {

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Actor } from '../../src/audit/types.js'
 import { listen, type RunningServer } from '../../src/server.js'
 import { startTestDeputy, type TestDeputy } from '../helpers/deputy.js'
-import { formBody, formBrowser, parseForms } from './form-browser.js'
+import { signInAndConsent } from '../helpers/sign-in.js'
 import {
   assertRunnerInstalled,
   freePort,
@@ -122,51 +122,28 @@ describe('MCP conformance runner: authorization server (RFC 8414, OAuth 2.1 §4.
     }
     expect(authorizeUrl.origin).toBe(issuer)
 
-    const browser = formBrowser()
-    const pagesSeen: string[] = []
-    const trail = () => browser.steps.map((s) => `${s.method} ${s.url} -> ${s.status}`).join('\n')
+    // 1. The authorization request: Deputy sends a person without a session to sign in; 2. the
+    // sign-in page (the CSRF token and return_to ride along as hidden fields); 3. the consent
+    // page, Allow pressed; 4. the redirect back to the runner, which exchanges the code itself.
+    const redirectUri =
+      authorizeUrl.searchParams.get('redirect_uri') ?? `${callbackOrigin}/callback`
+    let trail = ''
     try {
-      // 1. The authorization request: Deputy sends a person without a session to sign in.
-      let page = await browser.follow({ method: 'GET', url: authorizeUrl }, callbackOrigin)
-      for (let pageCount = 0; pageCount < 5 && page.url.origin !== callbackOrigin; pageCount++) {
-        if (!page.response?.ok || page.html === undefined) {
-          throw new Error(`expected a page, got HTTP ${page.response?.status} at ${page.url}`)
-        }
-        const form = parseForms(page.html).find((f) => f.method === 'post')
-        if (!form)
-          throw new Error(`no form on the page at ${page.url}:\n${page.html.slice(0, 2000)}`)
-        const action = new URL(form.action || page.url.href, page.url)
-        if (form.passwords.length > 0) {
-          pagesSeen.push('sign-in')
-          // 2. The sign-in page: the CSRF token and return_to ride along as hidden fields.
-          const body = formBody(form, { email: PERSON.email, password: PERSON.password })
-          page = await browser.follow({ method: 'POST', url: action, body }, callbackOrigin)
-          continue
-        }
-        // 3. The consent page: click the button that allows (not the one that denies).
-        const allow =
-          form.buttons.find((b) => /allow|approve|accept|consent/i.test(`${b.value} ${b.label}`)) ??
-          (form.buttons.length === 1 ? form.buttons[0] : undefined)
-        if (!allow) {
-          throw new Error(
-            `no Allow button on the page at ${page.url}: ${JSON.stringify(form.buttons)}`,
-          )
-        }
-        pagesSeen.push('consent')
-        const body = formBody(form, {}, allow)
-        page = await browser.follow({ method: 'POST', url: action, body }, callbackOrigin)
-      }
-      // 4. The redirect back to the runner; it exchanges the code itself.
-      expect(page.url.origin, trail()).toBe(callbackOrigin)
-      expect(page.url.pathname).toBe('/callback')
-      expect(page.url.searchParams.get('code'), trail()).toBeTruthy()
+      const walk = await signInAndConsent(authorizeUrl, redirectUri, PERSON)
+      trail = walk.trail.join('\n')
+      expect(walk.callback.origin, trail).toBe(callbackOrigin)
+      expect(walk.callback.pathname).toBe('/callback')
+      expect(walk.callback.searchParams.get('code'), trail).toBeTruthy()
       // The person was asked: first to sign in, then to consent (nothing was auto-approved).
-      expect(pagesSeen, trail()).toEqual(['sign-in', 'consent'])
-      const callback = await browser.get(page.url)
+      expect(
+        walk.visits.map((v) => v.kind),
+        trail,
+      ).toEqual(['login', 'consent'])
+      const callback = await fetch(walk.callback, { redirect: 'manual' })
       expect(callback.status).toBe(200)
     } catch (err) {
       runner.kill()
-      throw new Error(report(runner, `${(err as Error).message}\n--- browser ---\n${trail()}`))
+      throw new Error(report(runner, `${(err as Error).message}\n--- browser ---\n${trail}`))
     }
 
     const code = await runner.exited(60_000)

@@ -5,7 +5,7 @@ import { generateMasterKey } from '../../src/keys/master-key.js'
 import { listen, type RunningServer } from '../../src/server.js'
 import { createSqliteDatabase, type TestDatabase } from '../helpers/databases.js'
 import { startTestDeputy, type TestDeputy } from '../helpers/deputy.js'
-import { type BrowserResult, signInAndConsent } from '../interop/browser.js'
+import { type BrowserResult, signInAndConsent } from '../helpers/sign-in.js'
 import { freePort } from '../interop/fixture.js'
 
 /**

@@ -6,7 +6,7 @@ import { createRoles } from '../../src/identity/roles.js'
 import { freePort } from '../interop/fixture.js'
 import { type ShopDemo, startShopDemo } from './fixture.js'
 import { LoopbackOAuthProvider } from './provider.js'
-import { V2Session } from './session-v2.js'
+import { McpSession } from './session.js'
 
 /**
  * Issue 5 §4 and §5: mcp.shop's ban and shop:admin check are Cedar policies
@@ -96,12 +96,12 @@ describe('mcp.shop rules as Cedar policies (issue 5 §4, §5)', () => {
   async function connect(
     name: string,
     person: { email: string; password: string } = demo.person,
-  ): Promise<V2Session> {
+  ): Promise<McpSession> {
     const provider = new LoopbackOAuthProvider(
       `http://127.0.0.1:${await freePort()}/callback`,
       name,
     )
-    const session = new V2Session(demo.mcpUrl, provider, person)
+    const session = new McpSession('v2', demo.mcpUrl, provider, person)
     await session.connect()
     return session
   }
@@ -267,7 +267,7 @@ describe('mcp.shop rules as Cedar policies (issue 5 §4, §5)', () => {
 
   describe('policies decide on the values the handler uses (issue 9 §4)', () => {
     /** The shop's orders of the session's person, as the order book has them. */
-    async function sizesOrdered(session: V2Session): Promise<string[]> {
+    async function sizesOrdered(session: McpSession): Promise<string[]> {
       const listed = JSON.parse((await session.call('listMcpShopOrders')).text)
       return listed.orders.map((order: { tshirtSize: string }) => order.tshirtSize)
     }

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { freePort } from '../interop/fixture.js'
 import { type ShopDemo, startShopDemo } from './fixture.js'
 import { LoopbackOAuthProvider } from './provider.js'
-import { V1Session } from './session-v1.js'
+import { McpSession } from './session.js'
 
 /**
  * Issue 4 §4, second client: the official v1 TypeScript MCP SDK (`@modelcontextprotocol/sdk`,
@@ -25,12 +25,12 @@ describe('mcp.shop with the v1 MCP SDK (@modelcontextprotocol/sdk)', () => {
     await demo?.close()
   })
 
-  async function newSession(name: string): Promise<V1Session> {
+  async function newSession(name: string): Promise<McpSession> {
     const provider = new LoopbackOAuthProvider(
       `http://127.0.0.1:${await freePort()}/callback`,
       name,
     )
-    const session = new V1Session(demo.mcpUrl, provider, demo.person)
+    const session = new McpSession('v1', demo.mcpUrl, provider, demo.person)
     await session.connect()
     return session
   }
@@ -82,7 +82,7 @@ describe('mcp.shop with the v1 MCP SDK (@modelcontextprotocol/sdk)', () => {
     // and the token the client holds is still good (signing keys are in the database too).
     await session.close()
     demo = await demo.restart()
-    const afterRestart = new V1Session(demo.mcpUrl, session.provider, demo.person)
+    const afterRestart = new McpSession('v1', demo.mcpUrl, session.provider, demo.person)
     await afterRestart.connect()
     expect(afterRestart.authorizations).toEqual([])
     expect(await afterRestart.call('buyMcpShopItem', ORDER)).toEqual(BANNED)

@@ -7,7 +7,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { tailAudit } from '../../src/audit/query.js'
 import { verifyAuditChain } from '../../src/audit/verify.js'
-import { signInAndConsent } from '../interop/browser.js'
+import { signInAndConsent } from '../helpers/sign-in.js'
 import { freePort } from '../interop/fixture.js'
 import {
   type ClientMetadataHost,
@@ -16,7 +16,7 @@ import {
   startShopDemo,
 } from './fixture.js'
 import { LoopbackOAuthProvider } from './provider.js'
-import { V2Session } from './session-v2.js'
+import { McpSession } from './session.js'
 
 /**
  * Issue 4 §4: the official v2 TypeScript MCP client against `deputy demo` — Deputy and mcp.shop on
@@ -60,7 +60,7 @@ describe('mcp.shop with the v2 MCP client (@modelcontextprotocol/client)', () =>
       url: cimd.clientId,
       issuer: demo.issuer,
     })
-    const session = new V2Session(demo.mcpUrl, provider, demo.person)
+    const session = new McpSession('v2', demo.mcpUrl, provider, demo.person)
     await session.connect()
 
     // Discovery went by the 401's resource_metadata, and the person saw the real pages.
@@ -146,7 +146,7 @@ describe('mcp.shop with the v2 MCP client (@modelcontextprotocol/client)', () =>
       `http://127.0.0.1:${await freePort()}/callback`,
       'Another agent (v2 SDK, dynamic registration)',
     )
-    const second = new V2Session(demo.mcpUrl, other, demo.person)
+    const second = new McpSession('v2', demo.mcpUrl, other, demo.person)
     await second.connect()
     expect(other.clientId).toBeDefined()
     expect(other.clientId).not.toBe(cimd.clientId)
@@ -210,7 +210,7 @@ describe('mcp.shop with the v2 MCP client (@modelcontextprotocol/client)', () =>
         url: host.clientId,
         issuer: demo.issuer,
       })
-      const session = new V2Session(demo.mcpUrl, provider, demo.person)
+      const session = new McpSession('v2', demo.mcpUrl, provider, demo.person)
       // The host asks for shop:read alone, through the SDK's own auth().
       expect(await auth(provider, { serverUrl: demo.mcpUrl, scope: 'shop:read' })).toBe('REDIRECT')
       const first = provider.takeAuthorizationUrl()

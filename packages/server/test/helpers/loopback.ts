@@ -1,6 +1,6 @@
 import { createServer, request, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { CookieJar, hiddenField } from '../login/client.js'
+import { formClient } from './sign-in.js'
 
 /**
  * Sends one HTTP request over a real socket whose local end is bound to `from` (any 127.x.y.z on
@@ -47,36 +47,17 @@ export function requestFrom(
 
 /** A browser on one loopback address: keeps its cookies and signs in through the real form. */
 export function browserAt(origin: string, from: string, headers: Record<string, string> = {}) {
-  const jar = new CookieJar()
-  async function send(
-    path: string,
-    init: { method?: string; headers?: Record<string, string>; body?: string } = {},
-  ): Promise<Response> {
-    const all: Record<string, string> = { ...headers, ...init.headers }
-    if (jar.cookies.size > 0) all.cookie = jar.header()
-    const response = await requestFrom(from, `${origin}${path}`, { ...init, headers: all })
-    jar.store(response)
-    return response
-  }
-  return {
-    jar,
-    send,
-    /** Opens the sign-in page and returns the CSRF token of its form. */
-    async openLogin(): Promise<string> {
-      return hiddenField(await (await send('/login')).text(), 'csrf_token')
-    },
-    /** Submits the sign-in form with a token from `openLogin`. */
-    postLogin(csrf: string, email: string, password: string): Promise<Response> {
-      return send('/login', {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams({ csrf_token: csrf, email, password }).toString(),
-      })
-    },
-    async signIn(email: string, password: string): Promise<Response> {
-      return this.postLogin(await this.openLogin(), email, password)
-    },
-  }
+  return formClient((path, init) => {
+    const all: Record<string, string> = {}
+    new Headers(init.headers).forEach((value, name) => {
+      all[name] = value
+    })
+    return requestFrom(from, `${origin}${path}`, {
+      method: init.method,
+      headers: all,
+      body: init.body as string | undefined,
+    })
+  }, headers)
 }
 
 /** A loopback server standing in for the hosts of Client ID Metadata Documents; counts hits. */

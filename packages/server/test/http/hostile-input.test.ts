@@ -4,7 +4,7 @@ import { createAdminApiKeys } from '../../src/admin/api-keys.js'
 import { verifyAuditChain } from '../../src/audit/verify.js'
 import { DIALECTS, skipDialect } from '../helpers/databases.js'
 import { documentServer } from '../helpers/loopback.js'
-import { browser } from '../login/client.js'
+import { browser } from '../helpers/sign-in.js'
 import {
   ADMIN,
   basic,

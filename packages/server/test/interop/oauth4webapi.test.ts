@@ -1,8 +1,8 @@
 import { createRemoteJWKSet, jwtVerify } from 'jose'
 import * as oauth from 'oauth4webapi'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { signInAndConsent } from '../helpers/sign-in.js'
 import { expectPersonClaims, verifyAccessTokenLikeAResourceServer } from './access-token.js'
-import { signInAndConsent } from './browser.js'
 import {
   type InteropDeputy,
   OTHER_RESOURCE,

@@ -1,7 +1,7 @@
 import * as client from 'openid-client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { signInAndConsent } from '../helpers/sign-in.js'
 import { expectPersonClaims, verifyAccessTokenLikeAResourceServer } from './access-token.js'
-import { signInAndConsent } from './browser.js'
 import { type InteropDeputy, PERSON, RESOURCE, startInteropDeputy } from './fixture.js'
 
 /**

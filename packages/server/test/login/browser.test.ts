@@ -1,12 +1,11 @@
-import { existsSync } from 'node:fs'
-import { type Browser, chromium } from 'playwright-core'
+import type { Browser } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { SESSION_COOKIE } from '../../src/identity/sessions.js'
 import { listen, type RunningServer } from '../../src/server.js'
+import { hasChromium, launchChromium, signInOnPage } from '../helpers/chromium.js'
 import { startTestDeputy, type TestDeputy } from '../helpers/deputy.js'
 
-const CHROMIUM = process.env.DEPUTY_TEST_CHROMIUM ?? '/usr/bin/chromium'
-const hasChromium = existsSync(CHROMIUM)
+const GRACE = { email: 'grace@example.com', password: 'cobol-and-nanoseconds' }
 
 // Skipped only when Chromium is not installed; the global setup prints that it was skipped.
 describe.skipIf(!hasChromium)('sign-in in a real browser (Chromium, issue 2 §5)', () => {
@@ -17,22 +16,11 @@ describe.skipIf(!hasChromium)('sign-in in a real browser (Chromium, issue 2 §5)
   beforeAll(async () => {
     deputy = await startTestDeputy()
     await deputy.deps.users.create(
-      { email: 'grace@example.com', name: 'Grace Hopper', password: 'cobol-and-nanoseconds' },
+      { ...GRACE, name: 'Grace Hopper' },
       { type: 'system', id: 'test' },
     )
     server = await listen(deputy, { port: 0, host: '127.0.0.1' })
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-      ],
-    })
+    browser = await launchChromium()
   })
 
   afterAll(async () => {
@@ -49,9 +37,7 @@ describe.skipIf(!hasChromium)('sign-in in a real browser (Chromium, issue 2 §5)
     const origin = `http://localhost:${server.port}`
     await page.goto(`${origin}/login`)
     await expect(page.title()).resolves.toContain('Sign in')
-    await page.getByLabel('Email').fill('grace@example.com')
-    await page.getByLabel('Password').fill('cobol-and-nanoseconds')
-    await Promise.all([page.waitForURL(`${origin}/account`), page.getByRole('button').click()])
+    await Promise.all([page.waitForURL(`${origin}/account`), signInOnPage(page, GRACE)])
     await expect(page.locator('main').textContent()).resolves.toContain('Grace Hopper')
 
     const cookies = await context.cookies(origin)
@@ -76,9 +62,7 @@ describe.skipIf(!hasChromium)('sign-in in a real browser (Chromium, issue 2 §5)
     const context = await browser.newContext()
     const page = await context.newPage()
     await page.goto(`http://localhost:${server.port}/login`)
-    await page.getByLabel('Email').fill('grace@example.com')
-    await page.getByLabel('Password').fill('not her password')
-    await page.getByRole('button', { name: 'Sign in' }).click()
+    await signInOnPage(page, { email: GRACE.email, password: 'not her password' })
     await expect(page.getByRole('alert').textContent()).resolves.toBe(
       'Email or password is incorrect.',
     )

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { generateMasterKey } from '../../src/keys/master-key.js'
-import { CookieJar, hiddenField } from './client.js'
+import { socketBrowser } from '../helpers/sign-in.js'
 
 const ROOT = resolve(import.meta.dirname, '../../../..')
 const BIN = join(ROOT, 'packages/server/bin/deputy.js')
@@ -90,26 +90,10 @@ describe('first administrator on first start (issue 2 §2)', () => {
     expect(jwks.keys).toHaveLength(1)
 
     // Sign in over HTTP with what the banner said.
-    const jar = new CookieJar()
-    const form = await fetch(url)
-    jar.store(form)
-    const csrf = hiddenField(await form.text(), 'csrf_token')
-    const signedIn = await fetch(url, {
-      method: 'POST',
-      redirect: 'manual',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: jar.header() },
-      body: new URLSearchParams({
-        csrf_token: csrf,
-        email: 'admin@deputy.local',
-        password: password ?? '',
-      }),
-    })
+    const admin = socketBrowser(url)
+    const signedIn = await admin.signIn('admin@deputy.local', password ?? '')
     expect(signedIn.status).toBe(303)
-    jar.store(signedIn)
-    const account = await fetch(new URL('/account', url), {
-      redirect: 'manual',
-      headers: { cookie: jar.header() },
-    })
+    const account = await admin.get('/account')
     expect(account.status).toBe(200)
     const page = await account.text()
     expect(page).toContain('Administrator')

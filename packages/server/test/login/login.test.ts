@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { SESSION_COOKIE } from '../../src/identity/sessions.js'
 import { DIALECTS, skipDialect } from '../helpers/databases.js'
 import { startTestDeputy, type TestDeputy } from '../helpers/deputy.js'
-import { browser } from './client.js'
+import { browser } from '../helpers/sign-in.js'
 
 const ALICE = {
   email: 'alice@example.com',

@@ -178,7 +178,7 @@ for (const dialect of DIALECTS) {
       const spoofer = browserAt(origin, ATTACKER)
       for (let i = 1; i <= max; i++) {
         const csrf = await spoofer.openLogin()
-        await spoofer.send('/login', {
+        await spoofer.request('/login', {
           method: 'POST',
           headers: {
             'content-type': 'application/x-www-form-urlencoded',

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { seedDemo } from '../../src/cli/commands/demo.js'
 import { deputyCli } from '../cli/run.js'
 import { startTestDeputy } from '../helpers/deputy.js'
-import { CookieJar, hiddenField } from '../login/client.js'
+import { socketBrowser } from '../helpers/sign-in.js'
 
 const ROOT = resolve(import.meta.dirname, '../../../..')
 const BIN = join(ROOT, 'packages/server/bin/deputy.js')
@@ -47,25 +47,9 @@ async function stop(running: Running): Promise<void> {
 
 /** Signs in through the real sign-in form; the account page of the person, or the failure. */
 async function signIn(base: URL, email: string, password: string): Promise<string> {
-  const jar = new CookieJar()
-  const form = await fetch(new URL('/login', base))
-  jar.store(form)
-  const signedIn = await fetch(new URL('/login', base), {
-    method: 'POST',
-    redirect: 'manual',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: jar.header() },
-    body: new URLSearchParams({
-      csrf_token: hiddenField(await form.text(), 'csrf_token'),
-      email,
-      password,
-    }),
-  })
-  expect(signedIn.status).toBe(303)
-  jar.store(signedIn)
-  const account = await fetch(new URL('/account', base), {
-    redirect: 'manual',
-    headers: { cookie: jar.header() },
-  })
+  const person = socketBrowser(base)
+  expect((await person.signIn(email, password)).status).toBe(303)
+  const account = await person.get('/account')
   expect(account.status).toBe(200)
   return account.text()
 }

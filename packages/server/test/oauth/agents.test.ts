@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { sha256 } from '../../src/lib/random.js'
-import { browser, hiddenField } from '../login/client.js'
+import { browser, hiddenField } from '../helpers/sign-in.js'
 import {
   ALICE,
   authorizeQuery,

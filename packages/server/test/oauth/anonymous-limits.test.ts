@@ -6,7 +6,7 @@ import { openStore } from '../../src/store/db.js'
 import { DIALECTS, skipDialect, type TestDatabase } from '../helpers/databases.js'
 import { startTestDeputy, type TestDeputy } from '../helpers/deputy.js'
 import { documentServer, requestFrom } from '../helpers/loopback.js'
-import { browser } from '../login/client.js'
+import { browser } from '../helpers/sign-in.js'
 import { createWorld, RESOURCE } from './token-helpers.js'
 
 // Anonymous endpoints cannot be used to fill the database: registrations and metadata fetches

@@ -3,7 +3,7 @@ import type { Client } from '../../src/oauth/clients.js'
 import type { ClientKind } from '../../src/store/schema.js'
 import type { TestDatabase } from '../helpers/databases.js'
 import { startTestDeputy, type TestDeputy } from '../helpers/deputy.js'
-import { browser, hiddenField } from '../login/client.js'
+import { browser, hiddenField } from '../helpers/sign-in.js'
 
 /** The issuer the test Deputy is configured with; `iss` must equal it exactly. */
 export const ISSUER = 'http://localhost:8080'

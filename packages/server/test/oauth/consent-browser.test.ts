@@ -1,9 +1,9 @@
-import { existsSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { type Browser, chromium, type Page } from 'playwright-core'
+import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { listen, type RunningServer } from '../../src/server.js'
+import { hasChromium, launchChromium, signInOnPage } from '../helpers/chromium.js'
 import {
   ALICE,
   authorizeQuery,
@@ -12,9 +12,6 @@ import {
   SHOP,
   startFixture,
 } from './authorize-fixture.js'
-
-const CHROMIUM = process.env.DEPUTY_TEST_CHROMIUM ?? '/usr/bin/chromium'
-const hasChromium = existsSync(CHROMIUM)
 
 // Skipped only when Chromium is not installed; the global setup prints that it was skipped.
 describe.skipIf(!hasChromium)('authorization in a real browser (Chromium, issue 3 §2)', () => {
@@ -34,18 +31,7 @@ describe.skipIf(!hasChromium)('authorization in a real browser (Chromium, issue 
     })
     await new Promise<void>((resolve) => callback.listen(0, '127.0.0.1', resolve))
     callbackPort = (callback.address() as AddressInfo).port
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-      ],
-    })
+    browser = await launchChromium()
   })
 
   afterAll(async () => {
@@ -64,12 +50,6 @@ describe.skipIf(!hasChromium)('authorization in a real browser (Chromium, issue 
       state,
     })}`
 
-  async function signIn(page: Page) {
-    await page.getByLabel('Email').fill(ALICE.email)
-    await page.getByLabel('Password').fill(ALICE.password)
-    await page.getByRole('button', { name: 'Sign in' }).click()
-  }
-
   /** CSP violations the page reports; a blocked redirect would show up here. */
   function violations(page: Page): string[] {
     const seen: string[] = []
@@ -85,7 +65,7 @@ describe.skipIf(!hasChromium)('authorization in a real browser (Chromium, issue 
     const csp = violations(page)
     await page.goto(startUrl('browser-state-1'))
     expect(new URL(page.url()).pathname).toBe('/login')
-    await signIn(page)
+    await signInOnPage(page, ALICE)
 
     await page.waitForURL(/\/authorize\/continue\?request=/)
     const main = page.locator('main')
@@ -118,7 +98,7 @@ describe.skipIf(!hasChromium)('authorization in a real browser (Chromium, issue 
     const page = await context.newPage()
     const csp = violations(page)
     await page.goto(startUrl('browser-state-2'))
-    await signIn(page)
+    await signInOnPage(page, ALICE)
     // The sign-in form POST is followed by a page, not a cross-origin redirect chain that the
     // login page's form-action 'self' would block.
     await page.waitForURL(`${callbackUri()}?**`)

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { AUTHORIZATION_REQUEST_TTL_MS } from '../../src/oauth/authorization-requests.js'
 import { DIALECTS, skipDialect } from '../helpers/databases.js'
-import { browser, hiddenField } from '../login/client.js'
+import { browser, hiddenField } from '../helpers/sign-in.js'
 import {
   ALICE,
   authorizeQuery,

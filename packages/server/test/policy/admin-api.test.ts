@@ -5,7 +5,7 @@ import { createRoles } from '../../src/identity/roles.js'
 import type { ActionDeclaration } from '../../src/policy/types.js'
 import { DIALECTS, skipDialect } from '../helpers/databases.js'
 import { startTestDeputy, type TestDeputy } from '../helpers/deputy.js'
-import { browser, hiddenField } from '../login/client.js'
+import { browser, hiddenField } from '../helpers/sign-in.js'
 
 const SYSTEM = { type: 'system', id: 'test' } as const
 const SHOP = 'https://shop.example/mcp'
