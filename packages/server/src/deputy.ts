@@ -4,12 +4,15 @@ import pino, { type Logger } from 'pino'
 import { createAdminApi } from './admin/api.js'
 import { type AdminApiKeys, createAdminApiKeys } from './admin/api-keys.js'
 import { requireAdmin } from './admin/auth.js'
+import { notificationChannels } from './approvals/channels.js'
 import { createDetailTypes, type DetailTypes } from './approvals/detail-types.js'
+import { createInboxRoutes } from './approvals/inbox.js'
 import {
   type ApprovalNotifier,
   createApprovalNotifier,
   type NotificationChannel,
 } from './approvals/notify.js'
+import { createPreferencesRoutes } from './approvals/preferences.js'
 import { type ApprovalRequests, createApprovalRequests } from './approvals/requests.js'
 import { createAuditLog } from './audit/chain.js'
 import { createRefusalLog, type RefusalLog } from './audit/refusals.js'
@@ -39,6 +42,7 @@ import { type AuthorizationCodes, createAuthorizationCodes } from './oauth/autho
 import { createAuthorizeRoutes } from './oauth/authorize.js'
 import { createBackchannelRoutes } from './oauth/backchannel.js'
 import { type Clients, createClients } from './oauth/clients.js'
+import { scopeSentence } from './oauth/consent.js'
 import { createGrants, type Grants } from './oauth/grants.js'
 import { createIntrospectionRoutes } from './oauth/introspect.js'
 import { createMetadataRoutes } from './oauth/metadata.js'
@@ -97,6 +101,8 @@ export interface DeputyDeps {
   detailTypes: DetailTypes
   /** Tells people about requests through their channels, and CIBA ping-mode clients about decisions. */
   notifier: ApprovalNotifier
+  /** The notification channels people may choose besides the inbox (approvals/channels.ts). */
+  notificationChannels: readonly NotificationChannel[]
   /** Versioned Cedar policies and the declared actions. */
   policies: Policies
   /** Relationship tuples (object#relation@subject). */
@@ -110,7 +116,10 @@ export interface CreateDeputyOptions {
   logger?: Logger
   /** Run migrations on open (default true). */
   migrate?: boolean
-  /** The notification channels people may choose (approvals/channels.ts); default none. */
+  /**
+   * Notification channels people may choose besides the built-in ones (approvals/channels.ts:
+   * email when `smtpUrl` is set, signed webhooks); one with a built-in's name replaces it.
+   */
   notificationChannels?: readonly NotificationChannel[]
 }
 
@@ -162,13 +171,14 @@ export async function openDeputy(
     refreshIntervalMs: config.policyRefreshIntervalMs,
   })
   const approvals = createApprovalRequests({ store, clock, sealer, audit })
+  const channels = notificationChannels({ config, sealer, clock }, options.notificationChannels)
   const notifier = createApprovalNotifier({
     db: store.db,
     clock,
     audit,
     logger,
     approvals,
-    channels: options.notificationChannels ?? [],
+    channels,
     fetchOptions: { allowHttpLoopback: config.dangerouslyAllowHttpLoopbackNotifications },
   })
   const deps: DeputyDeps = {
@@ -195,6 +205,7 @@ export async function openDeputy(
     approvals,
     detailTypes: createDetailTypes({ store, clock, audit }),
     notifier,
+    notificationChannels: channels,
     refreshTokens: createRefreshTokens({
       store,
       clock,
@@ -337,6 +348,9 @@ export async function createDeputy(
   app.route('/', createAgentsRoutes(deps))
   app.route('/', createTokenRoutes(deps))
   app.route('/', createBackchannelRoutes(deps))
+  // The person's side of backchannel authentication: the approvals inbox and its pages.
+  app.route('/', createInboxRoutes({ ...deps, scopeSentence }))
+  app.route('/', createPreferencesRoutes({ ...deps, channels: deps.notificationChannels }))
   app.route('/', createRevocationRoutes(deps))
   app.route('/', createIntrospectionRoutes(deps))
   app.route('/', createUserinfoRoutes(deps))

@@ -221,6 +221,20 @@ export const ConfigSchema = z
       .describe(
         'Approving a request with a high-risk detail type needs the password entered within this many minutes.',
       ),
+    smtpUrl: z
+      .url({ protocol: /^smtps?$/ })
+      .optional()
+      .describe(
+        'The SMTP server approval emails go through: `smtps://user:password@host:465` (TLS from the start) or `smtp://host:587` (STARTTLS, required in `production` mode). Unset: people cannot choose email on their notifications page.',
+      ),
+    smtpFrom: z
+      .string()
+      .min(3)
+      .max(320)
+      .optional()
+      .describe(
+        'The sender of approval emails, e.g. `Deputy <deputy@example.com>`; default `deputy@<issuer host>`.',
+      ),
     dangerouslyAllowHttpLoopbackNotifications: Flag.default(false)
       .describe(
         'Development only, default `false`: send CIBA pings and webhooks over plain http to loopback addresses. Refused in `production` mode.',
@@ -323,6 +337,8 @@ export const ENVIRONMENT_VARIABLES: Record<string, keyof ConfigInput> = {
   DEPUTY_BACKCHANNEL_POLL_INTERVAL_SECONDS: 'backchannelPollIntervalSeconds',
   DEPUTY_BACKCHANNEL_MAX_PENDING: 'backchannelMaxPendingPerClientAndPerson',
   DEPUTY_APPROVAL_FRESH_SIGN_IN_MINUTES: 'approvalFreshSignInMinutes',
+  DEPUTY_SMTP_URL: 'smtpUrl',
+  DEPUTY_SMTP_FROM: 'smtpFrom',
   DEPUTY_DANGEROUSLY_ALLOW_HTTP_LOOPBACK_NOTIFICATIONS: 'dangerouslyAllowHttpLoopbackNotifications',
   DEPUTY_DANGEROUSLY_ALLOW_HTTP_LOOPBACK_CLIENT_METADATA:
     'dangerouslyAllowHttpLoopbackClientMetadata',

@@ -146,13 +146,28 @@ export function createIdentityRoutes(deps: LoginDeps): Hono<AppEnv> {
 
   app.get('/login', async (c) => {
     const returnTo = safeReturnTo(c.req.query('return_to'))
-    if (await readSession(deps, c.req.raw)) return c.redirect(returnTo, 303)
+    // `fresh`: a signed-in person is asked for their password again (a high-risk approval needs
+    // it entered within minutes); signing in starts a new session, whose start is that entry.
+    const fresh = c.req.query('fresh') !== undefined
+    const session = await readSession(deps, c.req.raw)
+    if (session && !fresh) return c.redirect(returnTo, 303)
     const csrfToken = loginCsrfToken(c)
     const message =
-      c.req.query('signed_out') !== undefined
-        ? { kind: 'notice' as const, text: 'You have signed out.' }
-        : undefined
-    return html(c, loginPage({ csrfToken, returnTo, message }), 200)
+      session && fresh
+        ? { kind: 'notice' as const, text: 'Enter your password again to confirm it is you.' }
+        : c.req.query('signed_out') !== undefined
+          ? { kind: 'notice' as const, text: 'You have signed out.' }
+          : undefined
+    return html(
+      c,
+      loginPage({
+        csrfToken,
+        returnTo,
+        message,
+        ...(session && fresh && { email: session.user.email }),
+      }),
+      200,
+    )
   })
 
   app.post('/login', async (c) => {

@@ -18,6 +18,11 @@ export interface CurrentSession {
   user: User
   /** The session's CSRF token, to compare with a form field or `X-CSRF-Token` header. */
   csrfToken: string
+  /**
+   * When the password was last entered: a session starts only at sign-in, so its start is the
+   * time of the last password entry (what a fresh sign-in for a high-risk approval asks of).
+   */
+  signedInAt: number
 }
 
 /**
@@ -130,5 +135,5 @@ export async function readSession(
       .where('id_hash', '=', idHash)
       .execute()
   }
-  return { user, csrfToken: row.csrf_token }
+  return { user, csrfToken: row.csrf_token, signedInAt: Number(row.created_at) }
 }

@@ -1,7 +1,7 @@
 import { Hono } from 'hono'
 import { compactVerify, createLocalJWKSet, decodeProtectedHeader } from 'jose'
-import type { DetailTypes } from '../approvals/detail-types.js'
-import { InvalidAuthorizationDetails } from '../approvals/detail-types.js'
+import type { AuthorizationDetailType, DetailTypes } from '../approvals/detail-types.js'
+import { detailSentence, InvalidAuthorizationDetails } from '../approvals/detail-types.js'
 import type { ApprovalNotifier } from '../approvals/notify.js'
 import type { ApprovalRequest, ApprovalRequests } from '../approvals/requests.js'
 import type { RefusalLog } from '../audit/refusals.js'
@@ -160,8 +160,12 @@ function expiryOf(deps: BackchannelDeps, value: string | undefined): number {
 }
 
 /** The ask as the person will read it, for the channels that tell them about it. */
-function summaryOf(request: ApprovalRequest): string {
-  return [request.bindingMessage, `${request.authorizationDetails.length} detail(s)`]
+/** The request in words for a notice: its binding message and each detail's sentence. */
+function summaryOf(request: ApprovalRequest, types: readonly AuthorizationDetailType[]): string {
+  return [
+    request.bindingMessage,
+    ...request.authorizationDetails.map((detail, i) => detailSentence(types[i], detail)),
+  ]
     .filter(Boolean)
     .join(' — ')
 }
@@ -306,7 +310,7 @@ export function createBackchannelRoutes(deps: BackchannelDeps): Hono<AppEnv> {
         person: { id: person.id, email: person.email, name: person.name },
         clientName: client.name,
         link: `${deps.config.issuer}/approvals/${request.id}`,
-        summary: summaryOf(request),
+        summary: summaryOf(request, details.types),
       })
       return noStoreJson({
         auth_req_id: authReqId,

@@ -21,6 +21,19 @@ export function AccountPage(props: { user: AccountPerson; csrfToken: string }) {
         <dt>Roles</dt>
         <dd>{user.roles.length > 0 ? user.roles.join(', ') : 'none'}</dd>
       </dl>
+      <ul class="links">
+        <li>
+          <a href="/approvals">Approvals</a>{' '}
+          <span class="muted">(requests from agents waiting for your answer)</span>
+        </li>
+        <li>
+          <a href="/account/notifications">Notifications</a>{' '}
+          <span class="muted">(how Deputy tells you about a request)</span>
+        </li>
+        <li>
+          <a href="/account/agents">Your agents</a>
+        </li>
+      </ul>
       <form method="post" action="/logout">
         <input type="hidden" name="csrf_token" value={props.csrfToken} />
         <button type="submit" class="secondary">

@@ -1,8 +1,11 @@
 import type { Child } from 'hono/jsx'
 import { STYLESHEET_PATH } from './assets.js'
 
-/** The frame every page shares: language, viewport, the one stylesheet, and a landmark. */
-export function Layout(props: { title: string; children: Child }) {
+/**
+ * The frame every page shares: language, viewport, the one stylesheet, and a landmark; `script`
+ * names a script from /assets/ (deferred, so pages work before and without it).
+ */
+export function Layout(props: { title: string; children: Child; script?: string }) {
   return (
     <html lang="en">
       <head>
@@ -11,6 +14,7 @@ export function Layout(props: { title: string; children: Child }) {
         <meta name="referrer" content="no-referrer" />
         <title>{`${props.title} · Deputy`}</title>
         <link rel="stylesheet" href={STYLESHEET_PATH} />
+        {props.script ? <script src={props.script} defer /> : null}
       </head>
       <body>
         <a class="skip" href="#main">

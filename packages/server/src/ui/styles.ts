@@ -102,4 +102,29 @@ a { color: var(--accent); }
 dl { display: grid; grid-template-columns: max-content 1fr; gap: 0.4rem 1rem; margin: 0 0 1.5rem; }
 dt { color: var(--muted); }
 dd { margin: 0; overflow-wrap: anywhere; }
+h2 { font-size: 1.15rem; margin: 1.5rem 0 0.75rem; }
+ul.approvals { list-style: none; padding: 0; margin: 0 0 1rem; }
+ul.approvals li { padding: 0.75rem 0; border-top: 1px solid var(--border); }
+ul.approvals li p { margin: 0.25rem 0 0; }
+.badge {
+  display: inline-block;
+  margin-left: 0.5rem;
+  padding: 0 0.4rem;
+  font-size: 0.8rem;
+  color: var(--error-text);
+  background: var(--error-bg);
+  border-radius: 0.25rem;
+}
+pre { overflow-x: auto; max-width: 100%; font-size: 0.85rem; }
+.binding strong { font-size: 1.2rem; letter-spacing: 0.05em; }
+input[type="url"] {
+  width: 100%;
+  padding: 0.6rem 0.75rem;
+  font: inherit;
+  color: inherit;
+  background: var(--bg);
+  border: 1px solid var(--border);
+  border-radius: 0.5rem;
+}
+label.check { display: flex; gap: 0.5rem; align-items: center; font-weight: 400; }
 `

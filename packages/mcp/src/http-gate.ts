@@ -1,0 +1,104 @@
+import type { AuthInfo } from '@modelcontextprotocol/server'
+import { tokenRefusalResponse } from './challenge.js'
+import type { Identity } from './identity.js'
+import { type JsonRpcRequest, jsonRpcRequests } from './json-rpc.js'
+import type { AccessTokenVerifier } from './verify/types.js'
+import { verifyAccessToken } from './verify/verify-access-token.js'
+
+/** What the gate learnt about one HTTP request, for the per-request server and the tool wrappers. */
+export interface RequestFacts {
+  readonly identity: Identity
+  readonly requests: readonly JsonRpcRequest[]
+}
+
+/**
+ * The facts of the requests the gate let through, keyed by the AuthInfo object it handed the
+ * SDK (which passes it through untouched). Only the gate creates AuthInfo objects this knows, so
+ * anything else reaching a tool is refused.
+ */
+export interface VerifiedCallers {
+  get(authInfo: AuthInfo | undefined): RequestFacts | undefined
+  set(authInfo: AuthInfo, facts: RequestFacts): void
+}
+
+/** A fresh {@link VerifiedCallers}; entries go with their request. */
+export function verifiedCallers(): VerifiedCallers {
+  const facts = new WeakMap<AuthInfo, RequestFacts>()
+  return {
+    get: (authInfo) => (authInfo === undefined ? undefined : facts.get(authInfo)),
+    set: (authInfo, known) => {
+      facts.set(authInfo, known)
+    },
+  }
+}
+
+// The raw token stays in the gate: the SDK, tools and `ctx.http.req` see a request without it, so
+// no handler can pass it on (MCP authorization "Token Handling", "Access Token Privilege Restriction").
+// A fresh Request from the parts the SDK and handlers read (URL, method, headers, body stream,
+// abort signal): about a quarter of the CPU of `new Request(request, { headers })`, which copies
+// every internal field and re-wraps the body.
+export function withoutCredentials(request: Request): Request {
+  const headers = new Headers(request.headers)
+  headers.delete('authorization')
+  const method = request.method
+  const body = method === 'GET' || method === 'HEAD' ? null : request.body
+  return new Request(request.url, {
+    method,
+    headers,
+    signal: request.signal,
+    ...(body !== null && { body, duplex: 'half' }),
+  } as RequestInit)
+}
+
+/** What the HTTP gate needs. */
+export interface HttpGateDeps {
+  readonly verifier: AccessTokenVerifier
+  /** This MCP server's resource indicator, as a URL. */
+  readonly resource: URL
+  /** Where the Protected Resource Metadata is served (RFC 9728 §5.1). */
+  readonly resourceMetadataUrl: string
+  /** Scopes named in the 401 challenge. */
+  readonly challengeScopes: () => string[]
+  readonly callers: VerifiedCallers
+  /** The SDK's handler, given the verified caller and the already parsed body. */
+  readonly handle: (
+    request: Request,
+    options: { authInfo: AuthInfo; parsedBody?: unknown },
+  ) => Promise<Response>
+  readonly onError: (error: Error) => void
+}
+
+/**
+ * The MCP endpoint's gate: no request reaches the SDK without a token verified for this
+ * resource (otherwise the RFC 6750 challenge pointing at the metadata), and none reaches it with
+ * the token still on it.
+ */
+export function httpGate(
+  deps: HttpGateDeps,
+): (request: Request, parsedBody: unknown) => Promise<Response> {
+  return async (request, parsedBody) => {
+    const check = await verifyAccessToken(request.headers.get('authorization'), deps.verifier)
+    if (!check.ok) {
+      return tokenRefusalResponse(check, {
+        resourceMetadata: deps.resourceMetadataUrl,
+        scope: deps.challengeScopes(),
+        onError: deps.onError,
+      })
+    }
+    const { identity } = check
+    const authInfo: AuthInfo = {
+      token: '',
+      clientId: identity.clientId ?? '',
+      scopes: [...identity.scopes],
+      ...(identity.expiresAt !== undefined && { expiresAt: identity.expiresAt }),
+      resource: deps.resource,
+      resourceMetadataUrl: deps.resourceMetadataUrl,
+      extra: { sub: identity.sub },
+    }
+    deps.callers.set(authInfo, { identity, requests: jsonRpcRequests(parsedBody) })
+    return deps.handle(withoutCredentials(request), {
+      authInfo,
+      ...(parsedBody !== undefined && { parsedBody }),
+    })
+  }
+}

@@ -1,0 +1,157 @@
+import type {
+  CallToolResult,
+  InputRequiredResult,
+  ScopeChallengeHandler,
+  ServerContext,
+} from '@modelcontextprotocol/server'
+import {
+  type AuditFailure,
+  type AuditHook,
+  newCallId,
+  reportToolCall,
+  type ToolCallEvent,
+} from './audit.js'
+import type { VerifiedCallers } from './http-gate.js'
+import type { Identity } from './identity.js'
+import { sentToolArguments, toolError } from './json-rpc.js'
+import { missingScopes } from './rules.js'
+import type { UserState } from './state.js'
+import { decideToolCall } from './tool-decision.js'
+import type { ToolDefinition } from './tool-definition.js'
+import type { Clock } from './verify/types.js'
+
+/** What the tool wrapper needs. */
+export interface ToolCallDeps {
+  /** This MCP server's resource indicator. */
+  readonly resource: string
+  readonly callers: VerifiedCallers
+  readonly stateFor: (identity: Identity) => UserState
+  readonly audit: AuditHook | undefined
+  readonly auditFailure: AuditFailure
+  readonly onError: (error: Error) => void
+  readonly clock: Clock
+}
+
+/** Runs tools behind their rules, and answers the SDK's scope challenges, with the audit order. */
+export interface ToolCallRunner {
+  /** One `tools/call`: the rule decides, the decision is recorded, then (allowed) the handler runs. */
+  run(
+    tool: ToolDefinition,
+    args: Record<string, unknown>,
+    ctx: ServerContext,
+  ): Promise<CallToolResult | InputRequiredResult>
+  /** The SDK's pre-dispatch scope check for this tool; none when the rule needs no scope. */
+  scopeChallenge(tool: ToolDefinition): ScopeChallengeHandler | undefined
+}
+
+/** The tool wrapper: rule, audit record, handler, outcome record, in that order. */
+export function toolCallRunner(deps: ToolCallDeps): ToolCallRunner {
+  function report(
+    identity: Identity,
+    tool: string,
+    args: unknown,
+    callId: string,
+    fields: Pick<ToolCallEvent, 'type' | 'decision' | 'reason' | 'outcome' | 'policies'>,
+  ): Promise<boolean> {
+    return reportToolCall(deps.audit, deps.onError, {
+      callId,
+      at: deps.clock(),
+      resource: deps.resource,
+      identity,
+      tool,
+      args,
+      fields,
+    })
+  }
+
+  async function run(
+    tool: ToolDefinition,
+    args: Record<string, unknown>,
+    ctx: ServerContext,
+  ): Promise<CallToolResult | InputRequiredResult> {
+    const known = deps.callers.get(ctx.http?.authInfo)
+    // Only the gate creates AuthInfo objects the map knows; anything else is refused.
+    if (known === undefined) return toolError('This tool needs an authenticated caller.')
+    const { identity } = known
+    const auditedArgs = sentToolArguments(known.requests, ctx.mcpReq.id) ?? args
+    const callId = newCallId()
+    const state = deps.stateFor(identity)
+    const verdict = await decideToolCall(
+      tool.rule,
+      { resource: deps.resource, tool: tool.name, identity, args, state },
+      deps.onError,
+    )
+    if (verdict.decision !== 'allow') {
+      // Recorded before it is answered; a refusal stands whether or not the record was written.
+      await report(identity, tool.name, auditedArgs, callId, {
+        type: 'tool.refused',
+        decision: verdict.decision,
+        reason: verdict.reason,
+        outcome: 'refused',
+        ...(verdict.policies !== undefined && { policies: verdict.policies }),
+      })
+      return toolError(verdict.message)
+    }
+    const allowedBy = verdict.policies !== undefined ? { policies: verdict.policies } : {}
+    // No action without its record: the decision is written before the handler runs, and a
+    // decision that could not be written is not acted on unless the operator said otherwise.
+    const recorded = await report(identity, tool.name, auditedArgs, callId, {
+      type: 'tool.allowed',
+      decision: 'allow',
+      reason: undefined,
+      outcome: undefined,
+      ...allowedBy,
+    })
+    if (!recorded && deps.auditFailure === 'refuse') {
+      return toolError(`This call to ${tool.name} was not run: it could not be recorded.`)
+    }
+    let result: CallToolResult | InputRequiredResult
+    try {
+      result = await tool.handler(args as never, { ...ctx, identity, state })
+    } catch (error) {
+      await report(identity, tool.name, auditedArgs, callId, {
+        type: 'tool.called',
+        decision: 'allow',
+        reason: undefined,
+        outcome: 'error',
+        ...allowedBy,
+      })
+      throw error
+    }
+    // The call happened: a failing outcome record goes to onError, the result to the caller.
+    await report(identity, tool.name, auditedArgs, callId, {
+      type: 'tool.called',
+      decision: 'allow',
+      reason: undefined,
+      outcome: (result as CallToolResult).isError === true ? 'error' : 'success',
+      ...allowedBy,
+    })
+    return result
+  }
+
+  // The SDK answers a scope challenge with 403 insufficient_scope before dispatch, on both the
+  // 2026-07-28 path and the 2025 fallback (MCP authorization "Scope Challenge Handling").
+  function scopeChallenge(tool: ToolDefinition): ScopeChallengeHandler | undefined {
+    const required = tool.rule.scopes ?? []
+    if (required.length === 0) return undefined
+    return async ({ request, authInfo }) => {
+      const known = deps.callers.get(authInfo)
+      if (known === undefined || missingScopes(known.identity, required).length === 0)
+        return undefined
+      const params = request.params as { arguments?: unknown } | undefined
+      await report(known.identity, tool.name, params?.arguments, newCallId(), {
+        type: 'tool.refused',
+        decision: 'insufficient_scope',
+        reason: 'scope',
+        outcome: 'refused',
+      })
+      // Every scope the tool needs, not only the missing ones: the client asks for the union.
+      return {
+        scopes: [...required] as [string, ...string[]],
+        errorDescription: 'The access token lacks a scope this tool needs',
+      }
+    }
+  }
+
+  return { run, scopeChallenge }
+}
