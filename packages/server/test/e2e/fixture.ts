@@ -1,5 +1,10 @@
 import { createServer, type Server } from 'node:http'
-import { mountShopMcpServer, seedDemo } from '../../src/cli/commands/demo.js'
+import {
+  mountShopMcpServer,
+  mountTradingMcpServer,
+  seedDemo,
+  seedTradingDemo,
+} from '../../src/cli/commands/demo.js'
 import type { ConfigInput } from '../../src/config/schema.js'
 import { generateMasterKey } from '../../src/keys/master-key.js'
 import { listen, type RunningServer } from '../../src/server.js'
@@ -36,7 +41,26 @@ interface Kept {
   password?: string
 }
 
-export async function startShopDemo(config: ConfigInput = {}, kept?: Kept): Promise<ShopDemo> {
+export function startShopDemo(config: ConfigInput = {}, kept?: Kept): Promise<ShopDemo> {
+  return startDemo(config, kept, false) as Promise<ShopDemo>
+}
+
+/** `deputy demo trading` on a real socket: the shop's demo plus the trading server beside it. */
+export interface TradingDemo extends ShopDemo {
+  /** The trading server's MCP URL (`<issuer>/trading/mcp`). */
+  tradingUrl: string
+  restart(): Promise<TradingDemo>
+}
+
+export function startTradingDemo(config: ConfigInput = {}): Promise<TradingDemo> {
+  return startDemo(config, undefined, true) as Promise<TradingDemo>
+}
+
+async function startDemo(
+  config: ConfigInput,
+  kept: Kept | undefined,
+  trading: boolean,
+): Promise<ShopDemo | TradingDemo> {
   const port = kept?.port ?? (await freePort())
   const issuer = `http://127.0.0.1:${port}`
   const database = kept?.database ?? (await createSqliteDatabase())
@@ -52,6 +76,14 @@ export async function startShopDemo(config: ConfigInput = {}, kept?: Kept): Prom
     if (password === undefined) throw new Error('the demo person exists but its password is lost')
     if (!(await mountShopMcpServer(deputy.app, deputy.deps, seed.resource)))
       throw new Error('mcp.shop was not mounted: build the workspace first (npm run build)')
+    const tradingSeed = trading ? await seedTradingDemo(deputy.deps, issuer) : undefined
+    if (
+      tradingSeed !== undefined &&
+      !(await mountTradingMcpServer(deputy.app, deputy.deps, tradingSeed.resource))
+    )
+      throw new Error(
+        'the trading server was not mounted: build the workspace first (npm run build)',
+      )
     server = await listen(deputy, { port, host: '127.0.0.1' })
     const running = server
     const person = await deputy.deps.users.findByEmail(seed.person.email)
@@ -62,13 +94,14 @@ export async function startShopDemo(config: ConfigInput = {}, kept?: Kept): Prom
     return {
       issuer,
       mcpUrl: seed.resource.uri,
+      ...(tradingSeed !== undefined && { tradingUrl: tradingSeed.resource.uri }),
       deputy,
       person: { email: seed.person.email, password },
       personId: person.id,
       stop,
       restart: async () => {
         await stop()
-        return startShopDemo(config, { port, database, masterKey, password })
+        return startDemo(config, { port, database, masterKey, password }, trading)
       },
       close: async () => {
         await stop()

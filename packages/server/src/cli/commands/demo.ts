@@ -1,4 +1,4 @@
-import type { Command } from 'commander'
+import { Argument, type Command } from 'commander'
 import type { Hono } from 'hono'
 import type { Actor } from '../../audit/types.js'
 import type { DeputyDeps } from '../../deputy.js'
@@ -29,6 +29,22 @@ const DEMO_ACTOR: Actor = { type: 'system', id: 'deputy', label: 'deputy demo' }
 /** The resource indicator of the shop's MCP endpoint under this Deputy. */
 export function demoResourceUri(issuer: string): string {
   return `${issuer.replace(/\/$/, '')}/mcp`
+}
+
+/** The trading server's scopes and the consent page's sentences for them. */
+export const TRADING_DEMO_SCOPES: Record<string, string> = {
+  'trading:read': 'See stock prices and your portfolio',
+  'trading:trade':
+    'Buy and sell stocks for you (a large buy, or one of a restricted stock, waits for your approval)',
+}
+/** The person's claims copied into the trading server's access tokens. */
+export const TRADING_DEMO_CLAIMS_TEMPLATE = ['name', 'email']
+/** The demo person's trading limit: a buy that could cost more waits for their approval. */
+export const DEMO_TRADING_LIMIT_CENTS = 100_000
+
+/** The resource indicator of the trading server's MCP endpoint under this Deputy. */
+export function tradingResourceUri(issuer: string): string {
+  return `${issuer.replace(/\/$/, '')}/trading/mcp`
 }
 
 /** What seeding found or made; `password` only when the person was created just now. */
@@ -112,14 +128,56 @@ export async function seedDemo(deps: DeputyDeps, issuer: string): Promise<DemoSe
   return { resource: resource as Resource, resourceChange, roleCreated, person }
 }
 
+/** What seeding the trading demo found or made. */
+export interface TradingDemoSeed {
+  resource: Resource
+  resourceChange: DemoSeed['resourceChange']
+  /** The demo person's limit, when the trading package is there to keep it. */
+  limit: { limitCents: number; set: boolean } | undefined
+}
+
+/**
+ * Seeds what the trading demo needs beside mcp.shop's (run {@link seedDemo} first: it makes the
+ * demo person), idempotently: the trading server's resource (not the default: the shop keeps
+ * that) and the demo person's trading limit, $1,000, in their state at the trading server unless
+ * they have one.
+ */
+export async function seedTradingDemo(deps: DeputyDeps, issuer: string): Promise<TradingDemoSeed> {
+  const uri = tradingResourceUri(issuer)
+  const want = {
+    name: 'Trading (demo)',
+    scopes: TRADING_DEMO_SCOPES,
+    claimsTemplate: TRADING_DEMO_CLAIMS_TEMPLATE,
+    isDefault: false,
+  }
+  const existing = await deps.resources.get(uri)
+  let resource = existing
+  let resourceChange: DemoSeed['resourceChange'] = 'unchanged'
+  if (!existing || !sameResource(existing, want)) {
+    resource = await deps.resources.put({ uri, ...want }, DEMO_ACTOR)
+    resourceChange = existing ? 'updated' : 'created'
+  }
+  const tradingPackage = await loadTradingPackage()
+  const person = await deps.users.findByEmail(DEMO_EMAIL)
+  const limit =
+    tradingPackage === undefined || !person
+      ? undefined
+      : await tradingPackage.ensureTradingLimit(
+          deps,
+          { resource: uri, sub: person.id },
+          DEMO_TRADING_LIMIT_CENTS,
+        )
+  return { resource: resource as Resource, resourceChange, limit }
+}
+
 /** Mounts an MCP server into Deputy's app; resolves to true when something was mounted. */
 export type McpMount = (app: Hono<AppEnv>, deps: DeputyDeps, resource: Resource) => Promise<boolean>
 
 /** The package that holds mcp.shop (examples/mcp-shop). */
 export const SHOP_PACKAGE = '@deputy/example-mcp-shop'
 
-/** The shop as the demo mounts it (the kit's `ProtectedMcpServer`, restated: it is not typed here). */
-interface ShopServer {
+/** An example's MCP server as the demo mounts it (the kit's `ProtectedMcpServer`, restated: it is not typed here). */
+interface ExampleServer {
   fetch(request: Request): Promise<Response>
   resourceMetadataUrl: string
   actions(): ActionDeclaration[]
@@ -133,30 +191,34 @@ interface ShopPackage {
     issuer: string
     fetch: (input: string | URL | Request, init?: RequestInit) => Promise<Response>
     audit: (event: McpToolCallEvent) => Promise<void>
-  }): ShopServer
-  installShopPolicies(deps: DeputyDeps, shop: ShopServer): Promise<unknown>
+  }): ExampleServer
+  installShopPolicies(deps: DeputyDeps, shop: ExampleServer): Promise<unknown>
 }
 
 /**
- * Loads the shop at run time. The example depends on the server, so the server cannot depend on
- * the example when it is built; a server installed without the example (or before it is built)
- * runs the demo without the shop and says so.
+ * Loads an example at run time, when it has the functions the demo calls. The examples depend on
+ * the server, so the server cannot depend on them when it is built; a server installed without
+ * an example (or before it is built) runs the demo without it and says so.
  */
-async function loadShopPackage(): Promise<ShopPackage | undefined> {
+async function loadExample<T>(
+  name: string,
+  functions: (keyof T & string)[],
+): Promise<T | undefined> {
   // A variable, so tsc neither resolves nor type-checks the package when building the server.
-  const specifier: string = SHOP_PACKAGE
-  let loaded: Partial<ShopPackage>
+  const specifier: string = name
+  let loaded: Record<string, unknown>
   try {
-    loaded = (await import(specifier)) as Partial<ShopPackage>
+    loaded = (await import(specifier)) as Record<string, unknown>
   } catch (err) {
     const code = (err as { code?: string }).code
-    if (code === 'ERR_MODULE_NOT_FOUND' && String(err).includes(SHOP_PACKAGE)) return undefined
+    if (code === 'ERR_MODULE_NOT_FOUND' && String(err).includes(name)) return undefined
     throw err
   }
-  return typeof loaded.createDeputyShop === 'function' &&
-    typeof loaded.installShopPolicies === 'function'
-    ? (loaded as ShopPackage)
-    : undefined
+  return functions.every((fn) => typeof loaded[fn] === 'function') ? (loaded as T) : undefined
+}
+
+function loadShopPackage(): Promise<ShopPackage | undefined> {
+  return loadExample<ShopPackage>(SHOP_PACKAGE, ['createDeputyShop', 'installShopPolicies'])
 }
 
 /**
@@ -189,6 +251,92 @@ export const mountShopMcpServer: McpMount = async (app, deps, resource) => {
   ])
   for (const path of paths) app.all(path, serve)
   return true
+}
+
+/** The package that holds the trading agent's MCP server (examples/trading). */
+export const TRADING_PACKAGE = '@deputy/example-trading'
+
+/** What the demo needs of the trading package; checked when it is loaded. */
+interface TradingPackage {
+  createDeputyTrading(options: {
+    deps: DeputyDeps
+    resource: string
+    issuer: string
+    fetch: (input: string | URL | Request, init?: RequestInit) => Promise<Response>
+    audit: (event: McpToolCallEvent) => Promise<void>
+  }): ExampleServer
+  installTradingPolicies(deps: DeputyDeps, server: ExampleServer): Promise<unknown>
+  ensureTradingLimit(
+    deps: DeputyDeps,
+    scope: { resource: string; sub: string },
+    limitCents: number,
+  ): Promise<{ limitCents: number; set: boolean }>
+}
+
+function loadTradingPackage(): Promise<TradingPackage | undefined> {
+  return loadExample<TradingPackage>(TRADING_PACKAGE, [
+    'createDeputyTrading',
+    'installTradingPolicies',
+    'ensureTradingLimit',
+  ])
+}
+
+/**
+ * Mounts the trading agent's MCP server (examples/trading) at its resource's path
+ * (`/trading/mcp`) with its RFC 9728 metadata at `/.well-known/oauth-protected-resource/trading/mcp`
+ * (the root well-known URL stays the shop's). As for the shop: tokens checked against this
+ * Deputy's `/jwks` in-process, its tools declared as Cedar actions and its policies (which buys
+ * wait for approval) installed unless already stored, portfolios in Deputy's database, every tool
+ * call in the audit chain.
+ */
+export const mountTradingMcpServer: McpMount = async (app, deps, resource) => {
+  const tradingPackage = await loadTradingPackage()
+  if (tradingPackage === undefined) return false
+  const server = tradingPackage.createDeputyTrading({
+    deps,
+    resource: resource.uri,
+    issuer: deps.config.issuer,
+    fetch: (input, init) => Promise.resolve(app.request(input, init)),
+    audit: toolCallAuditor(deps),
+  })
+  await tradingPackage.installTradingPolicies(deps, server)
+  const serve = (c: { req: { raw: Request } }) => server.fetch(c.req.raw)
+  for (const path of new Set([
+    new URL(resource.uri).pathname,
+    new URL(server.resourceMetadataUrl).pathname,
+  ]))
+    app.all(path, serve)
+  return true
+}
+
+const USD = new Intl.NumberFormat('en-US', { style: 'currency', currency: 'USD' })
+
+/** The banner lines of the trading demo: where to point the MCP client, and what waits for approval. */
+export function tradingDemoLines(seed: TradingDemoSeed, mounted: boolean): string[] {
+  const seeded = [
+    `resource ${seed.resourceChange === 'unchanged' ? 'already there' : seed.resourceChange}`,
+    ...(seed.limit === undefined
+      ? []
+      : [
+          `${DEMO_EMAIL}'s limit ${USD.format(seed.limit.limitCents / 100)} (${seed.limit.set ? 'set now' : 'already there'})`,
+        ]),
+  ]
+  return [
+    '',
+    "trading demo (the Auth0 talk's trading agent)",
+    `  MCP server URL: ${seed.resource.uri}`,
+    ...(mounted
+      ? [
+          `    Sign in as ${DEMO_EMAIL}, as for the shop. A buy that could cost more than the person's`,
+          '    limit, or of a restricted stock, waits for their approval: Cedar policies',
+          '    trading.over-limit and trading.restricted-stock (deputy policy show <id>).',
+        ]
+      : [
+          `    (the trading server is not installed or not built, so ${new URL(seed.resource.uri).pathname} answers 404:`,
+          `    run \`npm run build\` in Deputy's repository, or install ${TRADING_PACKAGE} beside @deputy/server.)`,
+        ]),
+    `  seeded:         ${seeded.join(', ')}`,
+  ]
 }
 
 /** The banner lines of the demo: where to point the MCP client and how to sign in. */
@@ -229,14 +377,25 @@ export function demoLines(seed: DemoSeed, issuer: string, mounted: boolean): str
   return lines
 }
 
-/** `deputy demo`: seeds the mcp.shop demo and serves Deputy, as `deputy start` does. */
+/** The demos `deputy demo <name>` serves beside mcp.shop. */
+export const EXTRA_DEMOS = ['trading'] as const
+
+/**
+ * `deputy demo [trading]`: seeds the mcp.shop demo and serves Deputy, as `deputy start` does;
+ * `deputy demo trading` also seeds and serves the trading agent beside the shop.
+ */
 export function registerDemo(program: Command): void {
   addServeOptions(
     program
       .command('demo')
-      .description('seed the mcp.shop demo (resource, role, demo person) and start Deputy'),
+      .description(
+        'seed the mcp.shop demo (resource, role, demo person) and start Deputy; `demo trading` adds the trading agent',
+      )
+      .addArgument(
+        new Argument('[demo]', 'also serve this demo beside mcp.shop').choices(EXTRA_DEMOS),
+      ),
     { production: false },
-  ).action((opts: StartOptions, command: Command) =>
+  ).action((demo: (typeof EXTRA_DEMOS)[number] | undefined, opts: StartOptions, command: Command) =>
     serveDeputy(command, opts, async (deputy, config) => {
       // The demo prints a password to the terminal; that is fine on a laptop, not in production.
       if (config.mode === 'production')
@@ -246,7 +405,11 @@ export function registerDemo(program: Command): void {
         )
       const seed = await seedDemo(deputy.deps, config.issuer)
       const mounted = await mountShopMcpServer(deputy.app, deputy.deps, seed.resource)
-      return demoLines(seed, config.issuer, mounted)
+      const lines = demoLines(seed, config.issuer, mounted)
+      if (demo !== 'trading') return lines
+      const trading = await seedTradingDemo(deputy.deps, config.issuer)
+      const tradingMounted = await mountTradingMcpServer(deputy.app, deputy.deps, trading.resource)
+      return [...lines, ...tradingDemoLines(trading, tradingMounted)]
     }),
   )
 }
