@@ -5,7 +5,9 @@ import type { AdminEnv } from '../admin/auth.js'
 import type { AppEnv } from '../http/env.js'
 import { errorResponse } from '../http/errors.js'
 import { DeputyError } from '../lib/errors.js'
-import { POLICY_ADMIN_ROUTES, type PolicyRouteDeps, policyErrorToWire } from './admin-routes.js'
+import type { PolicyRouteDeps } from './admin-route-record.js'
+import { POLICY_ADMIN_ROUTES } from './admin-routes.js'
+import { policyErrorToWire } from './admin-wire.js'
 
 const noStore = { 'Cache-Control': 'no-store' }
 

@@ -4,17 +4,15 @@ import type { DeputyDeps } from '../../deputy.js'
 import { DeputyError, isDeputyError } from '../../lib/errors.js'
 import {
   actionToWire,
-  authorizationRequest,
-  type DecisionQuery,
   decisionToWire,
   parsedPolicyToWire,
-  personSub,
   policyToWire,
   policyVersionToWire,
   problemToWire,
   schemaText,
   simulatedActionToWire,
-} from '../../policy/admin-routes.js'
+} from '../../policy/admin-wire.js'
+import { authorizationRequest, type DecisionQuery, personSub } from '../../policy/decision-query.js'
 import type { PolicyDecision, PolicyProblem, StoredPolicy } from '../../policy/types.js'
 import { type GlobalOptions, globalOptions, output, table, withDeputy } from '../context.js'
 import { cliActor } from './users.js'

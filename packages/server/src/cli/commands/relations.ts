@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs'
 import type { Command } from 'commander'
 import { DeputyError } from '../../lib/errors.js'
-import { objectFilter, tupleToWire } from '../../policy/admin-routes.js'
+import { tupleToWire } from '../../policy/admin-wire.js'
+import { objectFilter } from '../../policy/tuple-input.js'
 import {
   formatTuple,
   parseSubject,
