@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { hiddenField } from '../login/client.js'
+import { hiddenField } from '../helpers/sign-in.js'
 import { httpBrowser, type InboxFixture, startInboxFixture, TRANSFER } from './inbox-fixture.js'
 
 // The person's side of backchannel authentication over real HTTP (issue 11 §3): who may see a

@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { SMTPServer } from 'smtp-server'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { hiddenField } from '../login/client.js'
+import { hiddenField } from '../helpers/sign-in.js'
 import { type InboxFixture, startInboxFixture } from './inbox-fixture.js'
 
 // Notification channels (issue 11 §4) with real parts: a real SMTP server (smtp-server) receives

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { browser } from '../login/client.js'
+import { browser } from '../helpers/sign-in.js'
 import {
   ADMIN,
   basic,

@@ -6,7 +6,7 @@ import { createSqlUserStateStore } from '../../src/mcp-state/index.js'
 import { freePort } from '../interop/fixture.js'
 import { startTradingDemo, type TradingDemo } from './fixture.js'
 import { LoopbackOAuthProvider } from './provider.js'
-import { V2Session } from './session-v2.js'
+import { McpSession } from './session.js'
 
 /**
  * Issue 11 §7, the part that needs no approvals flow: `deputy demo trading` serves the Auth0
@@ -49,17 +49,17 @@ describe('the trading demo beside mcp.shop (issue 11 §7)', () => {
   async function connect(
     name: string,
     person: { email: string; password: string } = demo.person,
-  ): Promise<V2Session> {
+  ): Promise<McpSession> {
     const provider = new LoopbackOAuthProvider(
       `http://127.0.0.1:${await freePort()}/callback`,
       name,
     )
-    const session = new V2Session(demo.tradingUrl, provider, person)
+    const session = new McpSession('v2', demo.tradingUrl, provider, person)
     await session.connect()
     return session
   }
 
-  async function portfolio(session: V2Session): Promise<Portfolio> {
+  async function portfolio(session: McpSession): Promise<Portfolio> {
     return JSON.parse((await session.call('show_portfolio')).text)
   }
 

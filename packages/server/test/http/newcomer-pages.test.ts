@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs'
 import { type Browser, chromium } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { listen, type RunningServer } from '../../src/server.js'
-import { CookieJar, hiddenField } from '../login/client.js'
+import { CookieJar, hiddenField } from '../helpers/sign-in.js'
 import {
   ALICE,
   authorizeQuery,
