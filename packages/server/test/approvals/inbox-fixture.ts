@@ -4,7 +4,7 @@ import type { CreateDeputyOptions } from '../../src/deputy.js'
 import { listen, type RunningServer } from '../../src/server.js'
 import { startTestDeputy, type TestDeputy } from '../helpers/deputy.js'
 import { freePort } from '../interop/fixture.js'
-import { CookieJar, hiddenField } from '../login/client.js'
+import { CookieJar, hiddenField } from '../helpers/sign-in.js'
 
 // A real Deputy on loopback for the approvals inbox tests: two people, a resource with an
 // ordinary and a high-risk detail type, a confidential CIBA client, and a clock the tests can move
