@@ -1,6 +1,8 @@
 // Deputy as shipped: the built server (packages/server/dist), a real SQLite file in a temporary
-// folder, the hash-chained audit log on, production mode. Only the log level is lowered (default
-// `warn`, BENCH_DEPUTY_LOG_LEVEL to change) so the comparison is not about writing logs to a pipe.
+// folder, the hash-chained audit log on. Development mode, because production refuses a plain
+// http issuer and the benchmark serves HTTP on loopback (nothing on the token path reads the mode;
+// the master key is given, as in production). Only the log level is lowered (default `warn`,
+// BENCH_DEPUTY_LOG_LEVEL to change) so the comparison is not about writing logs to a pipe.
 import { randomBytes } from 'node:crypto'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -27,7 +29,7 @@ try {
   const config = loadConfig({
     env: {},
     overrides: {
-      mode: 'production',
+      mode: 'development',
       issuer,
       host: '127.0.0.1',
       port,
