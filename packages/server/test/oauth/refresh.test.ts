@@ -20,7 +20,6 @@ import {
   startGrant,
   type Tokens,
   tokensOf,
-  VERIFIER,
   type World,
 } from './token-helpers.js'
 
@@ -151,20 +150,11 @@ for (const dialect of DIALECTS) {
       const as = (token: string) =>
         postForm(world, '/token', { grant_type: 'refresh_token', refresh_token: token }, auth)
       for (let round = 0; round < 3; round++) {
-        const { code, grantId } = await issueCode(world, { client: created.client })
-        const first = await tokensOf(
-          await postForm(
-            world,
-            '/token',
-            {
-              grant_type: 'authorization_code',
-              code,
-              redirect_uri: REDIRECT,
-              code_verifier: VERIFIER,
-            },
-            auth,
-          ),
-        )
+        const first = await startGrant(world, {
+          client: created.client,
+          secret: created.clientSecret as string,
+        })
+        const { grantId } = first
         const responses = await Promise.all(
           Array.from({ length: 4 }, () => as(first.refresh_token)),
         )
