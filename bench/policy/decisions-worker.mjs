@@ -2,7 +2,8 @@
 // sets up, checks, and measures when the runner asks, over IPC; one engine per process, as in
 // production.
 import { fileURLToPath } from 'node:url'
-import { openBenchDeputy, summarize, timed } from './lib/common.mjs'
+import { summarize } from '../lib/runner.mjs'
+import { openBenchDeputy, timed } from './lib/common.mjs'
 import {
   DEPARTMENTS,
   generatePeople,

@@ -3,6 +3,7 @@
 // order rotating each round.
 import { fork } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import { rotated } from '../lib/runner.mjs'
 
 const WORKER = fileURLToPath(new URL('./decisions-worker.mjs', import.meta.url))
 
@@ -56,8 +57,7 @@ export async function setupDecisions(settings, log, problems) {
   /** One round: for each policy count (rotated), `samples` explain and authorize calls. */
   async function round(index) {
     const results = {}
-    const order = workers.map((_, i) => workers[(i + index) % workers.length])
-    for (const { count, child } of order) {
+    for (const { count, child } of rotated(workers, index)) {
       results[count] = {}
       for (const method of ['explain', 'authorize']) {
         const reply = await ask(child, {

@@ -3,30 +3,41 @@
 // realistic entity slices. Against the built server (packages/server/dist): (a) in this process,
 // (b) one process per policy count; rounds interleaved. How to run it and how to read it:
 // bench/README.md.
-import { writeFileSync } from 'node:fs'
+
+import {
+  baseSettings,
+  createRun,
+  fmt,
+  listSetting,
+  machine,
+  machineLine,
+  median,
+  range,
+  table,
+  verdict,
+} from '../lib/runner.mjs'
 import { setupDecisions } from './decisions.mjs'
-import { fmt, machine, median, range, table, verdict } from './lib/common.mjs'
 import { setupTuples } from './tuples.mjs'
 
 const env = process.env
-const long = env.BENCH_LONG === '1'
+const { long, rounds: roundCount } = baseSettings(env)
 const settings = {
-  rounds: Number(env.BENCH_ROUNDS ?? 3),
+  rounds: roundCount,
   samples: Number(env.BENCH_SAMPLES ?? (long ? 5000 : 1000)),
   warmup: Number(env.BENCH_WARMUP_SAMPLES ?? (long ? 500 : 100)),
   tuples: Number(env.BENCH_TUPLES ?? 100_000),
   policyCounts: (env.BENCH_POLICY_COUNTS ?? '1,10,100,1000').split(',').map(Number),
-  scenarios: (env.BENCH_SCENARIOS ?? 'tuples,decisions').split(','),
+  scenarios: listSetting(env.BENCH_SCENARIOS, 'tuples,decisions'),
 }
 // The targets of issue 5 §6.
 const TARGET = { listObjectsP50Ms: 10, decisionRatio: 1.5 }
-const problems = []
+const run = createRun()
+const { problems } = run
 const log = (line) => console.log(line)
 const raw = { settings, ...machine() }
 
-const { node, nproc, cpuModel } = machine()
 log(
-  `Policy benchmark — node ${node}, ${nproc ?? '?'} CPUs (${cpuModel ?? 'unknown'}), ${settings.rounds} rounds of ${settings.samples} measured calls per operation (${settings.warmup} warm-up)`,
+  `Policy benchmark — ${machineLine()}, ${settings.rounds} rounds of ${settings.samples} measured calls per operation (${settings.warmup} warm-up)`,
 )
 const verdicts = []
 
@@ -121,13 +132,4 @@ if (settings.scenarios.includes('decisions')) {
   )
 }
 
-if (env.BENCH_JSON) {
-  writeFileSync(env.BENCH_JSON, JSON.stringify({ ...raw, verdicts }, null, 2))
-  log(`\nraw results written to ${env.BENCH_JSON}`)
-}
-if (problems.length > 0) {
-  log(
-    `\nNOT CLEAN (${problems.length}):\n${[...new Set(problems)].map((p) => `  - ${p}`).join('\n')}`,
-  )
-  process.exitCode = 1
-}
+run.finish({ ...raw, verdicts }, log)

@@ -1,6 +1,7 @@
 // Scenario (a): list-objects and the retrieval filter over 100,000 relationship tuples on SQLite.
 import { fileURLToPath } from 'node:url'
-import { openBenchDeputy, seededRandom, summarize, timed } from './lib/common.mjs'
+import { summarize } from '../lib/runner.mjs'
+import { openBenchDeputy, seededRandom, timed } from './lib/common.mjs'
 import { expectedObjects, indexTuples } from './lib/expected.mjs'
 import { generateTuples } from './lib/tuples.mjs'
 

@@ -5,6 +5,7 @@
 // Receives { url, headers, body, concurrency, warmup, duration } over IPC; answers 'measuring'
 // when the measured window starts and { type: 'result', ... } at the end.
 import { Agent, request } from 'node:http'
+import { percentile } from '../../lib/runner.mjs'
 
 function call(agent, url, headers, body) {
   return new Promise((resolve) => {
@@ -51,11 +52,6 @@ async function run(job, seconds, record) {
   return stats
 }
 
-const percentile = (sorted, p) =>
-  sorted.length === 0
-    ? Number.NaN
-    : sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]
-
 process.once('message', async (job) => {
   try {
     if (job.warmup > 0) await run(job, job.warmup, false)
@@ -67,8 +63,8 @@ process.once('message', async (job) => {
       requests: s.requests,
       seconds: s.seconds,
       rps: s.requests / s.seconds,
-      p50: percentile(sorted, 0.5),
-      p99: percentile(sorted, 0.99),
+      p50: percentile(sorted, 50),
+      p99: percentile(sorted, 99),
       non2xx: s.non2xx,
       errors: s.errors,
       timeouts: 0,

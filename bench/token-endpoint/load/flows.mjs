@@ -1,12 +1,8 @@
 // Full authorization-code flows per second, in their own process: `concurrency` loops, each
 // running authorize -> (consent) -> code -> token back to back. Receives { info, concurrency,
 // warmup, duration } over IPC; answers 'measuring' and then { type: 'result', ... }.
+import { percentile } from '../../lib/runner.mjs'
 import { client } from '../lib/flow.mjs'
-
-function percentile(sorted, p) {
-  if (sorted.length === 0) return Number.NaN
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]
-}
 
 async function loop(c, until, latencies, failures) {
   while (performance.now() < until) {

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { httpUpstream } from '../../src/gateway/upstream-http.js'
 import { stdioUpstream } from '../../src/gateway/upstream-stdio.js'
 import { startHttpUpstream } from './fixtures/upstream.mjs'
-import { startGateway, startIssuer } from './helpers.js'
+import { INITIALIZE, startGateway, startIssuer } from './helpers.js'
 
 // The gateway judges what it parsed; an upstream whose parser is more lenient (Python's json takes
 // NaN, other parsers keep the first of two duplicate keys) must never see bytes the gateway could
@@ -281,19 +281,7 @@ describe.each([
     upstream = await harness()
     gw = await startGateway({ issuer: issuer.issuer, upstream: upstream.upstream, rules: RULES })
     token = await issuer.token({ aud: gw.resource })
-    const opened = await post(
-      JSON.stringify({
-        jsonrpc: '2.0',
-        id: 1,
-        method: 'initialize',
-        params: {
-          protocolVersion: '2025-11-25',
-          capabilities: {},
-          clientInfo: { name: 'raw', version: '1' },
-        },
-      }),
-      { session: null },
-    )
+    const opened = await post(JSON.stringify(INITIALIZE), { session: null })
     expect(opened.status).toBe(200)
     session = opened.headers.get('mcp-session-id') as string
     await opened.text()
@@ -406,19 +394,7 @@ describe.each([
       authorization: `Bearer ${token}`,
       'mcp-protocol-version': '2025-11-25',
     }
-    const opened = await post(
-      JSON.stringify({
-        jsonrpc: '2.0',
-        id: 1,
-        method: 'initialize',
-        params: {
-          protocolVersion: '2025-11-25',
-          capabilities: {},
-          clientInfo: { name: 'raw', version: '1' },
-        },
-      }),
-      { session: null },
-    )
+    const opened = await post(JSON.stringify(INITIALIZE), { session: null })
     const id = opened.headers.get('mcp-session-id') as string
     await opened.text()
     const stream = await fetch(gw.resource, {

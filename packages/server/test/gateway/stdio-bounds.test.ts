@@ -8,7 +8,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { childEnvironment, stdioUpstream } from '../../src/gateway/upstream-stdio.js'
 import { deputyCli, lines } from '../cli/run.js'
-import { startGateway, startIssuer } from './helpers.js'
+import { INITIALIZE, startGateway, startIssuer } from './helpers.js'
 
 // One child process per MCP session is a resource anyone with a token can ask for: the gateway
 // caps children per person and in total, stops idle ones, and gives them none of its secrets.
@@ -78,16 +78,7 @@ async function initialize(resource: string, sub: string): Promise<Response> {
       'content-type': 'application/json',
       accept: 'application/json, text/event-stream',
     },
-    body: JSON.stringify({
-      jsonrpc: '2.0',
-      id: 1,
-      method: 'initialize',
-      params: {
-        protocolVersion: '2025-11-25',
-        capabilities: {},
-        clientInfo: { name: 'raw', version: '1' },
-      },
-    }),
+    body: JSON.stringify(INITIALIZE),
   })
 }
 

@@ -6,29 +6,22 @@ import {
   createWorld,
   expectOAuthJson,
   introspect,
-  issueCode,
   postForm,
   RESOURCE,
-  redeem,
   refresh,
+  startGrant,
+  type Tokens,
   type World,
 } from './token-helpers.js'
 
-interface Tokens {
-  access_token: string
-  refresh_token: string
-  id_token: string
-}
-
 describe('token introspection (RFC 7662)', () => {
   let world: World
-  let tokens: Tokens
+  let tokens: Tokens & { grantId: string }
   let grantId: string
   beforeEach(async () => {
     world = await createWorld()
-    const issued = await issueCode(world)
-    grantId = issued.grantId
-    tokens = (await (await redeem(world, issued.code)).json()) as Tokens
+    tokens = await startGrant(world)
+    grantId = tokens.grantId
   })
   afterEach(() => world.deputy.dispose())
 

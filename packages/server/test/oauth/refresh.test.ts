@@ -8,7 +8,7 @@ import {
   auditOf,
   basic,
   createWorld,
-  expectOAuthJson,
+  errorOf,
   introspect,
   issueCode,
   OTHER_RESOURCE,
@@ -17,33 +17,11 @@ import {
   RESOURCE,
   redeem,
   refresh,
-  VERIFIER,
+  startGrant,
+  type Tokens,
+  tokensOf,
   type World,
 } from './token-helpers.js'
-
-interface Tokens {
-  access_token: string
-  refresh_token: string
-  scope: string
-}
-
-async function start(world: World): Promise<Tokens & { grantId: string }> {
-  const { code, grantId } = await issueCode(world)
-  const response = await redeem(world, code)
-  expect(response.status).toBe(200)
-  return { ...((await response.json()) as Tokens), grantId }
-}
-
-async function ok(response: Response): Promise<Tokens> {
-  expect(response.status).toBe(200)
-  expectOAuthJson(response)
-  return (await response.json()) as Tokens
-}
-
-async function errorOf(response: Response): Promise<string> {
-  expectOAuthJson(response)
-  return ((await response.json()) as { error: string }).error
-}
 
 describe('refresh_token grant (RFC 6749 §6, RFC 9700 §4.14.2)', () => {
   let world: World
@@ -53,26 +31,26 @@ describe('refresh_token grant (RFC 6749 §6, RFC 9700 §4.14.2)', () => {
   afterEach(() => world.deputy.dispose())
 
   it('rotates the refresh token on every use and issues a fresh access token for the grant', async () => {
-    const first = await start(world)
-    const second = await ok(await refresh(world, first.refresh_token))
+    const first = await startGrant(world)
+    const second = await tokensOf(await refresh(world, first.refresh_token))
     expect(second.refresh_token).not.toBe(first.refresh_token)
     expect(second.scope).toBe(first.scope)
     const claims = decodeJwt(second.access_token)
     expect(claims).toMatchObject({ aud: RESOURCE, sub: world.alice.id, grant_id: first.grantId })
     expect(claims.favorite_song).toBe('Bohemian Rhapsody')
-    const third = await ok(await refresh(world, second.refresh_token))
+    const third = await tokensOf(await refresh(world, second.refresh_token))
     expect(third.refresh_token).not.toBe(second.refresh_token)
   })
 
   it('stores refresh tokens only as hashes', async () => {
-    const first = await start(world)
+    const first = await startGrant(world)
     const rows = await world.deputy.deps.db.selectFrom('refresh_tokens').selectAll().execute()
     expect(JSON.stringify(rows)).not.toContain(first.refresh_token)
   })
 
   it('revokes the whole family when a rotated token comes back after the grace', async () => {
-    const first = await start(world)
-    const second = await ok(await refresh(world, first.refresh_token))
+    const first = await startGrant(world)
+    const second = await tokensOf(await refresh(world, first.refresh_token))
     world.clock.advance(world.deputy.config.refreshTokenReuseGraceSeconds + 1)
 
     const reuse = await refresh(world, first.refresh_token)
@@ -87,55 +65,57 @@ describe('refresh_token grant (RFC 6749 §6, RFC 9700 §4.14.2)', () => {
   })
 
   it('within the grace, a retry after the successor was used is reuse and revokes the family', async () => {
-    const first = await start(world)
-    const second = await ok(await refresh(world, first.refresh_token))
-    const third = await ok(await refresh(world, second.refresh_token))
+    const first = await startGrant(world)
+    const second = await tokensOf(await refresh(world, first.refresh_token))
+    const third = await tokensOf(await refresh(world, second.refresh_token))
     expect(await errorOf(await refresh(world, first.refresh_token))).toBe('invalid_grant')
     expect(await errorOf(await refresh(world, third.refresh_token))).toBe('invalid_grant')
     expect(await world.deputy.deps.grants.isActive(first.grantId)).toBe(false)
   })
 
   it('may narrow the scope for one access token; the grant keeps its scope', async () => {
-    const first = await start(world)
-    const narrowed = await ok(await refresh(world, first.refresh_token, { scope: 'tools:read' }))
+    const first = await startGrant(world)
+    const narrowed = await tokensOf(
+      await refresh(world, first.refresh_token, { scope: 'tools:read' }),
+    )
     expect(narrowed.scope).toBe('tools:read')
     expect(decodeJwt(narrowed.access_token).scope).toBe('tools:read')
-    const next = await ok(await refresh(world, narrowed.refresh_token))
+    const next = await tokensOf(await refresh(world, narrowed.refresh_token))
     expect(next.scope).toBe(first.scope)
   })
 
   it('refuses a wider scope with invalid_scope and leaves the token usable', async () => {
     const { code } = await issueCode(world, { scopes: ['tools:read'] })
-    const first = await ok(await redeem(world, code))
+    const first = await tokensOf(await redeem(world, code))
     const wider = await refresh(world, first.refresh_token, { scope: 'tools:read tools:write' })
     expect(wider.status).toBe(400)
     expect(await errorOf(wider)).toBe('invalid_scope')
-    await ok(await refresh(world, first.refresh_token))
+    await tokensOf(await refresh(world, first.refresh_token))
   })
 
   it('refuses another resource with invalid_target and leaves the token usable', async () => {
-    const first = await start(world)
+    const first = await startGrant(world)
     const other = await refresh(world, first.refresh_token, { resource: OTHER_RESOURCE })
     expect(other.status).toBe(400)
     expect(await errorOf(other)).toBe('invalid_target')
-    await ok(await refresh(world, first.refresh_token, { resource: RESOURCE }))
+    await tokensOf(await refresh(world, first.refresh_token, { resource: RESOURCE }))
   })
 
   it("refuses another client's refresh token with invalid_grant and leaves it to its owner", async () => {
-    const first = await start(world)
+    const first = await startGrant(world)
     const stolen = await refresh(world, first.refresh_token, {}, world.otherApp)
     expect(await errorOf(stolen)).toBe('invalid_grant')
-    await ok(await refresh(world, first.refresh_token))
+    await tokensOf(await refresh(world, first.refresh_token))
   })
 
   it('refuses an expired refresh token', async () => {
-    const first = await start(world)
+    const first = await startGrant(world)
     world.clock.advance(world.deputy.config.refreshTokenTtlSeconds + 1)
     expect(await errorOf(await refresh(world, first.refresh_token))).toBe('invalid_grant')
   })
 
   it('refuses an unknown or truncated refresh token', async () => {
-    const first = await start(world)
+    const first = await startGrant(world)
     expect(await errorOf(await refresh(world, 'x'.repeat(43)))).toBe('invalid_grant')
     expect(await errorOf(await refresh(world, first.refresh_token.slice(0, -1)))).toBe(
       'invalid_grant',
@@ -143,7 +123,7 @@ describe('refresh_token grant (RFC 6749 §6, RFC 9700 §4.14.2)', () => {
   })
 
   it('refuses to refresh for a disabled person', async () => {
-    const first = await start(world)
+    const first = await startGrant(world)
     await world.deputy.deps.users.setStatus('alice@example.com', 'disabled', ADMIN)
     expect(await errorOf(await refresh(world, first.refresh_token))).toBe('invalid_grant')
   })
@@ -170,20 +150,11 @@ for (const dialect of DIALECTS) {
       const as = (token: string) =>
         postForm(world, '/token', { grant_type: 'refresh_token', refresh_token: token }, auth)
       for (let round = 0; round < 3; round++) {
-        const { code, grantId } = await issueCode(world, { client: created.client })
-        const first = await ok(
-          await postForm(
-            world,
-            '/token',
-            {
-              grant_type: 'authorization_code',
-              code,
-              redirect_uri: REDIRECT,
-              code_verifier: VERIFIER,
-            },
-            auth,
-          ),
-        )
+        const first = await startGrant(world, {
+          client: created.client,
+          secret: created.clientSecret as string,
+        })
+        const { grantId } = first
         const responses = await Promise.all(
           Array.from({ length: 4 }, () => as(first.refresh_token)),
         )
@@ -202,13 +173,13 @@ for (const dialect of DIALECTS) {
         expect(live).toHaveLength(1)
         const current = successors.find((t) => sha256(t) === live[0]?.token_hash)
         expect(current).toBeDefined()
-        await ok(await as(current as string))
+        await tokensOf(await as(current as string))
         expect(await world.deputy.deps.grants.isActive(grantId)).toBe(true)
       }
     })
 
     it('a public client: concurrent refreshes of one token are reuse and end the family', async () => {
-      const first = await start(world)
+      const first = await startGrant(world)
       const responses = await Promise.all(
         Array.from({ length: 4 }, () => refresh(world, first.refresh_token)),
       )
@@ -223,8 +194,8 @@ for (const dialect of DIALECTS) {
     })
 
     it('after the grace, a concurrent reuse revokes the family whatever the order', async () => {
-      const first = await start(world)
-      const second = await ok(await refresh(world, first.refresh_token))
+      const first = await startGrant(world)
+      const second = await tokensOf(await refresh(world, first.refresh_token))
       world.clock.advance(world.deputy.config.refreshTokenReuseGraceSeconds + 1)
       const [a, b] = await Promise.all([
         refresh(world, first.refresh_token),
@@ -258,8 +229,8 @@ for (const dialect of DIALECTS) {
       afterEach(() => world.deputy.dispose())
 
       it("a public client's just-used token presented again within the grace ends the family", async () => {
-        const first = await start(world)
-        const owner = await ok(await refresh(world, first.refresh_token))
+        const first = await startGrant(world)
+        const owner = await tokensOf(await refresh(world, first.refresh_token))
         world.clock.advance(1)
         // Anyone can send a public client's client_id: the thief is refused...
         const thief = await refresh(world, first.refresh_token)
@@ -289,27 +260,13 @@ for (const dialect of DIALECTS) {
             { grant_type: 'refresh_token', refresh_token: token },
             basic(web.client.clientId, web.secret),
           )
-        async function startWeb(): Promise<Tokens & { grantId: string }> {
-          const { code, grantId } = await issueCode(world, { client: web.client })
-          const response = await postForm(
-            world,
-            '/token',
-            {
-              grant_type: 'authorization_code',
-              code,
-              redirect_uri: REDIRECT,
-              code_verifier: VERIFIER,
-            },
-            basic(web.client.clientId, web.secret),
-          )
-          return { ...(await ok(response)), grantId }
-        }
+        const startWeb = () => startGrant(world, { client: web.client, secret: web.secret })
 
         it('retrying a lost response within the grace gets a fresh successor; the one it supersedes ends the family when it comes back', async () => {
           const first = await startWeb()
-          const lost = await ok(await as(first.refresh_token))
+          const lost = await tokensOf(await as(first.refresh_token))
           world.clock.advance(world.deputy.config.refreshTokenReuseGraceSeconds - 1)
-          const retried = await ok(await as(first.refresh_token))
+          const retried = await tokensOf(await as(first.refresh_token))
           expect(retried.refresh_token).not.toBe(lost.refresh_token)
           const issued = await auditOf(world, 'token.issued')
           expect(issued.some((e) => e.data.retriedWithinGrace === true)).toBe(true)
@@ -321,11 +278,11 @@ for (const dialect of DIALECTS) {
 
         it('another client presenting its token within the grace gets nothing and changes nothing', async () => {
           const first = await startWeb()
-          const next = await ok(await as(first.refresh_token))
+          const next = await tokensOf(await as(first.refresh_token))
           const stranger = await refresh(world, first.refresh_token, {}, world.otherApp)
           expect(await errorOf(stranger)).toBe('invalid_grant')
           expect(await world.deputy.deps.grants.isActive(first.grantId)).toBe(true)
-          await ok(await as(next.refresh_token))
+          await tokensOf(await as(next.refresh_token))
         })
       })
     },

@@ -239,3 +239,51 @@ export function expectOAuthJson(response: Response): void {
     throw new Error(`cache-control is ${response.headers.get('cache-control')}`)
   }
 }
+
+/** A successful token response's body (RFC 6749 §5.1). */
+export interface Tokens {
+  access_token: string
+  refresh_token: string
+  id_token: string
+  scope: string
+}
+
+/** Asserts a 200 token response with the OAuth headers and returns its body. */
+export async function tokensOf(response: Response): Promise<Tokens> {
+  if (response.status !== 200) throw new Error(`token endpoint answered ${response.status}`)
+  expectOAuthJson(response)
+  return (await response.json()) as Tokens
+}
+
+/** The `error` of an OAuth error response, after its headers are checked (RFC 6749 §5.2). */
+export async function errorOf(response: Response): Promise<string> {
+  expectOAuthJson(response)
+  return ((await response.json()) as { error: string }).error
+}
+
+/**
+ * Alice's grant as the client holds it after redeeming the code: its tokens. The public app by
+ * default; with `secret`, a confidential `client` that authenticates with Basic.
+ */
+export async function startGrant(
+  world: World,
+  options: Parameters<typeof issueCode>[1] & { secret?: string } = {},
+): Promise<Tokens & { grantId: string }> {
+  const { code, grantId } = await issueCode(world, options)
+  const client = options.client ?? world.app
+  const response =
+    options.secret === undefined
+      ? await redeem(world, code, {}, client)
+      : await postForm(
+          world,
+          '/token',
+          {
+            grant_type: 'authorization_code',
+            code,
+            redirect_uri: REDIRECT,
+            code_verifier: VERIFIER,
+          },
+          basic(client.clientId, options.secret),
+        )
+  return { ...(await tokensOf(response)), grantId }
+}

@@ -5,6 +5,7 @@ import {
   auditOf,
   basic,
   createWorld,
+  errorOf,
   expectOAuthJson,
   introspect,
   issueCode,
@@ -18,11 +19,6 @@ import {
   verifyWithJwks,
   type World,
 } from './token-helpers.js'
-
-async function errorOf(response: Response): Promise<string> {
-  expectOAuthJson(response)
-  return ((await response.json()) as { error: string }).error
-}
 
 describe('token endpoint: authorization_code (RFC 6749 §4.1.3, RFC 7636, RFC 9068)', () => {
   let world: World

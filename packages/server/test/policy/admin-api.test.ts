@@ -1,65 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createAdminApiKeys } from '../../src/admin/api-keys.js'
 import { tailAudit } from '../../src/audit/query.js'
-import { createRoles } from '../../src/identity/roles.js'
-import type { ActionDeclaration } from '../../src/policy/types.js'
 import { DIALECTS, skipDialect } from '../helpers/databases.js'
 import { startTestDeputy, type TestDeputy } from '../helpers/deputy.js'
 import { browser, hiddenField } from '../helpers/sign-in.js'
-
-const SYSTEM = { type: 'system', id: 'test' } as const
-const SHOP = 'https://shop.example/mcp'
-
-/** mcp.shop's tools as the MCP kit declares them: arguments and the `demoMode` state. */
-const SHOP_ACTIONS: ActionDeclaration[] = [
-  {
-    name: 'buyMcpShopItem',
-    resource: SHOP,
-    description: 'Order a T-shirt',
-    arguments: {
-      type: 'object',
-      properties: { item: { type: 'string' }, quantity: { type: 'integer' } },
-      required: ['item'],
-    },
-    state: { type: 'object', properties: { demoMode: { type: 'string' } } },
-  },
-  {
-    name: 'getUserInfo',
-    resource: SHOP,
-    state: { type: 'object', properties: { demoMode: { type: 'string' } } },
-  },
-]
-
-const SHOP_POLICIES = `@id("shop.tools")
-@description("Signed-in people may use the shop's tools.")
-permit (
-  principal,
-  action in [Deputy::Action::"${SHOP}#buyMcpShopItem", Deputy::Action::"${SHOP}#getUserInfo"],
-  resource
-);
-
-@id("shop.banned-order")
-@description("A banned person does not get a shirt.")
-@message("ABSOLUTELY NOT. GO AWAY 👋")
-forbid (principal, action == Deputy::Action::"${SHOP}#buyMcpShopItem", resource)
-when { context.state has demoMode && context.state.demoMode == "banned" };
-
-@id("shop.admin-user-info")
-@description("Only shop:admin sees account details.")
-@message("Sorry, bruh. You don't have these permissions.")
-forbid (principal, action == Deputy::Action::"${SHOP}#getUserInfo", resource)
-unless { principal.permissions.contains("shop:admin") };
-`
-
-// The second statement misspells `context.state` as `context.stat`: line 7, column 8.
-const BAD_POLICIES = `@id("ok")
-permit (principal, action == Deputy::Action::"${SHOP}#getUserInfo", resource);
-
-@id("bad")
-@description("Misspelt")
-forbid (principal, action == Deputy::Action::"${SHOP}#buyMcpShopItem", resource)
-when { context.stat.demoMode == "banned" };
-`
+import {
+  APPROVAL_POLICY,
+  BAD_POLICIES,
+  RETRIEVAL_POLICY,
+  SHOP,
+  SHOP_POLICIES,
+  SYSTEM,
+  seedShop,
+} from './shop-fixture.js'
 
 interface WireDecision {
   decision: string
@@ -82,21 +35,7 @@ describe.each(DIALECTS)('policy admin API on $name (issue 5 §3)', ({ name, crea
     if (skipDialect(name)) return
     deputy = await startTestDeputy({ database: await create() })
     key = (await createAdminApiKeys(deputy.deps).create('ci', SYSTEM)).key
-    await deputy.deps.policies.declareActions(SHOP_ACTIONS, SYSTEM)
-    await createRoles(deputy.deps).add({ name: 'shop-admin', permissions: ['shop:admin'] }, SYSTEM)
-    aliceId = (
-      await deputy.deps.users.create(
-        { email: 'alice@example.com', name: 'Alice', roles: ['shop-admin'] },
-        SYSTEM,
-      )
-    ).id
-    await deputy.deps.users.create({ email: 'bob@example.com', name: 'Bob' }, SYSTEM)
-    agentId = (
-      await deputy.deps.clients.register(
-        { name: 'Claude', redirectUris: ['http://127.0.0.1:3000/cb'], public: true },
-        SYSTEM,
-      )
-    ).client.clientId
+    ;({ aliceId, agentId } = await seedShop(deputy))
   })
   afterAll(() => deputy?.dispose())
 
@@ -431,11 +370,7 @@ describe.each(DIALECTS)('policy admin API on $name (issue 5 §3)', ({ name, crea
     async () => {
       await json(
         await call('POST', '/policies', {
-          text: `@id("shop.big-orders-need-approval")
-@description("An order of more than 5 shirts needs the person's approval.")
-forbid (principal, action == Deputy::Action::"${SHOP}#buyMcpShopItem", resource)
-when { context.arguments has quantity && context.arguments.quantity > 5 }
-unless { context.approved };`,
+          text: APPROVAL_POLICY,
         }),
         201,
       )
@@ -574,10 +509,7 @@ unless { context.approved };`,
     async () => {
       await json(
         await call('POST', '/policies', {
-          text: `@id("docs.viewers")
-@description("People read the documents they are viewers of.")
-permit (principal, action == Deputy::Action::"read", resource)
-when { context.relations.contains("viewer") };`,
+          text: RETRIEVAL_POLICY,
         }),
         201,
       )

@@ -4,74 +4,17 @@ import { join } from 'node:path'
 import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createDeputy } from '../../src/deputy.js'
-import { createRoles } from '../../src/identity/roles.js'
 import { generateMasterKey } from '../../src/keys/master-key.js'
-import type { ActionDeclaration } from '../../src/policy/types.js'
 import { type CliResult, deputyCli, lines } from '../cli/run.js'
 import { testConfig } from '../helpers/deputy.js'
-
-const SYSTEM = { type: 'system', id: 'test' } as const
-const SHOP = 'https://shop.example/mcp'
-const STATE = { type: 'object', properties: { demoMode: { type: 'string' } } }
-
-/** mcp.shop's tools as the MCP kit declares them (the CLI has no way to declare a server's tools). */
-const SHOP_ACTIONS: ActionDeclaration[] = [
-  {
-    name: 'buyMcpShopItem',
-    resource: SHOP,
-    arguments: {
-      type: 'object',
-      properties: { item: { type: 'string' }, quantity: { type: 'integer' } },
-      required: ['item'],
-    },
-    state: STATE,
-  },
-  { name: 'getUserInfo', resource: SHOP, state: STATE },
-]
-
-const SHOP_POLICIES = `@id("shop.tools")
-@description("Signed-in people may use the shop's tools.")
-permit (
-  principal,
-  action in [Deputy::Action::"${SHOP}#buyMcpShopItem", Deputy::Action::"${SHOP}#getUserInfo"],
-  resource
-);
-
-@id("shop.banned-order")
-@description("A banned person does not get a shirt.")
-@message("ABSOLUTELY NOT. GO AWAY 👋")
-forbid (principal, action == Deputy::Action::"${SHOP}#buyMcpShopItem", resource)
-when { context.state has demoMode && context.state.demoMode == "banned" };
-
-@id("shop.admin-user-info")
-@description("Only shop:admin sees account details.")
-@message("Sorry, bruh. You don't have these permissions.")
-forbid (principal, action == Deputy::Action::"${SHOP}#getUserInfo", resource)
-unless { principal.permissions.contains("shop:admin") };
-`
-
-// The second statement misspells `context.state` as `context.stat`: line 7, column 8.
-const BAD_POLICIES = `@id("ok")
-permit (principal, action == Deputy::Action::"${SHOP}#getUserInfo", resource);
-
-@id("bad")
-@description("Misspelt")
-forbid (principal, action == Deputy::Action::"${SHOP}#buyMcpShopItem", resource)
-when { context.stat.demoMode == "banned" };
-`
-
-const APPROVAL_POLICY = `@id("shop.big-orders-need-approval")
-@description("An order of more than 5 shirts needs the person's approval.")
-forbid (principal, action == Deputy::Action::"${SHOP}#buyMcpShopItem", resource)
-when { context.arguments has quantity && context.arguments.quantity > 5 }
-unless { context.approved };
-`
-
-const RETRIEVAL_POLICY = `@id("docs.viewers")
-@description("People read the documents they are viewers of.")
-permit (principal, action == Deputy::Action::"read", resource)
-when { context.relations.contains("viewer") };
-`
+import {
+  APPROVAL_POLICY,
+  BAD_POLICIES,
+  RETRIEVAL_POLICY,
+  SHOP,
+  SHOP_POLICIES,
+  seedShop,
+} from './shop-fixture.js'
 
 /** The JSON a command printed, after checking it succeeded quietly. */
 function json<T>(result: CliResult): T {
@@ -112,24 +55,7 @@ describe('deputy policy and deputy relations (issue 5 §3)', () => {
       logger: pino({ level: 'silent' }),
     })
     try {
-      await deputy.deps.policies.declareActions(SHOP_ACTIONS, SYSTEM)
-      await createRoles(deputy.deps).add(
-        { name: 'shop-admin', permissions: ['shop:admin'] },
-        SYSTEM,
-      )
-      aliceId = (
-        await deputy.deps.users.create(
-          { email: 'alice@example.com', name: 'Alice', roles: ['shop-admin'] },
-          SYSTEM,
-        )
-      ).id
-      await deputy.deps.users.create({ email: 'bob@example.com', name: 'Bob' }, SYSTEM)
-      agentId = (
-        await deputy.deps.clients.register(
-          { name: 'Claude', redirectUris: ['http://127.0.0.1:3000/cb'], public: true },
-          SYSTEM,
-        )
-      ).client.clientId
+      ;({ aliceId, agentId } = await seedShop(deputy))
     } finally {
       await deputy.close()
     }
