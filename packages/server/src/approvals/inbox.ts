@@ -42,6 +42,8 @@ export interface InboxDeps extends SessionDeps, DecideDeps {
   detailTypes: Pick<DetailTypes, 'list'>
   /** A scope in words for a resource (oauth/consent.ts scopeSentence). */
   scopeSentence(resource: ResourceEntry, scope: string): string
+  /** Aborted when the server drains: open event streams end (browsers reconnect elsewhere). */
+  streamsEnd?: AbortSignal
   audit: AuditLog
 }
 
@@ -101,6 +103,10 @@ function viewer(deps: InboxDeps, session: CurrentSession) {
 export function createInboxRoutes(deps: InboxDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>()
   const freshMs = deps.config.approvalFreshSignInMinutes * 60_000
+  // Listen from the start: on PostgreSQL the first subscription opens the LISTEN connection, and
+  // the first person's stream should not wait for it (or miss what is signalled meanwhile).
+  const stopListening = deps.approvals.subscribe(() => {})
+  deps.streamsEnd?.addEventListener('abort', stopListening, { once: true })
 
   /** The person's own request by id, or undefined (another person's is as unknown as none). */
   async function ownRequest(session: CurrentSession, id: string) {
@@ -147,10 +153,13 @@ export function createInboxRoutes(deps: InboxDeps): Hono<AppEnv> {
     c.header('Cache-Control', 'no-store')
     return streamSSE(c, async (stream) => {
       let open = true
-      stream.onAbort(() => {
+      const end = () => {
         open = false
         wake?.()
-      })
+      }
+      stream.onAbort(end)
+      if (deps.streamsEnd?.aborted) end()
+      deps.streamsEnd?.addEventListener('abort', end, { once: true })
       try {
         await stream.writeSSE({ event: 'ready', data: '{}', retry: 3000 })
         while (open) {
@@ -168,6 +177,7 @@ export function createInboxRoutes(deps: InboxDeps): Hono<AppEnv> {
         }
       } finally {
         stop()
+        deps.streamsEnd?.removeEventListener('abort', end)
       }
     })
   })

@@ -2,6 +2,7 @@ import type { Actor } from '../../src/audit/types.js'
 import type { ConfigInput } from '../../src/config/schema.js'
 import type { CreateDeputyOptions } from '../../src/deputy.js'
 import { listen, type RunningServer } from '../../src/server.js'
+import type { TestDatabase } from '../helpers/databases.js'
 import { startTestDeputy, type TestDeputy } from '../helpers/deputy.js'
 import { freePort } from '../interop/fixture.js'
 import { CookieJar, hiddenField } from '../login/client.js'
@@ -72,7 +73,7 @@ export function httpBrowser(origin: string) {
 export type HttpBrowser = ReturnType<typeof httpBrowser>
 
 export async function startInboxFixture(
-  options: { config?: ConfigInput } & CreateDeputyOptions = {},
+  options: { config?: ConfigInput; database?: TestDatabase } & CreateDeputyOptions = {},
 ): Promise<InboxFixture> {
   let offset = 0
   const clock = { now: () => new Date(Date.now() + offset) }

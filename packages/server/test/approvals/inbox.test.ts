@@ -1,15 +1,19 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { DIALECTS, skipDialect } from '../helpers/databases.js'
 import { hiddenField } from '../login/client.js'
 import { httpBrowser, type InboxFixture, startInboxFixture, TRANSFER } from './inbox-fixture.js'
 
 // The person's side of backchannel authentication over real HTTP (issue 11 §3): who may see a
 // request, CSRF and framing, the decision bound to the displayed digest, the audit record.
 
-describe('approvals inbox over HTTP (issue 11 §3)', () => {
+// On every dialect this machine has (PostgreSQL: the events go through LISTEN/NOTIFY).
+const dialects = DIALECTS.filter((d) => !skipDialect(d.name))
+
+describe.each(dialects)('approvals inbox over HTTP on $name (issue 11 §3)', (dialect) => {
   let f: InboxFixture
 
   beforeAll(async () => {
-    f = await startInboxFixture()
+    f = await startInboxFixture({ database: await dialect.create() })
   }, 60_000)
 
   afterAll(async () => {
@@ -251,6 +255,21 @@ describe('approvals inbox over HTTP (issue 11 §3)', () => {
     controller.abort()
     const anonymous = await fetch(`${f.direct}/approvals/events`)
     expect(anonymous.status).toBe(401)
+  })
+
+  // Last: it shuts the server down.
+  it('ends open event streams when the server drains, so shutdown does not wait for them', async () => {
+    const alice = await f.signedIn('alice')
+    const res = await fetch(`${f.direct}/approvals/events`, {
+      headers: { cookie: alice.jar.header() },
+    })
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader()
+    const first = await reader.read()
+    expect(new TextDecoder().decode(first.value)).toContain('event: ready')
+    const stopped = f.server.shutdown({ graceMs: 60_000 })
+    let done = false
+    while (!done) done = (await reader.read()).done
+    await stopped
   })
 })
 
