@@ -33,9 +33,10 @@ export function emailText(notice: ApprovalNotice): string {
 /** The `email` channel; a person's settings are `{ "to": "<address>" }`. */
 export function emailChannel(options: EmailChannelOptions): NotificationChannel {
   const secure = options.url.startsWith('smtps:')
-  const transport = nodemailer.createTransport(options.url, {
+  const transport = nodemailer.createTransport({
+    url: options.url,
     requireTLS: !secure && options.requireTls,
-  } as never)
+  })
   const to = (settings: Record<string, unknown>) =>
     typeof settings.to === 'string' ? settings.to : ''
   return {
