@@ -126,5 +126,6 @@ input[type="url"] {
   border: 1px solid var(--border);
   border-radius: 0.5rem;
 }
+form + p { margin-top: 1rem; }
 label.check { display: flex; gap: 0.5rem; align-items: center; font-weight: 400; }
 `
