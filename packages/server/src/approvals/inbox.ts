@@ -44,6 +44,8 @@ export interface InboxDeps extends SessionDeps, DecideDeps {
   scopeSentence(resource: ResourceEntry, scope: string): string
   /** Aborted when the server drains: open event streams end (browsers reconnect elsewhere). */
   streamsEnd?: AbortSignal
+  /** How often an idle event stream sends a comment and checks its session (default 25 s). */
+  keepAliveMs?: number
   audit: AuditLog
 }
 
@@ -169,11 +171,14 @@ export function createInboxRoutes(deps: InboxDeps): Hono<AppEnv> {
           let timer: NodeJS.Timeout | undefined
           await new Promise<void>((resolve) => {
             wake = resolve
-            timer = setTimeout(resolve, KEEP_ALIVE_MS)
+            timer = setTimeout(resolve, deps.keepAliveMs ?? KEEP_ALIVE_MS)
           })
           clearTimeout(timer)
           wake = undefined
-          if (open && queue.length === 0) await stream.write(': keep-alive\n\n')
+          if (!open || queue.length > 0) continue
+          // Each quiet interval: a stream outlives its session by at most one interval.
+          if (!(await readSession(deps, c.req.raw))) break
+          await stream.write(': keep-alive\n\n')
         }
       } finally {
         stop()

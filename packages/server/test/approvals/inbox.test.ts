@@ -1,4 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createInboxRoutes } from '../../src/approvals/inbox.js'
+import { endSession, SESSION_COOKIE, startSession } from '../../src/identity/sessions.js'
+import { scopeSentence } from '../../src/oauth/consent.js'
 import { DIALECTS, skipDialect } from '../helpers/databases.js'
 import { hiddenField } from '../login/client.js'
 import { httpBrowser, type InboxFixture, startInboxFixture, TRANSFER } from './inbox-fixture.js'
@@ -270,6 +273,35 @@ describe.each(dialects)('approvals inbox over HTTP on $name (issue 11 §3)', (di
     let done = false
     while (!done) done = (await reader.read()).done
     await stopped
+  })
+})
+
+describe('approvals event stream and its session', () => {
+  let f: InboxFixture
+
+  beforeAll(async () => {
+    f = await startInboxFixture()
+  }, 60_000)
+
+  afterAll(async () => {
+    await f?.close()
+  })
+
+  it('closes a stream once its session has ended, at the next quiet interval', async () => {
+    // The inbox routes on the fixture's real services, with a short quiet interval.
+    const routes = createInboxRoutes({ ...f.deputy.deps, scopeSentence, keepAliveMs: 20 })
+    const session = await startSession(f.deputy.deps, f.alice.id)
+    const res = await routes.request('http://localhost/approvals/events', {
+      headers: { cookie: `${SESSION_COOKIE}=${session.id}` },
+    })
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader()
+    let text = ''
+    while (!text.includes('keep-alive'))
+      text += new TextDecoder().decode((await reader.read()).value)
+    expect(text).toContain('event: ready')
+    await endSession(f.deputy.deps, session.id)
+    let done = false
+    while (!done) done = (await reader.read()).done
   })
 })
 
