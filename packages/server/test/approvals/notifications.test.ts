@@ -177,10 +177,10 @@ describe('approval notifications: email over SMTP and signed webhooks (issue 11 
     }
     const before = mails.length
     const strict = emailChannel({ url: smtpUrl, from: 'deputy@example.com', requireTls: true })
-    await expect(strict.send(notice, { to: 'alice@example.com' })).rejects.toThrow(/STARTTLS/)
+    await expect(strict.send(notice, {})).rejects.toThrow(/STARTTLS/)
     expect(mails).toHaveLength(before)
     const lenient = emailChannel({ url: smtpUrl, from: 'deputy@example.com', requireTls: false })
-    await lenient.send(notice, { to: 'alice@example.com' })
+    await lenient.send(notice, {})
     expect(mails).toHaveLength(before + 1)
   })
 
