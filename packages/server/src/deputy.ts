@@ -287,6 +287,11 @@ export interface Deputy {
   app: Hono<AppEnv>
   deps: DeputyDeps
   masterKey: MasterKeySource
+  /**
+   * Ends the open event streams (the approvals inbox's server-sent events), so a draining server
+   * need not wait for them; browsers reconnect to another replica. Called when draining begins.
+   */
+  endStreams(): void
   close(): Promise<void>
 }
 
@@ -355,7 +360,8 @@ export async function createDeputy(
   app.route('/', createTokenRoutes(deps))
   app.route('/', createBackchannelRoutes(deps))
   // The person's side of backchannel authentication: the approvals inbox and its pages.
-  app.route('/', createInboxRoutes({ ...deps, scopeSentence }))
+  const streams = new AbortController()
+  app.route('/', createInboxRoutes({ ...deps, scopeSentence, streamsEnd: streams.signal }))
   app.route('/', createPreferencesRoutes({ ...deps, channels: deps.notificationChannels }))
   app.route('/', createRevocationRoutes(deps))
   app.route('/', createIntrospectionRoutes(deps))
@@ -366,7 +372,9 @@ export async function createDeputy(
     app,
     deps,
     masterKey: opened.masterKey,
+    endStreams: () => streams.abort(),
     close: async () => {
+      streams.abort()
       await sweeper.stop()
       await opened.close()
     },

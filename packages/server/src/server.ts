@@ -93,7 +93,9 @@ export async function listen(
     url: served.url,
     port: served.port,
     shutdown(shutdownOptions = {}) {
-      stopping ??= served.drain(shutdownOptions).then(() => deputy.close())
+      stopping ??= served
+        .drain({ ...shutdownOptions, beforeWait: () => deputy.endStreams() })
+        .then(() => deputy.close())
       return stopping
     },
   }

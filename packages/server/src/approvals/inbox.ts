@@ -42,6 +42,10 @@ export interface InboxDeps extends SessionDeps, DecideDeps {
   detailTypes: Pick<DetailTypes, 'list'>
   /** A scope in words for a resource (oauth/consent.ts scopeSentence). */
   scopeSentence(resource: ResourceEntry, scope: string): string
+  /** Aborted when the server drains: open event streams end (browsers reconnect elsewhere). */
+  streamsEnd?: AbortSignal
+  /** How often an idle event stream sends a comment and checks its session (default 25 s). */
+  keepAliveMs?: number
   audit: AuditLog
 }
 
@@ -101,6 +105,10 @@ function viewer(deps: InboxDeps, session: CurrentSession) {
 export function createInboxRoutes(deps: InboxDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>()
   const freshMs = deps.config.approvalFreshSignInMinutes * 60_000
+  // Listen from the start: on PostgreSQL the first subscription opens the LISTEN connection, and
+  // the first person's stream should not wait for it (or miss what is signalled meanwhile).
+  const stopListening = deps.approvals.subscribe(() => {})
+  deps.streamsEnd?.addEventListener('abort', stopListening, { once: true })
 
   /** The person's own request by id, or undefined (another person's is as unknown as none). */
   async function ownRequest(session: CurrentSession, id: string) {
@@ -147,10 +155,13 @@ export function createInboxRoutes(deps: InboxDeps): Hono<AppEnv> {
     c.header('Cache-Control', 'no-store')
     return streamSSE(c, async (stream) => {
       let open = true
-      stream.onAbort(() => {
+      const end = () => {
         open = false
         wake?.()
-      })
+      }
+      stream.onAbort(end)
+      if (deps.streamsEnd?.aborted) end()
+      deps.streamsEnd?.addEventListener('abort', end, { once: true })
       try {
         await stream.writeSSE({ event: 'ready', data: '{}', retry: 3000 })
         while (open) {
@@ -160,14 +171,18 @@ export function createInboxRoutes(deps: InboxDeps): Hono<AppEnv> {
           let timer: NodeJS.Timeout | undefined
           await new Promise<void>((resolve) => {
             wake = resolve
-            timer = setTimeout(resolve, KEEP_ALIVE_MS)
+            timer = setTimeout(resolve, deps.keepAliveMs ?? KEEP_ALIVE_MS)
           })
           clearTimeout(timer)
           wake = undefined
-          if (open && queue.length === 0) await stream.write(': keep-alive\n\n')
+          if (!open || queue.length > 0) continue
+          // Each quiet interval: a stream outlives its session by at most one interval.
+          if (!(await readSession(deps, c.req.raw))) break
+          await stream.write(': keep-alive\n\n')
         }
       } finally {
         stop()
+        deps.streamsEnd?.removeEventListener('abort', end)
       }
     })
   })

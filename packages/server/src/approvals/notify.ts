@@ -28,7 +28,7 @@ export interface ApprovalNotice {
 export interface NotificationChannel {
   readonly name: string
   /** Where a notice goes, without secrets, for the delivery log (an address, a host). */
-  target(settings: Record<string, unknown>): string
+  target(settings: Record<string, unknown>, person: ApprovalNotice['person']): string
   /** Sends one notice; throws when it did not arrive (it is then retried). */
   send(notice: ApprovalNotice, settings: Record<string, unknown>): Promise<void>
 }
@@ -151,7 +151,7 @@ export function createApprovalNotifier(deps: ApprovalNotifierDeps) {
         const channel = deps.channels.find((c) => c.name === preference.channel)
         if (!channel) continue
         const settings = JSON.parse(preference.settings) as Record<string, unknown>
-        deliver(notice.request, channel.name, channel.target(settings), () =>
+        deliver(notice.request, channel.name, channel.target(settings, notice.person), () =>
           channel.send(notice, settings),
         )
       }

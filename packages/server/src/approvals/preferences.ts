@@ -144,7 +144,7 @@ export function createPreferencesRoutes(deps: PreferencesDeps): Hono<AppEnv> {
     }
     const wantsEmail = emailAvailable && form.get('email') === 'on'
     if (wantsEmail !== before.email) {
-      await put(userId, 'email', wantsEmail ? { to: session.user.email } : null)
+      await put(userId, 'email', wantsEmail ? {} : null)
       changed.push({ channel: 'email', on: wantsEmail })
     }
     let newWebhookSecret: string | undefined

@@ -52,8 +52,10 @@ export const INBOX_SCRIPT = `'use strict';
     }
     refresh();
   });
-  source.addEventListener('open', function () {
+  // Once listening (again), catch up on whatever happened since the page was rendered.
+  source.addEventListener('ready', function () {
     if (status) status.textContent = 'Live: new requests appear here as they arrive.';
+    if (!shown) refresh();
   });
   source.addEventListener('error', function () {
     if (status) status.textContent = 'Reconnecting…';

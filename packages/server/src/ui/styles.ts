@@ -126,6 +126,7 @@ input[type="url"] {
   border: 1px solid var(--border);
   border-radius: 0.5rem;
 }
+form + p { margin-top: 1rem; }
 label.check { display: flex; gap: 0.5rem; align-items: center; font-weight: 400; }
 dl.facts { grid-template-columns: 1fr; gap: 0.15rem; }
 dl.facts dd { margin-bottom: 0.5rem; }

@@ -2,9 +2,10 @@ import type { Actor } from '../../src/audit/types.js'
 import type { ConfigInput } from '../../src/config/schema.js'
 import type { CreateDeputyOptions } from '../../src/deputy.js'
 import { listen, type RunningServer } from '../../src/server.js'
+import type { TestDatabase } from '../helpers/databases.js'
 import { startTestDeputy, type TestDeputy } from '../helpers/deputy.js'
-import { freePort } from '../interop/fixture.js'
 import { CookieJar, hiddenField } from '../helpers/sign-in.js'
+import { freePort } from '../interop/fixture.js'
 
 // A real Deputy on loopback for the approvals inbox tests: two people, a resource with an
 // ordinary and a high-risk detail type, a confidential CIBA client, and a clock the tests can move
@@ -72,7 +73,7 @@ export function httpBrowser(origin: string) {
 export type HttpBrowser = ReturnType<typeof httpBrowser>
 
 export async function startInboxFixture(
-  options: { config?: ConfigInput } & CreateDeputyOptions = {},
+  options: { config?: ConfigInput; database?: TestDatabase } & CreateDeputyOptions = {},
 ): Promise<InboxFixture> {
   let offset = 0
   const clock = { now: () => new Date(Date.now() + offset) }

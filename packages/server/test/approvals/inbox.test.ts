@@ -1,15 +1,22 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createInboxRoutes } from '../../src/approvals/inbox.js'
+import { endSession, SESSION_COOKIE, startSession } from '../../src/identity/sessions.js'
+import { scopeSentence } from '../../src/oauth/consent.js'
+import { DIALECTS, skipDialect } from '../helpers/databases.js'
 import { hiddenField } from '../helpers/sign-in.js'
 import { httpBrowser, type InboxFixture, startInboxFixture, TRANSFER } from './inbox-fixture.js'
 
 // The person's side of backchannel authentication over real HTTP (issue 11 §3): who may see a
 // request, CSRF and framing, the decision bound to the displayed digest, the audit record.
 
-describe('approvals inbox over HTTP (issue 11 §3)', () => {
+// On every dialect this machine has (PostgreSQL: the events go through LISTEN/NOTIFY).
+const dialects = DIALECTS.filter((d) => !skipDialect(d.name))
+
+describe.each(dialects)('approvals inbox over HTTP on $name (issue 11 §3)', (dialect) => {
   let f: InboxFixture
 
   beforeAll(async () => {
-    f = await startInboxFixture()
+    f = await startInboxFixture({ database: await dialect.create() })
   }, 60_000)
 
   afterAll(async () => {
@@ -251,6 +258,50 @@ describe('approvals inbox over HTTP (issue 11 §3)', () => {
     controller.abort()
     const anonymous = await fetch(`${f.direct}/approvals/events`)
     expect(anonymous.status).toBe(401)
+  })
+
+  // Last: it shuts the server down.
+  it('ends open event streams when the server drains, so shutdown does not wait for them', async () => {
+    const alice = await f.signedIn('alice')
+    const res = await fetch(`${f.direct}/approvals/events`, {
+      headers: { cookie: alice.jar.header() },
+    })
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader()
+    const first = await reader.read()
+    expect(new TextDecoder().decode(first.value)).toContain('event: ready')
+    const stopped = f.server.shutdown({ graceMs: 60_000 })
+    let done = false
+    while (!done) done = (await reader.read()).done
+    await stopped
+  })
+})
+
+describe('approvals event stream and its session', () => {
+  let f: InboxFixture
+
+  beforeAll(async () => {
+    f = await startInboxFixture()
+  }, 60_000)
+
+  afterAll(async () => {
+    await f?.close()
+  })
+
+  it('closes a stream once its session has ended, at the next quiet interval', async () => {
+    // The inbox routes on the fixture's real services, with a short quiet interval.
+    const routes = createInboxRoutes({ ...f.deputy.deps, scopeSentence, keepAliveMs: 20 })
+    const session = await startSession(f.deputy.deps, f.alice.id)
+    const res = await routes.request('http://localhost/approvals/events', {
+      headers: { cookie: `${SESSION_COOKIE}=${session.id}` },
+    })
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader()
+    let text = ''
+    while (!text.includes('keep-alive'))
+      text += new TextDecoder().decode((await reader.read()).value)
+    expect(text).toContain('event: ready')
+    await endSession(f.deputy.deps, session.id)
+    let done = false
+    while (!done) done = (await reader.read()).done
   })
 })
 

@@ -3,6 +3,8 @@ import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { SMTPServer } from 'smtp-server'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { emailChannel } from '../../src/approvals/channels/email.js'
+import type { ApprovalNotice } from '../../src/approvals/notify.js'
 import { hiddenField } from '../helpers/sign-in.js'
 import { type InboxFixture, startInboxFixture } from './inbox-fixture.js'
 
@@ -33,6 +35,7 @@ describe('approval notifications: email over SMTP and signed webhooks (issue 11 
   let smtp: SMTPServer
   let receiver: Server
   let hookUrl: string
+  let smtpUrl: string
   const mails: Mail[] = []
   const deliveries: Delivery[] = []
   let failNext = 1
@@ -58,6 +61,7 @@ describe('approval notifications: email over SMTP and signed webhooks (issue 11 
     })
     await new Promise<void>((resolve) => smtp.listen(0, '127.0.0.1', resolve))
     const smtpPort = (smtp.server.address() as AddressInfo).port
+    smtpUrl = `smtp://127.0.0.1:${smtpPort}`
 
     receiver = createServer((req, res) => {
       let body = ''
@@ -76,7 +80,7 @@ describe('approval notifications: email over SMTP and signed webhooks (issue 11 
     hookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/deputy-hook`
 
     f = await startInboxFixture({
-      config: { smtpUrl: `smtp://127.0.0.1:${smtpPort}`, smtpFrom: 'Deputy <deputy@example.com>' },
+      config: { smtpUrl, smtpFrom: 'Deputy <deputy@example.com>' },
     })
   }, 60_000)
 
@@ -158,6 +162,26 @@ describe('approval notifications: email over SMTP and signed webhooks (issue 11 
     await f.ask()
     await f.deputy.deps.notifier.idle()
     expect(mails).toHaveLength(1)
+  })
+
+  it('does not send email in the clear when TLS is required (production), and does when it is not', async () => {
+    const { id } = await f.ask({ binding_message: 'TLS-1' })
+    const request = await f.deputy.deps.approvals.byId(id)
+    if (!request) throw new Error('no request')
+    const notice: ApprovalNotice = {
+      request,
+      person: { id: f.alice.id, email: f.alice.email, name: 'Alice' },
+      clientName: 'Trading agent',
+      link: `${f.origin}/approvals/${id}`,
+      summary: 'TLS-1',
+    }
+    const before = mails.length
+    const strict = emailChannel({ url: smtpUrl, from: 'deputy@example.com', requireTls: true })
+    await expect(strict.send(notice, {})).rejects.toThrow(/STARTTLS/)
+    expect(mails).toHaveLength(before)
+    const lenient = emailChannel({ url: smtpUrl, from: 'deputy@example.com', requireTls: false })
+    await lenient.send(notice, {})
+    expect(mails).toHaveLength(before + 1)
   })
 
   it('posts a signed webhook, retried with backoff after a failure, logged as delivered', async () => {

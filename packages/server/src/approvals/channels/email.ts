@@ -30,23 +30,23 @@ export function emailText(notice: ApprovalNotice): string {
   ].join('\n')
 }
 
-/** The `email` channel; a person's settings are `{ "to": "<address>" }`. */
+/**
+ * The `email` channel: to the person's address as their account has it when the notice is sent
+ * (a changed address is followed; settings hold nothing).
+ */
 export function emailChannel(options: EmailChannelOptions): NotificationChannel {
   const secure = options.url.startsWith('smtps:')
-  const transport = nodemailer.createTransport(options.url, {
+  const transport = nodemailer.createTransport({
+    url: options.url,
     requireTLS: !secure && options.requireTls,
-  } as never)
-  const to = (settings: Record<string, unknown>) =>
-    typeof settings.to === 'string' ? settings.to : ''
+  })
   return {
     name: 'email',
-    target: to,
-    async send(notice, settings) {
-      const address = to(settings)
-      if (!address) throw new Error('no email address chosen')
+    target: (_settings, person) => person.email,
+    async send(notice) {
       await transport.sendMail({
         from: options.from,
-        to: address,
+        to: notice.person.email,
         subject: `${notice.clientName} asks for your approval`,
         text: emailText(notice),
       })
