@@ -1,3 +1,9 @@
+export type { CibaClientAuthentication } from './approval/ciba-client.js'
+export {
+  APPROVAL_STATE_PREFIX,
+  type ToolCallDetail,
+  toolCallDetail,
+} from './approval/tool-approval.js'
 export {
   type AuditFailure,
   type AuditHook,
@@ -33,9 +39,11 @@ export {
   type ProtectMcpServerOptions,
   protectMcpServer,
   type ToolActionDeclaration,
+  type ToolApprovalOptions,
   type ToolArguments,
 } from './protect.js'
 export {
+  type ApprovalRule,
   allow,
   type Decision,
   type DecisionBasis,
@@ -56,6 +64,7 @@ export {
   type UserState,
   userState,
 } from './state.js'
+export { APPROVAL_META_KEY } from './tool-call.js'
 export { type IntrospectionVerifierOptions, introspectionVerifier } from './verify/introspection.js'
 export { type JwtVerifierOptions, jwtVerifier } from './verify/jwt.js'
 export type {

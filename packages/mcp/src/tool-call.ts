@@ -5,6 +5,11 @@ import type {
   ServerContext,
 } from '@modelcontextprotocol/server'
 import {
+  type ApprovalOutcome,
+  awaitApproval,
+  type ToolApprovalDeps,
+} from './approval/tool-approval.js'
+import {
   type AuditFailure,
   type AuditHook,
   newCallId,
@@ -14,11 +19,45 @@ import {
 import type { VerifiedCallers } from './http-gate.js'
 import type { Identity } from './identity.js'
 import { sentToolArguments, toolError } from './json-rpc.js'
-import { missingScopes } from './rules.js'
+import { missingScopes, type PolicyContext } from './rules.js'
 import type { UserState } from './state.js'
 import { decideToolCall } from './tool-decision.js'
 import type { ToolDefinition } from './tool-definition.js'
 import type { Clock } from './verify/types.js'
+
+/** The `_meta` key of a pending result: `{ status, approvalId, approvalUri, expiresAt }`. */
+export const APPROVAL_META_KEY = 'io.deputy/approval'
+
+/** A call the rule allowed (or that waits for approval), with what its records need. */
+interface AllowedCall {
+  readonly identity: Identity
+  readonly state: UserState
+  /** The arguments as sent: what the records' digest is of. */
+  readonly auditedArgs: unknown
+  readonly callId: string
+  readonly policies?: readonly string[]
+  readonly approvalId?: string
+}
+
+/** How the person is named to the agent: their name or email when the token carries one. */
+function personName(identity: Identity): string | undefined {
+  const { name, email } = identity.claims
+  if (typeof name === 'string' && name.length > 0) return name
+  if (typeof email === 'string' && email.length > 0) return email
+  return undefined
+}
+
+function capitalised(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1)
+}
+
+/** CIBA §7.1 binding message: plain text of at most 100 characters, shown on both devices. */
+async function bindingMessage(tool: ToolDefinition, context: PolicyContext): Promise<string> {
+  const given = tool.rule.approval?.bindingMessage
+  const text = typeof given === 'function' ? await given(context) : (given ?? `Run ${tool.name}`)
+  const plain = [...String(text)].map((ch) => (ch < ' ' || ch === '\u007f' ? ' ' : ch)).join('')
+  return plain.slice(0, 100)
+}
 
 /** What the tool wrapper needs. */
 export interface ToolCallDeps {
@@ -30,6 +69,8 @@ export interface ToolCallDeps {
   readonly auditFailure: AuditFailure
   readonly onError: (error: Error) => void
   readonly clock: Clock
+  /** Where calls that need approval ask for it; without it they are refused. */
+  readonly approvals?: ToolApprovalDeps
 }
 
 /** Runs tools behind their rules, and answers the SDK's scope challenges, with the audit order. */
@@ -51,7 +92,10 @@ export function toolCallRunner(deps: ToolCallDeps): ToolCallRunner {
     tool: string,
     args: unknown,
     callId: string,
-    fields: Pick<ToolCallEvent, 'type' | 'decision' | 'reason' | 'outcome' | 'policies'>,
+    fields: Pick<
+      ToolCallEvent,
+      'type' | 'decision' | 'reason' | 'outcome' | 'policies' | 'approvalId'
+    >,
   ): Promise<boolean> {
     return reportToolCall(deps.audit, deps.onError, {
       callId,
@@ -81,6 +125,15 @@ export function toolCallRunner(deps: ToolCallDeps): ToolCallRunner {
       { resource: deps.resource, tool: tool.name, identity, args, state },
       deps.onError,
     )
+    if (verdict.decision === 'needs_approval' && deps.approvals !== undefined) {
+      return runWithApproval(deps.approvals, tool, args, ctx, {
+        identity,
+        state,
+        auditedArgs,
+        callId,
+        ...(verdict.policies !== undefined && { policies: verdict.policies }),
+      })
+    }
     if (verdict.decision !== 'allow') {
       // Recorded before it is answered; a refusal stands whether or not the record was written.
       await report(identity, tool.name, auditedArgs, callId, {
@@ -92,7 +145,27 @@ export function toolCallRunner(deps: ToolCallDeps): ToolCallRunner {
       })
       return toolError(verdict.message)
     }
-    const allowedBy = verdict.policies !== undefined ? { policies: verdict.policies } : {}
+    return runAllowed(tool, args, ctx, {
+      identity,
+      state,
+      auditedArgs,
+      callId,
+      ...(verdict.policies !== undefined && { policies: verdict.policies }),
+    })
+  }
+
+  /** An allowed call: its record, then the handler, then the outcome's record. */
+  async function runAllowed(
+    tool: ToolDefinition,
+    args: Record<string, unknown>,
+    ctx: ServerContext,
+    call: AllowedCall,
+  ): Promise<CallToolResult | InputRequiredResult> {
+    const { identity, state, auditedArgs, callId } = call
+    const allowedBy = {
+      ...(call.policies !== undefined && { policies: call.policies }),
+      ...(call.approvalId !== undefined && { approvalId: call.approvalId }),
+    }
     // No action without its record: the decision is written before the handler runs, and a
     // decision that could not be written is not acted on unless the operator said otherwise.
     const recorded = await report(identity, tool.name, auditedArgs, callId, {
@@ -127,6 +200,120 @@ export function toolCallRunner(deps: ToolCallDeps): ToolCallRunner {
       ...allowedBy,
     })
     return result
+  }
+
+  /**
+   * A call that needs the person's approval: asked for (or found pending) and waited for; run
+   * once if approved, with exactly the approved arguments; otherwise answered with where it stands.
+   */
+  async function runWithApproval(
+    approvals: ToolApprovalDeps,
+    tool: ToolDefinition,
+    args: Record<string, unknown>,
+    ctx: ServerContext,
+    call: AllowedCall,
+  ): Promise<CallToolResult | InputRequiredResult> {
+    const { identity, state, auditedArgs, callId } = call
+    const person = personName(identity)
+    const policies = call.policies !== undefined ? { policies: call.policies } : {}
+    const refuse = async (
+      decision: 'needs_approval' | 'deny',
+      reason: string,
+      approvalId: string | undefined,
+    ) => {
+      await report(identity, tool.name, auditedArgs, callId, {
+        type: 'tool.refused',
+        decision,
+        reason,
+        outcome: 'refused',
+        ...policies,
+        ...(approvalId !== undefined && { approvalId }),
+      })
+    }
+    const progressToken = ctx.mcpReq._meta?.progressToken
+    let progress = 0
+    let outcome: ApprovalOutcome
+    try {
+      outcome = await awaitApproval(approvals, {
+        identity,
+        state,
+        tool: tool.name,
+        args,
+        bindingMessage: await bindingMessage(tool, {
+          resource: deps.resource,
+          identity,
+          tool: tool.name,
+          arguments: args,
+          state,
+        }),
+        signal: ctx.mcpReq.signal,
+        onWaiting: async () => {
+          if (progressToken === undefined) return
+          progress += 1
+          // MCP progress: the client asked for it with a progressToken; a lost one is harmless.
+          await ctx.mcpReq
+            .notify({
+              method: 'notifications/progress',
+              params: {
+                progressToken,
+                progress,
+                message: `waiting for ${person === undefined ? "the person's" : `${person}'s`} approval`,
+              },
+            })
+            .catch(() => {})
+        },
+      })
+    } catch (error) {
+      deps.onError(error instanceof Error ? error : new Error(String(error)))
+      await refuse('needs_approval', 'approval_error', undefined)
+      return toolError(
+        `This call to ${tool.name} needs approval, which could not be asked for right now.`,
+      )
+    }
+    const whose = person ?? 'the person you act for'
+    switch (outcome.status) {
+      case 'approved':
+        return runAllowed(tool, args, ctx, { ...call, approvalId: outcome.approvalId })
+      case 'pending': {
+        await refuse('needs_approval', 'approval_pending', outcome.approvalId)
+        const where = outcome.approvalUri === undefined ? '' : ` at ${outcome.approvalUri}`
+        return {
+          isError: true,
+          content: [
+            {
+              type: 'text',
+              text: `This call to ${tool.name} is waiting for ${whose}'s approval${where}, until ${outcome.expiresAt.toISOString()}. Call it again with the same arguments once they have approved.`,
+            },
+          ],
+          _meta: {
+            [APPROVAL_META_KEY]: {
+              status: 'pending',
+              ...(outcome.approvalId !== undefined && { approvalId: outcome.approvalId }),
+              ...(outcome.approvalUri !== undefined && { approvalUri: outcome.approvalUri }),
+              expiresAt: outcome.expiresAt.toISOString(),
+            },
+          },
+        }
+      }
+      case 'denied':
+        await refuse('deny', 'approval_denied', outcome.approvalId)
+        return toolError(`${capitalised(whose)} declined this call to ${tool.name}.`)
+      case 'expired':
+        await refuse('needs_approval', 'approval_expired', outcome.approvalId)
+        return toolError(
+          `The approval of this call to ${tool.name} expired before ${whose} decided. Call it again to ask anew.`,
+        )
+      case 'mismatch':
+        await refuse('deny', 'approval_mismatch', outcome.approvalId)
+        return toolError(
+          `This call to ${tool.name} was refused: the approval given is not for exactly this call.`,
+        )
+      case 'used':
+        await refuse('needs_approval', 'approval_used', outcome.approvalId)
+        return toolError(
+          `That approval of ${tool.name} was already used. Call it again to ask ${whose} anew.`,
+        )
+    }
   }
 
   // The SDK answers a scope challenge with 403 insufficient_scope before dispatch, on both the
