@@ -1,6 +1,22 @@
-export type { CibaClientAuthentication } from './approval/ciba-client.js'
+export {
+  APPROVAL_META_KEY,
+  type ApprovalRefusal,
+  approvalRefusal,
+  plainBindingMessage,
+  waitingMessage,
+} from './approval/approval-answer.js'
+export {
+  type CibaClient,
+  type CibaClientAuthentication,
+  type CibaClientOptions,
+  cibaClient,
+} from './approval/ciba-client.js'
 export {
   APPROVAL_STATE_PREFIX,
+  type ApprovalCall,
+  type ApprovalOutcome,
+  awaitApproval,
+  type ToolApprovalDeps,
   type ToolCallDetail,
   toolCallDetail,
 } from './approval/tool-approval.js'
@@ -64,7 +80,6 @@ export {
   type UserState,
   userState,
 } from './state.js'
-export { APPROVAL_META_KEY } from './tool-call.js'
 export { type IntrospectionVerifierOptions, introspectionVerifier } from './verify/introspection.js'
 export { type JwtVerifierOptions, jwtVerifier } from './verify/jwt.js'
 export type {

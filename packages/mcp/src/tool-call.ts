@@ -4,6 +4,7 @@ import type {
   ScopeChallengeHandler,
   ServerContext,
 } from '@modelcontextprotocol/server'
+import { approvalRefusal, plainBindingMessage, waitingMessage } from './approval/approval-answer.js'
 import {
   type ApprovalOutcome,
   awaitApproval,
@@ -25,9 +26,6 @@ import { decideToolCall } from './tool-decision.js'
 import type { ToolDefinition } from './tool-definition.js'
 import type { Clock } from './verify/types.js'
 
-/** The `_meta` key of a pending result: `{ status, approvalId, approvalUri, expiresAt }`. */
-export const APPROVAL_META_KEY = 'io.deputy/approval'
-
 /** A call the rule allowed (or that waits for approval), with what its records need. */
 interface AllowedCall {
   readonly identity: Identity
@@ -39,24 +37,11 @@ interface AllowedCall {
   readonly approvalId?: string
 }
 
-/** How the person is named to the agent: their name or email when the token carries one. */
-function personName(identity: Identity): string | undefined {
-  const { name, email } = identity.claims
-  if (typeof name === 'string' && name.length > 0) return name
-  if (typeof email === 'string' && email.length > 0) return email
-  return undefined
-}
-
-function capitalised(text: string): string {
-  return text.charAt(0).toUpperCase() + text.slice(1)
-}
-
 /** CIBA §7.1 binding message: plain text of at most 100 characters, shown on both devices. */
 async function bindingMessage(tool: ToolDefinition, context: PolicyContext): Promise<string> {
   const given = tool.rule.approval?.bindingMessage
   const text = typeof given === 'function' ? await given(context) : (given ?? `Run ${tool.name}`)
-  const plain = [...String(text)].map((ch) => (ch < ' ' || ch === '\u007f' ? ' ' : ch)).join('')
-  return plain.slice(0, 100)
+  return plainBindingMessage(String(text))
 }
 
 /** What the tool wrapper needs. */
@@ -214,7 +199,6 @@ export function toolCallRunner(deps: ToolCallDeps): ToolCallRunner {
     call: AllowedCall,
   ): Promise<CallToolResult | InputRequiredResult> {
     const { identity, state, auditedArgs, callId } = call
-    const person = personName(identity)
     const policies = call.policies !== undefined ? { policies: call.policies } : {}
     const refuse = async (
       decision: 'needs_approval' | 'deny',
@@ -257,7 +241,7 @@ export function toolCallRunner(deps: ToolCallDeps): ToolCallRunner {
               params: {
                 progressToken,
                 progress,
-                message: `waiting for ${person === undefined ? "the person's" : `${person}'s`} approval`,
+                message: waitingMessage(identity),
               },
             })
             .catch(() => {})
@@ -270,50 +254,12 @@ export function toolCallRunner(deps: ToolCallDeps): ToolCallRunner {
         `This call to ${tool.name} needs approval, which could not be asked for right now.`,
       )
     }
-    const whose = person ?? 'the person you act for'
-    switch (outcome.status) {
-      case 'approved':
-        return runAllowed(tool, args, ctx, { ...call, approvalId: outcome.approvalId })
-      case 'pending': {
-        await refuse('needs_approval', 'approval_pending', outcome.approvalId)
-        const where = outcome.approvalUri === undefined ? '' : ` at ${outcome.approvalUri}`
-        return {
-          isError: true,
-          content: [
-            {
-              type: 'text',
-              text: `This call to ${tool.name} is waiting for ${whose}'s approval${where}, until ${outcome.expiresAt.toISOString()}. Call it again with the same arguments once they have approved.`,
-            },
-          ],
-          _meta: {
-            [APPROVAL_META_KEY]: {
-              status: 'pending',
-              ...(outcome.approvalId !== undefined && { approvalId: outcome.approvalId }),
-              ...(outcome.approvalUri !== undefined && { approvalUri: outcome.approvalUri }),
-              expiresAt: outcome.expiresAt.toISOString(),
-            },
-          },
-        }
-      }
-      case 'denied':
-        await refuse('deny', 'approval_denied', outcome.approvalId)
-        return toolError(`${capitalised(whose)} declined this call to ${tool.name}.`)
-      case 'expired':
-        await refuse('needs_approval', 'approval_expired', outcome.approvalId)
-        return toolError(
-          `The approval of this call to ${tool.name} expired before ${whose} decided. Call it again to ask anew.`,
-        )
-      case 'mismatch':
-        await refuse('deny', 'approval_mismatch', outcome.approvalId)
-        return toolError(
-          `This call to ${tool.name} was refused: the approval given is not for exactly this call.`,
-        )
-      case 'used':
-        await refuse('needs_approval', 'approval_used', outcome.approvalId)
-        return toolError(
-          `That approval of ${tool.name} was already used. Call it again to ask ${whose} anew.`,
-        )
+    if (outcome.status === 'approved') {
+      return runAllowed(tool, args, ctx, { ...call, approvalId: outcome.approvalId })
     }
+    const refusal = approvalRefusal(outcome, tool.name, identity)
+    await refuse(refusal.decision, refusal.reason, outcome.approvalId)
+    return refusal.result
   }
 
   // The SDK answers a scope challenge with 403 insufficient_scope before dispatch, on both the
