@@ -3,6 +3,7 @@ import {
   APPROVAL_STATE_PREFIX,
   argumentsDigest,
   jwtVerifier,
+  needsApproval,
   type ProtectedMcpServer,
   protectMcpServer,
   type StateStore,
@@ -112,6 +113,17 @@ describe('tool calls held for the person’s approval (issue 11 §5)', () => {
       (args) => {
         runs.push(args)
         return { content: [{ type: 'text', text: `Bought ${args.quantity} ${args.symbol}` }] }
+      },
+    )
+    // A policy's needs_approval (what cedarPolicy answers for a Cedar needs-approval) is met
+    // the same way.
+    kit.tool(
+      'sell',
+      { scopes: ['trade'], policy: () => needsApproval() },
+      { inputSchema: z.object({ symbol: z.string(), quantity: z.number().int().positive() }) },
+      (args) => {
+        runs.push({ sold: args })
+        return { content: [{ type: 'text', text: `Sold ${args.quantity} ${args.symbol}` }] }
       },
     )
     const running = await new Promise<ServerType>((resolve) => {
@@ -296,6 +308,20 @@ describe('tool calls held for the person’s approval (issue 11 §5)', () => {
     expect(third._meta?.[APPROVAL_META_KEY]).toMatchObject({ approvalId: fresh?.id })
     expect(kit.runs).toEqual([args])
     await decide(fresh?.id as string, 'denied')
+  })
+
+  it("a policy's needs_approval asks the person too, with the default binding message", async () => {
+    const kit = await startKit(1)
+    const client = await connect(kit)
+    const args = { quantity: 3, symbol: 'ACME' }
+    const first = await client.callTool({ name: 'sell', arguments: args })
+    expect(first._meta?.[APPROVAL_META_KEY]).toMatchObject({ status: 'pending' })
+    const [request] = await pendingFromKit()
+    expect(request?.bindingMessage).toBe('Run sell')
+    await decide(request?.id as string, 'approved')
+    const sold = await client.callTool({ name: 'sell', arguments: args })
+    expect(text(sold)).toBe('Sold 3 ACME')
+    expect(kit.runs).toEqual([{ sold: args }])
   })
 
   it('a changed argument is a new request, which the other one’s approval does not cover', async () => {
