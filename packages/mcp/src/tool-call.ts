@@ -1,8 +1,10 @@
-import type {
-  CallToolResult,
-  InputRequiredResult,
-  ScopeChallengeHandler,
-  ServerContext,
+import {
+  type CallToolResult,
+  CLIENT_CAPABILITIES_META_KEY,
+  type InputRequiredResult,
+  inputRequired,
+  type ScopeChallengeHandler,
+  type ServerContext,
 } from '@modelcontextprotocol/server'
 import { approvalRefusal, plainBindingMessage, waitingMessage } from './approval/approval-answer.js'
 import {
@@ -25,6 +27,18 @@ import type { UserState } from './state.js'
 import { decideToolCall } from './tool-decision.js'
 import type { ToolDefinition } from './tool-definition.js'
 import type { Clock } from './verify/types.js'
+
+/** The key of the kit's URL-mode elicitation in an input_required result. */
+const APPROVAL_ELICITATION = 'deputy_approval'
+
+/** Whether the client declared URL-mode elicitation in this request's envelope (2026-07-28). */
+function acceptsUrlElicitation(ctx: ServerContext): boolean {
+  const envelope = ctx.mcpReq.envelope as Record<string, unknown> | undefined
+  const capabilities = envelope?.[CLIENT_CAPABILITIES_META_KEY] as
+    | { elicitation?: { url?: unknown } }
+    | undefined
+  return capabilities?.elicitation?.url !== undefined
+}
 
 /** A call the rule allowed (or that waits for approval), with what its records need. */
 interface AllowedCall {
@@ -259,6 +273,24 @@ export function toolCallRunner(deps: ToolCallDeps): ToolCallRunner {
     }
     const refusal = approvalRefusal(outcome, tool.name, identity)
     await refuse(refusal.decision, refusal.reason, outcome.approvalId)
+    if (
+      outcome.status === 'pending' &&
+      outcome.approvalUri !== undefined &&
+      acceptsUrlElicitation(ctx) &&
+      ctx.mcpReq.inputResponses?.[APPROVAL_ELICITATION] === undefined
+    ) {
+      // MCP URL-mode elicitation (2026-07-28: an input_required result): the client shows the
+      // person the request's page; its retry is the identical call, which picks the decision up.
+      // Asked once per call: a retry still undecided gets the pending result.
+      return inputRequired({
+        inputRequests: {
+          [APPROVAL_ELICITATION]: inputRequired.elicitUrl({
+            message: `Approve or decline this call to ${tool.name} on Deputy's page.`,
+            url: outcome.approvalUri,
+          }),
+        },
+      })
+    }
     return refusal.result
   }
 

@@ -158,12 +158,23 @@ describe('tool calls held for the person’s approval (issue 11 §5)', () => {
     return ((await issued.json()) as { access_token: string }).access_token
   }
 
-  async function connect(kit: Kit): Promise<Client> {
+  async function connect(kit: Kit, onUrl?: (url: string) => Promise<void>): Promise<Client> {
     const token = await agentToken(kit.resource)
     const client = new Client(
       { name: 'trading-agent', version: '1.0.0' },
-      { versionNegotiation: { mode: { pin: '2026-07-28' } } },
+      {
+        versionNegotiation: { mode: { pin: '2026-07-28' } },
+        ...(onUrl !== undefined && { capabilities: { elicitation: { url: {} } } }),
+      },
     )
+    if (onUrl !== undefined) {
+      client.setRequestHandler('elicitation/create', async (request) => {
+        const params = request.params as { mode?: string; url?: string }
+        expect(params.mode).toBe('url')
+        await onUrl(params.url as string)
+        return { action: 'accept' }
+      })
+    }
     await client.connect(
       new StreamableHTTPClientTransport(new URL(kit.resource), {
         authProvider: { token: async () => token },
@@ -322,6 +333,24 @@ describe('tool calls held for the person’s approval (issue 11 §5)', () => {
     const sold = await client.callTool({ name: 'sell', arguments: args })
     expect(text(sold)).toBe('Sold 3 ACME')
     expect(kit.runs).toEqual([{ sold: args }])
+  })
+
+  it('a client that supports URL-mode elicitation is sent to the request’s page; its retry runs once approved', async () => {
+    const kit = await startKit(1)
+    const opened: string[] = []
+    const client = await connect(kit, async (url) => {
+      opened.push(url)
+      // The person opens the page and approves there.
+      await decide(url.slice(url.lastIndexOf('/') + 1), 'approved')
+    })
+    const result = await client.callTool({
+      name: 'buy',
+      arguments: { quantity: 15, symbol: 'STARK' },
+    })
+    expect(text(result)).toBe('Bought 15 STARK')
+    expect(opened).toHaveLength(1)
+    expect(opened[0]).toMatch(new RegExp(`^${issuer}/approvals/[A-Za-z0-9_-]+$`))
+    expect(kit.runs).toEqual([{ quantity: 15, symbol: 'STARK' }])
   })
 
   it('a changed argument is a new request, which the other one’s approval does not cover', async () => {
