@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { APPROVAL_META_KEY } from '@deputy/mcp'
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -11,6 +14,7 @@ import { parseRules } from '../../src/gateway/rules.js'
 import { httpUpstream } from '../../src/gateway/upstream-http.js'
 import { createSqlUserStateStore } from '../../src/mcp-state/index.js'
 import { listen, type RunningServer } from '../../src/server.js'
+import { deputyCli, lines } from '../cli/run.js'
 import { startTestDeputy, type TestDeputy } from '../helpers/deputy.js'
 import { freePort } from '../interop/fixture.js'
 import { startHttpUpstream } from './fixtures/upstream.mjs'
@@ -177,5 +181,52 @@ describe('the gateway’s approval rule (issue 11 §5)', () => {
     const [request] = await pendingFor('count')
     expect(request?.bindingMessage).toBe('Run count')
     await decide(request?.id as string, 'denied')
+  })
+})
+
+describe('deputy gateway refuses approvals it cannot ask for, at start, with one line', () => {
+  let dir: string
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'deputy-gateway-approval-'))
+    writeFileSync(
+      join(dir, 'rules.json'),
+      JSON.stringify({ tools: { buy: { approval: { over: { quantity: 10 } } } } }),
+    )
+  })
+  afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+  const gateway = (flags: string[], env: Record<string, string> = {}) =>
+    deputyCli(
+      [
+        'gateway',
+        '--issuer',
+        'http://127.0.0.1:1',
+        '--upstream',
+        'http://127.0.0.1:2/mcp',
+        '--port',
+        '0',
+        ...flags,
+      ],
+      { env },
+    )
+
+  it.each([
+    [['--rules', 'RULES'], {}, /the rules ask for approvals/],
+    [['--approvals-client-id', 'gw'], {}, /DEPUTY_GATEWAY_CIBA_CLIENT_SECRET/],
+    [['--approval-wait', '5'], {}, /--approval-wait needs --approvals-client-id/],
+    [
+      ['--approvals-client-id', 'gw', '--approval-wait', 'soon'],
+      { DEPUTY_GATEWAY_CIBA_CLIENT_SECRET: 's3cret' },
+      /--approval-wait must be a positive whole number/,
+    ],
+  ] as const)('%j', (flags, env, problem) => {
+    const result = gateway(
+      flags.map((flag) => (flag === 'RULES' ? join(dir, 'rules.json') : flag)),
+      env,
+    )
+    expect(result.status).toBe(1)
+    const said = lines(result.stderr)
+    expect(said).toHaveLength(1)
+    expect(said[0]).toMatch(problem)
   })
 })
