@@ -41,10 +41,21 @@ export interface ToolCallEvent {
   /** `sha-256:` + base64url of the SHA-256 of the arguments' canonical JSON (sorted keys). */
   readonly argumentsDigest: string
   readonly decision: ToolDecision
-  /** Why a refusal happened: `scope`, `role`, `permission`, `policy`, `policy_error`, `approval`. */
+  /**
+   * Why a refusal happened: `scope`, `role`, `permission`, `policy`, `policy_error`, `approval`
+   * (needed, but the kit has no `approvals` option), `approval_pending`, `approval_denied`,
+   * `approval_expired`, `approval_mismatch` (the approval's token was not for this call),
+   * `approval_used`, `approval_error` (Deputy could not be asked).
+   */
   readonly reason: string | undefined
   /** Ids of the policies that decided, when the tool's policy named them (e.g. Cedar `@id`s). */
   readonly policies?: readonly string[]
+  /**
+   * The approval request (Deputy's approval id) the call waited for or ran with: on the
+   * `tool.allowed` and `tool.called` of an approved call, and on its pending, declined or
+   * expired `tool.refused`.
+   */
+  readonly approvalId?: string
   /**
    * `success` or `error` on `tool.called`, `refused` on `tool.refused`; none on `tool.allowed`,
    * which is written before the outcome exists.
@@ -59,13 +70,14 @@ export interface ToolCallEvent {
  */
 export type AuditHook = (event: ToolCallEvent) => void | Promise<void>
 
-function canonical(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`
+/** JSON with object keys sorted (undefined members left out): equal values, equal text. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`
   if (value !== null && typeof value === 'object') {
     const entries = Object.entries(value as Record<string, unknown>)
       .filter(([, item]) => item !== undefined)
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    return `{${entries.map(([key, item]) => `${JSON.stringify(key)}:${canonical(item)}`).join(',')}}`
+    return `{${entries.map(([key, item]) => `${JSON.stringify(key)}:${canonicalJson(item)}`).join(',')}}`
   }
   return JSON.stringify(value ?? null)
 }
@@ -75,7 +87,7 @@ function canonical(value: unknown): string {
  * audit reader can confirm "these were the arguments" without the log holding them.
  */
 export async function argumentsDigest(args: unknown): Promise<string> {
-  return `sha-256:${await sha256Base64url(canonical(args ?? {}))}`
+  return `sha-256:${await sha256Base64url(canonicalJson(args ?? {}))}`
 }
 
 /** One tool call to report: where, by whom, which tool with which arguments, and what happened. */
@@ -87,7 +99,10 @@ export interface ToolCallReport {
   identity: Identity
   tool: string
   args: unknown
-  fields: Pick<ToolCallEvent, 'type' | 'decision' | 'reason' | 'outcome' | 'policies'>
+  fields: Pick<
+    ToolCallEvent,
+    'type' | 'decision' | 'reason' | 'outcome' | 'policies' | 'approvalId'
+  >
 }
 
 /**

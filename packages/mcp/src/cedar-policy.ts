@@ -20,7 +20,10 @@ export interface ToolCallAuthorizationRequest {
   readonly arguments: unknown
   /** The declared state keys the person has a value for. */
   readonly state: Readonly<Record<string, JsonValue>>
-  /** Whether the person approved this call; the kit has no approvals yet, so always false. */
+  /**
+   * Whether the person approved this call: always false, the decision point is asked before any
+   * approval, and a `needs_approval` answer is then met by the person's approval (CIBA).
+   */
   readonly approved?: boolean
 }
 

@@ -1,4 +1,26 @@
 export {
+  APPROVAL_META_KEY,
+  type ApprovalRefusal,
+  approvalRefusal,
+  plainBindingMessage,
+  waitingMessage,
+} from './approval/approval-answer.js'
+export {
+  type CibaClient,
+  type CibaClientAuthentication,
+  type CibaClientOptions,
+  cibaClient,
+} from './approval/ciba-client.js'
+export {
+  APPROVAL_STATE_PREFIX,
+  type ApprovalCall,
+  type ApprovalOutcome,
+  awaitApproval,
+  type ToolApprovalDeps,
+  type ToolCallDetail,
+  toolCallDetail,
+} from './approval/tool-approval.js'
+export {
   type AuditFailure,
   type AuditHook,
   argumentsDigest,
@@ -34,9 +56,11 @@ export {
   type ProtectMcpServerOptions,
   protectMcpServer,
   type ToolActionDeclaration,
+  type ToolApprovalOptions,
   type ToolArguments,
 } from './protect.js'
 export {
+  type ApprovalRule,
   allow,
   type Decision,
   type DecisionBasis,

@@ -1,10 +1,33 @@
 import type { Implementation, McpServer, McpServerOptions } from '@modelcontextprotocol/server'
 import { z } from 'zod'
+import type { CibaClientAuthentication } from './approval/ciba-client.js'
 import type { AuditFailure, AuditHook } from './audit.js'
 import type { Identity } from './identity.js'
 import type { ToolRule } from './rules.js'
 import type { StateStore, UserState } from './state.js'
 import type { AccessTokenVerifier, Clock } from './verify/types.js'
+
+/**
+ * Where and how tool calls that need the person's approval ask for it: the MCP server is a
+ * confidential CIBA client of Deputy (registered with the grant type
+ * `urn:openid:params:grant-type:ciba`), authenticated by `clientSecret` (client_secret_basic) or
+ * `privateKey` (private_key_jwt).
+ */
+export type ToolApprovalOptions = {
+  /** Deputy's issuer; its metadata names the backchannel authentication and token endpoints. */
+  issuer: string
+  /** The MCP server's CIBA client at Deputy. */
+  clientId: string
+  /**
+   * How long a call waits for the person's decision, sending progress notifications, before it
+   * answers that the approval is pending; default 30 seconds, 0 answers at once.
+   */
+  waitSeconds?: number
+  /** How long the person has to decide (CIBA `requested_expiry`, capped by Deputy); default Deputy's. */
+  expirySeconds?: number
+  /** Scopes asked for beside `openid`, if the approval's token should carry any. */
+  scopes?: string[]
+} & CibaClientAuthentication
 
 /** Options of {@link protectMcpServer}. */
 export interface ProtectMcpServerOptions {
@@ -34,6 +57,12 @@ export interface ProtectMcpServerOptions {
    * the handler does not run; `continue` tells `onError` and runs it anyway.
    */
   auditFailure?: AuditFailure
+  /**
+   * Asks the person (through Deputy's CIBA endpoint) before a call whose rule needs approval: a
+   * Cedar `needs_approval`, or the rule's `approval`. Needs `state`, where pending requests are
+   * kept. Without it, such calls are refused.
+   */
+  approvals?: ToolApprovalOptions
   /** Leave tools out of `tools/list` when the caller's roles or permissions rule them out. */
   hideForbiddenTools?: boolean
   /** RFC 9728 `resource_name`. */
@@ -104,6 +133,30 @@ const optionsSchema = z
       .custom<AuditHook>((value) => typeof value === 'function', 'must be a function')
       .optional(),
     auditFailure: z.enum(['refuse', 'continue']).optional(),
+    approvals: z
+      .object({
+        issuer: resourceUrl,
+        clientId: z.string().min(1),
+        clientSecret: z.string().min(1).optional(),
+        privateKey: z
+          .object({
+            key: z.custom<CryptoKey>(
+              (value) => typeof CryptoKey !== 'undefined' && value instanceof CryptoKey,
+              'must be a CryptoKey',
+            ),
+            kid: z.string().min(1).optional(),
+          })
+          .strict()
+          .optional(),
+        waitSeconds: z.number().int().min(0).max(3600).optional(),
+        expirySeconds: z.number().int().min(1).optional(),
+        scopes: z.array(scopeToken).optional(),
+      })
+      .strict()
+      .refine((value) => (value.clientSecret === undefined) !== (value.privateKey === undefined), {
+        message: 'give exactly one of clientSecret and privateKey',
+      })
+      .optional(),
     hideForbiddenTools: z.boolean().optional(),
     resourceName: z.string().min(1).optional(),
     resourceDocumentation: z.url().optional(),
@@ -115,6 +168,10 @@ const optionsSchema = z
     clock: z.custom<Clock>((value) => typeof value === 'function').optional(),
   })
   .strict()
+  .refine((value) => value.approvals === undefined || value.state !== undefined, {
+    message: 'approvals: needs `state`, where pending approvals are kept',
+    path: ['approvals'],
+  })
 
 const ruleSchema = z
   .object({
@@ -122,6 +179,18 @@ const ruleSchema = z
     roles: z.array(z.string().min(1)).optional(),
     permissions: z.array(z.string().min(1)).optional(),
     policy: z.custom<() => void>((value) => typeof value === 'function').optional(),
+    approval: z
+      .object({
+        when: z.custom<() => void>((value) => typeof value === 'function').optional(),
+        bindingMessage: z
+          .union([
+            z.string().min(1).max(100),
+            z.custom<() => string>((value) => typeof value === 'function'),
+          ])
+          .optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict()
 
@@ -132,16 +201,22 @@ export function checkProtectOptions(options: ProtectMcpServerOptions): void {
 }
 
 /**
- * Throws a `TypeError` when a tool's rule is malformed or names a scope the metadata would not
- * publish; `scopesSupported` is the option as given (undefined: every rule's scopes are).
+ * Throws a `TypeError` when a tool's rule is malformed, names a scope the metadata would not
+ * publish (`scopesSupported` as given; undefined: every rule's scopes are), or asks for approvals
+ * the options cannot get.
  */
 export function checkToolRule(
   name: string,
   rule: ToolRule,
-  scopesSupported: readonly string[] | undefined,
+  options: Pick<ProtectMcpServerOptions, 'scopesSupported' | 'approvals'>,
 ): void {
   const checked = ruleSchema.safeParse(rule)
   if (!checked.success) throw new TypeError(`tool ${name}: ${z.prettifyError(checked.error)}`)
+  if (rule.approval !== undefined && options.approvals === undefined) {
+    // Told now rather than refusing every call later.
+    throw new TypeError(`tool ${name}: an approval rule needs the approvals option`)
+  }
+  const scopesSupported = options.scopesSupported
   const outside = (rule.scopes ?? []).filter(
     (scope) => !(scopesSupported ?? [scope]).includes(scope),
   )

@@ -7,6 +7,7 @@ import {
   type StandardSchemaWithJSON,
 } from '@modelcontextprotocol/server'
 import { Hono } from 'hono'
+import { cibaClient } from './approval/ciba-client.js'
 import type { AuditFailure } from './audit.js'
 import { httpGate, verifiedCallers } from './http-gate.js'
 import type { Identity } from './identity.js'
@@ -33,7 +34,7 @@ import {
   toolActionDeclaration,
 } from './tool-definition.js'
 
-export type { ProtectMcpServerOptions } from './protect-options.js'
+export type { ProtectMcpServerOptions, ToolApprovalOptions } from './protect-options.js'
 export type {
   ProtectedToolConfig,
   ProtectedToolContext,
@@ -41,6 +42,9 @@ export type {
   ToolActionDeclaration,
   ToolArguments,
 } from './tool-definition.js'
+
+/** How long a call waits for the person's approval unless `approvals.waitSeconds` says otherwise. */
+const DEFAULT_APPROVAL_WAIT_SECONDS = 30
 
 /** A protected MCP server: a Hono app to serve, and `tool()` to add tools with their rules. */
 export interface ProtectedMcpServer {
@@ -107,6 +111,7 @@ export function protectMcpServer(options: ProtectMcpServerOptions): ProtectedMcp
       : userState(options.state, { resource: resourceId, sub: identity.sub })
 
   const auditFailure: AuditFailure = options.auditFailure ?? 'refuse'
+  const approvals = options.approvals
   const runner = toolCallRunner({
     resource: resourceId,
     callers,
@@ -115,6 +120,19 @@ export function protectMcpServer(options: ProtectMcpServerOptions): ProtectedMcp
     auditFailure,
     onError,
     clock,
+    ...(approvals !== undefined && {
+      approvals: {
+        resource: resourceId,
+        ciba: cibaClient(approvals),
+        clientId: approvals.clientId,
+        verifier: options.verifier,
+        waitSeconds: approvals.waitSeconds ?? DEFAULT_APPROVAL_WAIT_SECONDS,
+        expirySeconds: approvals.expirySeconds,
+        // CIBA §7.1: the request must contain openid.
+        scope: [...new Set(['openid', ...(approvals.scopes ?? [])])].join(' '),
+        now: () => clock().getTime(),
+      },
+    }),
   })
 
   // One McpServer per HTTP request, with every tool wrapped by the runner.
@@ -202,7 +220,7 @@ export function protectMcpServer(options: ProtectMcpServerOptions): ProtectedMcp
       if (typeof name !== 'string' || name.length === 0)
         throw new TypeError('tool: name is required')
       if (tools.has(name)) throw new TypeError(`tool: ${name} is already registered`)
-      checkToolRule(name, rule, options.scopesSupported)
+      checkToolRule(name, rule, options)
       checkCedarArguments(name, rule, config.inputSchema)
       tools.set(name, {
         name,

@@ -32,6 +32,20 @@ export interface PolicyContext {
 /** A per-tool policy hook; Cedar policies plug in here through `cedarPolicy(pdp)`. */
 export type ToolPolicy = (context: PolicyContext) => Decision | Promise<Decision>
 
+/**
+ * A tool call that runs only with the person's approval, asked through Deputy (CIBA) with the
+ * call's exact arguments; `protectMcpServer` needs its `approvals` option for it.
+ */
+export interface ApprovalRule {
+  /** Whether this call needs approval (e.g. a buy over a limit); default: every call. */
+  readonly when?: (context: PolicyContext) => boolean | Promise<boolean>
+  /**
+   * CIBA `binding_message`: the short line shown to the person beside the arguments (plain text,
+   * at most 100 characters); default `Run <tool>`.
+   */
+  readonly bindingMessage?: string | ((context: PolicyContext) => string)
+}
+
 /** The rule declared beside a tool. Every part must hold for the call to run. */
 export interface ToolRule {
   /** All of these scopes; a missing one is answered `403 insufficient_scope` naming all of them. */
@@ -41,6 +55,8 @@ export interface ToolRule {
   /** All of these permissions. */
   readonly permissions?: readonly string[]
   readonly policy?: ToolPolicy
+  /** The person's approval, asked for each call (or those `when` picks) the rest allows. */
+  readonly approval?: ApprovalRule
 }
 
 /** Allow the call. */

@@ -1,9 +1,17 @@
-import type {
-  CallToolResult,
-  InputRequiredResult,
-  ScopeChallengeHandler,
-  ServerContext,
+import {
+  type CallToolResult,
+  CLIENT_CAPABILITIES_META_KEY,
+  type InputRequiredResult,
+  inputRequired,
+  type ScopeChallengeHandler,
+  type ServerContext,
 } from '@modelcontextprotocol/server'
+import { approvalRefusal, plainBindingMessage, waitingMessage } from './approval/approval-answer.js'
+import {
+  type ApprovalOutcome,
+  awaitApproval,
+  type ToolApprovalDeps,
+} from './approval/tool-approval.js'
 import {
   type AuditFailure,
   type AuditHook,
@@ -14,11 +22,41 @@ import {
 import type { VerifiedCallers } from './http-gate.js'
 import type { Identity } from './identity.js'
 import { sentToolArguments, toolError } from './json-rpc.js'
-import { missingScopes } from './rules.js'
+import { missingScopes, type PolicyContext } from './rules.js'
 import type { UserState } from './state.js'
 import { decideToolCall } from './tool-decision.js'
 import type { ToolDefinition } from './tool-definition.js'
 import type { Clock } from './verify/types.js'
+
+/** The key of the kit's URL-mode elicitation in an input_required result. */
+const APPROVAL_ELICITATION = 'deputy_approval'
+
+/** Whether the client declared URL-mode elicitation in this request's envelope (2026-07-28). */
+function acceptsUrlElicitation(ctx: ServerContext): boolean {
+  const envelope = ctx.mcpReq.envelope as Record<string, unknown> | undefined
+  const capabilities = envelope?.[CLIENT_CAPABILITIES_META_KEY] as
+    | { elicitation?: { url?: unknown } }
+    | undefined
+  return capabilities?.elicitation?.url !== undefined
+}
+
+/** A call the rule allowed (or that waits for approval), with what its records need. */
+interface AllowedCall {
+  readonly identity: Identity
+  readonly state: UserState
+  /** The arguments as sent: what the records' digest is of. */
+  readonly auditedArgs: unknown
+  readonly callId: string
+  readonly policies?: readonly string[]
+  readonly approvalId?: string
+}
+
+/** CIBA §7.1 binding message: plain text of at most 100 characters, shown on both devices. */
+async function bindingMessage(tool: ToolDefinition, context: PolicyContext): Promise<string> {
+  const given = tool.rule.approval?.bindingMessage
+  const text = typeof given === 'function' ? await given(context) : (given ?? `Run ${tool.name}`)
+  return plainBindingMessage(String(text))
+}
 
 /** What the tool wrapper needs. */
 export interface ToolCallDeps {
@@ -30,6 +68,8 @@ export interface ToolCallDeps {
   readonly auditFailure: AuditFailure
   readonly onError: (error: Error) => void
   readonly clock: Clock
+  /** Where calls that need approval ask for it; without it they are refused. */
+  readonly approvals?: ToolApprovalDeps
 }
 
 /** Runs tools behind their rules, and answers the SDK's scope challenges, with the audit order. */
@@ -51,7 +91,10 @@ export function toolCallRunner(deps: ToolCallDeps): ToolCallRunner {
     tool: string,
     args: unknown,
     callId: string,
-    fields: Pick<ToolCallEvent, 'type' | 'decision' | 'reason' | 'outcome' | 'policies'>,
+    fields: Pick<
+      ToolCallEvent,
+      'type' | 'decision' | 'reason' | 'outcome' | 'policies' | 'approvalId'
+    >,
   ): Promise<boolean> {
     return reportToolCall(deps.audit, deps.onError, {
       callId,
@@ -81,6 +124,15 @@ export function toolCallRunner(deps: ToolCallDeps): ToolCallRunner {
       { resource: deps.resource, tool: tool.name, identity, args, state },
       deps.onError,
     )
+    if (verdict.decision === 'needs_approval' && deps.approvals !== undefined) {
+      return runWithApproval(deps.approvals, tool, args, ctx, {
+        identity,
+        state,
+        auditedArgs,
+        callId,
+        ...(verdict.policies !== undefined && { policies: verdict.policies }),
+      })
+    }
     if (verdict.decision !== 'allow') {
       // Recorded before it is answered; a refusal stands whether or not the record was written.
       await report(identity, tool.name, auditedArgs, callId, {
@@ -92,7 +144,27 @@ export function toolCallRunner(deps: ToolCallDeps): ToolCallRunner {
       })
       return toolError(verdict.message)
     }
-    const allowedBy = verdict.policies !== undefined ? { policies: verdict.policies } : {}
+    return runAllowed(tool, args, ctx, {
+      identity,
+      state,
+      auditedArgs,
+      callId,
+      ...(verdict.policies !== undefined && { policies: verdict.policies }),
+    })
+  }
+
+  /** An allowed call: its record, then the handler, then the outcome's record. */
+  async function runAllowed(
+    tool: ToolDefinition,
+    args: Record<string, unknown>,
+    ctx: ServerContext,
+    call: AllowedCall,
+  ): Promise<CallToolResult | InputRequiredResult> {
+    const { identity, state, auditedArgs, callId } = call
+    const allowedBy = {
+      ...(call.policies !== undefined && { policies: call.policies }),
+      ...(call.approvalId !== undefined && { approvalId: call.approvalId }),
+    }
     // No action without its record: the decision is written before the handler runs, and a
     // decision that could not be written is not acted on unless the operator said otherwise.
     const recorded = await report(identity, tool.name, auditedArgs, callId, {
@@ -127,6 +199,99 @@ export function toolCallRunner(deps: ToolCallDeps): ToolCallRunner {
       ...allowedBy,
     })
     return result
+  }
+
+  /**
+   * A call that needs the person's approval: asked for (or found pending) and waited for; run
+   * once if approved, with exactly the approved arguments; otherwise answered with where it stands.
+   */
+  async function runWithApproval(
+    approvals: ToolApprovalDeps,
+    tool: ToolDefinition,
+    args: Record<string, unknown>,
+    ctx: ServerContext,
+    call: AllowedCall,
+  ): Promise<CallToolResult | InputRequiredResult> {
+    const { identity, state, auditedArgs, callId } = call
+    const policies = call.policies !== undefined ? { policies: call.policies } : {}
+    const refuse = async (
+      decision: 'needs_approval' | 'deny',
+      reason: string,
+      approvalId: string | undefined,
+    ) => {
+      await report(identity, tool.name, auditedArgs, callId, {
+        type: 'tool.refused',
+        decision,
+        reason,
+        outcome: 'refused',
+        ...policies,
+        ...(approvalId !== undefined && { approvalId }),
+      })
+    }
+    const progressToken = ctx.mcpReq._meta?.progressToken
+    let progress = 0
+    let outcome: ApprovalOutcome
+    try {
+      outcome = await awaitApproval(approvals, {
+        identity,
+        state,
+        tool: tool.name,
+        args,
+        bindingMessage: await bindingMessage(tool, {
+          resource: deps.resource,
+          identity,
+          tool: tool.name,
+          arguments: args,
+          state,
+        }),
+        signal: ctx.mcpReq.signal,
+        onWaiting: async () => {
+          if (progressToken === undefined) return
+          progress += 1
+          // MCP progress: the client asked for it with a progressToken; a lost one is harmless.
+          await ctx.mcpReq
+            .notify({
+              method: 'notifications/progress',
+              params: {
+                progressToken,
+                progress,
+                message: waitingMessage(identity),
+              },
+            })
+            .catch(() => {})
+        },
+      })
+    } catch (error) {
+      deps.onError(error instanceof Error ? error : new Error(String(error)))
+      await refuse('needs_approval', 'approval_error', undefined)
+      return toolError(
+        `This call to ${tool.name} needs approval, which could not be asked for right now.`,
+      )
+    }
+    if (outcome.status === 'approved') {
+      return runAllowed(tool, args, ctx, { ...call, approvalId: outcome.approvalId })
+    }
+    const refusal = approvalRefusal(outcome, tool.name, identity)
+    await refuse(refusal.decision, refusal.reason, outcome.approvalId)
+    if (
+      outcome.status === 'pending' &&
+      outcome.approvalUri !== undefined &&
+      acceptsUrlElicitation(ctx) &&
+      ctx.mcpReq.inputResponses?.[APPROVAL_ELICITATION] === undefined
+    ) {
+      // MCP URL-mode elicitation (2026-07-28: an input_required result): the client shows the
+      // person the request's page; its retry is the identical call, which picks the decision up.
+      // Asked once per call: a retry still undecided gets the pending result.
+      return inputRequired({
+        inputRequests: {
+          [APPROVAL_ELICITATION]: inputRequired.elicitUrl({
+            message: `Approve or decline this call to ${tool.name} on Deputy's page.`,
+            url: outcome.approvalUri,
+          }),
+        },
+      })
+    }
+    return refusal.result
   }
 
   // The SDK answers a scope challenge with 403 insufficient_scope before dispatch, on both the

@@ -1,6 +1,6 @@
 import type { ToolDecision } from './audit.js'
 import type { Identity } from './identity.js'
-import { missingScopes, staticRefusal, type ToolRule } from './rules.js'
+import { missingScopes, type PolicyContext, staticRefusal, type ToolRule } from './rules.js'
 import type { UserState } from './state.js'
 
 /** A call the rule refuses: what the audit record says and the one line the caller reads. */
@@ -30,8 +30,9 @@ export interface ToolCallFacts {
 }
 
 /**
- * Evaluates a tool's rule on one call, in order: scopes, roles, permissions, then the policy. A
- * policy that throws or answers nothing usable refuses (fail closed), told to `onError`.
+ * Evaluates a tool's rule on one call, in order: scopes, roles, permissions, the policy, then
+ * whether the call needs the person's approval. A policy (or `approval.when`) that throws or
+ * answers nothing usable refuses (fail closed), told to `onError`.
  */
 export async function decideToolCall(
   rule: ToolRule,
@@ -64,16 +65,54 @@ export async function decideToolCall(
       message: `You do not have permission to call ${name}.`,
     }
   }
+  const policy =
+    rule.policy === undefined
+      ? { decision: 'allow' as const }
+      : await decidePolicy(rule, call, onError)
+  if (policy.decision !== 'allow' || rule.approval === undefined) return policy
+  let needed: boolean
+  try {
+    needed =
+      rule.approval.when === undefined || (await rule.approval.when(policyContext(call))) === true
+  } catch (error) {
+    // Whether approval is needed is not known: refused, like a broken policy.
+    onError(error instanceof Error ? error : new Error(String(error)))
+    return {
+      decision: 'deny',
+      reason: 'policy_error',
+      message: `This call to ${name} was refused.`,
+    }
+  }
+  if (!needed) return policy
+  return {
+    decision: 'needs_approval',
+    reason: 'approval',
+    message: `This call to ${name} needs the approval of the person you act for.`,
+    ...(policy.policies !== undefined && { policies: policy.policies }),
+  }
+}
+
+function policyContext(call: ToolCallFacts): PolicyContext {
+  return {
+    resource: call.resource,
+    identity: call.identity,
+    tool: call.tool,
+    arguments: call.args,
+    state: call.state,
+  }
+}
+
+/** The rule's policy on one call; fails closed. */
+async function decidePolicy(
+  rule: ToolRule,
+  call: ToolCallFacts,
+  onError: (error: Error) => void,
+): Promise<Refusal | Allowed> {
+  const name = call.tool
   if (rule.policy === undefined) return { decision: 'allow' }
   let decision: Awaited<ReturnType<NonNullable<ToolRule['policy']>>>
   try {
-    decision = await rule.policy({
-      resource: call.resource,
-      identity,
-      tool: name,
-      arguments: call.args,
-      state: call.state,
-    })
+    decision = await rule.policy(policyContext(call))
   } catch (error) {
     // A broken policy refuses (fail closed) without telling the caller why.
     onError(error instanceof Error ? error : new Error(String(error)))
@@ -98,7 +137,7 @@ export async function decideToolCall(
         ...policies,
       }
     case 'needs_approval':
-      // Approvals come later: until then the call is refused, saying what it waits for.
+      // The person's approval is asked for when the kit has `approvals`; otherwise refused.
       return {
         decision: 'needs_approval',
         reason: 'approval',

@@ -30,6 +30,7 @@ export function toolCallLogRecord(event: ToolCallEvent): Record<string, unknown>
     decision: event.decision,
     reason: event.reason ?? null,
     ...(event.outcome !== undefined && { outcome: event.outcome }),
+    ...(event.approvalId !== undefined && { approvalId: event.approvalId }),
   }
 }
 

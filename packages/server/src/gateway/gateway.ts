@@ -1,21 +1,31 @@
 import {
   type AccessTokenVerifier,
+  type ApprovalOutcome,
   type AuditFailure,
   type AuditHook,
+  approvalRefusal,
+  awaitApproval,
   bearerChallenge,
   browserPageOr,
+  cibaClient,
   type Identity,
   metadataResponse,
   missingScopes,
   newCallId,
   type ProtectedResourceMetadata,
+  plainBindingMessage,
   protectedResourceMetadataPath,
   protectedResourceMetadataUrl,
   reportToolCall,
+  type StateStore,
   staticRefusal,
   type TokenCheck,
+  type ToolApprovalDeps,
+  type ToolApprovalOptions,
   type ToolCallEvent,
+  type ToolRule,
   tokenRefusalResponse,
+  userState,
   verifyAccessToken,
 } from '@deputy/mcp'
 import { Hono } from 'hono'
@@ -60,6 +70,12 @@ export interface GatewayOptions {
    * error and forwards nothing; `continue` tells `onError` and forwards the call.
    */
   auditFailure?: AuditFailure
+  /**
+   * Where calls whose rule has an `approval` ask the person (Deputy's CIBA endpoint, the gateway
+   * a confidential CIBA client), and `state`, where pending requests are kept (Deputy's SQL
+   * state with `--db`). Without it, a rules file with an approval is refused at start.
+   */
+  approvals?: ToolApprovalOptions & { state: StateStore }
   /** RFC 9728 `resource_name`. */
   resourceName?: string
   /** Largest request body passed on; default 4 MiB. */
@@ -80,6 +96,16 @@ export interface Gateway {
 }
 
 const DEFAULT_MAX_BODY = 4 * 1024 * 1024
+/** How long a call waits for the person's approval unless `approvals.waitSeconds` says otherwise. */
+const DEFAULT_APPROVAL_WAIT_SECONDS = 30
+
+/** State for policy contexts when the gateway keeps none (its rules then read no state). */
+const NO_STATE: StateStore = {
+  read: async () => undefined,
+  update: async () => {
+    throw new Error('the gateway keeps no state without approvals')
+  },
+}
 /** How many MCP sessions the gateway remembers the owner of. */
 const MAX_SESSIONS = 10_000
 
@@ -96,6 +122,7 @@ const METHODS = new Set(['GET', 'POST', 'DELETE'])
 
 type Verdict =
   | { readonly kind: 'allow' }
+  | { readonly kind: 'approval'; readonly rule: ToolRule }
   | { readonly kind: 'scope'; readonly scopes: readonly string[] }
   | { readonly kind: 'deny'; readonly reason: 'role' | 'permission'; readonly message: string }
 
@@ -207,6 +234,29 @@ export function createGateway(options: GatewayOptions): Gateway {
   const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY
   const scopesSupported = scopesOf(rules)
   const challengeScopes = rules.challengeScopes ?? scopesSupported
+  const approvals = options.approvals
+  const needsApprovals = [...Object.values(rules.tools), rules.default].some(
+    (rule) => rule?.approval !== undefined,
+  )
+  if (needsApprovals && approvals === undefined) {
+    throw new TypeError('the rules ask for approvals: configure the gateway as a CIBA client')
+  }
+  const approvalDeps: ToolApprovalDeps | undefined =
+    approvals === undefined
+      ? undefined
+      : {
+          resource: resourceId,
+          ciba: cibaClient(approvals),
+          clientId: approvals.clientId,
+          verifier: options.verifier,
+          waitSeconds: approvals.waitSeconds ?? DEFAULT_APPROVAL_WAIT_SECONDS,
+          expirySeconds: approvals.expirySeconds,
+          // CIBA §7.1: the request must contain openid.
+          scope: [...new Set(['openid', ...(approvals.scopes ?? [])])].join(' '),
+          now: () => clock().getTime(),
+        }
+  /** The approval each call (by JSON-RPC id) of the request in hand runs with. */
+  const approvedBy = new WeakMap<Call, string>()
   /** Mcp-Session-Id → the `sub` that opened it (MCP security best practices, "Session Hijacking"). */
   const owners = new Map<string, string>()
 
@@ -224,6 +274,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     call: Call,
     fields: Pick<ToolCallEvent, 'type' | 'decision' | 'reason' | 'outcome'>,
   ): Promise<boolean> {
+    const approvalId = approvedBy.get(call)
     return reportToolCall(options.audit, onError, {
       callId: call.callId,
       at: clock(),
@@ -231,11 +282,11 @@ export function createGateway(options: GatewayOptions): Gateway {
       identity,
       tool: call.name,
       args: call.arguments,
-      fields,
+      fields: { ...fields, ...(approvalId !== undefined && { approvalId }) },
     })
   }
 
-  function verdict(identity: Identity, call: Call): Verdict {
+  async function verdict(identity: Identity, call: Call): Promise<Verdict> {
     const rule = ruleFor(rules, call.name)
     if (rule === undefined) return { kind: 'allow' }
     if (missingScopes(identity, rule.scopes).length > 0) {
@@ -256,7 +307,94 @@ export function createGateway(options: GatewayOptions): Gateway {
         message: `You do not have permission to call ${call.name}.`,
       }
     }
-    return { kind: 'allow' }
+    if (rule.approval === undefined) return { kind: 'allow' }
+    const needed =
+      rule.approval.when === undefined ||
+      (await rule.approval.when(policyContext(identity, call))) === true
+    return needed ? { kind: 'approval', rule } : { kind: 'allow' }
+  }
+
+  function policyContext(identity: Identity, call: Call) {
+    return {
+      resource: resourceId,
+      identity,
+      tool: call.name,
+      arguments: call.arguments,
+      state: userState(approvals?.state ?? NO_STATE, { resource: resourceId, sub: identity.sub }),
+    }
+  }
+
+  /**
+   * One call that needs the person's approval (issue 11 §5): asked for, or found pending from an
+   * identical earlier call, and waited for. Undefined once approved (the call goes on, naming
+   * its approval); otherwise the answer to give, its refusal recorded.
+   */
+  async function holdForApproval(
+    identity: Identity,
+    call: Call,
+    rule: ToolRule,
+    signal: AbortSignal,
+  ): Promise<RpcMessage | undefined> {
+    const args = call.arguments
+    if (
+      approvalDeps === undefined ||
+      args === null ||
+      typeof args !== 'object' ||
+      Array.isArray(args)
+    ) {
+      await report(identity, call, {
+        type: 'tool.refused',
+        decision: 'needs_approval',
+        reason: 'approval',
+        outcome: 'refused',
+      })
+      return toolError(
+        call.id,
+        `This call to ${call.name} needs the approval of the person you act for.`,
+      )
+    }
+    const context = policyContext(identity, call)
+    const given = rule.approval?.bindingMessage
+    let outcome: ApprovalOutcome
+    try {
+      outcome = await awaitApproval(approvalDeps, {
+        identity,
+        state: context.state,
+        tool: call.name,
+        args: args as Record<string, unknown>,
+        bindingMessage: plainBindingMessage(
+          typeof given === 'function' ? given(context) : (given ?? `Run ${call.name}`),
+        ),
+        // A proxy answers with the upstream's reply: no progress stream of its own.
+        onWaiting: async () => {},
+        signal,
+      })
+    } catch (error) {
+      onError(error instanceof Error ? error : new Error(String(error)))
+      await report(identity, call, {
+        type: 'tool.refused',
+        decision: 'needs_approval',
+        reason: 'approval_error',
+        outcome: 'refused',
+      })
+      return toolError(
+        call.id,
+        `This call to ${call.name} needs approval, which could not be asked for right now.`,
+      )
+    }
+    if (outcome.status === 'approved') {
+      approvedBy.set(call, outcome.approvalId)
+      return undefined
+    }
+    if (outcome.approvalId !== undefined) approvedBy.set(call, outcome.approvalId)
+    const refusal = approvalRefusal(outcome, call.name, identity)
+    await report(identity, call, {
+      type: 'tool.refused',
+      decision: refusal.decision,
+      reason: refusal.reason,
+      outcome: 'refused',
+    })
+    return { jsonrpc: '2.0', id: call.id, result: refusal.result } as RpcMessage
   }
 
   function refuseToken(check: Extract<TokenCheck, { ok: false }>): Response {
@@ -436,7 +574,9 @@ export function createGateway(options: GatewayOptions): Gateway {
       return rpcErrorResponse(400, -32020, 'Mcp-Name header does not match the request body')
     }
 
-    const verdicts = calls.map((call) => ({ call, verdict: verdict(identity, call) }))
+    const verdicts = await Promise.all(
+      calls.map(async (call) => ({ call, verdict: await verdict(identity, call) })),
+    )
     const short = verdicts.filter(({ verdict }) => verdict.kind === 'scope')
     if (short.length > 0) {
       // Each refusal is recorded before it is answered; it stands whether or not that worked.
@@ -484,6 +624,31 @@ export function createGateway(options: GatewayOptions): Gateway {
       // A batch (2025-03-26) with a refused call is not passed on in part: every request in it
       // gets an answer here, the refused calls their tool error.
       return answerHere(body, answers)
+    }
+    const held = verdicts.filter(({ verdict }) => verdict.kind === 'approval')
+    if (body !== undefined && held.length > 0) {
+      const answers = new Map<unknown, RpcMessage>()
+      // A call waits for one person's decision; a batch does not wait in part.
+      const alone = !Array.isArray(body.value)
+      for (const { call, verdict } of held) {
+        if (verdict.kind !== 'approval') continue
+        if (!alone) {
+          await report(identity, call, {
+            type: 'tool.refused',
+            decision: 'needs_approval',
+            reason: 'approval',
+            outcome: 'refused',
+          })
+          answers.set(
+            call.id,
+            toolError(call.id, `This call to ${call.name} needs approval: send it on its own.`),
+          )
+          continue
+        }
+        const answer = await holdForApproval(identity, call, verdict.rule, request.signal)
+        if (answer !== undefined) answers.set(call.id, answer)
+      }
+      if (!alone || answers.size > 0) return answerHere(body, answers)
     }
     // No action without its record: each allowed call's decision is written before the upstream
     // sees it. A decision that could not be written is not forwarded (nor is its batch), unless

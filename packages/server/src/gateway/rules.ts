@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs'
-import type { ToolRule } from '@deputy/mcp'
+import type { ApprovalRule, PolicyContext, ToolRule } from '@deputy/mcp'
 import { z } from 'zod'
 import { DeputyError } from '../lib/errors.js'
 
@@ -22,13 +22,60 @@ const scopeToken = z
   .regex(/^[\u0021\u0023-\u005B\u005D-\u007E]+$/, 'not an OAuth scope token')
   .refine((scope) => scope !== 'offline_access', 'offline_access is not a resource scope')
 
+// Issue 11 §5: the person's approval, asked through Deputy (CIBA) for each call, or for those
+// with a numeric argument over its limit; the binding message may name arguments as {name}.
+const approvalSchema = z
+  .object({
+    bindingMessage: z.string().min(1).max(100).optional(),
+    over: z.record(z.string().min(1), z.number()).optional(),
+  })
+  .strict()
+
 const ruleSchema = z
   .object({
     scopes: z.array(scopeToken).optional(),
     roles: z.array(z.string().min(1)).optional(),
     permissions: z.array(z.string().min(1)).optional(),
+    approval: approvalSchema.optional(),
   })
   .strict()
+
+type ApprovalInput = z.infer<typeof approvalSchema>
+
+function argumentsOf(context: PolicyContext): Record<string, unknown> {
+  const args = context.arguments
+  return args !== null && typeof args === 'object' ? (args as Record<string, unknown>) : {}
+}
+
+/** The kit's approval rule for a rules file's `approval`. */
+function approvalRule(input: ApprovalInput): ApprovalRule {
+  const { over, bindingMessage } = input
+  return {
+    ...(over !== undefined && {
+      // Over the limit: a number above it. Anything else is not "over".
+      when: (context: PolicyContext) => {
+        const args = argumentsOf(context)
+        return Object.entries(over).some(([name, limit]) => {
+          const value = args[name]
+          return typeof value === 'number' && value > limit
+        })
+      },
+    }),
+    ...(bindingMessage !== undefined && {
+      bindingMessage: (context: PolicyContext) => {
+        const args = argumentsOf(context)
+        return bindingMessage.replaceAll(/\{([A-Za-z0-9_]+)\}/g, (whole, name: string) =>
+          Object.hasOwn(args, name) ? String(args[name]) : whole,
+        )
+      },
+    }),
+  }
+}
+
+function toolRule(input: z.infer<typeof ruleSchema>): ToolRule {
+  const { approval, ...rest } = input
+  return approval === undefined ? rest : { ...rest, approval: approvalRule(approval) }
+}
 
 const rulesSchema = z
   .object({
@@ -50,11 +97,14 @@ export function parseRules(input: unknown, source = 'rules'): GatewayRules {
     const at = issue?.path.length ? issue.path.join('.') : '(top level)'
     throw new DeputyError('ERR_INVALID_INPUT', `${source}: ${at}: ${issue?.message ?? 'invalid'}`)
   }
-  const { tools, hideForbiddenTools, challengeScopes } = parsed.data
+  const { hideForbiddenTools, challengeScopes } = parsed.data
+  const tools = Object.fromEntries(
+    Object.entries(parsed.data.tools).map(([name, rule]) => [name, toolRule(rule)]),
+  )
   return {
     tools,
     hideForbiddenTools,
-    ...(parsed.data.default !== undefined && { default: parsed.data.default }),
+    ...(parsed.data.default !== undefined && { default: toolRule(parsed.data.default) }),
     ...(challengeScopes !== undefined && { challengeScopes }),
   }
 }

@@ -29,6 +29,8 @@ export interface McpToolCallEvent {
   readonly policies?: readonly string[]
   /** None on `tool.allowed`: it is written before the call runs. */
   readonly outcome: 'success' | 'error' | 'refused' | undefined
+  /** The approval request the call waited for or ran with (`approval_requests.id`). */
+  readonly approvalId?: string
 }
 
 // The audit chain's decision words (`allow`, `deny`, `needs-approval`, …), not the kit's.
@@ -92,6 +94,7 @@ export function toolCallAuditEvent(event: McpToolCallEvent): AuditEventInput {
       argumentsDigest: event.argumentsDigest,
       ...(event.outcome !== undefined && { outcome: event.outcome }),
       ...(event.policies !== undefined && { policies: [...event.policies] }),
+      ...(event.approvalId !== undefined && { approvalId: event.approvalId }),
       at: event.at.toISOString(),
       ...(event.tokenId !== undefined && { jti: event.tokenId }),
     },

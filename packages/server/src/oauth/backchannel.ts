@@ -305,17 +305,23 @@ export function createBackchannelRoutes(deps: BackchannelDeps): Hono<AppEnv> {
           expiresAt: new Date(request.expiresAt).toISOString(),
         },
       })
+      const page = `${deps.config.issuer}/approvals/${request.id}`
       await deps.notifier.requested({
         request,
         person: { id: person.id, email: person.email, name: person.name },
         clientName: client.name,
-        link: `${deps.config.issuer}/approvals/${request.id}`,
+        link: page,
         summary: summaryOf(request, details.types),
       })
       return noStoreJson({
         auth_req_id: authReqId,
         expires_in: expiresIn,
         interval: request.intervalSeconds,
+        // Deputy's extension members (CIBA §7.3 clients ignore unknown ones): the request's id,
+        // which its tokens name as `approval_id`, and the person's page for it, so a client can
+        // hand the person the link. Neither is a credential: the page needs the person's sign-in.
+        approval_id: request.id,
+        approval_uri: page,
       })
     } catch (err) {
       if (isOAuthError(err) && err.status < 500) {

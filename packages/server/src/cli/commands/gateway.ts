@@ -1,4 +1,4 @@
-import type { AuditFailure, AuditHook } from '@deputy/mcp'
+import { type AuditFailure, type AuditHook, memoryStateStore, type StateStore } from '@deputy/mcp'
 import type { Command } from 'commander'
 import { createAuditLog } from '../../audit/chain.js'
 import { chainAudit, jsonLineAudit } from '../../gateway/audit.js'
@@ -18,6 +18,7 @@ import {
 } from '../../gateway/upstream-stdio.js'
 import { systemClock } from '../../lib/clock.js'
 import { DeputyError } from '../../lib/errors.js'
+import { createSqlUserStateStore } from '../../mcp-state/sql-user-state.js'
 import { serveFetch } from '../../server.js'
 import { openStore, type Store } from '../../store/db.js'
 import { migrateToLatest } from '../../store/migrate.js'
@@ -38,7 +39,12 @@ export interface GatewayCommandOptions {
   maxChildren?: string
   maxChildrenPerPerson?: string
   idleTimeout?: string
+  approvalsClientId?: string
+  approvalWait?: string
 }
+
+/** Where the gateway's CIBA client secret is read from: never a flag, which `ps` would show. */
+export const CIBA_SECRET_VARIABLE = 'DEPUTY_GATEWAY_CIBA_CLIENT_SECRET'
 
 const DEFAULT_PORT = 8090
 
@@ -155,6 +161,37 @@ function auditFailureOf(value: string | undefined): AuditFailure {
 const collect = (value: string, previous: string[]) => [...previous, value]
 
 /**
+ * The gateway as a CIBA client of the issuer, when `--approvals-client-id` is given: pending
+ * requests in Deputy's SQL state with `--db` (any replica finds them), else in memory.
+ */
+function approvalsOf(
+  opts: GatewayCommandOptions,
+  issuer: string,
+  store: Store | undefined,
+): Parameters<typeof createGateway>[0]['approvals'] {
+  if (opts.approvalsClientId === undefined) {
+    if (opts.approvalWait !== undefined)
+      throw invalid('--approval-wait needs --approvals-client-id')
+    return undefined
+  }
+  const clientSecret = process.env[CIBA_SECRET_VARIABLE]
+  if (clientSecret === undefined || clientSecret === '') {
+    throw invalid(`--approvals-client-id needs the client's secret in ${CIBA_SECRET_VARIABLE}`)
+  }
+  const state: StateStore =
+    store === undefined ? memoryStateStore() : createSqlUserStateStore({ store })
+  return {
+    issuer,
+    clientId: opts.approvalsClientId,
+    clientSecret,
+    ...(opts.approvalWait !== undefined && {
+      waitSeconds: positiveInteger('--approval-wait', opts.approvalWait, 3600),
+    }),
+    state,
+  }
+}
+
+/**
  * `deputy gateway`: puts an existing MCP server (Streamable HTTP or stdio) behind OAuth with
  * per-tool rules and audit, without changing it.
  */
@@ -195,6 +232,14 @@ export function registerGateway(program: Command): void {
       '--audit-failure <refuse|continue>',
       'when a call cannot be recorded: refuse it (default) or log and go on',
     )
+    .option(
+      '--approvals-client-id <id>',
+      `the gateway's CIBA client at the issuer (a Deputy), for rules with an approval; its secret in ${CIBA_SECRET_VARIABLE}`,
+    )
+    .option(
+      '--approval-wait <seconds>',
+      'how long a call waits for the approval before answering pending (default 30)',
+    )
     .action((opts: GatewayCommandOptions, command: Command) => runGateway(command, opts))
 }
 
@@ -227,6 +272,8 @@ async function runGateway(command: Command, opts: GatewayCommandOptions): Promis
     audit = jsonLineAudit((line) => process.stderr.write(line))
   }
 
+  const approvals = approvalsOf(opts, issuer, store)
+
   // The resource names the real port, so `--port 0` needs the socket before the gateway exists.
   let gateway: Gateway | undefined
   const server = await serveFetch(
@@ -248,6 +295,7 @@ async function runGateway(command: Command, opts: GatewayCommandOptions): Promis
       rules,
       audit,
       auditFailure,
+      ...(approvals !== undefined && { approvals }),
       onError,
     })
   } catch (error) {
