@@ -1,5 +1,11 @@
 import { readFile } from 'node:fs/promises'
-import { type AuditHook, type FetchLike, jwtVerifier, type ProtectedMcpServer } from '@deputy/mcp'
+import {
+  type AuditHook,
+  type FetchLike,
+  jwtVerifier,
+  type ProtectedMcpServer,
+  type ToolApprovalOptions,
+} from '@deputy/mcp'
 import {
   type Actor,
   createSqlUserStateStore,
@@ -23,6 +29,11 @@ export interface DeputyTradingOptions {
   issuer: string
   /** How the token verifier reaches `<issuer>/jwks`; the demo passes Deputy's app (in-process). */
   fetch?: FetchLike
+  /**
+   * How buys held for approval ask the person: the server's confidential CIBA client at this
+   * Deputy (`deputy demo trading` registers one); without it they are refused as needing approval.
+   */
+  approvals?: ToolApprovalOptions
   /** Every tool call, for Deputy's audit chain. */
   audit?: AuditHook
 }
@@ -47,6 +58,7 @@ export function createDeputyTrading(options: DeputyTradingOptions): ProtectedMcp
     stateStore: createSqlUserStateStore({ store: deps.store, clock: deps.clock }),
     policy: deps.policy,
     now: () => deps.clock.now(),
+    ...(options.approvals !== undefined && { approvals: options.approvals }),
     ...(options.audit !== undefined && { audit: options.audit }),
     onError: (error) => deps.logger.error({ err: error }, 'trading'),
   })

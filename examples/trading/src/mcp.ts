@@ -7,6 +7,8 @@ import {
   type ProtectedMcpServer,
   protectMcpServer,
   type StateStore,
+  type ToolApprovalOptions,
+  type ToolRule,
   type UserState,
 } from '@deputy/mcp'
 import {
@@ -33,6 +35,13 @@ export interface TradingMcpServerOptions {
    * code, so there is no trading server without one.
    */
   policy: PolicyDecisionPoint
+  /**
+   * Where a buy the policies hold for approval asks the person (the server as a confidential CIBA
+   * client of Deputy): it waits for their decision with progress notifications, answers pending
+   * with the page where they decide, and runs once with exactly the approved arguments. Without
+   * it, a held buy is refused as needing approval.
+   */
+  approvals?: ToolApprovalOptions
   /** Receives every tool call; the demo appends them to Deputy's audit chain. */
   audit?: AuditHook
   /** Unexpected errors (an unreachable JWKS, a throwing policy or audit hook). */
@@ -72,15 +81,29 @@ export function createTradingMcpServer(options: TradingMcpServerOptions): Protec
     server: { name: 'trading', version: '0.1.0' },
     state: options.stateStore,
     resourceName: 'Trading (demo)',
+    ...(options.approvals !== undefined && { approvals: options.approvals }),
     ...(options.audit !== undefined && { audit: options.audit }),
     ...(options.onError !== undefined && { onError: options.onError }),
   })
   const policy = cedarPolicy(options.policy, { state: TRADING_POLICY_STATE })
   const now = options.now ?? (() => new Date())
   for (const tool of TRADING_TOOLS) {
+    const rule: ToolRule = {
+      scopes: tool.scopes,
+      policy,
+      // Which calls wait is the policies' (a Cedar needs_approval), never this rule's own `when`;
+      // the rule only words the request the person sees beside the call's arguments.
+      ...(options.approvals !== undefined &&
+        tool.bindingMessage !== undefined && {
+          approval: {
+            when: () => false,
+            bindingMessage: ({ arguments: args }) => tool.bindingMessage?.(args as never) ?? '',
+          },
+        }),
+    }
     server.tool(
       tool.name,
-      { scopes: tool.scopes, policy },
+      rule,
       { description: tool.description, inputSchema: tool.inputSchema },
       async (args, { state }) => {
         const ctx: TradingContext = { state: tradingState(state), now }

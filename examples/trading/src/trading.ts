@@ -358,7 +358,17 @@ export interface TradingTool {
   inputSchema: z.ZodObject
   /** Scopes the access token must carry. */
   scopes: string[]
+  /**
+   * The line the person sees when a call waits for their approval (CIBA `binding_message`, at
+   * most 100 characters), beside the call's exact arguments.
+   */
+  bindingMessage?: (input: never) => string
   run(ctx: TradingContext, input: never): Promise<TradingResult> | TradingResult
+}
+
+/** `buy_stock`'s request for approval, in words: `Buy 8 ATKO at up to $142.18 a share`. */
+export function buyBindingMessage(input: z.infer<typeof BUY_INPUT>): string {
+  return `Buy ${input.quantity} ${input.symbol} at up to ${dollars(input.maxPriceCents)} a share`
 }
 
 /** The five tools of the talk's trading agent. */
@@ -391,6 +401,7 @@ export const TRADING_TOOLS: TradingTool[] = [
       "Buys shares for the user at the current price, if it is at most maxPriceCents a share. A buy that could cost more than the user's trading limit (quantity times maxPriceCents), or of a restricted stock, waits for the user's approval.",
     inputSchema: BUY_INPUT,
     scopes: [TRADING_SCOPES.trade],
+    bindingMessage: buyBindingMessage,
     run: buyStock,
   },
   {

@@ -2,6 +2,7 @@ import { memoryStateStore, userState } from '@deputy/mcp'
 import { describe, expect, it } from 'vitest'
 import {
   BUY_INPUT,
+  buyBindingMessage,
   buyStock,
   LIMIT_KEY,
   listStocks,
@@ -182,6 +183,19 @@ describe('buy_stock', () => {
       BUY_INPUT.safeParse({ symbol: 'ATKO', quantity: 1.5, maxPriceCents: 1 }).error?.issues[0]
         ?.message,
     ).toBe('quantity must be a whole number from 1 to 10000.')
+  })
+
+  it('says what a buy waiting for approval is, in the line the person sees (at most 100 characters)', () => {
+    expect(buyBindingMessage({ symbol: 'ATKO', quantity: 8, maxPriceCents: 14_218 })).toBe(
+      'Buy 8 ATKO at up to $142.18 a share',
+    )
+    const longest = buyBindingMessage({
+      symbol: 'QNTM',
+      quantity: 10_000,
+      maxPriceCents: 10_000_000,
+    })
+    expect(longest).toBe('Buy 10000 QNTM at up to $100,000.00 a share')
+    expect(longest.length).toBeLessThanOrEqual(100)
   })
 
   it('two buys at once never spend the same cash', async () => {

@@ -106,6 +106,8 @@ h2 { font-size: 1.15rem; margin: 1.5rem 0 0.75rem; }
 ul.approvals { list-style: none; padding: 0; margin: 0 0 1rem; }
 ul.approvals li { padding: 0.75rem 0; border-top: 1px solid var(--border); }
 ul.approvals li p { margin: 0.25rem 0 0; }
+/* A tool call's arguments read as one long word of JSON: on a phone they wrap, not overflow. */
+ul.scopes li, ul.approvals li { overflow-wrap: anywhere; }
 .badge {
   display: inline-block;
   margin-left: 0.5rem;

@@ -4,6 +4,7 @@ import {
   mountTradingMcpServer,
   seedDemo,
   seedTradingDemo,
+  type TradingMountOptions,
 } from '../../src/cli/commands/demo.js'
 import type { ConfigInput } from '../../src/config/schema.js'
 import { generateMasterKey } from '../../src/keys/master-key.js'
@@ -52,14 +53,18 @@ export interface TradingDemo extends ShopDemo {
   restart(): Promise<TradingDemo>
 }
 
-export function startTradingDemo(config: ConfigInput = {}): Promise<TradingDemo> {
-  return startDemo(config, undefined, true) as Promise<TradingDemo>
+export function startTradingDemo(
+  config: ConfigInput = {},
+  options: TradingMountOptions = {},
+): Promise<TradingDemo> {
+  return startDemo(config, undefined, options) as Promise<TradingDemo>
 }
 
 async function startDemo(
   config: ConfigInput,
   kept: Kept | undefined,
-  trading: boolean,
+  /** The trading server's mount options, when it is served too. */
+  trading: TradingMountOptions | false,
 ): Promise<ShopDemo | TradingDemo> {
   const port = kept?.port ?? (await freePort())
   const issuer = `http://127.0.0.1:${port}`
@@ -78,8 +83,9 @@ async function startDemo(
       throw new Error('mcp.shop was not mounted: build the workspace first (npm run build)')
     const tradingSeed = trading ? await seedTradingDemo(deputy.deps, issuer) : undefined
     if (
+      trading &&
       tradingSeed !== undefined &&
-      !(await mountTradingMcpServer(deputy.app, deputy.deps, tradingSeed.resource))
+      !(await mountTradingMcpServer(deputy.app, deputy.deps, tradingSeed.resource, trading))
     )
       throw new Error(
         'the trading server was not mounted: build the workspace first (npm run build)',

@@ -14,6 +14,16 @@ import type { LoopbackOAuthProvider } from './provider.js'
 export interface ToolAnswer {
   text: string
   isError: boolean
+  /** The result's `_meta`, when it has one (e.g. a pending approval). */
+  meta?: Record<string, unknown>
+}
+
+/** What a call may ask of the SDK besides the call itself. */
+export interface CallOptions {
+  /** MCP progress notifications of this call (the SDK sends a progressToken when given). */
+  onprogress?: (progress: { progress: number; message?: string }) => void
+  /** The SDK's request timeout restarts at each progress notification. */
+  resetTimeoutOnProgress?: boolean
 }
 
 /** The parts of an SDK's transport and client a host uses, the same in v1 and v2. */
@@ -23,9 +33,13 @@ interface Transport {
 interface SdkClient {
   connect(transport: Transport): Promise<void>
   listTools(): Promise<{ tools: { name: string }[] }>
-  callTool(request: { name: string; arguments: Record<string, unknown> }): Promise<{
+  callTool(
+    request: { name: string; arguments: Record<string, unknown> },
+    options?: CallOptions,
+  ): Promise<{
     content?: unknown
     isError?: unknown
+    _meta?: unknown
   }>
   close(): Promise<void>
 }
@@ -136,20 +150,26 @@ export class McpSession {
   }
 
   /** Calls a tool; on a step-up the SDK re-authorizes with the union of scopes and the call is retried. */
-  async call(name: string, args: Record<string, unknown> = {}): Promise<ToolAnswer> {
+  async call(
+    name: string,
+    args: Record<string, unknown> = {},
+    options?: CallOptions,
+  ): Promise<ToolAnswer> {
     const { client, transport } = this.connected()
     let result: Awaited<ReturnType<SdkClient['callTool']>>
     try {
-      result = await client.callTool({ name, arguments: args })
+      result = await client.callTool({ name, arguments: args }, options)
     } catch (err) {
       if (!this.sdk.isUnauthorized(err)) throw err
       await this.authorize(transport)
-      result = await client.callTool({ name, arguments: args })
+      result = await client.callTool({ name, arguments: args }, options)
     }
     const content = (result.content ?? []) as { type: string; text?: string }[]
+    const meta = result._meta
     return {
       text: content.map((block) => block.text ?? '').join('\n'),
       isError: result.isError === true,
+      ...(meta !== null && typeof meta === 'object' && { meta: meta as Record<string, unknown> }),
     }
   }
 

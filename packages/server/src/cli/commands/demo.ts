@@ -6,6 +6,7 @@ import type { AppEnv } from '../../http/env.js'
 import { DeputyError } from '../../lib/errors.js'
 import { randomToken } from '../../lib/random.js'
 import { type McpToolCallEvent, toolCallAuditor } from '../../mcp-state/audit-bridge.js'
+import { CIBA_GRANT_TYPE } from '../../oauth/clients.js'
 import type { Resource } from '../../oauth/resources.js'
 import type { ActionDeclaration } from '../../policy/types.js'
 import { addServeOptions, type StartOptions, serveDeputy } from './start.js'
@@ -256,6 +257,9 @@ export const mountShopMcpServer: McpMount = async (app, deps, resource) => {
 /** The package that holds the trading agent's MCP server (examples/trading). */
 export const TRADING_PACKAGE = '@deputy/example-trading'
 
+/** The name of the trading server's CIBA client, the one it asks the person's approval as. */
+export const TRADING_APPROVALS_CLIENT_NAME = 'Trading (demo) MCP server'
+
 /** What the demo needs of the trading package; checked when it is loaded. */
 interface TradingPackage {
   createDeputyTrading(options: {
@@ -263,6 +267,7 @@ interface TradingPackage {
     resource: string
     issuer: string
     fetch: (input: string | URL | Request, init?: RequestInit) => Promise<Response>
+    approvals: { issuer: string; clientId: string; clientSecret: string; waitSeconds?: number }
     audit: (event: McpToolCallEvent) => Promise<void>
   }): ExampleServer
   installTradingPolicies(deps: DeputyDeps, server: ExampleServer): Promise<unknown>
@@ -282,21 +287,73 @@ function loadTradingPackage(): Promise<TradingPackage | undefined> {
 }
 
 /**
+ * The trading server's confidential CIBA client at this Deputy, registered anew at each start
+ * (the one of the start before is deleted): Deputy keeps only a digest of a client secret, and
+ * the server needs the secret itself. A request still pending at a restart is then asked again.
+ */
+async function tradingApprovalsClient(
+  deps: DeputyDeps,
+  resource: Resource,
+): Promise<{ clientId: string; clientSecret: string }> {
+  for (const client of await deps.clients.list()) {
+    if (
+      client.name === TRADING_APPROVALS_CLIENT_NAME &&
+      client.grantTypes.includes(CIBA_GRANT_TYPE)
+    )
+      await deps.clients.delete(client.clientId, DEMO_ACTOR)
+  }
+  const created = await deps.clients.register(
+    {
+      name: TRADING_APPROVALS_CLIENT_NAME,
+      grantTypes: [CIBA_GRANT_TYPE],
+      allowedResources: [resource.uri],
+    },
+    DEMO_ACTOR,
+  )
+  if (created.clientSecret === undefined) throw new Error('the CIBA client was given no secret')
+  return { clientId: created.client.clientId, clientSecret: created.clientSecret }
+}
+
+/** Options of {@link mountTradingMcpServer}. */
+export interface TradingMountOptions {
+  /**
+   * How long a held buy waits for the person's decision (with progress notifications) before it
+   * answers that the approval is pending, with the page; default the kit's (30 seconds).
+   */
+  approvalWaitSeconds?: number
+}
+
+/**
  * Mounts the trading agent's MCP server (examples/trading) at its resource's path
  * (`/trading/mcp`) with its RFC 9728 metadata at `/.well-known/oauth-protected-resource/trading/mcp`
  * (the root well-known URL stays the shop's). As for the shop: tokens checked against this
  * Deputy's `/jwks` in-process, its tools declared as Cedar actions and its policies (which buys
  * wait for approval) installed unless already stored, portfolios in Deputy's database, every tool
- * call in the audit chain.
+ * call in the audit chain. A buy the policies hold asks the person through Deputy's CIBA endpoint
+ * as the server's own client, and runs once they approve it.
  */
-export const mountTradingMcpServer: McpMount = async (app, deps, resource) => {
+export async function mountTradingMcpServer(
+  app: Hono<AppEnv>,
+  deps: DeputyDeps,
+  resource: Resource,
+  options: TradingMountOptions = {},
+): Promise<boolean> {
   const tradingPackage = await loadTradingPackage()
   if (tradingPackage === undefined) return false
+  const issuer = deps.config.issuer
+  const client = await tradingApprovalsClient(deps, resource)
   const server = tradingPackage.createDeputyTrading({
     deps,
     resource: resource.uri,
-    issuer: deps.config.issuer,
+    issuer,
     fetch: (input, init) => Promise.resolve(app.request(input, init)),
+    approvals: {
+      issuer,
+      ...client,
+      ...(options.approvalWaitSeconds !== undefined && {
+        waitSeconds: options.approvalWaitSeconds,
+      }),
+    },
     audit: toolCallAuditor(deps),
   })
   await tradingPackage.installTradingPolicies(deps, server)
@@ -312,7 +369,11 @@ export const mountTradingMcpServer: McpMount = async (app, deps, resource) => {
 const USD = new Intl.NumberFormat('en-US', { style: 'currency', currency: 'USD' })
 
 /** The banner lines of the trading demo: where to point the MCP client, and what waits for approval. */
-export function tradingDemoLines(seed: TradingDemoSeed, mounted: boolean): string[] {
+export function tradingDemoLines(
+  seed: TradingDemoSeed,
+  issuer: string,
+  mounted: boolean,
+): string[] {
   const seeded = [
     `resource ${seed.resourceChange === 'unchanged' ? 'already there' : seed.resourceChange}`,
     ...(seed.limit === undefined
@@ -328,8 +389,9 @@ export function tradingDemoLines(seed: TradingDemoSeed, mounted: boolean): strin
     ...(mounted
       ? [
           `    Sign in as ${DEMO_EMAIL}, as for the shop. A buy that could cost more than the person's`,
-          '    limit, or of a restricted stock, waits for their approval: Cedar policies',
-          '    trading.over-limit and trading.restricted-stock (deputy policy show <id>).',
+          '    limit, or of a restricted stock, waits for their approval (Cedar policies',
+          '    trading.over-limit and trading.restricted-stock: deputy policy show <id>); they',
+          `    decide at ${issuer}/approvals, and the buy runs once, with exactly what they approved.`,
         ]
       : [
           `    (the trading server is not installed or not built, so ${new URL(seed.resource.uri).pathname} answers 404:`,
@@ -409,7 +471,7 @@ export function registerDemo(program: Command): void {
       if (demo !== 'trading') return lines
       const trading = await seedTradingDemo(deputy.deps, config.issuer)
       const tradingMounted = await mountTradingMcpServer(deputy.app, deputy.deps, trading.resource)
-      return [...lines, ...tradingDemoLines(trading, tradingMounted)]
+      return [...lines, ...tradingDemoLines(trading, config.issuer, tradingMounted)]
     }),
   )
 }
