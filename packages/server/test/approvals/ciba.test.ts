@@ -10,18 +10,11 @@ import { mintIdToken } from '../../src/oauth/id-token.js'
 import { listen, type RunningServer } from '../../src/server.js'
 import { startTestDeputy, type TestDeputy } from '../helpers/deputy.js'
 import { freePort } from '../interop/fixture.js'
+import { ADMIN, PAYMENT, PAYMENT_INITIATION, RESOURCE, TRADING } from './inbox-fixture.js'
 
 // OpenID CIBA Core 1.0 with RFC 9396 authorization details (issue 11 §1, §2), against a real
 // Deputy on loopback, with openid-client's CIBA functions as the independent client (poll mode)
 // and a real notification endpoint (ping mode). Every MUST gets its negative test.
-
-const ADMIN: Actor = { type: 'system', id: 'test' }
-const RESOURCE = 'https://trading.example/mcp'
-const PAYMENT = {
-  type: 'payment_initiation',
-  instructedAmount: { amount: '120.00', currency: 'EUR' },
-  creditorName: 'ACME Shirts',
-}
 
 interface Ping {
   authorization: string | undefined
@@ -70,37 +63,8 @@ describe('CIBA with rich authorization details against a real Deputy (issue 11 �
     const user = await deps.users.create({ email: 'alice@example.com', name: 'Alice' }, ADMIN)
     alice = { id: user.id, email: user.email }
     person.id = user.id
-    await deps.resources.put(
-      {
-        uri: RESOURCE,
-        name: 'Trading',
-        scopes: { 'stock:trade': 'Trade stocks for you' },
-        isDefault: true,
-      },
-      ADMIN,
-    )
-    await deps.detailTypes.put(
-      {
-        resource: RESOURCE,
-        type: 'payment_initiation',
-        description: 'A payment',
-        template: 'Pay {instructedAmount.amount} {instructedAmount.currency} to {creditorName}',
-        schema: {
-          type: 'object',
-          properties: {
-            type: { const: 'payment_initiation' },
-            instructedAmount: {
-              type: 'object',
-              properties: { amount: { type: 'string' }, currency: { type: 'string' } },
-              required: ['amount', 'currency'],
-            },
-            creditorName: { type: 'string' },
-          },
-          required: ['type', 'instructedAmount', 'creditorName'],
-        },
-      },
-      ADMIN,
-    )
+    await deps.resources.put(TRADING, ADMIN)
+    await deps.detailTypes.put(PAYMENT_INITIATION, ADMIN)
     const register = async (extra: Record<string, unknown>) => {
       const created = await deps.clients.register(
         { name: 'Trading agent', grantTypes: ['urn:openid:params:grant-type:ciba'], ...extra },

@@ -1,14 +1,11 @@
-import { existsSync } from 'node:fs'
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core'
+import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { hasChromium, launchChromium, signInOnPage } from '../helpers/chromium.js'
 import { type InboxFixture, PASSWORDS, startInboxFixture, TRANSFER } from './inbox-fixture.js'
 
 // The approvals inbox in real Chromium at phone and desktop size (issue 11 §3): a request made
 // at the real /bc-authorize appears, live updates without reload, Approve and Deny, the fresh
 // sign-in of a high-risk request, and the CIBA poll at /token after the decision.
-
-const CHROMIUM = process.env.DEPUTY_TEST_CHROMIUM ?? '/usr/bin/chromium'
-const hasChromium = existsSync(CHROMIUM)
 
 const SIZES = [
   { name: 'phone', viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true },
@@ -21,18 +18,7 @@ describe.skipIf(!hasChromium)('approvals inbox in Chromium (issue 11 §3)', () =
 
   beforeAll(async () => {
     f = await startInboxFixture()
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-      ],
-    })
+    browser = await launchChromium()
   }, 60_000)
 
   afterAll(async () => {
@@ -50,11 +36,9 @@ describe.skipIf(!hasChromium)('approvals inbox in Chromium (issue 11 §3)', () =
     const page = await context.newPage()
     await page.goto(`${f.origin}/approvals`)
     expect(new URL(page.url()).pathname).toBe('/login')
-    await page.getByLabel('Email').fill(f.alice.email)
-    await page.getByLabel('Password').fill(PASSWORDS.alice)
     await Promise.all([
       page.waitForURL(`${f.origin}/approvals`),
-      page.getByRole('button', { name: 'Sign in' }).click(),
+      signInOnPage(page, { email: f.alice.email, password: PASSWORDS.alice }),
     ])
     return { context, page }
   }
@@ -151,11 +135,9 @@ describe.skipIf(!hasChromium)('approvals inbox in Chromium (issue 11 §3)', () =
     const context = await browser.newContext({ javaScriptEnabled: false })
     const page = await context.newPage()
     await page.goto(`${f.origin}/approvals`)
-    await page.getByLabel('Email').fill(f.alice.email)
-    await page.getByLabel('Password').fill(PASSWORDS.alice)
     await Promise.all([
       page.waitForURL(`${f.origin}/approvals`),
-      page.getByRole('button', { name: 'Sign in' }).click(),
+      signInOnPage(page, { email: f.alice.email, password: PASSWORDS.alice }),
     ])
     await expect(item(page, pending.id).textContent()).resolves.toContain('NO-SCRIPT')
     await expect(page.locator('#live-status').textContent()).resolves.toContain(

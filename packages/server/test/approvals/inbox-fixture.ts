@@ -18,6 +18,33 @@ export const PAYMENT = {
   instructedAmount: { amount: '120.00', currency: 'EUR' },
   creditorName: 'ACME Shirts',
 }
+/** The resource the approvals tests ask for: a trading MCP server. */
+export const TRADING = {
+  uri: RESOURCE,
+  name: 'Trading',
+  scopes: { 'stock:trade': 'Trade stocks for you' },
+  isDefault: true,
+}
+/** The RAR detail type of a PAYMENT, as the resource registers it. */
+export const PAYMENT_INITIATION = {
+  resource: RESOURCE,
+  type: 'payment_initiation',
+  description: 'A payment',
+  template: 'Pay {instructedAmount.amount} {instructedAmount.currency} to {creditorName}',
+  schema: {
+    type: 'object',
+    properties: {
+      type: { const: 'payment_initiation' },
+      instructedAmount: {
+        type: 'object',
+        properties: { amount: { type: 'string' }, currency: { type: 'string' } },
+        required: ['amount', 'currency'],
+      },
+      creditorName: { type: 'string' },
+    },
+    required: ['type', 'instructedAmount', 'creditorName'],
+  },
+}
 export const TRANSFER = { type: 'account_transfer', amount: '9000.00', to: 'Mallory Ltd' }
 export const PASSWORDS = { alice: 'correct horse battery', bob: 'another fine password' }
 
@@ -102,37 +129,8 @@ export async function startInboxFixture(
     { email: 'bob@example.com', name: 'Bob', password: PASSWORDS.bob },
     ADMIN,
   )
-  await deps.resources.put(
-    {
-      uri: RESOURCE,
-      name: 'Trading',
-      scopes: { 'stock:trade': 'Trade stocks for you' },
-      isDefault: true,
-    },
-    ADMIN,
-  )
-  await deps.detailTypes.put(
-    {
-      resource: RESOURCE,
-      type: 'payment_initiation',
-      description: 'A payment',
-      template: 'Pay {instructedAmount.amount} {instructedAmount.currency} to {creditorName}',
-      schema: {
-        type: 'object',
-        properties: {
-          type: { const: 'payment_initiation' },
-          instructedAmount: {
-            type: 'object',
-            properties: { amount: { type: 'string' }, currency: { type: 'string' } },
-            required: ['amount', 'currency'],
-          },
-          creditorName: { type: 'string' },
-        },
-        required: ['type', 'instructedAmount', 'creditorName'],
-      },
-    },
-    ADMIN,
-  )
+  await deps.resources.put(TRADING, ADMIN)
+  await deps.detailTypes.put(PAYMENT_INITIATION, ADMIN)
   await deps.detailTypes.put(
     {
       resource: RESOURCE,

@@ -6,7 +6,7 @@ import { createAdminApiKeys } from '../../src/admin/api-keys.js'
 import type { Actor } from '../../src/audit/types.js'
 import { generateMasterKey } from '../../src/keys/master-key.js'
 import { listen, type RunningServer } from '../../src/server.js'
-import { type CliResult, deputyCliAsync, lines } from '../cli/run.js'
+import { type CliResult, deputyCliAsync, json, oneLineError } from '../cli/run.js'
 import { startTestDeputy, type TestDeputy } from '../helpers/deputy.js'
 import { buildServer } from '../helpers/replicas.js'
 import { freePort } from '../interop/fixture.js'
@@ -43,20 +43,6 @@ const PAYMENT = {
   type: 'payment_initiation',
   instructedAmount: { amount: '120.00', currency: 'EUR' },
   creditorName: 'ACME Shirts',
-}
-
-function json<T>(result: CliResult): T {
-  expect(result.stderr).toBe('')
-  expect(result.status).toBe(0)
-  return JSON.parse(result.stdout) as T
-}
-
-/** A user's mistake: exit code 1 and exactly one line on stderr, no stack trace. */
-function oneLineError(result: CliResult, message: RegExp): void {
-  expect(result.status).toBe(1)
-  expect(lines(result.stderr)).toHaveLength(1)
-  expect(result.stderr).toMatch(message)
-  expect(result.stderr).not.toMatch(/\n\s+at /)
 }
 
 describe('operators: approvals and detail types by CLI and admin API (issue 11 §2, §8)', () => {

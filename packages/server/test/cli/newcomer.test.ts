@@ -205,4 +205,16 @@ describe('deputy CLI: what a newcomer tripped over (issue 10 §7)', () => {
     expect(ok.status).toBe(0)
     expect(lines(ok.stdout)[0]).toMatch(/^client_id: client_/)
   })
+
+  it('`clients add --help` names every grant type a client can register for, CIBA too', () => {
+    const help = deputyCli(['clients', 'add', '--help']).stdout.replace(/\s+/g, ' ')
+    for (const grant of [
+      'authorization_code',
+      'refresh_token',
+      'client_credentials',
+      'urn:openid:params:grant-type:ciba (repeatable)',
+    ]) {
+      expect(help).toContain(grant)
+    }
+  })
 })

@@ -3,21 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { generateMasterKey } from '../../src/keys/master-key.js'
-import { type CliResult, deputyCli, lines } from './run.js'
-
-function json<T>(result: CliResult): T {
-  expect(result.stderr).toBe('')
-  expect(result.status).toBe(0)
-  return JSON.parse(result.stdout) as T
-}
-
-/** A user's mistake: exit code 1 and exactly one line on stderr, no stack trace. */
-function oneLineError(result: CliResult, message: RegExp): void {
-  expect(result.status).toBe(1)
-  expect(lines(result.stderr)).toHaveLength(1)
-  expect(result.stderr).toMatch(message)
-  expect(result.stderr).not.toMatch(/\n\s+at /)
-}
+import { type CliResult, deputyCli, json, lines, oneLineError } from './run.js'
 
 describe('deputy resources and clients (§0, §5)', () => {
   let dir: string

@@ -1,5 +1,6 @@
 import { execFile, spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import { expect } from 'vitest'
 
 const BIN = fileURLToPath(new URL('../../bin/deputy.js', import.meta.url))
 
@@ -64,4 +65,19 @@ function cleanEnv(): Record<string, string> {
 /** The non-empty lines of a text. */
 export function lines(text: string): string[] {
   return text.split('\n').filter((line) => line.trim() !== '')
+}
+
+/** The JSON a command printed, after checking it succeeded quietly. */
+export function json<T>(result: CliResult): T {
+  expect(result.stderr).toBe('')
+  expect(result.status).toBe(0)
+  return JSON.parse(result.stdout) as T
+}
+
+/** A user's mistake: exit code 1 and exactly one line on stderr, no stack trace. */
+export function oneLineError(result: CliResult, message: RegExp): void {
+  expect(result.status).toBe(1)
+  expect(lines(result.stderr)).toHaveLength(1)
+  expect(result.stderr).toMatch(message)
+  expect(result.stderr).not.toMatch(/\n\s+at /)
 }

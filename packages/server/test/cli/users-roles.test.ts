@@ -7,16 +7,9 @@ import { createDeputy } from '../../src/deputy.js'
 import { verifyPassword } from '../../src/identity/passwords.js'
 import { generateMasterKey } from '../../src/keys/master-key.js'
 import { testConfig } from '../helpers/deputy.js'
-import { type CliResult, deputyCli, lines } from './run.js'
+import { type CliResult, deputyCli, json, lines } from './run.js'
 
 const PASSWORD = 'correct horse battery staple'
-
-/** The JSON a command printed, after checking it succeeded quietly. */
-function json<T>(result: CliResult): T {
-  expect(result.stderr).toBe('')
-  expect(result.status).toBe(0)
-  return JSON.parse(result.stdout) as T
-}
 
 interface WireUser {
   id: string

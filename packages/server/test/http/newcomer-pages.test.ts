@@ -1,7 +1,7 @@
-import { existsSync } from 'node:fs'
-import { type Browser, chromium } from 'playwright-core'
+import type { Browser } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { listen, type RunningServer } from '../../src/server.js'
+import { hasChromium, launchChromium, signInOnPage } from '../helpers/chromium.js'
 import { CookieJar, hiddenField } from '../helpers/sign-in.js'
 import {
   ALICE,
@@ -11,9 +11,6 @@ import {
   SHOP,
   startFixture,
 } from '../oauth/authorize-fixture.js'
-
-const CHROMIUM = process.env.DEPUTY_TEST_CHROMIUM ?? '/usr/bin/chromium'
-const hasChromium = existsSync(CHROMIUM)
 
 /** What Chromium sends when a person opens an address. */
 const BROWSER_ACCEPT =
@@ -185,18 +182,7 @@ describe('pages a newcomer tripped over (issue 10 §7)', () => {
     beforeAll(async () => {
       // http://localhost is a secure context, where Chromium keeps the __Host- session cookie.
       localOrigin = `http://localhost:${server.port}`
-      browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        headless: true,
-        args: [
-          '--no-sandbox',
-          '--disable-gpu',
-          '--disable-background-networking',
-          '--disable-component-update',
-          '--disable-sync',
-          '--no-first-run',
-        ],
-      })
+      browser = await launchChromium()
     })
     afterAll(async () => {
       await browser?.close()
@@ -206,12 +192,7 @@ describe('pages a newcomer tripped over (issue 10 §7)', () => {
       const context = await browser.newContext()
       const page = await context.newPage()
       await page.goto(`${localOrigin}/login`)
-      await page.getByLabel('Email').fill(ALICE.email)
-      await page.getByLabel('Password').fill(ALICE.password)
-      await Promise.all([
-        page.waitForURL(`${localOrigin}/account`),
-        page.getByRole('button', { name: 'Sign in' }).click(),
-      ])
+      await Promise.all([page.waitForURL(`${localOrigin}/account`), signInOnPage(page, ALICE)])
       await Promise.all([
         page.waitForURL(`${localOrigin}/account/agents`),
         page.getByRole('link', { name: 'Your agents' }).click(),

@@ -5,7 +5,7 @@ import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createDeputy } from '../../src/deputy.js'
 import { generateMasterKey } from '../../src/keys/master-key.js'
-import { type CliResult, deputyCli, lines } from '../cli/run.js'
+import { type CliResult, deputyCli, json, lines, oneLineError } from '../cli/run.js'
 import { testConfig } from '../helpers/deputy.js'
 import {
   APPROVAL_POLICY,
@@ -15,21 +15,6 @@ import {
   SHOP_POLICIES,
   seedShop,
 } from './shop-fixture.js'
-
-/** The JSON a command printed, after checking it succeeded quietly. */
-function json<T>(result: CliResult): T {
-  expect(result.stderr).toBe('')
-  expect(result.status).toBe(0)
-  return JSON.parse(result.stdout) as T
-}
-
-/** A user's mistake: exit code 1 and exactly one line on stderr, no stack trace. */
-function oneLineError(result: CliResult, message: RegExp): void {
-  expect(result.status).toBe(1)
-  expect(lines(result.stderr)).toHaveLength(1)
-  expect(result.stderr).toMatch(message)
-  expect(result.stderr).not.toMatch(/\n\s+at /)
-}
 
 // Issue 5 §3: `deputy policy …` and `deputy relations …`, the real CLI on a real database.
 describe('deputy policy and deputy relations (issue 5 §3)', () => {

@@ -88,7 +88,8 @@ export function registerClients(program: Command): void {
     .option('--public', 'a public client (no secret; PKCE only), e.g. a desktop or CLI agent')
     .option(
       '--grant-type <type>',
-      'authorization_code, refresh_token or client_credentials (repeatable)',
+      // From the list a client may register for, so a new grant type (CIBA) is named here too.
+      `${GRANT_TYPES.slice(0, -1).join(', ')} or ${GRANT_TYPES.at(-1)} (repeatable)`,
       collect,
       [],
     )
