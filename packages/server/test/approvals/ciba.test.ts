@@ -429,6 +429,28 @@ describe('CIBA with rich authorization details against a real Deputy (issue 11 Â
     expect((await deputy.deps.approvals.byId(id))?.status).toBe('approved')
   })
 
+  it('a decision whose audit record could not be written counts for nothing: no token, no access_denied', async () => {
+    const failing = {
+      ...deputy.deps,
+      audit: {
+        ...deputy.deps.audit,
+        append: () => Promise.reject(new Error('audit store unavailable')),
+      },
+    }
+    for (const decision of ['approved', 'denied'] as const) {
+      const started = await ask()
+      const id = await newest()
+      await expect(
+        decideApproval(failing, { id, decision, actor: person, shownDigest: 'sha-256:test' }),
+      ).rejects.toThrow(/audit store unavailable/)
+      expect((await deputy.deps.approvals.byId(id))?.status).toBe(decision)
+      expect(await token(started.body.auth_req_id as string)).toMatchObject({
+        status: 400,
+        body: { error: 'authorization_pending' },
+      })
+    }
+  })
+
   it('a dynamically registered CIBA client may ask only people who already allowed it (RFC 7591 registration metadata)', async () => {
     const registered = await fetch(`${issuer}/register`, {
       method: 'POST',
