@@ -187,6 +187,8 @@ describe('CIBA with rich authorization details against a real Deputy (issue 11 ย
     const metadata = config.serverMetadata()
     expect(metadata.backchannel_authentication_endpoint).toBe(`${issuer}/bc-authorize`)
     expect(metadata.backchannel_token_delivery_modes_supported).toEqual(['poll', 'ping'])
+    // CIBA ยง4: user codes are not offered, and must be said so (absent would mean the same).
+    expect(metadata.backchannel_user_code_parameter_supported).toBe(false)
     expect(metadata.grant_types_supported).toContain('urn:openid:params:grant-type:ciba')
     expect(metadata.authorization_details_types_supported).toEqual([
       'payment_initiation',
@@ -275,6 +277,21 @@ describe('CIBA with rich authorization details against a real Deputy (issue 11 ย
     expect(tokens.body.token_type).toBe('Bearer')
   })
 
+  it('ping mode: a denial pings too (CIBA ยง10.2, "a successful or failed" authentication), then the token endpoint says access_denied', async () => {
+    const started = await ask({ client_notification_token: 'ping-token-456' }, pinged)
+    const authReqId = started.body.auth_req_id as string
+    await decide(await newest(), 'denied')
+    await deputy.deps.notifier.idle()
+    expect(pings.at(-1)).toEqual({
+      authorization: 'Bearer ping-token-456',
+      body: { auth_req_id: authReqId },
+    })
+    expect(await token(authReqId, pinged)).toMatchObject({
+      status: 400,
+      body: { error: 'access_denied' },
+    })
+  })
+
   it('ping mode needs a client_notification_token (invalid_request)', async () => {
     expect(await ask({}, pinged)).toMatchObject({ status: 400, body: { error: 'invalid_request' } })
   })
@@ -336,6 +353,11 @@ describe('CIBA with rich authorization details against a real Deputy (issue 11 ย
     [
       'details that are not an array',
       { authorization_details: '{"type":"tool_call"}' },
+      'invalid_authorization_details',
+    ],
+    [
+      'a detail without a type (RFC 9396 ยง2)',
+      { authorization_details: '[{"tool":"buy"}]' },
       'invalid_authorization_details',
     ],
     [
@@ -407,6 +429,15 @@ describe('CIBA with rich authorization details against a real Deputy (issue 11 ย
       status: 401,
       body: { error: 'invalid_client' },
     })
+    // At /token too: a client not registered for the grant cannot poll, even with a real id.
+    const started = await ask()
+    expect(await token(started.body.auth_req_id as string, plain)).toMatchObject({
+      status: 400,
+      body: { error: 'unauthorized_client' },
+    })
+    // CIBA ยง10.1: auth_req_id is required.
+    expect(await token('')).toMatchObject({ status: 400, body: { error: 'invalid_request' } })
+    await decide(await newest(), 'denied')
   })
 
   it('caps the undecided requests one client may have open for one person', async () => {
