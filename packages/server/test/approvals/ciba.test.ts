@@ -356,6 +356,24 @@ describe('CIBA with rich authorization details against a real Deputy (issue 11 �
       'invalid_authorization_details',
     ],
     [
+      'a tool_call detail with a field its type does not know (RFC 9396 §5)',
+      {
+        authorization_details: JSON.stringify([
+          { type: 'tool_call', server: RESOURCE, tool: 'buy', arguments: {}, limit: 'none' },
+        ]),
+      },
+      'invalid_authorization_details',
+    ],
+    [
+      'a tool_call detail without its arguments (RFC 9396 §5)',
+      {
+        authorization_details: JSON.stringify([
+          { type: 'tool_call', server: RESOURCE, tool: 'buy' },
+        ]),
+      },
+      'invalid_authorization_details',
+    ],
+    [
       'a detail without a type (RFC 9396 §2)',
       { authorization_details: '[{"tool":"buy"}]' },
       'invalid_authorization_details',
