@@ -318,6 +318,17 @@ describe('CIBA with rich authorization details against a real Deputy (issue 11 Â
     expect((await token(authReqId)).status).toBe(200)
   })
 
+  it('requested_expiry is capped by backchannelMaxExpirySeconds', async () => {
+    const started = await ask({ requested_expiry: '999999999' })
+    expect(started.status).toBe(200)
+    expect(started.body.expires_in).toBe(deputy.deps.config.backchannelMaxExpirySeconds)
+    const request = await deputy.deps.approvals.byId(await newest())
+    expect(((request?.expiresAt ?? 0) - (request?.createdAt ?? 0)) / 1000).toBe(
+      deputy.deps.config.backchannelMaxExpirySeconds,
+    )
+    await decide(request?.id as string, 'denied')
+  })
+
   it('an undecided request past its expiry is expired_token (requested_expiry is honoured)', async () => {
     const started = await ask({ requested_expiry: '1' })
     expect(started.body.expires_in).toBe(1)
