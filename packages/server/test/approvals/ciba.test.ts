@@ -447,6 +447,19 @@ describe('CIBA with rich authorization details against a real Deputy (issue 11 ย
     expect(await backchannel({ scope: 'openid', id_token_hint: 'not.a.token' })).toMatchObject({
       body: { error: 'invalid_request' },
     })
+    // CIBA ยง7.1: an ID token "previously issued to the Client": not one issued to another.
+    const othersToken = await mintIdToken(deputy.deps, {
+      clientId: pinged.clientId,
+      user: user as NonNullable<typeof user>,
+      scopes: ['openid'],
+      nonce: null,
+      authTime: Date.now(),
+    })
+    for (const hint of ['id_token_hint', 'login_hint_token'])
+      expect(await backchannel({ scope: 'openid', [hint]: othersToken })).toMatchObject({
+        status: 400,
+        body: { error: 'invalid_request' },
+      })
   })
 
   it('refuses a client not registered for CIBA (unauthorized_client) and a client that cannot authenticate (invalid_client)', async () => {
