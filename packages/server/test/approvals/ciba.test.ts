@@ -562,6 +562,12 @@ describe('CIBA with rich authorization details against a real Deputy (issue 11 ย
         token_endpoint_auth_method: 'none',
       },
       { grant_types: ['authorization_code'], backchannel_token_delivery_mode: 'poll' },
+      // CIBA ยง4: the notification endpoint is https.
+      {
+        grant_types: ['authorization_code', 'urn:openid:params:grant-type:ciba'],
+        backchannel_token_delivery_mode: 'ping',
+        backchannel_client_notification_endpoint: 'http://agent.example/ciba',
+      },
     ]) {
       const refused = await fetch(`${issuer}/register`, {
         method: 'POST',
@@ -569,7 +575,10 @@ describe('CIBA with rich authorization details against a real Deputy (issue 11 ย
         body: JSON.stringify({ redirect_uris: ['https://agent.example/cb'], ...metadata }),
       })
       expect(refused.status, JSON.stringify(metadata)).toBe(400)
-      expect(((await refused.json()) as { error: string }).error).toBe('invalid_client_metadata')
+      const answer = (await refused.json()) as { error: string; error_description: string }
+      expect(answer.error).toBe('invalid_client_metadata')
+      if ('backchannel_client_notification_endpoint' in metadata)
+        expect(answer.error_description).toMatch(/must be an https URL/)
     }
   })
 })
