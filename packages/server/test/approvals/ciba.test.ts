@@ -38,6 +38,8 @@ describe('CIBA with rich authorization details against a real Deputy (issue 11 Â
   let plain: { clientId: string; secret: string }
   let notifications: Server
   const pings: Ping[] = []
+  /** How many of the next pings the notification endpoint answers 503 (to show the retry). */
+  let failPings = 0
   const person: Actor = { type: 'user', id: '' }
 
   beforeAll(async () => {
@@ -48,7 +50,10 @@ describe('CIBA with rich authorization details against a real Deputy (issue 11 Â
       })
       req.on('end', () => {
         pings.push({ authorization: req.headers.authorization, body: JSON.parse(body || 'null') })
-        res.writeHead(204).end()
+        if (failPings > 0) {
+          failPings--
+          res.writeHead(503).end()
+        } else res.writeHead(204).end()
       })
     })
     await new Promise<void>((resolve) => notifications.listen(0, '127.0.0.1', resolve))
@@ -290,6 +295,36 @@ describe('CIBA with rich authorization details against a real Deputy (issue 11 Â
       status: 400,
       body: { error: 'access_denied' },
     })
+  })
+
+  it('ping mode: a failed ping is retried, logged as delivered, and no token is in the log or the audit record', async () => {
+    const started = await ask({ client_notification_token: 'ping-token-789' }, pinged)
+    const authReqId = started.body.auth_req_id as string
+    const id = await newest()
+    failPings = 1
+    const before = pings.length
+    await decide(id, 'approved')
+    await deputy.deps.notifier.idle()
+    expect(pings.slice(before)).toEqual([
+      { authorization: 'Bearer ping-token-789', body: { auth_req_id: authReqId } },
+      { authorization: 'Bearer ping-token-789', body: { auth_req_id: authReqId } },
+    ])
+    const log = await deputy.deps.db
+      .selectFrom('approval_notifications')
+      .selectAll()
+      .where('approval_id', '=', id)
+      .execute()
+    expect(log).toMatchObject([{ channel: 'ping', status: 'delivered', attempts: 2 }])
+    const records = await deputy.deps.db
+      .selectFrom('audit_events')
+      .selectAll()
+      .where('target', 'like', `%${id}%`)
+      .execute()
+    expect(records.map((r) => r.type)).toContain('approval.notified')
+    for (const text of [JSON.stringify(log), JSON.stringify(records)]) {
+      expect(text).not.toContain('ping-token-789')
+      expect(text).not.toContain(authReqId)
+    }
   })
 
   it('ping mode needs a client_notification_token (invalid_request)', async () => {
