@@ -276,10 +276,13 @@ describe('CIBA with rich authorization details against a real Deputy (issue 11 ย
       authorization: 'Bearer ping-token-123',
       body: { auth_req_id: authReqId },
     })
-    await sleep(1100)
-    const tokens = await token(authReqId, pinged)
-    expect(tokens.status).toBe(200)
-    expect(tokens.body.token_type).toBe('Bearer')
+    // The pinged client fetches its token with openid-client, as a poll-mode client would.
+    const tokens = await client.pollBackchannelAuthenticationGrant(
+      await configure(pinged),
+      started.body as unknown as client.BackchannelAuthenticationResponse,
+    )
+    expect(tokens.token_type).toBe('bearer')
+    expect(tokens.claims()?.sub).toBe(alice.id)
   })
 
   it('ping mode: a denial pings too (CIBA ยง10.2, "a successful or failed" authentication), then the token endpoint says access_denied', async () => {
