@@ -257,7 +257,9 @@ export function createApprovalRequests(deps: ApprovalRequestsDeps) {
         if (row.client_id !== clientId) return { status: 'wrong-client' } as const
         if (row.consumed_at !== null) return { status: 'consumed' } as const
         const request = toRequest(row, at)
-        if (request.status === 'denied') return { status: 'denied' } as const
+        // A decision, approval or denial, counts once its audit record is written (decide.ts).
+        if (request.status === 'denied' && row.decision_recorded_at !== null)
+          return { status: 'denied' } as const
         if (at >= request.expiresAt) return { status: 'expired' } as const
         if (at < Number(row.next_poll_at)) {
           const interval = request.intervalSeconds + SLOW_DOWN_STEP_SECONDS
@@ -268,8 +270,7 @@ export function createApprovalRequests(deps: ApprovalRequestsDeps) {
             .execute()
           return { status: 'slow-down', intervalSeconds: interval } as const
         }
-        // An approval counts once its audit record is written (decide, then record: see decide.ts).
-        if (request.status === 'pending' || row.decision_recorded_at === null) {
+        if (request.status !== 'approved' || row.decision_recorded_at === null) {
           await trx
             .updateTable('approval_requests')
             .set({ next_poll_at: at + request.intervalSeconds * 1000 })

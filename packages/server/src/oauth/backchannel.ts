@@ -64,6 +64,7 @@ function invalid(
 async function hintedPerson(
   deps: BackchannelDeps,
   form: { get(name: string): string | undefined },
+  clientId: string,
 ): Promise<User> {
   const hints = (['login_hint', 'id_token_hint', 'login_hint_token'] as const).filter(
     (name) => form.get(name) !== undefined,
@@ -100,13 +101,15 @@ async function hintedPerson(
     } else if (value.includes('@')) email = value
     else sub = value
   } else {
-    // An ID token Deputy issued: id_token_hint may have expired (OIDC Core §3.1.2.1); a
-    // login_hint_token, Deputy's format for it, must still be valid (CIBA §7.1).
+    // An ID token Deputy issued to this client (CIBA §7.1: "previously issued to the Client"):
+    // id_token_hint may have expired (OIDC Core §3.1.2.1); a login_hint_token, Deputy's format
+    // for it, must still be valid (CIBA §7.1).
     const claims = await verifiedIdToken(deps, value)
-    if (!claims)
+    const audience = claims?.aud
+    if (!claims || !(Array.isArray(audience) ? audience.includes(clientId) : audience === clientId))
       throw invalid(
         'invalid_request',
-        `${hint} is not an ID token Deputy issued`,
+        `${hint} is not an ID token Deputy issued to this client`,
         `${hint}-invalid`,
       )
     if (
@@ -203,7 +206,7 @@ export function createBackchannelRoutes(deps: BackchannelDeps): Hono<AppEnv> {
       // CIBA §7.1: "CIBA authentication requests MUST therefore contain the openid scope value".
       if (!scopes.includes('openid'))
         throw invalid('invalid_scope', 'scope must include openid', 'no-openid')
-      const person = await hintedPerson(deps, form)
+      const person = await hintedPerson(deps, form, client.clientId)
       // A client that registered itself may ask only people who already allowed it: otherwise
       // anyone could make Deputy bother anyone (the answer does not tell the two cases apart).
       if (

@@ -31,6 +31,8 @@ describe('CIBA with rich authorization details against a real Deputy (issue 11 ย
   let plain: { clientId: string; secret: string }
   let notifications: Server
   const pings: Ping[] = []
+  /** How many of the next pings the notification endpoint answers 503 (to show the retry). */
+  let failPings = 0
   const person: Actor = { type: 'user', id: '' }
 
   beforeAll(async () => {
@@ -41,7 +43,10 @@ describe('CIBA with rich authorization details against a real Deputy (issue 11 ย
       })
       req.on('end', () => {
         pings.push({ authorization: req.headers.authorization, body: JSON.parse(body || 'null') })
-        res.writeHead(204).end()
+        if (failPings > 0) {
+          failPings--
+          res.writeHead(503).end()
+        } else res.writeHead(204).end()
       })
     })
     await new Promise<void>((resolve) => notifications.listen(0, '127.0.0.1', resolve))
@@ -151,6 +156,8 @@ describe('CIBA with rich authorization details against a real Deputy (issue 11 ย
     const metadata = config.serverMetadata()
     expect(metadata.backchannel_authentication_endpoint).toBe(`${issuer}/bc-authorize`)
     expect(metadata.backchannel_token_delivery_modes_supported).toEqual(['poll', 'ping'])
+    // CIBA ยง4: user codes are not offered, and must be said so (absent would mean the same).
+    expect(metadata.backchannel_user_code_parameter_supported).toBe(false)
     expect(metadata.grant_types_supported).toContain('urn:openid:params:grant-type:ciba')
     expect(metadata.authorization_details_types_supported).toEqual([
       'payment_initiation',
@@ -233,10 +240,58 @@ describe('CIBA with rich authorization details against a real Deputy (issue 11 ย
       authorization: 'Bearer ping-token-123',
       body: { auth_req_id: authReqId },
     })
-    await sleep(1100)
-    const tokens = await token(authReqId, pinged)
-    expect(tokens.status).toBe(200)
-    expect(tokens.body.token_type).toBe('Bearer')
+    // The pinged client fetches its token with openid-client, as a poll-mode client would.
+    const tokens = await client.pollBackchannelAuthenticationGrant(
+      await configure(pinged),
+      started.body as unknown as client.BackchannelAuthenticationResponse,
+    )
+    expect(tokens.token_type).toBe('bearer')
+    expect(tokens.claims()?.sub).toBe(alice.id)
+  })
+
+  it('ping mode: a denial pings too (CIBA ยง10.2, "a successful or failed" authentication), then the token endpoint says access_denied', async () => {
+    const started = await ask({ client_notification_token: 'ping-token-456' }, pinged)
+    const authReqId = started.body.auth_req_id as string
+    await decide(await newest(), 'denied')
+    await deputy.deps.notifier.idle()
+    expect(pings.at(-1)).toEqual({
+      authorization: 'Bearer ping-token-456',
+      body: { auth_req_id: authReqId },
+    })
+    expect(await token(authReqId, pinged)).toMatchObject({
+      status: 400,
+      body: { error: 'access_denied' },
+    })
+  })
+
+  it('ping mode: a failed ping is retried, logged as delivered, and no token is in the log or the audit record', async () => {
+    const started = await ask({ client_notification_token: 'ping-token-789' }, pinged)
+    const authReqId = started.body.auth_req_id as string
+    const id = await newest()
+    failPings = 1
+    const before = pings.length
+    await decide(id, 'approved')
+    await deputy.deps.notifier.idle()
+    expect(pings.slice(before)).toEqual([
+      { authorization: 'Bearer ping-token-789', body: { auth_req_id: authReqId } },
+      { authorization: 'Bearer ping-token-789', body: { auth_req_id: authReqId } },
+    ])
+    const log = await deputy.deps.db
+      .selectFrom('approval_notifications')
+      .selectAll()
+      .where('approval_id', '=', id)
+      .execute()
+    expect(log).toMatchObject([{ channel: 'ping', status: 'delivered', attempts: 2 }])
+    const records = await deputy.deps.db
+      .selectFrom('audit_events')
+      .selectAll()
+      .where('target', 'like', `%${id}%`)
+      .execute()
+    expect(records.map((r) => r.type)).toContain('approval.notified')
+    for (const text of [JSON.stringify(log), JSON.stringify(records)]) {
+      expect(text).not.toContain('ping-token-789')
+      expect(text).not.toContain(authReqId)
+    }
   })
 
   it('ping mode needs a client_notification_token (invalid_request)', async () => {
@@ -263,6 +318,17 @@ describe('CIBA with rich authorization details against a real Deputy (issue 11 ย
     await decide(await newest(), 'approved')
     await sleep(1100)
     expect((await token(authReqId)).status).toBe(200)
+  })
+
+  it('requested_expiry is capped by backchannelMaxExpirySeconds', async () => {
+    const started = await ask({ requested_expiry: '999999999' })
+    expect(started.status).toBe(200)
+    expect(started.body.expires_in).toBe(deputy.deps.config.backchannelMaxExpirySeconds)
+    const request = await deputy.deps.approvals.byId(await newest())
+    expect(((request?.expiresAt ?? 0) - (request?.createdAt ?? 0)) / 1000).toBe(
+      deputy.deps.config.backchannelMaxExpirySeconds,
+    )
+    await decide(request?.id as string, 'denied')
   })
 
   it('an undecided request past its expiry is expired_token (requested_expiry is honoured)', async () => {
@@ -300,6 +366,29 @@ describe('CIBA with rich authorization details against a real Deputy (issue 11 ย
     [
       'details that are not an array',
       { authorization_details: '{"type":"tool_call"}' },
+      'invalid_authorization_details',
+    ],
+    [
+      'a tool_call detail with a field its type does not know (RFC 9396 ยง5)',
+      {
+        authorization_details: JSON.stringify([
+          { type: 'tool_call', server: RESOURCE, tool: 'buy', arguments: {}, limit: 'none' },
+        ]),
+      },
+      'invalid_authorization_details',
+    ],
+    [
+      'a tool_call detail without its arguments (RFC 9396 ยง5)',
+      {
+        authorization_details: JSON.stringify([
+          { type: 'tool_call', server: RESOURCE, tool: 'buy' },
+        ]),
+      },
+      'invalid_authorization_details',
+    ],
+    [
+      'a detail without a type (RFC 9396 ยง2)',
+      { authorization_details: '[{"tool":"buy"}]' },
       'invalid_authorization_details',
     ],
     [
@@ -360,6 +449,19 @@ describe('CIBA with rich authorization details against a real Deputy (issue 11 ย
     expect(await backchannel({ scope: 'openid', id_token_hint: 'not.a.token' })).toMatchObject({
       body: { error: 'invalid_request' },
     })
+    // CIBA ยง7.1: an ID token "previously issued to the Client": not one issued to another.
+    const othersToken = await mintIdToken(deputy.deps, {
+      clientId: pinged.clientId,
+      user: user as NonNullable<typeof user>,
+      scopes: ['openid'],
+      nonce: null,
+      authTime: Date.now(),
+    })
+    for (const hint of ['id_token_hint', 'login_hint_token'])
+      expect(await backchannel({ scope: 'openid', [hint]: othersToken })).toMatchObject({
+        status: 400,
+        body: { error: 'invalid_request' },
+      })
   })
 
   it('refuses a client not registered for CIBA (unauthorized_client) and a client that cannot authenticate (invalid_client)', async () => {
@@ -371,6 +473,15 @@ describe('CIBA with rich authorization details against a real Deputy (issue 11 ย
       status: 401,
       body: { error: 'invalid_client' },
     })
+    // At /token too: a client not registered for the grant cannot poll, even with a real id.
+    const started = await ask()
+    expect(await token(started.body.auth_req_id as string, plain)).toMatchObject({
+      status: 400,
+      body: { error: 'unauthorized_client' },
+    })
+    // CIBA ยง10.1: auth_req_id is required.
+    expect(await token('')).toMatchObject({ status: 400, body: { error: 'invalid_request' } })
+    await decide(await newest(), 'denied')
   })
 
   it('caps the undecided requests one client may have open for one person', async () => {
@@ -391,6 +502,28 @@ describe('CIBA with rich authorization details against a real Deputy (issue 11 ย
     expect((await decide(id, 'approved')).status).toBe('decided')
     expect((await decide(id, 'denied')).status).toBe('already-decided')
     expect((await deputy.deps.approvals.byId(id))?.status).toBe('approved')
+  })
+
+  it('a decision whose audit record could not be written counts for nothing: no token, no access_denied', async () => {
+    const failing = {
+      ...deputy.deps,
+      audit: {
+        ...deputy.deps.audit,
+        append: () => Promise.reject(new Error('audit store unavailable')),
+      },
+    }
+    for (const decision of ['approved', 'denied'] as const) {
+      const started = await ask()
+      const id = await newest()
+      await expect(
+        decideApproval(failing, { id, decision, actor: person, shownDigest: 'sha-256:test' }),
+      ).rejects.toThrow(/audit store unavailable/)
+      expect((await deputy.deps.approvals.byId(id))?.status).toBe(decision)
+      expect(await token(started.body.auth_req_id as string)).toMatchObject({
+        status: 400,
+        body: { error: 'authorization_pending' },
+      })
+    }
   })
 
   it('a dynamically registered CIBA client may ask only people who already allowed it (RFC 7591 registration metadata)', async () => {
@@ -431,6 +564,12 @@ describe('CIBA with rich authorization details against a real Deputy (issue 11 ย
         token_endpoint_auth_method: 'none',
       },
       { grant_types: ['authorization_code'], backchannel_token_delivery_mode: 'poll' },
+      // CIBA ยง4: the notification endpoint is https.
+      {
+        grant_types: ['authorization_code', 'urn:openid:params:grant-type:ciba'],
+        backchannel_token_delivery_mode: 'ping',
+        backchannel_client_notification_endpoint: 'http://agent.example/ciba',
+      },
     ]) {
       const refused = await fetch(`${issuer}/register`, {
         method: 'POST',
@@ -438,7 +577,10 @@ describe('CIBA with rich authorization details against a real Deputy (issue 11 ย
         body: JSON.stringify({ redirect_uris: ['https://agent.example/cb'], ...metadata }),
       })
       expect(refused.status, JSON.stringify(metadata)).toBe(400)
-      expect(((await refused.json()) as { error: string }).error).toBe('invalid_client_metadata')
+      const answer = (await refused.json()) as { error: string; error_description: string }
+      expect(answer.error).toBe('invalid_client_metadata')
+      if ('backchannel_client_notification_endpoint' in metadata)
+        expect(answer.error_description).toMatch(/must be an https URL/)
     }
   })
 })

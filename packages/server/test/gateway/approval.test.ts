@@ -172,6 +172,25 @@ describe('the gateway’s approval rule (issue 11 §5)', () => {
     ])
   })
 
+  it('an approval covers only its own arguments: a changed call is a new request, and the approved one still runs once', async () => {
+    await client.callTool({ name: 'echo', arguments: { text: 'pay 10' } })
+    const [approved] = await pendingFor('echo')
+    await decide(approved?.id as string, 'approved')
+    const changed = await client.callTool({ name: 'echo', arguments: { text: 'pay 1000' } })
+    expect(changed.isError).toBe(true)
+    expect(changed._meta?.[APPROVAL_META_KEY]).toMatchObject({ status: 'pending' })
+    const [other] = await pendingFor('echo')
+    expect(other?.id).not.toBe(approved?.id)
+    expect(other?.authorizationDetails[0]?.arguments).toEqual({ text: 'pay 1000' })
+    // Nothing was forwarded for the changed call: only its refusal is on record.
+    expect((await recordsOf(other?.id)).map((record) => [record.type, record.reason])).toEqual([
+      ['tool.refused', 'approval_pending'],
+    ])
+    const ran = await client.callTool({ name: 'echo', arguments: { text: 'pay 10' } })
+    expect(text(ran)).toBe('echo: pay 10')
+    await decide(other?.id as string, 'denied')
+  })
+
   it('asks only for calls over the limit the rule names', async () => {
     const small = await client.callTool({ name: 'count', arguments: { n: 2 } })
     expect(small.isError).toBeFalsy()
