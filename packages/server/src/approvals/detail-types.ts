@@ -60,6 +60,27 @@ const COMMON_FIELDS: Record<string, 'strings' | 'string'> = {
   privileges: 'strings',
 }
 
+/**
+ * The top-level fields a type's schema leaves unnamed, where the schema says nothing about them.
+ * RFC 9396 §5 refuses "an object of known type but containing unknown fields"; a JSON Schema
+ * allows unnamed properties unless it says otherwise, so an operator's schema without
+ * `additionalProperties` (or `patternProperties`, `unevaluatedProperties`) still gets the rule:
+ * a field is known when the schema names it, it is one of §2.2's common fields, or it is `type`.
+ */
+function unknownFields(schema: Record<string, unknown>, detail: Record<string, unknown>): string[] {
+  const properties = schema.properties
+  if (properties === null || typeof properties !== 'object') return []
+  if (
+    'additionalProperties' in schema ||
+    'patternProperties' in schema ||
+    'unevaluatedProperties' in schema
+  )
+    return []
+  return Object.keys(detail).filter(
+    (field) => field !== 'type' && !(field in COMMON_FIELDS) && !Object.hasOwn(properties, field),
+  )
+}
+
 /** Most details one request may carry. */
 export const MAX_AUTHORIZATION_DETAILS = 10
 
@@ -235,6 +256,11 @@ export function createDetailTypes(deps: { store: Store; clock: Clock; audit: Aud
               `${at}.${field} must be ${shape === 'string' ? 'a string' : 'an array of strings'}`,
             )
         }
+        const [unknown] = unknownFields(registered.schema, detail as Record<string, unknown>)
+        if (unknown !== undefined)
+          throw new InvalidAuthorizationDetails(
+            `${at}.${unknown.slice(0, 100)} is not a field of this type`,
+          )
         const validate = validator(registered, registered.stamp)
         if (!validate(detail)) {
           const [error] = validate.errors ?? []

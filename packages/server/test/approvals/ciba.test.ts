@@ -387,6 +387,13 @@ describe('CIBA with rich authorization details against a real Deputy (issue 11 �
       'invalid_authorization_details',
     ],
     [
+      "an operator's detail with a field its schema does not name (RFC 9396 §5)",
+      {
+        authorization_details: JSON.stringify([{ ...PAYMENT, debtorAccount: 'someone-else' }]),
+      },
+      'invalid_authorization_details',
+    ],
+    [
       'a detail without a type (RFC 9396 §2)',
       { authorization_details: '[{"tool":"buy"}]' },
       'invalid_authorization_details',
