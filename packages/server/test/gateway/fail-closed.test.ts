@@ -287,6 +287,9 @@ describe.each([
     await opened.text()
     const initialized = await post('{"jsonrpc":"2.0","method":"notifications/initialized"}')
     expect(initialized.status).toBe(202)
+    // A notification is answered 202 before a stdio child has read it: wait until the upstream
+    // has, so it cannot turn up in the first test's record of what was forwarded.
+    await receivedSince(0)
   })
 
   afterAll(async () => {
