@@ -27,14 +27,17 @@ import {
   tokenRefusalResponse,
   userState,
   verifyAccessToken,
+  waitingMessage,
 } from '@deputy/mcp'
 import { Hono } from 'hono'
+import { acceptsEventStream, eventStreamAnswer } from './event-stream-answer.js'
 import {
   isResponseTo,
   observeEventStream,
   parseRpcBody,
   type RpcBody,
   type RpcMessage,
+  type ToolCallRequest,
   toolCalls,
   toolListIds,
 } from './messages.js'
@@ -109,10 +112,7 @@ const NO_STATE: StateStore = {
 /** How many MCP sessions the gateway remembers the owner of. */
 const MAX_SESSIONS = 10_000
 
-interface Call {
-  readonly id: unknown
-  readonly name: string
-  readonly arguments: unknown
+interface Call extends ToolCallRequest {
   /** Shared by the call's records: its decision and its outcome. */
   readonly callId: string
 }
@@ -334,6 +334,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     call: Call,
     rule: ToolRule,
     signal: AbortSignal,
+    onWaiting: () => void = () => {},
   ): Promise<RpcMessage | undefined> {
     const args = call.arguments
     if (
@@ -365,8 +366,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         bindingMessage: plainBindingMessage(
           typeof given === 'function' ? given(context) : (given ?? `Run ${call.name}`),
         ),
-        // A proxy answers with the upstream's reply: no progress stream of its own.
-        onWaiting: async () => {},
+        onWaiting: async () => onWaiting(),
         signal,
       })
     } catch (error) {
@@ -645,11 +645,49 @@ export function createGateway(options: GatewayOptions): Gateway {
           )
           continue
         }
+        const token = call.progressToken
+        if (token !== undefined && acceptsEventStream(request.headers)) {
+          const rule = verdict.rule
+          // The client asked for progress and takes a stream: it hears that the call waits, at
+          // each poll as the kit tells it, then gets the upstream's answer or the refusal.
+          return eventStreamAnswer(
+            request.signal,
+            call.id,
+            async (stream) => {
+              let progress = 0
+              const answer = await holdForApproval(identity, call, rule, stream.signal, () => {
+                progress += 1
+                stream.send({
+                  jsonrpc: '2.0',
+                  method: 'notifications/progress',
+                  params: { progressToken: token, progress, message: waitingMessage(identity) },
+                })
+              })
+              if (answer !== undefined) return stream.send(answer)
+              await stream.relay(await forward(request, body, identity, calls, sessionId))
+            },
+            onError,
+          )
+        }
         const answer = await holdForApproval(identity, call, verdict.rule, request.signal)
         if (answer !== undefined) answers.set(call.id, answer)
       }
       if (!alone || answers.size > 0) return answerHere(body, answers)
     }
+    return forward(request, body, identity, calls, sessionId)
+  }
+
+  /**
+   * Passes a request the rules allow on to the upstream, each call's decision recorded first,
+   * and watches its answer.
+   */
+  async function forward(
+    request: Request,
+    body: RpcBody | undefined,
+    identity: Identity,
+    calls: readonly Call[],
+    sessionId: string | null,
+  ): Promise<Response> {
     // No action without its record: each allowed call's decision is written before the upstream
     // sees it. A decision that could not be written is not forwarded (nor is its batch), unless
     // the operator chose to log and go on.
@@ -686,7 +724,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       owners.set(opened, identity.sub)
     }
     if (request.method === 'DELETE' && sessionId !== null && response.ok) owners.delete(sessionId)
-    return watch(response, identity, calls, toolListIds(messages))
+    return watch(response, identity, calls, toolListIds(body?.messages ?? []))
   }
 
   const app = new Hono()

@@ -172,15 +172,32 @@ export function parseRpcBody(bytes: Uint8Array): RpcBody | RpcBodyRefusal {
   return { value: batch ? messages : (messages[0] as RpcMessage), messages }
 }
 
+/** One `tools/call` request: its id, the tool, its arguments and the progress token it asks with. */
+export interface ToolCallRequest {
+  readonly id: unknown
+  readonly name: string
+  readonly arguments: unknown
+  readonly progressToken?: string | number
+}
+
 /** The `tools/call` requests of a body read by {@link parseRpcBody}, with the tool each names. */
-export function toolCalls(
-  messages: readonly RpcMessage[],
-): { id: unknown; name: string; arguments: unknown }[] {
-  const calls: { id: unknown; name: string; arguments: unknown }[] = []
+export function toolCalls(messages: readonly RpcMessage[]): ToolCallRequest[] {
+  const calls: ToolCallRequest[] = []
   for (const message of messages) {
     if (message.method !== 'tools/call') continue
-    const params = message.params as { name: string; arguments?: unknown }
-    calls.push({ id: message.id, name: params.name, arguments: params.arguments })
+    const params = message.params as {
+      name: string
+      arguments?: unknown
+      _meta?: { progressToken?: unknown }
+    }
+    const token = params._meta?.progressToken
+    calls.push({
+      id: message.id,
+      name: params.name,
+      arguments: params.arguments,
+      // MCP ProgressToken: a string or a number.
+      ...((typeof token === 'string' || typeof token === 'number') && { progressToken: token }),
+    })
   }
   return calls
 }

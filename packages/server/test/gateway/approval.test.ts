@@ -37,6 +37,10 @@ describe('the gateway’s approval rule (issue 11 §5)', () => {
   let gateway: Gateway | undefined
   let resource: string
   let client: Client
+  let transport: StreamableHTTPClientTransport
+  let accessToken: string
+  /** A gateway in front of the same upstream whose calls wait `waitSeconds` for the person. */
+  let gatewayWaiting: (waitSeconds: number) => Gateway
 
   beforeAll(async () => {
     const port = await freePort()
@@ -62,26 +66,28 @@ describe('the gateway’s approval rule (issue 11 §5)', () => {
       { uri: resource, scopes: { tools: 'Use the tools' }, claimsTemplate: ['name'] },
       ADMIN,
     )
-    gateway = createGateway({
-      resource,
-      authorizationServers: [issuer],
-      verifier: issuerJwtVerifier({ issuer, audience: resource }),
-      upstream: httpUpstream({ url: upstream.url }),
-      rules: parseRules({
-        tools: {
-          echo: { scopes: ['tools'], approval: { bindingMessage: 'Echo {text}' } },
-          count: { approval: { over: { n: 3 } } },
+    gatewayWaiting = (waitSeconds) =>
+      createGateway({
+        resource,
+        authorizationServers: [issuer],
+        verifier: issuerJwtVerifier({ issuer, audience: resource }),
+        upstream: httpUpstream({ url: upstream.url }),
+        rules: parseRules({
+          tools: {
+            echo: { scopes: ['tools'], approval: { bindingMessage: 'Echo {text}' } },
+            count: { approval: { over: { n: 3 } } },
+          },
+        }),
+        audit: chainAudit(deps.audit),
+        approvals: {
+          issuer,
+          clientId: gatewayClient.clientId,
+          clientSecret: gatewayClient.secret,
+          waitSeconds,
+          state: createSqlUserStateStore({ store: deps.store, clock: deps.clock }),
         },
-      }),
-      audit: chainAudit(deps.audit),
-      approvals: {
-        issuer,
-        clientId: gatewayClient.clientId,
-        clientSecret: gatewayClient.secret,
-        waitSeconds: 1,
-        state: createSqlUserStateStore({ store: deps.store, clock: deps.clock }),
-      },
-    })
+      })
+    gateway = gatewayWaiting(1)
 
     // Alice lets the agent use the tools (CIBA too, to get her token from Deputy).
     const basic = `Basic ${btoa(`${agent.clientId}:${agent.secret}`)}`
@@ -97,13 +103,12 @@ describe('the gateway’s approval rule (issue 11 §5)', () => {
       headers: { authorization: basic, 'content-type': 'application/x-www-form-urlencoded' },
       body: new URLSearchParams({ grant_type: CIBA, auth_req_id: auth_req_id as string }),
     })
-    const { access_token } = (await issued.json()) as { access_token: string }
+    accessToken = ((await issued.json()) as { access_token: string }).access_token
     client = new Client({ name: 'agent', version: '1.0.0' })
-    await client.connect(
-      new StreamableHTTPClientTransport(new URL(resource), {
-        authProvider: { token: async () => access_token },
-      }),
-    )
+    transport = new StreamableHTTPClientTransport(new URL(resource), {
+      authProvider: { token: async () => accessToken },
+    })
+    await client.connect(transport)
   }, 60_000)
 
   afterAll(async () => {
@@ -199,6 +204,98 @@ describe('the gateway’s approval rule (issue 11 §5)', () => {
     expect(large._meta?.[APPROVAL_META_KEY]).toMatchObject({ status: 'pending' })
     const [request] = await pendingFor('count')
     expect(request?.bindingMessage).toBe('Run count')
+    await decide(request?.id as string, 'denied')
+  })
+
+  describe('with a client that asked for progress (Streamable HTTP answers as an event stream)', () => {
+    let oneSecond: Gateway | undefined
+    beforeAll(() => {
+      oneSecond = gateway
+      gateway = gatewayWaiting(5)
+    })
+    afterAll(async () => {
+      await gateway?.close()
+      gateway = oneSecond
+    })
+
+    it('tells it the call waits for the person; once approved, passes the upstream’s stream on', async () => {
+      const heard: { progress: number; total?: number; message?: string }[] = []
+      let decided: Promise<string | undefined> | undefined
+      const result = await client.callTool(
+        { name: 'count', arguments: { n: 5 } },
+        {
+          onprogress: (progress) => {
+            heard.push(progress)
+            // Alice decides while the call waits, as she would in her inbox.
+            decided ??= pendingFor('count').then(async ([request]) => {
+              await decide(request?.id as string, 'approved')
+              return request?.id
+            })
+          },
+        },
+      )
+      const approvalId = await decided
+      expect(text(result)).toBe('counted to 5')
+      const waiting = heard.filter((progress) => progress.total === undefined)
+      expect(waiting.length).toBeGreaterThan(0)
+      expect(waiting).toEqual(
+        waiting.map((_, index) => ({
+          progress: index + 1,
+          message: "waiting for Alice's approval",
+        })),
+      )
+      // The upstream's own progress follows, in its order, after the gateway's.
+      expect(heard.slice(waiting.length)).toEqual(
+        [1, 2, 3, 4, 5].map((progress) => ({ progress, total: 5 })),
+      )
+      expect((await recordsOf(approvalId)).map((record) => record.type)).toEqual([
+        'token.issued',
+        'tool.allowed',
+        'tool.called',
+      ])
+    })
+
+    it('still undecided when the wait ends: progress, then the pending answer', async () => {
+      const heard: { message?: string }[] = []
+      const result = await client.callTool(
+        { name: 'echo', arguments: { text: 'later' } },
+        { onprogress: (progress) => heard.push(progress) },
+      )
+      expect(heard.length).toBeGreaterThan(0)
+      expect(new Set(heard.map((progress) => progress.message))).toEqual(
+        new Set(["waiting for Alice's approval"]),
+      )
+      const [request] = await pendingFor('echo')
+      expect(result._meta?.[APPROVAL_META_KEY]).toMatchObject({
+        status: 'pending',
+        approvalId: request?.id,
+      })
+      await decide(request?.id as string, 'denied')
+    })
+  })
+
+  it('answers a client that takes only JSON with JSON, progress token or not', async () => {
+    const response = await fetch(resource, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${accessToken}`,
+        'content-type': 'application/json',
+        accept: 'application/json',
+        'mcp-session-id': transport.sessionId as string,
+        'mcp-protocol-version': '2025-11-25',
+      },
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 7,
+        method: 'tools/call',
+        params: { name: 'echo', arguments: { text: 'json' }, _meta: { progressToken: 'p' } },
+      }),
+    })
+    expect(response.headers.get('content-type')).toContain('application/json')
+    const answer = (await response.json()) as { id: number; result: { _meta: unknown } }
+    expect(answer.id).toBe(7)
+    expect(answer.result._meta).toMatchObject({ [APPROVAL_META_KEY]: { status: 'pending' } })
+    const [request] = await pendingFor('echo')
     await decide(request?.id as string, 'denied')
   })
 })
