@@ -10,6 +10,7 @@ import * as m0006 from './migrations/0006-operator-authority.js'
 import * as m0007 from './migrations/0007-policy-actions-by-resource.js'
 import * as m0008 from './migrations/0008-approvals.js'
 import * as m0011 from './migrations/0011-approval-expiry.js'
+import * as m0012 from './migrations/0012-providers.js'
 
 /** Every migration, in order (by name). Append new ones; never edit or reorder landed ones. */
 export const MIGRATIONS: Record<string, Migration> = {
@@ -22,6 +23,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0007-policy-actions-by-resource': m0007,
   '0008-approvals': m0008,
   '0011-approval-expiry': m0011,
+  '0012-providers': m0012,
 }
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS }

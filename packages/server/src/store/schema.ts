@@ -37,6 +37,10 @@ export interface Database {
   policy_versions: PolicyVersionsTable
   policy_actions: PolicyActionsTable
   relationship_tuples: RelationshipTuplesTable
+  providers: ProvidersTable
+  provider_identities: ProviderIdentitiesTable
+  provider_flows: ProviderFlowsTable
+  connections: ConnectionsTable
 }
 
 export type UserStatus = 'active' | 'disabled'
@@ -446,4 +450,83 @@ export interface RelationshipTuplesTable {
   /** '' for a plain subject; the relation of a userset subject (`group:eng#member`). */
   subject_relation: string
   created_at: number
+}
+
+export type ProviderType = 'github' | 'google' | 'microsoft' | 'slack' | 'oidc' | 'oauth2'
+
+/** An upstream provider the operator configured (migration 0012). */
+export interface ProvidersTable {
+  name: string
+  type: ProviderType
+  display_name: string
+  client_id: string
+  /** Sealed with associated data `providers:<name>:client_secret`. */
+  client_secret_sealed: string | null
+  issuer: string | null
+  /** JSON object of endpoints (ProviderEndpoints). */
+  endpoints: string
+  /** JSON array of 'sign-in' | 'connect'. */
+  uses: string
+  /** JSON array of scopes. */
+  scopes: string
+  /** JSON array of role names. */
+  default_roles: string
+  /** JSON array of client ids allowed to exchange for this provider's tokens. */
+  allowed_clients: string
+  status: 'active' | 'disabled'
+  created_at: number
+  updated_at: number
+}
+
+/** Which person an upstream account signs in as. */
+export interface ProviderIdentitiesTable {
+  provider: string
+  subject: string
+  user_id: string
+  email: string | null
+  /** JSON object of mapped claims. */
+  claims: string
+  created_at: number
+  last_sign_in_at: number | null
+}
+
+/** A redirect to a provider in progress. */
+export interface ProviderFlowsTable {
+  /** SHA-256 of `state`. */
+  state_hash: string
+  kind: 'sign-in' | 'connect'
+  provider: string
+  /** Sealed JSON {codeVerifier, nonce}, associated data `provider_flows:<state_hash>`. */
+  secrets_sealed: string
+  user_id: string | null
+  client_id: string | null
+  /** JSON array of scopes asked for. */
+  scopes: string
+  return_to: string | null
+  created_at: number
+  expires_at: number
+}
+
+/** A person's connected account (the token vault). */
+export interface ConnectionsTable {
+  id: string
+  user_id: string
+  provider: string
+  status: 'active' | 'needs_reconnect'
+  account_subject: string | null
+  account_label: string | null
+  /** JSON array of granted scopes. */
+  scopes: string
+  /** Sealed, associated data `connections:<id>:<user_id>:<provider>:access_token`. */
+  access_token_sealed: string
+  access_token_expires_at: number | null
+  /** Sealed, associated data `connections:<id>:<user_id>:<provider>:refresh_token`. */
+  refresh_token_sealed: string | null
+  token_version: number
+  refresh_failures: number
+  refresh_not_before: number | null
+  last_error: string | null
+  last_used_at: number | null
+  created_at: number
+  updated_at: number
 }

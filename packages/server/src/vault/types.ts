@@ -1,0 +1,59 @@
+import type { Actor } from '../audit/types.js'
+
+/** A person's connected account as shown to them and to operators (never a token). */
+export interface Connection {
+  id: string
+  userId: string
+  provider: string
+  status: 'active' | 'needs_reconnect'
+  accountLabel: string | null
+  scopes: string[]
+  accessTokenExpiresAt: string | null
+  lastUsedAt: string | null
+  createdAt: string
+  updatedAt: string
+}
+
+/** A short-lived upstream access token handed out by the vault (never the refresh token). */
+export interface VaultAccessToken {
+  accessToken: string
+  /** Epoch ms; null when the provider did not say. */
+  expiresAt: number | null
+  scopes: string[]
+}
+
+/**
+ * The token vault: connected accounts, sealed tokens, refresh that never races.
+ * `accessToken` refreshes ahead of expiry (setting `vaultRefreshAheadSeconds`), one refresh per
+ * connection at a time across processes (in-process single flight plus a row lock and a re-read
+ * after it); `invalid_grant` marks the connection `needs_reconnect`; transient failures back off.
+ */
+export interface Vault {
+  list(userId: string): Promise<Connection[]>
+  get(userId: string, provider: string): Promise<Connection | null>
+  /**
+   * A usable access token for the person's connection, with at least `scopes` when given.
+   * Throws VaultError 'connection_required' (no connection, needs_reconnect, too few scopes)
+   * carrying what a connect link needs.
+   */
+  accessToken(
+    userId: string,
+    provider: string,
+    options?: { scopes?: string[] },
+  ): Promise<VaultAccessToken>
+  /** Disconnects: revokes upstream where the provider can, then deletes the row. */
+  disconnect(userId: string, provider: string, actor: Actor): Promise<boolean>
+}
+
+export class VaultError extends Error {
+  readonly code: 'connection_required' | 'provider_unavailable'
+  readonly provider: string
+  readonly scopes: string[]
+  constructor(code: VaultError['code'], provider: string, message: string, scopes: string[] = []) {
+    super(message)
+    this.name = 'VaultError'
+    this.code = code
+    this.provider = provider
+    this.scopes = scopes
+  }
+}
