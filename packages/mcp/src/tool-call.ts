@@ -49,6 +49,38 @@ interface AllowedCall {
   readonly callId: string
   readonly policies?: readonly string[]
   readonly approvalId?: string
+  /** Progress notifications already sent under the call's token while it waited for approval. */
+  readonly progressSent?: number
+}
+
+/**
+ * MCP progress: "The progress value MUST increase with each notification." After a wait for
+ * approval has sent `sent` notifications under the call's token, the handler's own count, which
+ * starts from its beginning, is shifted to follow on from them.
+ */
+function progressFollowingWait(ctx: ServerContext, sent: number | undefined): ServerContext {
+  const token = ctx.mcpReq._meta?.progressToken
+  if (!sent || token === undefined) return ctx
+  const notify = ctx.mcpReq.notify.bind(ctx.mcpReq)
+  const shifted: typeof notify = (notification) => {
+    const params = notification.params as Record<string, unknown> | undefined
+    if (
+      notification.method !== 'notifications/progress' ||
+      params?.progressToken !== token ||
+      typeof params.progress !== 'number'
+    ) {
+      return notify(notification)
+    }
+    return notify({
+      ...notification,
+      params: {
+        ...params,
+        progress: params.progress + sent,
+        ...(typeof params.total === 'number' && { total: params.total + sent }),
+      },
+    } as typeof notification)
+  }
+  return { ...ctx, mcpReq: { ...ctx.mcpReq, notify: shifted } }
 }
 
 /** CIBA §7.1 binding message: plain text of at most 100 characters, shown on both devices. */
@@ -179,7 +211,8 @@ export function toolCallRunner(deps: ToolCallDeps): ToolCallRunner {
     }
     let result: CallToolResult | InputRequiredResult
     try {
-      result = await tool.handler(args as never, { ...ctx, identity, state })
+      const handlerCtx = progressFollowingWait(ctx, call.progressSent)
+      result = await tool.handler(args as never, { ...handlerCtx, identity, state })
     } catch (error) {
       await report(identity, tool.name, auditedArgs, callId, {
         type: 'tool.called',
@@ -269,7 +302,11 @@ export function toolCallRunner(deps: ToolCallDeps): ToolCallRunner {
       )
     }
     if (outcome.status === 'approved') {
-      return runAllowed(tool, args, ctx, { ...call, approvalId: outcome.approvalId })
+      return runAllowed(tool, args, ctx, {
+        ...call,
+        approvalId: outcome.approvalId,
+        progressSent: progress,
+      })
     }
     const refusal = approvalRefusal(outcome, tool.name, identity)
     await refuse(refusal.decision, refusal.reason, outcome.approvalId)

@@ -31,7 +31,37 @@ export interface EventStreamWriter {
    * by message. Without an answer to the call in a JSON body (a body that is not JSON-RPC, an
    * empty one), the call gets a JSON-RPC error rather than a stream that ends without its answer.
    */
-  relay(response: Response): Promise<void>
+  relay(response: Response, rewrite?: MessageRewrite): Promise<void>
+}
+
+/** Changes a message the gateway passes on (returns it unchanged when it is not concerned). */
+export type MessageRewrite = (message: RpcMessage) => RpcMessage
+
+/**
+ * MCP progress: "The progress value MUST increase with each notification." A call that waited for
+ * approval has already heard `offset` notifications under its token from the gateway; the
+ * upstream's own count, which starts again from its beginning, is shifted to follow on from them.
+ */
+export function progressFollowing(token: string | number, offset: number): MessageRewrite {
+  return (message) => {
+    const params = (message as { method?: unknown; params?: Record<string, unknown> }).params
+    if (
+      offset === 0 ||
+      (message as { method?: unknown }).method !== 'notifications/progress' ||
+      params?.progressToken !== token ||
+      typeof params.progress !== 'number'
+    ) {
+      return message
+    }
+    return {
+      ...message,
+      params: {
+        ...params,
+        progress: params.progress + offset,
+        ...(typeof params.total === 'number' && { total: params.total + offset }),
+      },
+    } as RpcMessage
+  }
 }
 
 const encoder = new TextEncoder()
@@ -73,17 +103,21 @@ export function eventStreamAnswer(
     error: { code: INTERNAL_ERROR, message },
   })
 
-  async function relay(response: Response): Promise<void> {
+  async function relay(response: Response, rewrite?: MessageRewrite): Promise<void> {
     const type = response.headers.get('content-type') ?? ''
     if (type.includes('text/event-stream') && response.body !== null) {
       const reader = response.body.getReader()
       const stop = () => void reader.cancel().catch(() => {})
       gone.signal.addEventListener('abort', stop, { once: true })
+      const events = rewrite === undefined ? undefined : new EventRewriter(rewrite)
       try {
         for (;;) {
           const { done, value } = await reader.read()
-          if (done) return
-          enqueue(value)
+          if (done) {
+            if (events) enqueue(encoder.encode(events.end()))
+            return
+          }
+          enqueue(events ? encoder.encode(events.push(value)) : value)
         }
       } finally {
         gone.signal.removeEventListener('abort', stop)
@@ -101,7 +135,7 @@ export function eventStreamAnswer(
     for (const message of messages) {
       if (message === null || typeof message !== 'object') continue
       if (isResponseTo(message as RpcMessage, id)) answered = true
-      send(message as RpcMessage)
+      send(rewrite ? rewrite(message as RpcMessage) : (message as RpcMessage))
     }
     if (!answered) {
       send(failed(`The MCP server answered HTTP ${response.status} without an answer to the call`))
@@ -129,4 +163,56 @@ export function eventStreamAnswer(
     status: 200,
     headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' },
   })
+}
+
+/**
+ * Passes a Server-Sent Events stream on event by event (WHATWG HTML §9.2, "Parsing an event
+ * stream": events end at a blank line), rewriting the JSON-RPC message of an event's data where
+ * `rewrite` changes it; every other event, and every other field (`id`, `event`, `retry`), goes
+ * on exactly as it came.
+ */
+class EventRewriter {
+  private readonly decoder = new TextDecoder()
+  private pending = ''
+  private readonly rewrite: MessageRewrite
+  constructor(rewrite: MessageRewrite) {
+    this.rewrite = rewrite
+  }
+
+  push(chunk: Uint8Array): string {
+    this.pending += this.decoder.decode(chunk, { stream: true })
+    let out = ''
+    for (;;) {
+      const end = /\r\n\r\n|\n\n|\r\r/.exec(this.pending)
+      if (end === null) return out
+      const block = this.pending.slice(0, end.index)
+      out += this.event(block) + end[0]
+      this.pending = this.pending.slice(end.index + end[0].length)
+    }
+  }
+
+  /** What is left when the stream ends (an event without its blank line is passed on as it is). */
+  end(): string {
+    const rest = this.pending + this.decoder.decode()
+    this.pending = ''
+    return rest
+  }
+
+  private event(block: string): string {
+    const lines = block.split(/\r\n|\n|\r/)
+    const data = lines
+      .filter((line) => line === 'data' || line.startsWith('data:'))
+      .map((line) => line.slice(5).replace(/^ /, ''))
+    if (data.length === 0) return block
+    let message: RpcMessage
+    try {
+      message = JSON.parse(data.join('\n')) as RpcMessage
+    } catch {
+      return block
+    }
+    const rewritten = this.rewrite(message)
+    if (rewritten === message) return block
+    const kept = lines.filter((line) => !(line === 'data' || line.startsWith('data:')))
+    return [...kept, `data: ${JSON.stringify(rewritten)}`].join('\n')
+  }
 }

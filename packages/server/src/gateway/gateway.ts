@@ -30,7 +30,7 @@ import {
   waitingMessage,
 } from '@deputy/mcp'
 import { Hono } from 'hono'
-import { acceptsEventStream, eventStreamAnswer } from './event-stream-answer.js'
+import { acceptsEventStream, eventStreamAnswer, progressFollowing } from './event-stream-answer.js'
 import {
   isResponseTo,
   observeEventStream,
@@ -664,7 +664,10 @@ export function createGateway(options: GatewayOptions): Gateway {
                 })
               })
               if (answer !== undefined) return stream.send(answer)
-              await stream.relay(await forward(request, body, identity, calls, sessionId))
+              await stream.relay(
+                await forward(request, body, identity, calls, sessionId),
+                progressFollowing(token, progress),
+              )
             },
             onError,
           )

@@ -115,8 +115,17 @@ for (const dialect of DIALECTS) {
             },
           },
           { inputSchema: z.object({ symbol: z.string(), quantity: z.number().int().positive() }) },
-          (args) => {
+          async (args, ctx) => {
             runs.push(args)
+            // The handler's own progress, counted from its beginning as a handler does.
+            const token = ctx.mcpReq._meta?.progressToken
+            for (const step of [1, 2]) {
+              if (token === undefined) break
+              await ctx.mcpReq.notify({
+                method: 'notifications/progress',
+                params: { progressToken: token, progress: step, total: 2, message: 'buying' },
+              })
+            }
             return { content: [{ type: 'text', text: `Bought ${args.quantity} ${args.symbol}` }] }
           },
         )
@@ -211,6 +220,7 @@ for (const dialect of DIALECTS) {
         const kit = await startKit(600)
         const client = await connect(kit)
         const progress: string[] = []
+        const values: number[] = []
         let waiting: () => void = () => {}
         const firstProgress = new Promise<void>((resolve) => {
           waiting = resolve
@@ -220,6 +230,7 @@ for (const dialect of DIALECTS) {
           {
             onprogress: (update) => {
               progress.push(update.message ?? '')
+              values.push(update.progress)
               waiting()
             },
           },
@@ -243,6 +254,12 @@ for (const dialect of DIALECTS) {
         expect(text(result)).toBe('Bought 50 ACME')
         expect(kit.runs).toEqual([{ quantity: 50, symbol: 'ACME' }])
         expect(progress[0]).toBe("waiting for Alice's approval")
+        // MCP: progress MUST increase with each notification — the handler's own count, which
+        // starts again from 1, follows on from the wait's.
+        expect(progress.slice(-2)).toEqual(['buying', 'buying'])
+        expect(values.length).toBeGreaterThan(2)
+        expect(values).toEqual([...values].sort((a, b) => a - b))
+        expect(new Set(values).size).toBe(values.length)
 
         // The chain: asked, granted, then the call allowed and run, both naming the approval.
         const records = await chain()

@@ -244,10 +244,16 @@ describe('the gateway’s approval rule (issue 11 §5)', () => {
           message: "waiting for Alice's approval",
         })),
       )
-      // The upstream's own progress follows, in its order, after the gateway's.
+      // The upstream's own progress follows, in its order, after the gateway's, and the count
+      // goes on increasing (MCP: progress MUST increase with each notification) where the
+      // upstream's started again from 1.
+      const offset = waiting.length
       expect(heard.slice(waiting.length)).toEqual(
-        [1, 2, 3, 4, 5].map((progress) => ({ progress, total: 5 })),
+        [1, 2, 3, 4, 5].map((progress) => ({ progress: progress + offset, total: 5 + offset })),
       )
+      const values = heard.map((progress) => progress.progress)
+      expect(values).toEqual([...values].sort((a, b) => a - b))
+      expect(new Set(values).size).toBe(values.length)
       expect((await recordsOf(approvalId)).map((record) => record.type)).toEqual([
         'token.issued',
         'tool.allowed',
