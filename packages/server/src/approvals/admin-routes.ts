@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import type { AdminRoute } from '../admin/openapi.js'
+import { type AdminCall, type AdminRouteRecord, routeRecords } from '../admin/route-records.js'
 import type { Actor } from '../audit/types.js'
 import { DeputyError } from '../lib/errors.js'
 import { type DecideDeps, decideApproval } from './decide.js'
@@ -249,25 +249,12 @@ export async function putDetailType(
 // The routes.
 
 /** What a handler is given. */
-export interface ApprovalCall<B> {
-  deps: ApprovalRouteDeps
-  params: Record<string, string>
-  query: Record<string, string | undefined>
-  body: B
-  actor: Actor
-  requestId: string | undefined
-}
+export type ApprovalCall<B> = AdminCall<ApprovalRouteDeps, B>
 
 /** A route record: its description (for openapi.json) and its handler. */
-export interface ApprovalAdminRoute<B = unknown> extends AdminRoute {
-  body?: z.ZodType<B>
-  /** Resolves to the JSON answer, or undefined for 204. */
-  handle(call: ApprovalCall<B>): Promise<unknown>
-}
+export type ApprovalAdminRoute<B = unknown> = AdminRouteRecord<ApprovalRouteDeps, B>
 
-function route<B = undefined>(spec: ApprovalAdminRoute<B>): ApprovalAdminRoute<unknown> {
-  return spec as ApprovalAdminRoute<unknown>
-}
+const route = routeRecords<ApprovalRouteDeps>()
 
 const ListQuery = z.strictObject({
   status: z.enum(STATUSES).optional(),
