@@ -23,6 +23,7 @@ import type { ResolvedConfig } from './config/load.js'
 import { clientAddressMiddleware, trustedProxies } from './http/client-address.js'
 import type { AppEnv } from './http/env.js'
 import { errorResponse } from './http/errors.js'
+import { createMetrics, type Metrics } from './http/metrics.js'
 import { refuseNulInPath, requestContext, securityHeaders } from './http/middleware.js'
 import { createRoles, type Roles } from './identity/roles.js'
 import { createIdentityRoutes } from './identity/routes.js'
@@ -112,6 +113,8 @@ export interface DeputyDeps {
   relationships: Relationships
   /** The policy decision point. */
   policy: PolicyEngine
+  /** Prometheus metrics (served at /metrics to administrators, or on `metricsPort`). */
+  metrics: Metrics
 }
 
 export interface CreateDeputyOptions {
@@ -124,6 +127,8 @@ export interface CreateDeputyOptions {
    * email when `smtpUrl` is set, signed webhooks); one with a built-in's name replaces it.
    */
   notificationChannels?: readonly NotificationChannel[]
+  /** Adds Node's process metrics (CPU, memory, event loop) to /metrics: for a served process. */
+  processMetrics?: boolean
 }
 
 /** Opens storage and keys and wires the modules together, without HTTP (the CLI uses this). */
@@ -142,11 +147,28 @@ export async function openDeputy(
   const clock = options.clock ?? systemClock
   const logger = options.logger ?? pino({ level: config.logLevel, base: { service: 'deputy' } })
   const sealer = createSealer(masterKey.key)
-  const audit = createAuditLog(store, clock)
-  const refusals = createRefusalLog(audit, clock, {
-    windowSeconds: config.auditRefusalSummarySeconds,
-    onError: (err) => logger.error({ err }, 'audit refusal summary not written'),
-  })
+  const metrics = createMetrics(
+    {
+      pendingApprovals: async () => {
+        const row = await store.db
+          .selectFrom('approval_requests')
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .where('status', '=', 'pending')
+          .where('expires_at', '>', clock.now().getTime())
+          .executeTakeFirst()
+        return Number(row?.n ?? 0)
+      },
+      ...(store.poolStats && { poolStats: store.poolStats }),
+    },
+    { processMetrics: options.processMetrics === true },
+  )
+  const audit = metrics.observeAudit(createAuditLog(store, clock))
+  const refusals = metrics.observeRefusals(
+    createRefusalLog(audit, clock, {
+      windowSeconds: config.auditRefusalSummarySeconds,
+      onError: (err) => logger.error({ err }, 'audit refusal summary not written'),
+    }),
+  )
   const users = createUsers({ store, clock, audit })
   const clients = createClients({ store, clock, audit, refusals, config })
   const grants = createGrants({ store, clock, audit })
@@ -192,6 +214,7 @@ export async function openDeputy(
     logger,
     audit,
     refusals,
+    metrics,
     emailDigest: createKeyedDigest(masterKey.key, LOGIN_EMAIL_DIGEST),
     sealer,
     users,
@@ -311,6 +334,7 @@ export async function createDeputy(
   await deps.signingKeys.active()
 
   const app = new Hono<AppEnv>()
+  app.use(deps.metrics.middleware)
   app.use(requestContext(deps.logger))
   app.use(securityHeaders({ https: config.issuer.startsWith('https:') }))
   app.use(clientAddressMiddleware(trustedProxies(config.trustedProxies)))
@@ -341,6 +365,9 @@ export async function createDeputy(
   app.route('/', createIdentityRoutes(deps))
   // One gate for the whole admin API; each part mounts its routes behind it.
   const adminGate = requireAdmin(deps.adminApiKeys, (request) => readSession(deps, request))
+  // Prometheus scrapes with an admin API key as its bearer token (or `metricsPort`, unprotected
+  // on its own address, for a scraper beside Deputy).
+  app.get('/metrics', adminGate, async () => metricsResponse(deps.metrics))
   app.route(
     '/admin/api',
     createAdminApi({
@@ -379,4 +406,13 @@ export async function createDeputy(
       await opened.close()
     },
   }
+}
+
+/** The metrics in Prometheus' text format, never cached. */
+export async function metricsResponse(metrics: Metrics): Promise<Response> {
+  const { contentType, body } = await metrics.render()
+  return new Response(body, {
+    status: 200,
+    headers: { 'Content-Type': contentType, 'Cache-Control': 'no-store' },
+  })
 }

@@ -66,6 +66,20 @@ export const ConfigSchema = z
       .min(1)
       .default('127.0.0.1')
       .describe('Interface to listen on; loopback by default so a first start exposes nothing.'),
+    metricsPort: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .max(65535)
+      .optional()
+      .describe(
+        'Also serve `/metrics` (Prometheus) without credentials on this port of `metricsHost`, for a scraper beside Deputy; unset: only `/metrics` on the main port, with an admin API key as bearer token.',
+      ),
+    metricsHost: z
+      .string()
+      .min(1)
+      .default('127.0.0.1')
+      .describe('Interface the unprotected `/metrics` of `metricsPort` listens on.'),
     issuer: z
       .url({ protocol: /^https?$/ })
       .optional()
@@ -333,6 +347,8 @@ export const ENVIRONMENT_VARIABLES: Record<string, keyof ConfigInput> = {
   DEPUTY_DATA_DIR: 'dataDir',
   DEPUTY_DATABASE_URL: 'database',
   DEPUTY_MASTER_KEY: 'masterKey',
+  DEPUTY_METRICS_PORT: 'metricsPort',
+  DEPUTY_METRICS_HOST: 'metricsHost',
   DEPUTY_MASTER_KEY_FILE: 'masterKeyFile',
   DEPUTY_SIGNING_ALG: 'signingAlg',
   DEPUTY_POLICY_REFRESH_INTERVAL_MS: 'policyRefreshIntervalMs',

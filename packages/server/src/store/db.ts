@@ -39,6 +39,8 @@ export interface Store {
   beforeClose?(hook: () => Promise<void>): void
   /** Messages to the other processes on this database (store/signals.ts). */
   signals: Signals
+  /** PostgreSQL only: the connection pool's clients right now (for /metrics). */
+  poolStats?(): { total: number; idle: number; waiting: number }
 }
 
 const PG_INT8 = 20
@@ -73,6 +75,11 @@ export function openStore(database: string): Store {
       dialect: 'postgres',
       location: redactUrl(database),
       signals,
+      poolStats: () => ({
+        total: pool.totalCount,
+        idle: pool.idleCount,
+        waiting: pool.waitingCount,
+      }),
       async close() {
         await signals.close()
         await db.destroy()

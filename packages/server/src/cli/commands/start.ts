@@ -1,9 +1,9 @@
 import { createServer } from 'node:net'
 import type { Command } from 'commander'
 import type { ResolvedConfig } from '../../config/load.js'
-import { createDeputy, type Deputy, type DeputyDeps } from '../../deputy.js'
+import { createDeputy, type Deputy, type DeputyDeps, metricsResponse } from '../../deputy.js'
 import { randomToken } from '../../lib/random.js'
-import { listen } from '../../server.js'
+import { listen, type ServedFetch, serveFetch } from '../../server.js'
 import { commandConfig, globalOptions } from '../context.js'
 
 /** The flags `deputy start` and `deputy demo` share. */
@@ -59,7 +59,7 @@ export async function serveDeputy(
     const port = await freePort(config.host)
     config = { ...config, port, issuer: `http://localhost:${port}` }
   }
-  const deputy = await createDeputy(config)
+  const deputy = await createDeputy(config, { processMetrics: true })
   let firstAdmin: FirstAdmin
   let extraLines: string[]
   try {
@@ -70,9 +70,11 @@ export async function serveDeputy(
     throw err
   }
   const server = await listen(deputy, { port: config.port, host: config.host })
+  const metricsServer = await serveMetrics(deputy, config)
   // Handlers go in before anything is printed: whoever reads the banner may signal at once.
   const stop = async (signal: string) => {
     deputy.deps.logger.info({ signal }, 'shutting down')
+    await metricsServer?.drain()
     await server.shutdown()
     process.exit(0)
   }
@@ -85,10 +87,26 @@ export async function serveDeputy(
     `  master key: ${deputy.masterKey.origin === 'generated' ? `generated at ${config.masterKeyFile} (keep it safe)` : deputy.masterKey.origin}`,
     `  health:     ${publicUrl}/healthz`,
     `  JWKS:       ${publicUrl}/jwks`,
+    ...(metricsServer ? [`  metrics:    ${metricsServer.url}/metrics`] : []),
     ...firstAdminLines(firstAdmin, publicUrl),
     ...extraLines,
   ]
   process.stderr.write(`${lines.join('\n')}\n`)
+}
+
+/**
+ * `/metrics` without credentials on `metricsPort` of `metricsHost` (loopback by default), for a
+ * Prometheus beside Deputy; nothing else is served there.
+ */
+async function serveMetrics(deputy: Deputy, config: ResolvedConfig): Promise<ServedFetch | null> {
+  if (config.metricsPort === undefined) return null
+  return serveFetch(
+    (request) =>
+      request.method === 'GET' && new URL(request.url).pathname === '/metrics'
+        ? metricsResponse(deputy.deps.metrics)
+        : new Response('not found: only /metrics is served here\n', { status: 404 }),
+    { port: config.metricsPort, host: config.metricsHost },
+  )
 }
 
 /** The first administrator this start created, or why none was needed or made. */
