@@ -17,6 +17,7 @@ import {
 import { createPreferencesRoutes } from './approvals/preferences.js'
 import { type ApprovalRequests, createApprovalRequests } from './approvals/requests.js'
 import { createAuditLog } from './audit/chain.js'
+import { writeCheckpoint } from './audit/checkpoints.js'
 import { createRefusalLog, type RefusalLog } from './audit/refusals.js'
 import type { AuditLog } from './audit/types.js'
 import type { ResolvedConfig } from './config/load.js'
@@ -276,19 +277,24 @@ export function assertServable(config: ResolvedConfig): void {
 }
 
 /**
- * Sweeps expired rows every `sweepIntervalSeconds`, starting at a random point of the first
- * interval so replicas started together do not sweep at once. A failed sweep is logged and tried
+ * Runs `work` every `intervalSeconds` (0: never), starting at a random point of the first
+ * interval so replicas started together do not run it at once. A failed run is logged and tried
  * again next time; `stop` waits for one in progress.
  */
-function scheduleSweeps(deps: DeputyDeps): { stop(): Promise<void> } {
-  const intervalMs = deps.config.sweepIntervalSeconds * 1000
+function schedulePeriodic(
+  deps: Pick<DeputyDeps, 'logger'>,
+  intervalSeconds: number,
+  what: string,
+  work: () => Promise<unknown>,
+): { stop(): Promise<void> } {
+  const intervalMs = intervalSeconds * 1000
   if (intervalMs === 0) return { stop: async () => {} }
   let running: Promise<void> | undefined
   let timer: NodeJS.Timeout
   const run = () => {
-    running = sweepExpiredRows(deps)
-      .then((report) => deps.logger.debug({ report }, 'swept expired rows'))
-      .catch((err: unknown) => deps.logger.warn({ err }, 'sweeping expired rows failed'))
+    running = work()
+      .then((report) => deps.logger.debug({ report }, what))
+      .catch((err: unknown) => deps.logger.warn({ err }, `${what} failed`))
       .finally(() => {
         running = undefined
       })
@@ -394,7 +400,19 @@ export async function createDeputy(
   app.route('/', createIntrospectionRoutes(deps))
   app.route('/', createUserinfoRoutes(deps))
 
-  const sweeper = scheduleSweeps(deps)
+  const sweeper = schedulePeriodic(deps, config.sweepIntervalSeconds, 'swept expired rows', () =>
+    sweepExpiredRows(deps),
+  )
+  // The checkpoint is also logged, so shipped logs keep a copy outside the database.
+  const checkpointer = schedulePeriodic(
+    deps,
+    config.auditCheckpointIntervalSeconds,
+    'audit checkpoint',
+    async () => {
+      const checkpoint = await writeCheckpoint({ ...deps, issuer: config.issuer })
+      if (checkpoint) deps.logger.info({ auditCheckpoint: checkpoint }, 'audit chain checkpointed')
+    },
+  )
   return {
     app,
     deps,
@@ -403,6 +421,7 @@ export async function createDeputy(
     close: async () => {
       streams.abort()
       await sweeper.stop()
+      await checkpointer.stop()
       await opened.close()
     },
   }

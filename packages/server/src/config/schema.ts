@@ -185,6 +185,15 @@ export const ConfigSchema = z
       .describe(
         'How often each process checks the database for a new policy-set version; a policy written by any replica is in force everywhere within this time.',
       ),
+    auditCheckpointIntervalSeconds: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .max(86_400)
+      .default(3600)
+      .describe(
+        "How often each process signs a checkpoint of the audit chain's head (0: never), so `deputy audit verify` can tell records cut off its end; each is also logged.",
+      ),
     sweepIntervalSeconds: z.coerce
       .number()
       .int()
@@ -357,6 +366,7 @@ export const ENVIRONMENT_VARIABLES: Record<string, keyof ConfigInput> = {
   DEPUTY_DYNAMIC_REGISTRATION_TTL_SECONDS: 'dynamicRegistrationTtlSeconds',
   DEPUTY_CLIENT_METADATA_ALLOWED_HOSTS: 'clientMetadataAllowedHosts',
   DEPUTY_SWEEP_INTERVAL_SECONDS: 'sweepIntervalSeconds',
+  DEPUTY_AUDIT_CHECKPOINT_INTERVAL_SECONDS: 'auditCheckpointIntervalSeconds',
   DEPUTY_BACKCHANNEL_DEFAULT_EXPIRY_SECONDS: 'backchannelDefaultExpirySeconds',
   DEPUTY_BACKCHANNEL_MAX_EXPIRY_SECONDS: 'backchannelMaxExpirySeconds',
   DEPUTY_BACKCHANNEL_POLL_INTERVAL_SECONDS: 'backchannelPollIntervalSeconds',

@@ -37,6 +37,7 @@ export interface Database {
   policy_versions: PolicyVersionsTable
   policy_actions: PolicyActionsTable
   relationship_tuples: RelationshipTuplesTable
+  audit_checkpoints: AuditCheckpointsTable
   providers: ProvidersTable
   provider_identities: ProviderIdentitiesTable
   provider_flows: ProviderFlowsTable
@@ -529,4 +530,15 @@ export interface ConnectionsTable {
   last_used_at: number | null
   created_at: number
   updated_at: number
+}
+
+/** A signed checkpoint of the audit chain's head (migration 0019). */
+export interface AuditCheckpointsTable {
+  /** The chain position it vouches for. */
+  seq: number
+  /** That record's hash. */
+  hash: string
+  /** Compact JWS, typ `deputy-audit-checkpoint+jwt`, claims iss, iat, seq, hash. */
+  jws: string
+  created_at: number
 }

@@ -134,6 +134,8 @@ describe('deputy audit tail and export', () => {
       ok: true,
       records: 30,
       head: { seq: 30, hash: seeded[29]?.hash },
+      // No checkpoint was made of this chain.
+      checkpoint: {},
     })
   })
 })

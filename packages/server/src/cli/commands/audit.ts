@@ -1,7 +1,8 @@
 import { once } from 'node:events'
-import { createWriteStream } from 'node:fs'
+import { createWriteStream, existsSync, readFileSync } from 'node:fs'
 import type { Writable } from 'node:stream'
 import type { Command } from 'commander'
+import { checkCheckpoints, writeCheckpoint } from '../../audit/checkpoints.js'
 import { exportAudit, tailAudit } from '../../audit/query.js'
 import type { Actor, AuditRecord } from '../../audit/types.js'
 import { verifyAuditChain } from '../../audit/verify.js'
@@ -9,7 +10,14 @@ import { createKeyedDigest, LOGIN_EMAIL_DIGEST, normaliseEmail } from '../../key
 import { loadMasterKey } from '../../keys/master-key.js'
 import { DeputyError } from '../../lib/errors.js'
 import type { Store } from '../../store/db.js'
-import { existingDatabaseConfig, globalOptions, output, table, withStore } from '../context.js'
+import {
+  existingDatabaseConfig,
+  globalOptions,
+  output,
+  table,
+  withDeputy,
+  withStore,
+} from '../context.js'
 
 const MAX_TAIL = 10_000
 
@@ -19,22 +27,65 @@ export function registerAudit(program: Command): void {
 
   audit
     .command('verify')
-    .description('check every record of the audit chain; exit 1 naming the first bad one')
-    .action(async (_opts, command: Command) => {
+    .description(
+      'check every record of the audit chain, and that none was cut off its end since the newest checkpoint; exit 1 naming the first problem',
+    )
+    .option(
+      '--checkpoint <jws-or-file>',
+      'also check against a checkpoint kept elsewhere (its JWS, or a file holding it); repeatable',
+      (value: string, previous: string[] = []) => [...previous, value],
+    )
+    .action(async (opts: { checkpoint?: string[] }, command: Command) => {
       const options = globalOptions(command)
-      const result = await withStore(options, (store) => verifyAuditChain(store))
-      if (result.ok) {
-        output(options, result, () => `audit chain intact: ${result.records} records`)
+      const given = (opts.checkpoint ?? []).map(readCheckpointArgument)
+      const result = await withStore(options, async (store) => {
+        const chain = await verifyAuditChain(store)
+        return { ...chain, checkpoint: await checkCheckpoints(store, chain, given) }
+      })
+      const ok = result.ok && result.checkpoint.problem === undefined
+      if (ok) {
+        const latest = result.checkpoint.latest
+        output(
+          options,
+          result,
+          () =>
+            `audit chain intact: ${result.records} records${latest ? `; holds record ${latest.seq} of the checkpoint of ${latest.time}` : '; no checkpoint yet (`deputy audit checkpoint`)'}`,
+        )
         return
       }
       if (options.json) {
-        output(options, result, () => '')
+        output(options, { ...result, ok: false }, () => '')
         process.exitCode = 1
         return
       }
       throw new DeputyError(
         'ERR_AUDIT_CHAIN_BROKEN',
-        `audit chain broken at ${result.firstBad?.problem ?? 'an unknown record'}`,
+        result.ok
+          ? `audit chain cut short: ${result.checkpoint.problem}`
+          : `audit chain broken at ${result.firstBad?.problem ?? 'an unknown record'}`,
+      )
+    })
+
+  audit
+    .command('checkpoint')
+    .description(
+      "sign a checkpoint of the chain's head now and print it (keep the JWS elsewhere to check the chain against later)",
+    )
+    .action(async (_opts, command: Command) => {
+      const options = globalOptions(command)
+      const checkpoint = await withDeputy(options, (deps) =>
+        writeCheckpoint({ ...deps, issuer: deps.config.issuer }),
+      )
+      if (!checkpoint) {
+        throw new DeputyError(
+          'ERR_INVALID_INPUT',
+          'the audit chain is empty: nothing to checkpoint',
+        )
+      }
+      output(options, checkpoint, () =>
+        [`checkpoint of record ${checkpoint.seq} at ${checkpoint.time}:`, checkpoint.jws].join(
+          '\n',
+        ),
       )
     })
 
@@ -198,4 +249,16 @@ async function openOut(file: string): Promise<Writable> {
 // when the stream fails instead.
 async function write(sink: Writable, chunk: string): Promise<void> {
   if (!sink.write(chunk)) await once(sink, 'drain')
+}
+
+/** A `--checkpoint` value: the JWS itself, or a file holding it. */
+function readCheckpointArgument(value: string): string {
+  if (/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(value.trim())) return value.trim()
+  if (!existsSync(value)) {
+    throw new DeputyError(
+      'ERR_INVALID_INPUT',
+      `--checkpoint ${value.slice(0, 80)} is neither a checkpoint JWS nor a file`,
+    )
+  }
+  return readFileSync(value, 'utf8').trim()
 }
