@@ -1,13 +1,7 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto'
-import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
-import Provider, {
-  type Adapter,
-  type AdapterPayload,
-  type ClientInstance,
-  type KoaContextWithOIDC,
-} from 'oidc-provider'
+import Provider, { type ClientInstance, type KoaContextWithOIDC } from 'oidc-provider'
 import { CookieJar } from './sign-in.js'
+import { isLoopback, listen, Store } from './upstream-store.js'
 
 /**
  * A real OpenID provider (node-oidc-provider) on http://127.0.0.1:<random port>, standing in for
@@ -32,9 +26,16 @@ import { CookieJar } from './sign-in.js'
  *   upstream.revokeGrants('alice-sub')  // every grant of the account and its tokens gone: refresh → invalid_grant
  *   upstream.expireAccessTokens()     // every issued access token is expired now (no sleeping needed;
  *                                     // the client still believes its expires_in)
+ *   upstream.live('alice-sub')        // { grants, accessTokens, refreshTokens } the account still holds
+ *                                     // (refreshTokens: unused ones; 0 after a revocation or revokeGrants)
+ *   upstream.tokenValues('alice-sub') // every access/refresh token value issued, to look for in a DB file
  *   upstream.introspect(token)        // RFC 7662 as the resource server sees it (used by upstream-api.ts)
  *   upstream.accounts                 // Map id → UpstreamAccount, editable between flows
  *   await upstream.close()
+ *
+ * Each followUpstreamLogin starts with a fresh cookie jar unless given one, so every flow signs
+ * in anew as `loginAs`; with a kept jar the provider's session (and its account) is reused.
+ * Several processes may use the provider at once (it is plain HTTP); the counts are this process's.
  *
  * Access tokens are opaque; resource servers check them at the introspection endpoint with
  * `resourceServer` credentials (upstream.resourceServer.{clientId,clientSecret}). Refresh tokens are
@@ -93,68 +94,6 @@ export const defaultAccounts: UpstreamAccount[] = [
 ]
 
 export type UpstreamProvider = Awaited<ReturnType<typeof startUpstreamProvider>>
-
-/** An in-memory adapter the fixture can look into (revoke an account's grants, expire tokens). */
-class Store {
-  readonly entries = new Map<string, { kind: string; payload: AdapterPayload }>()
-  adapter(kind: string): Adapter {
-    const entries = this.entries
-    const key = (id: string) => `${kind}:${id}`
-    return {
-      async upsert(id, payload) {
-        entries.set(key(id), { kind, payload: structuredClone(payload) })
-      },
-      async find(id) {
-        const entry = entries.get(key(id))
-        return entry ? structuredClone(entry.payload) : undefined
-      },
-      async findByUserCode() {
-        return undefined
-      },
-      async findByUid(uid) {
-        for (const entry of entries.values()) {
-          if (entry.kind === kind && entry.payload.uid === uid)
-            return structuredClone(entry.payload)
-        }
-        return undefined
-      },
-      async consume(id) {
-        const entry = entries.get(key(id))
-        if (entry) entry.payload.consumed = Math.floor(Date.now() / 1000)
-      },
-      async destroy(id) {
-        entries.delete(key(id))
-      },
-      async revokeByGrantId(grantId) {
-        for (const [k, entry] of entries) {
-          if (entry.kind === kind && entry.payload.grantId === grantId) entries.delete(k)
-        }
-      },
-    }
-  }
-}
-
-function listen(
-  handler: (req: never, res: never) => void,
-): Promise<{ server: Server; port: number }> {
-  const server = createServer((req, res) => handler(req as never, res as never))
-  return new Promise((resolve) => {
-    server.listen(0, '127.0.0.1', () => {
-      resolve({ server, port: (server.address() as AddressInfo).port })
-    })
-  })
-}
-
-function isLoopback(uri: string): boolean {
-  try {
-    const url = new URL(uri)
-    return (
-      url.protocol === 'http:' && (url.hostname === '127.0.0.1' || url.hostname === 'localhost')
-    )
-  } catch {
-    return false
-  }
-}
 
 export async function startUpstreamProvider(options: UpstreamProviderOptions = {}) {
   const store = new Store()
@@ -395,31 +334,13 @@ export async function startUpstreamProvider(options: UpstreamProviderOptions = {
       for (let i = 0; i < n; i++) control.failures.push({ status, error })
     },
     /** Revokes every grant of the account with its codes, access and refresh tokens. */
-    revokeGrants(accountId: string): number {
-      const grantIds = new Set<string>()
-      for (const entry of store.entries.values()) {
-        if (entry.kind === 'Grant' && entry.payload.accountId === accountId) {
-          grantIds.add(String(entry.payload.jti))
-        }
-      }
-      for (const [key, entry] of store.entries) {
-        const grantId = entry.kind === 'Grant' ? entry.payload.jti : entry.payload.grantId
-        if (grantIds.has(String(grantId))) store.entries.delete(key)
-      }
-      return grantIds.size
-    },
+    revokeGrants: (accountId: string): number => store.revokeAccount(accountId),
     /** Makes every access token issued so far expired, as if its lifetime had passed. */
-    expireAccessTokens(): number {
-      let n = 0
-      const past = Math.floor(Date.now() / 1000) - 1
-      for (const entry of store.entries.values()) {
-        if (entry.kind === 'AccessToken') {
-          entry.payload.exp = past
-          n++
-        }
-      }
-      return n
-    },
+    expireAccessTokens: (): number => store.expireAccessTokens(),
+    /** Every access and refresh token value issued (of one account), used or not: to look for in a database file. */
+    tokenValues: (accountId?: string): string[] => store.tokenValues(accountId),
+    /** What the account still holds at the provider: grants, access tokens, unused refresh tokens. */
+    live: (accountId: string) => store.live(accountId),
     /** RFC 7662 introspection with the resource server's credentials. */
     async introspect(token: string): Promise<Record<string, unknown> & { active: boolean }> {
       const response = await fetch(`${issuer}/token/introspection`, {

@@ -168,6 +168,24 @@ describe('upstream OpenID provider fixture', () => {
     expect((await upstream.introspect(refreshed.access_token)).active).toBe(false)
   })
 
+  it('revokes a refresh token at its RFC 7009 endpoint, counted, and says what the account still holds', async () => {
+    upstream.revokeGrants('bob-sub')
+    const tokens = await signIn('bob-sub')
+    expect(upstream.live('bob-sub')).toEqual({ grants: 1, accessTokens: 1, refreshTokens: 1 })
+    expect(upstream.tokenValues('bob-sub')).toEqual(
+      expect.arrayContaining([tokens.access_token, tokens.refresh_token]),
+    )
+    const before = upstream.counts.revocation
+    await client.tokenRevocation(config, tokens.refresh_token as string)
+    expect(upstream.counts.revocation).toBe(before + 1)
+    expect(upstream.live('bob-sub').refreshTokens).toBe(0)
+    await expect(
+      client.refreshTokenGrant(config, tokens.refresh_token as string),
+    ).rejects.toMatchObject({
+      error: 'invalid_grant',
+    })
+  })
+
   it('fails token requests transiently with 503 when told to, then serves them', async () => {
     const tokens = await signIn('bob-sub')
     upstream.failTokenRequests(2)
