@@ -186,6 +186,40 @@ describe('upstream OpenID provider fixture', () => {
     })
   })
 
+  it('detects a rotated refresh token used twice at once: one refresh wins, the grant is revoked', async () => {
+    // What a refresh race in Deputy would cause at a real provider: the connection breaks.
+    const tokens = await signIn('alice-sub')
+    const rt = tokens.refresh_token as string
+    const results = await Promise.allSettled([
+      client.refreshTokenGrant(config, rt),
+      client.refreshTokenGrant(config, rt),
+    ])
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1)
+    expect(results.find((r) => r.status === 'rejected')).toMatchObject({
+      reason: { error: 'invalid_grant' },
+    })
+    const winner = results.find((r) => r.status === 'fulfilled')?.value
+    await expect(
+      client.refreshTokenGrant(config, winner?.refresh_token as string),
+    ).rejects.toMatchObject({
+      error: 'invalid_grant',
+    })
+  })
+
+  it('narrows the scope at a refresh when asked, and refuses a wider one', async () => {
+    const tokens = await signIn('bob-sub')
+    const narrower = await client.refreshTokenGrant(config, tokens.refresh_token as string, {
+      scope: 'openid email',
+    })
+    expect(narrower.scope?.split(' ').sort()).toEqual(['email', 'openid'])
+    expect((await upstream.introspect(narrower.access_token)).scope).toBe(narrower.scope)
+    await expect(
+      client.refreshTokenGrant(config, narrower.refresh_token as string, {
+        scope: 'openid email profile phone',
+      }),
+    ).rejects.toMatchObject({ error: 'invalid_scope' })
+  })
+
   it('fails token requests transiently with 503 when told to, then serves them', async () => {
     const tokens = await signIn('bob-sub')
     upstream.failTokenRequests(2)
