@@ -37,7 +37,8 @@ import { isLoopback, listen, Store } from './upstream-store.js'
  *
  * Each followUpstreamLogin starts with a fresh cookie jar unless given one, so every flow signs
  * in anew as `loginAs`; with a kept jar the provider's session (and its account) is reused.
- * Several processes may use the provider at once (it is plain HTTP); the counts are this process's.
+ * Other processes (several Deputy replicas) may call it too: it is plain HTTP, and the counts,
+ * kept where the fixture was started, include every caller's requests.
  *
  * Access tokens are opaque; resource servers check them at the introspection endpoint with
  * `resourceServer` credentials (upstream.resourceServer.{clientId,clientSecret}). Refresh tokens are
