@@ -69,7 +69,7 @@ describe('providers: Slack OAuth v2 (issue 12 §1)', () => {
         return res.end(JSON.stringify({ ok: true, revoked: true }))
       }
       res.statusCode = 404
-      res.end('{}')
+      return res.end('{}')
     })
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
