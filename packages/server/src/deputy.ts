@@ -63,6 +63,10 @@ import { createPolicyEngine } from './policy/engine.js'
 import { createPolicies } from './policy/policies.js'
 import { createRelationships } from './policy/relationships.js'
 import type { Policies, PolicyEngine, Relationships } from './policy/types.js'
+import { createProviderAdminApi } from './providers/admin-api.js'
+import { PROVIDER_ADMIN_ROUTES } from './providers/admin-routes.js'
+import { createProviders } from './providers/registry.js'
+import type { Providers } from './providers/types.js'
 import { openStore, type Store } from './store/db.js'
 import { migrateToLatest } from './store/migrate.js'
 import type { Database } from './store/schema.js'
@@ -116,6 +120,8 @@ export interface DeputyDeps {
   policy: PolicyEngine
   /** Prometheus metrics (served at /metrics to administrators, or on `metricsPort`). */
   metrics: Metrics
+  /** Upstream providers (sign in with GitHub …, connected accounts) and the protocol to them. */
+  providers: Providers
 }
 
 export interface CreateDeputyOptions {
@@ -233,6 +239,13 @@ export async function openDeputy(
     detailTypes: createDetailTypes({ store, clock, audit }),
     notifier,
     notificationChannels: channels,
+    providers: createProviders({
+      store,
+      clock,
+      audit,
+      sealer,
+      allowHttpLoopback: config.dangerouslyAllowHttpLoopbackProviders,
+    }),
     refreshTokens: createRefreshTokens({
       store,
       clock,
@@ -379,12 +392,17 @@ export async function createDeputy(
     createAdminApi({
       ...deps,
       adminGate,
-      describedElsewhere: [...POLICY_ADMIN_ROUTES, ...APPROVAL_ADMIN_ROUTES],
+      describedElsewhere: [
+        ...POLICY_ADMIN_ROUTES,
+        ...APPROVAL_ADMIN_ROUTES,
+        ...PROVIDER_ADMIN_ROUTES,
+      ],
     }),
   )
   app.route('/admin/api', createOAuthAdminApi({ ...deps, adminGate }))
   app.route('/admin/api', createPolicyAdminApi({ ...deps, adminGate }))
   app.route('/admin/api', createApprovalAdminApi({ ...deps, adminGate }))
+  app.route('/admin/api', createProviderAdminApi({ ...deps, adminGate }))
   // The authorization server, one module per endpoint.
   app.route('/', createMetadataRoutes(deps))
   app.route('/', createRegistrationRoutes(deps))
