@@ -1,6 +1,5 @@
 import { z } from 'zod'
-import type { AdminRoute } from '../admin/openapi.js'
-import type { Actor } from '../audit/types.js'
+import { type AdminCall, type AdminRouteRecord, routeRecords } from '../admin/route-records.js'
 import { DeputyError } from '../lib/errors.js'
 import { PROVIDER_TYPES } from './catalogue.js'
 import type { AddProviderInput, Provider, Providers, UpdateProviderInput } from './types.js'
@@ -114,23 +113,18 @@ function toUpdate(body: Changes): UpdateProviderInput {
   }
 }
 
-/** What a handler is given. */
-export interface ProviderCall<B> {
-  deps: { providers: Providers }
-  params: Record<string, string>
-  body: B
-  actor: Actor
+/** What the provider routes use. */
+export interface ProviderRouteDeps {
+  providers: Providers
 }
+
+/** What a handler is given. */
+export type ProviderCall<B> = AdminCall<ProviderRouteDeps, B>
 
 /** A route record: its description (for openapi.json) and its handler. */
-export interface ProviderAdminRoute<B = unknown> extends AdminRoute {
-  body?: z.ZodType<B>
-  handle(call: ProviderCall<B>): Promise<unknown>
-}
+export type ProviderAdminRoute<B = unknown> = AdminRouteRecord<ProviderRouteDeps, B>
 
-function route<B = undefined>(spec: ProviderAdminRoute<B>): ProviderAdminRoute<unknown> {
-  return spec as ProviderAdminRoute<unknown>
-}
+const route = routeRecords<ProviderRouteDeps>()
 
 async function one(call: ProviderCall<unknown>) {
   const name = call.params.name as string
