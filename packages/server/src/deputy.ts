@@ -61,6 +61,7 @@ import { createPolicyEngine } from './policy/engine.js'
 import { createPolicies } from './policy/policies.js'
 import { createRelationships } from './policy/relationships.js'
 import type { Policies, PolicyEngine, Relationships } from './policy/types.js'
+import { createProviderFlows, type ProviderFlows } from './providers/flows.js'
 import { openStore, type Store } from './store/db.js'
 import { migrateToLatest } from './store/migrate.js'
 import type { Database } from './store/schema.js'
@@ -112,6 +113,8 @@ export interface DeputyDeps {
   relationships: Relationships
   /** The policy decision point. */
   policy: PolicyEngine
+  /** Redirects to upstream providers in progress (sign-in and connect): state, PKCE, nonce. */
+  providerFlows: ProviderFlows
 }
 
 export interface CreateDeputyOptions {
@@ -205,6 +208,7 @@ export async function openDeputy(
     relationships,
     policy,
     authorizationCodes: createAuthorizationCodes({ store, clock }),
+    providerFlows: createProviderFlows({ db: store.db, clock, sealer }),
     approvals,
     detailTypes: createDetailTypes({ store, clock, audit }),
     notifier,
