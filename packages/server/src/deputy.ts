@@ -62,6 +62,8 @@ import { createPolicies } from './policy/policies.js'
 import { createRelationships } from './policy/relationships.js'
 import type { Policies, PolicyEngine, Relationships } from './policy/types.js'
 import { createProviderFlows, type ProviderFlows } from './providers/flows.js'
+import { createProviders } from './providers/registry.js'
+import type { Providers } from './providers/types.js'
 import { openStore, type Store } from './store/db.js'
 import { migrateToLatest } from './store/migrate.js'
 import type { Database } from './store/schema.js'
@@ -115,6 +117,8 @@ export interface DeputyDeps {
   policy: PolicyEngine
   /** Redirects to upstream providers in progress (sign-in and connect): state, PKCE, nonce. */
   providerFlows: ProviderFlows
+  /** Upstream providers (sign in with GitHub …, connected accounts) and the protocol to them. */
+  providers: Providers
 }
 
 export interface CreateDeputyOptions {
@@ -213,6 +217,13 @@ export async function openDeputy(
     detailTypes: createDetailTypes({ store, clock, audit }),
     notifier,
     notificationChannels: channels,
+    providers: createProviders({
+      store,
+      clock,
+      audit,
+      sealer,
+      allowHttpLoopback: config.dangerouslyAllowHttpLoopbackProviders,
+    }),
     refreshTokens: createRefreshTokens({
       store,
       clock,
