@@ -65,6 +65,7 @@ import { createRelationships } from './policy/relationships.js'
 import type { Policies, PolicyEngine, Relationships } from './policy/types.js'
 import { createProviderAdminApi } from './providers/admin-api.js'
 import { PROVIDER_ADMIN_ROUTES } from './providers/admin-routes.js'
+import { createProviderFlows, type ProviderFlows } from './providers/flows.js'
 import { createProviders } from './providers/registry.js'
 import type { Providers } from './providers/types.js'
 import { openStore, type Store } from './store/db.js'
@@ -120,6 +121,8 @@ export interface DeputyDeps {
   policy: PolicyEngine
   /** Prometheus metrics (served at /metrics to administrators, or on `metricsPort`). */
   metrics: Metrics
+  /** Redirects to upstream providers in progress (sign-in and connect): state, PKCE, nonce. */
+  providerFlows: ProviderFlows
   /** Upstream providers (sign in with GitHub …, connected accounts) and the protocol to them. */
   providers: Providers
 }
@@ -235,6 +238,7 @@ export async function openDeputy(
     relationships,
     policy,
     authorizationCodes: createAuthorizationCodes({ store, clock }),
+    providerFlows: createProviderFlows({ db: store.db, clock, sealer }),
     approvals,
     detailTypes: createDetailTypes({ store, clock, audit }),
     notifier,

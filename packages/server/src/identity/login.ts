@@ -58,7 +58,11 @@ export async function signIn(deps: LoginDeps, attempt: LoginAttempt): Promise<Lo
     ? { type: 'user', id: user.id, label: user.email }
     : { type: 'user', id: 'unknown', label: digest }
   const event = { actor, requestId: attempt.requestId }
-  const where = { email: user ? user.email : digest, address: attempt.address ?? 'unknown' }
+  const where = {
+    method: 'password',
+    email: user ? user.email : digest,
+    address: attempt.address ?? 'unknown',
+  }
   const settings: ThrottleSettings = {
     maxFailures: config.loginMaxFailures,
     maxFailuresPerAddress: config.loginMaxFailuresPerAddress,

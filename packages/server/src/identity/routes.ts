@@ -7,45 +7,21 @@ import { assetRoutes } from '../ui/assets.js'
 import { loginPage } from '../ui/login-page.js'
 import { messagePage } from '../ui/message-page.js'
 import { type LoginDeps, signIn, signOut } from './login.js'
+import {
+  createProviderSignInRoutes,
+  type ProviderSignInDeps,
+  signInProviders,
+} from './provider-sign-in.js'
+import { DEFAULT_RETURN_TO, LOGIN_CSRF_COOKIE, safeReturnTo } from './return-to.js'
 import { cookieValue, readSession, SESSION_COOKIE } from './sessions.js'
-
-/**
- * The sign-in form's CSRF secret, bound to the browser before anyone is signed in (double-submit:
- * cookie and hidden field must match). `__Host-` keeps a sibling subdomain from planting one.
- */
-export const LOGIN_CSRF_COOKIE = '__Host-deputy-csrf'
-
-/** Where a person lands after signing in when no usable `return_to` was given. */
-export const DEFAULT_RETURN_TO = '/account'
 
 /** The one message for every refused email/password pair, so it never tells which part was wrong. */
 export const INVALID_CREDENTIALS = 'Email or password is incorrect.'
 
+export { DEFAULT_RETURN_TO, LOGIN_CSRF_COOKIE, safeReturnTo }
+
 const TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/
 const FORM_FIELDS = ['csrf_token', 'return_to', 'email', 'password'] as const
-
-/**
- * `value` if it is a path on this server, else the default. Browsers read `//host`, `/\host` and
- * `\\host` as other origins and drop tabs and newlines inside URLs, so anything but a plain
- * `/path` is refused (open redirects: RFC 9700 §4.11).
- */
-export function safeReturnTo(value: string | null | undefined): string {
-  if (!value || value.length > 2048) return DEFAULT_RETURN_TO
-  if (!value.startsWith('/') || value.startsWith('//')) return DEFAULT_RETURN_TO
-  if (value.includes('\\') || [...value].some((ch) => ch < ' ' || ch === '\u007f')) {
-    return DEFAULT_RETURN_TO
-  }
-  try {
-    const base = 'http://deputy.invalid'
-    const url = new URL(value, base)
-    const path = `${url.pathname}${url.search}${url.hash}`
-    // Dot segments can collapse into `//host` (`/.//evil.example`), so check what comes out too.
-    if (url.origin !== base || path.startsWith('//')) return DEFAULT_RETURN_TO
-    return path
-  } catch {
-    return DEFAULT_RETURN_TO
-  }
-}
 
 function html(
   c: Context<AppEnv>,
@@ -140,9 +116,10 @@ function loginCsrfToken(c: Context<AppEnv>): string {
 }
 
 /** Sign-in, sign-out and the account page (issue 2 §5), plus the stylesheet they use. */
-export function createIdentityRoutes(deps: LoginDeps): Hono<AppEnv> {
+export function createIdentityRoutes(deps: LoginDeps & ProviderSignInDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>()
   app.route('/', assetRoutes())
+  app.route('/', createProviderSignInRoutes(deps))
 
   app.get('/login', async (c) => {
     const returnTo = safeReturnTo(c.req.query('return_to'))
@@ -164,6 +141,7 @@ export function createIdentityRoutes(deps: LoginDeps): Hono<AppEnv> {
         csrfToken,
         returnTo,
         message,
+        providers: await signInProviders(deps.providers),
         ...(session && fresh && { email: session.user.email }),
       }),
       200,
@@ -171,6 +149,7 @@ export function createIdentityRoutes(deps: LoginDeps): Hono<AppEnv> {
   })
 
   app.post('/login', async (c) => {
+    const providers = await signInProviders(deps.providers)
     const read = await readForm(c, FORM_FIELDS, '/login')
     if (!read.ok) return read.response
     const { form } = read
@@ -184,7 +163,13 @@ export function createIdentityRoutes(deps: LoginDeps): Hono<AppEnv> {
     const page = (status: number, text: string, headers?: Record<string, string>) =>
       html(
         c,
-        loginPage({ csrfToken: cookieToken, returnTo, email, message: { kind: 'error', text } }),
+        loginPage({
+          csrfToken: cookieToken,
+          returnTo,
+          email,
+          providers,
+          message: { kind: 'error', text },
+        }),
         status,
         headers,
       )
@@ -197,6 +182,7 @@ export function createIdentityRoutes(deps: LoginDeps): Hono<AppEnv> {
           csrfToken: cookieToken,
           returnTo,
           email: email.replaceAll('\u0000', ''),
+          providers,
           message: {
             kind: 'error',
             text: 'The form held a character Deputy does not accept (a NUL byte).',

@@ -95,6 +95,8 @@ export interface CreateUserInput {
   password?: string
   roles?: string[]
   claims?: Record<string, unknown>
+  /** The upstream provider whose sign-in created this person just in time, named in the audit. */
+  provider?: string
 }
 
 /** Who asked for a change, for the audit chain. */
@@ -254,7 +256,7 @@ export function createUsers(deps: UsersDeps) {
         type: 'user.created',
         actor,
         target: { type: 'user', id },
-        data: { email, roles },
+        data: { email, roles, ...(input.provider !== undefined && { provider: input.provider }) },
       })
       return (await this.findById(id)) as User
     },
@@ -375,7 +377,8 @@ export function createUsers(deps: UsersDeps) {
 
 export type Users = ReturnType<typeof createUsers>
 
-function isUniqueViolation(err: unknown): boolean {
+/** True for a unique-constraint violation, in either dialect. */
+export function isUniqueViolation(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code
   // PostgreSQL unique_violation; better-sqlite3's constraint code.
   return (

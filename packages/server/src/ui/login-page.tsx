@@ -6,9 +6,20 @@ export interface LoginPageProps {
   email?: string
   /** One line shown above the form: a refusal or a notice. */
   message?: { kind: 'error' | 'notice'; text: string }
+  /** Upstream providers a person may sign in with, a "Sign in with …" link each. */
+  providers?: readonly { name: string; displayName: string }[]
 }
 
-/** The sign-in form. It posts to itself; nothing on it runs script. */
+/**
+ * Where a "Sign in with …" link goes: `/login/<provider>`, carrying `return_to`. Links, not
+ * forms: Chromium checks a form's CSP `form-action` on every redirect after it (CSP3 §6.3.1.2),
+ * and this one goes to the provider; the flow's state is bound to the browser by a cookie.
+ */
+export function providerSignInHref(provider: string, returnTo: string): string {
+  return `/login/${encodeURIComponent(provider)}?return_to=${encodeURIComponent(returnTo)}`
+}
+
+/** The sign-in form, then a link per sign-in provider. It posts to itself; nothing on it runs script. */
 export function LoginPage(props: LoginPageProps) {
   return (
     <Layout title="Sign in">
@@ -49,6 +60,15 @@ export function LoginPage(props: LoginPageProps) {
         </div>
         <button type="submit">Sign in</button>
       </form>
+      {props.providers && props.providers.length > 0 ? (
+        <nav class="providers" aria-label="Other ways to sign in">
+          {props.providers.map((p) => (
+            <a class="button" href={providerSignInHref(p.name, props.returnTo)}>
+              {`Sign in with ${p.displayName}`}
+            </a>
+          ))}
+        </nav>
+      ) : null}
     </Layout>
   )
 }

@@ -91,6 +91,19 @@ button {
   cursor: pointer;
 }
 button.secondary { background: transparent; color: var(--accent); border: 1px solid var(--border); }
+a.button {
+  display: block;
+  box-sizing: border-box;
+  padding: 0.65rem 1rem;
+  margin-bottom: 0.5rem;
+  font-weight: 600;
+  text-align: center;
+  text-decoration: none;
+  color: var(--accent);
+  border: 1px solid var(--border);
+  border-radius: 0.5rem;
+}
+.providers { margin-top: 1.5rem; }
 input:focus-visible, button:focus-visible, a:focus-visible {
   outline: 3px solid var(--focus);
   outline-offset: 2px;
