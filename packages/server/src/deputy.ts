@@ -67,6 +67,7 @@ import { createProviderAdminApi } from './providers/admin-api.js'
 import { PROVIDER_ADMIN_ROUTES } from './providers/admin-routes.js'
 import { createProviderFlows, type ProviderFlows } from './providers/flows.js'
 import { createProviders } from './providers/registry.js'
+import { createProviderSignInRoutes, signInProviders } from './providers/sign-in-routes.js'
 import type { Providers } from './providers/types.js'
 import { openStore, type Store } from './store/db.js'
 import { migrateToLatest } from './store/migrate.js'
@@ -385,7 +386,11 @@ export async function createDeputy(
     }
   })
   app.route('/', jwksRoutes(deps))
-  app.route('/', createIdentityRoutes(deps))
+  app.route('/', createProviderSignInRoutes(deps))
+  app.route(
+    '/',
+    createIdentityRoutes({ ...deps, signInProviders: () => signInProviders(deps.providers) }),
+  )
   // One gate for the whole admin API; each part mounts its routes behind it.
   const adminGate = requireAdmin(deps.adminApiKeys, (request) => readSession(deps, request))
   // Prometheus scrapes with an admin API key as its bearer token (or `metricsPort`, unprotected

@@ -7,11 +7,6 @@ import { assetRoutes } from '../ui/assets.js'
 import { loginPage } from '../ui/login-page.js'
 import { messagePage } from '../ui/message-page.js'
 import { type LoginDeps, signIn, signOut } from './login.js'
-import {
-  createProviderSignInRoutes,
-  type ProviderSignInDeps,
-  signInProviders,
-} from './provider-sign-in.js'
 import { DEFAULT_RETURN_TO, LOGIN_CSRF_COOKIE, safeReturnTo } from './return-to.js'
 import { cookieValue, readSession, SESSION_COOKIE } from './sessions.js'
 
@@ -116,10 +111,17 @@ function loginCsrfToken(c: Context<AppEnv>): string {
 }
 
 /** Sign-in, sign-out and the account page (issue 2 §5), plus the stylesheet they use. */
-export function createIdentityRoutes(deps: LoginDeps & ProviderSignInDeps): Hono<AppEnv> {
+export function createIdentityRoutes(
+  deps: LoginDeps & {
+    /**
+     * The providers the login page offers buttons for (providers/sign-in-routes.ts serves them;
+     * identity/ knows them only through this, so it depends on no provider module).
+     */
+    signInProviders(): Promise<{ name: string; displayName: string }[]>
+  },
+): Hono<AppEnv> {
   const app = new Hono<AppEnv>()
   app.route('/', assetRoutes())
-  app.route('/', createProviderSignInRoutes(deps))
 
   app.get('/login', async (c) => {
     const returnTo = safeReturnTo(c.req.query('return_to'))
@@ -141,7 +143,7 @@ export function createIdentityRoutes(deps: LoginDeps & ProviderSignInDeps): Hono
         csrfToken,
         returnTo,
         message,
-        providers: await signInProviders(deps.providers),
+        providers: await deps.signInProviders(),
         ...(session && fresh && { email: session.user.email }),
       }),
       200,
@@ -149,7 +151,7 @@ export function createIdentityRoutes(deps: LoginDeps & ProviderSignInDeps): Hono
   })
 
   app.post('/login', async (c) => {
-    const providers = await signInProviders(deps.providers)
+    const providers = await deps.signInProviders()
     const read = await readForm(c, FORM_FIELDS, '/login')
     if (!read.ok) return read.response
     const { form } = read

@@ -74,7 +74,7 @@ function secretsAssociatedData(stateHash: string): string {
 }
 
 /**
- * Redirects to a provider in progress, shared by sign-in (identity/provider-sign-in.ts) and the
+ * Redirects to a provider in progress, shared by sign-in (providers/sign-in-routes.ts) and the
  * vault's connect flow. The `state` is only in the browser and the provider's redirect: the row
  * is found by its SHA-256, so a database reader cannot complete someone's flow, and the PKCE
  * verifier and nonce are sealed, so they cannot either with the state alone from a log.

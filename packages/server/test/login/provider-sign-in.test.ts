@@ -1,6 +1,6 @@
 import { decodeJwt } from 'jose'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { PROVIDER_SIGN_IN_COOKIE } from '../../src/identity/provider-sign-in.js'
+import { PROVIDER_SIGN_IN_COOKIE } from '../../src/providers/sign-in-routes.js'
 import { SESSION_COOKIE } from '../../src/identity/sessions.js'
 import { DIALECTS, skipDialect } from '../helpers/databases.js'
 import { startTestDeputy, type TestDeputy } from '../helpers/deputy.js'

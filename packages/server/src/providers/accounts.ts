@@ -1,10 +1,10 @@
 import type { Kysely } from 'kysely'
 import type { Actor, AuditLog } from '../audit/types.js'
+import { ClaimsSchema, isUniqueViolation, type User, type Users } from '../identity/users.js'
 import type { Clock } from '../lib/clock.js'
 import { isDeputyError } from '../lib/errors.js'
-import type { Provider, UpstreamProfile } from '../providers/types.js'
 import type { Database } from '../store/schema.js'
-import { ClaimsSchema, isUniqueViolation, type User, type Users } from './users.js'
+import type { Provider, UpstreamProfile } from './types.js'
 
 /** What finding the person behind an upstream account reads and writes. */
 export interface ProviderAccountDeps {

@@ -4,13 +4,13 @@ import type { RefusalLog } from '../audit/refusals.js'
 import type { Actor, AuditEventInput, AuditLog } from '../audit/types.js'
 import type { ResolvedConfig } from '../config/load.js'
 import type { AppEnv } from '../http/env.js'
+import { DEFAULT_RETURN_TO, LOGIN_CSRF_COOKIE, safeReturnTo } from '../identity/return-to.js'
+import { endSession, SESSION_COOKIE, type SessionDeps, startSession } from '../identity/sessions.js'
 import { safeEqual } from '../lib/random.js'
-import { PROVIDER_FLOW_TTL_MS, type ProviderFlows } from '../providers/flows.js'
-import { type Provider, ProviderError, type Providers } from '../providers/types.js'
 import { messagePage } from '../ui/message-page.js'
-import { findPerson, type PersonRefusal, type ProviderAccountDeps } from './provider-accounts.js'
-import { DEFAULT_RETURN_TO, LOGIN_CSRF_COOKIE, safeReturnTo } from './return-to.js'
-import { endSession, SESSION_COOKIE, type SessionDeps, startSession } from './sessions.js'
+import { findPerson, type PersonRefusal, type ProviderAccountDeps } from './accounts.js'
+import { PROVIDER_FLOW_TTL_MS, type ProviderFlows } from './flows.js'
+import { type Provider, ProviderError, type Providers } from './types.js'
 
 /**
  * Binds a sign-in flow to the browser that started it: the `state` sent to the provider, kept
