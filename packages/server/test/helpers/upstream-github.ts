@@ -1,6 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import type { AddProviderInput } from '../../src/providers/types.js'
 
 /**
  * A GitHub-shaped OAuth 2.0 server on http://127.0.0.1:<random port> for the `github` provider
@@ -15,6 +16,7 @@ import type { AddressInfo } from 'node:net'
  *   gh.clientId / gh.clientSecret
  *   gh.endpoints   // { authorization_endpoint, token_endpoint, user_api, emails_api, revocation_endpoint }
  *                  // in the shape of ProviderEndpoints, to override the catalogue's github.com ones
+ *   gh.providerInput({ uses: ['sign-in'] })  // an AddProviderInput for Deputy (type github, endpoints here)
  *   gh.loginAs = 'hubot'      // who authorizes at the next /login/oauth/authorize (sticky; default the first)
  *   gh.denyNext()             // the next authorize redirects back with error=access_denied
  *   const back = await followGitHubLogin(authorizeUrl)   // → the client's callback URL (code, state)
@@ -360,6 +362,17 @@ export async function startFakeGitHub(options: FakeGitHubOptions = {}) {
       user_api: `${base}/user`,
       emails_api: `${base}/user/emails`,
       revocation_endpoint: `${base}/applications/${clientId}/grant`,
+    },
+    /** How to register this fake in Deputy: the github type with every endpoint pointed here. */
+    providerInput(input: Partial<AddProviderInput> = {}): AddProviderInput {
+      return {
+        name: 'github',
+        type: 'github',
+        clientId,
+        clientSecret,
+        endpoints: this.endpoints,
+        ...input,
+      }
     },
     get loginAs() {
       return control.loginAs

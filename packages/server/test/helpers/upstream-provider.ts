@@ -1,5 +1,6 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import Provider, { type ClientInstance, type KoaContextWithOIDC } from 'oidc-provider'
+import type { AddProviderInput } from '../../src/providers/types.js'
 import { CookieJar } from './sign-in.js'
 import { isLoopback, listen, Store } from './upstream-store.js'
 
@@ -29,13 +30,15 @@ import { isLoopback, listen, Store } from './upstream-store.js'
  *   upstream.live('alice-sub')        // { grants, accessTokens, refreshTokens } the account still holds
  *                                     // (refreshTokens: unused ones; 0 after a revocation or revokeGrants)
  *   upstream.tokenValues('alice-sub') // every access/refresh token value issued, to look for in a DB file
+ *   upstream.providerInput({ name: 'acme', uses: ['connect'] })  // an AddProviderInput for Deputy
  *   upstream.introspect(token)        // RFC 7662 as the resource server sees it (used by upstream-api.ts)
  *   upstream.accounts                 // Map id → UpstreamAccount, editable between flows
  *   await upstream.close()
  *
  * Each followUpstreamLogin starts with a fresh cookie jar unless given one, so every flow signs
  * in anew as `loginAs`; with a kept jar the provider's session (and its account) is reused.
- * Several processes may use the provider at once (it is plain HTTP); the counts are this process's.
+ * Other processes (several Deputy replicas) may call it too: it is plain HTTP, and the counts,
+ * kept where the fixture was started, include every caller's requests.
  *
  * Access tokens are opaque; resource servers check them at the introspection endpoint with
  * `resourceServer` credentials (upstream.resourceServer.{clientId,clientSecret}). Refresh tokens are
@@ -341,6 +344,10 @@ export async function startUpstreamProvider(options: UpstreamProviderOptions = {
     tokenValues: (accountId?: string): string[] => store.tokenValues(accountId),
     /** What the account still holds at the provider: grants, access tokens, unused refresh tokens. */
     live: (accountId: string) => store.live(accountId),
+    /** How to register this provider in Deputy (providers registry / admin API), as an OpenID type. */
+    providerInput(input: Partial<AddProviderInput> = {}): AddProviderInput {
+      return { name: 'upstream', type: 'oidc', clientId, clientSecret, issuer, ...input }
+    },
     /** RFC 7662 introspection with the resource server's credentials. */
     async introspect(token: string): Promise<Record<string, unknown> & { active: boolean }> {
       const response = await fetch(`${issuer}/token/introspection`, {

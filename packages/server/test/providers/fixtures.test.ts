@@ -64,6 +64,13 @@ describe('upstream OpenID provider fixture', () => {
     expect(meta.code_challenge_methods_supported).toEqual(['S256'])
     expect(meta.introspection_endpoint).toBeDefined()
     expect(meta.revocation_endpoint).toBeDefined()
+    expect(upstream.providerInput({ name: 'acme' })).toMatchObject({
+      name: 'acme',
+      type: 'oidc',
+      issuer: upstream.issuer,
+      clientId: upstream.clientId,
+      clientSecret: upstream.clientSecret,
+    })
   })
 
   it('runs a code flow with PKCE through the scripted login, with a refresh token and claims', async () => {
@@ -329,6 +336,7 @@ describe('fake GitHub', () => {
       }).toString()
       const back = await followGitHubLogin(authorize)
       expect(back.searchParams.get('state')).toBe('gh-state')
+      expect(gh.providerInput().endpoints).toEqual(gh.endpoints)
       const code = back.searchParams.get('code') as string
       const exchange = (fields: Record<string, string>, accept = 'application/json') =>
         fetch(gh.endpoints.token_endpoint, {
