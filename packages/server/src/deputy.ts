@@ -61,6 +61,7 @@ import { createPolicyEngine } from './policy/engine.js'
 import { createPolicies } from './policy/policies.js'
 import { createRelationships } from './policy/relationships.js'
 import type { Policies, PolicyEngine, Relationships } from './policy/types.js'
+import { createProviderFlows, type ProviderFlows } from './providers/flows.js'
 import { createProviders } from './providers/registry.js'
 import type { Providers } from './providers/types.js'
 import { openStore, type Store } from './store/db.js'
@@ -116,6 +117,8 @@ export interface DeputyDeps {
   policy: PolicyEngine
   /** Upstream providers (sign in with GitHub …, connected accounts) and the protocol to them. */
   providers: Providers
+  /** Redirects to upstream providers in progress (sign-in and connect): state, PKCE, nonce. */
+  providerFlows: ProviderFlows
 }
 
 export interface CreateDeputyOptions {
@@ -209,6 +212,7 @@ export async function openDeputy(
     relationships,
     policy,
     authorizationCodes: createAuthorizationCodes({ store, clock }),
+    providerFlows: createProviderFlows({ db: store.db, clock, sealer }),
     approvals,
     detailTypes: createDetailTypes({ store, clock, audit }),
     notifier,
