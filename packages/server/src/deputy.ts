@@ -68,6 +68,9 @@ import { openStore, type Store } from './store/db.js'
 import { migrateToLatest } from './store/migrate.js'
 import type { Database } from './store/schema.js'
 import { notFoundResponse } from './ui/not-found.js'
+import { createVaultRoutes } from './vault/routes.js'
+import type { Vault } from './vault/types.js'
+import { createVault } from './vault/vault.js'
 
 /** What every module is handed: narrow, explicit dependencies (no module-level singletons). */
 export interface DeputyDeps {
@@ -119,6 +122,8 @@ export interface DeputyDeps {
   providers: Providers
   /** Redirects to upstream providers in progress (sign-in and connect): state, PKCE, nonce. */
   providerFlows: ProviderFlows
+  /** Connected accounts: sealed upstream tokens, refresh that never races (vault/). */
+  vault: Vault
 }
 
 export interface CreateDeputyOptions {
@@ -191,6 +196,13 @@ export async function openDeputy(
     channels,
     fetchOptions: { allowHttpLoopback: config.dangerouslyAllowHttpLoopbackNotifications },
   })
+  const providers = createProviders({
+    store,
+    clock,
+    audit,
+    sealer,
+    allowHttpLoopback: config.dangerouslyAllowHttpLoopbackProviders,
+  })
   const deps: DeputyDeps = {
     config,
     store,
@@ -217,13 +229,8 @@ export async function openDeputy(
     detailTypes: createDetailTypes({ store, clock, audit }),
     notifier,
     notificationChannels: channels,
-    providers: createProviders({
-      store,
-      clock,
-      audit,
-      sealer,
-      allowHttpLoopback: config.dangerouslyAllowHttpLoopbackProviders,
-    }),
+    providers,
+    vault: createVault({ store, clock, sealer, audit, logger, providers, config }),
     refreshTokens: createRefreshTokens({
       store,
       clock,
@@ -381,6 +388,8 @@ export async function createDeputy(
   app.route('/', createRevocationRoutes(deps))
   app.route('/', createIntrospectionRoutes(deps))
   app.route('/', createUserinfoRoutes(deps))
+  // Connected accounts: the person's page, connect links and the providers' callbacks.
+  app.route('/', createVaultRoutes(deps))
 
   const sweeper = scheduleSweeps(deps)
   return {

@@ -115,7 +115,11 @@ export function ConnectionsPage(props: ConnectionsPageProps) {
         <section>
           <h2>Connect an account</h2>
           {others.map((p) => (
-            <ConnectForm provider={p} csrfToken={props.csrfToken} label={`Connect ${p.displayName}`} />
+            <ConnectForm
+              provider={p}
+              csrfToken={props.csrfToken}
+              label={`Connect ${p.displayName}`}
+            />
           ))}
         </section>
       ) : null}

@@ -58,8 +58,11 @@ export function createConnectionStore(deps: ConnectionStoreDeps) {
   const { store, clock, sealer } = deps
   const db = store.db
 
-  const seal = (row: Pick<ConnectionRow, 'id' | 'user_id' | 'provider'>, kind: TokenKind, v: string) =>
-    sealer.seal(v, tokenAssociatedData(row, kind))
+  const seal = (
+    row: Pick<ConnectionRow, 'id' | 'user_id' | 'provider'>,
+    kind: TokenKind,
+    v: string,
+  ) => sealer.seal(v, tokenAssociatedData(row, kind))
 
   async function find(userId: string, provider: string, executor: Kysely<Database> = db) {
     return executor
@@ -120,7 +123,11 @@ export function createConnectionStore(deps: ConnectionStoreDeps) {
         store,
         async (trx) => {
           const existing = await find(input.userId, input.provider, trx)
-          const key = existing ?? { id: randomUUID(), user_id: input.userId, provider: input.provider }
+          const key = existing ?? {
+            id: randomUUID(),
+            user_id: input.userId,
+            provider: input.provider,
+          }
           const keepRefresh =
             input.tokens.refreshToken === null &&
             existing !== undefined &&
@@ -177,7 +184,11 @@ export function createConnectionStore(deps: ConnectionStoreDeps) {
       const now = clock.now().getTime()
       if (row.last_used_at !== null && now - Number(row.last_used_at) < LAST_USED_RESOLUTION_MS)
         return
-      await db.updateTable('connections').set({ last_used_at: now }).where('id', '=', row.id).execute()
+      await db
+        .updateTable('connections')
+        .set({ last_used_at: now })
+        .where('id', '=', row.id)
+        .execute()
     },
 
     async delete(id: string): Promise<boolean> {

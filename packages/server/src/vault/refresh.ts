@@ -79,7 +79,7 @@ export function createRefresher(deps: RefreshDeps) {
   function claim(seen: ConnectionRow): Promise<Claim> {
     return immediateTransaction(store, async (trx) => {
       const row = await connections.byId(seen.id, trx, true)
-      if (!row || row.status !== 'active') return { kind: 'gone' }
+      if (row?.status !== 'active') return { kind: 'gone' }
       const now = clock.now().getTime()
       if (row.token_version !== seen.token_version) return { kind: 'changed', row }
       if (row.refresh_lease_until !== null && Number(row.refresh_lease_until) > now)

@@ -41,17 +41,21 @@ export function checkReturnTo(
   clientId: string | undefined,
 ): ReturnToCheck {
   if (returnTo === undefined || returnTo === '') return { ok: true, returnTo: null }
-  if (returnTo.length > MAX_RETURN_TO) return { ok: false, reason: 'The return address is too long.' }
+  if (returnTo.length > MAX_RETURN_TO)
+    return { ok: false, reason: 'The return address is too long.' }
   if (returnTo.startsWith('/')) {
     const path = deputyPath(returnTo)
-    return path ? { ok: true, returnTo: path } : { ok: false, reason: 'The return address is not a page of Deputy.' }
+    return path
+      ? { ok: true, returnTo: path }
+      : { ok: false, reason: 'The return address is not a page of Deputy.' }
   }
   if (clientId === undefined)
     return {
       ok: false,
-      reason: 'The return address is another site, and the link does not say which app it belongs to.',
+      reason:
+        'The return address is another site, and the link does not say which app it belongs to.',
     }
-  if (!client || client.status !== 'active')
+  if (client?.status !== 'active')
     return { ok: false, reason: 'The app the link names is not known to Deputy.' }
   // Exact string comparison, as for redirect URIs at /authorize (RFC 9700 §4.1.3).
   if (!client.redirectUris.includes(returnTo))

@@ -94,7 +94,9 @@ export function createVaultRoutes(deps: VaultRoutesDeps): Hono<AppEnv> {
   async function formOf(c: Context<AppEnv>) {
     const type = (c.req.header('content-type') ?? '').split(';')[0]?.trim().toLowerCase()
     if (type !== 'application/x-www-form-urlencoded')
-      return { error: refusal(c, 415, 'Not done', 'This address accepts only a submitted web form.') }
+      return {
+        error: refusal(c, 415, 'Not done', 'This address accepts only a submitted web form.'),
+      }
     const session = await readSession(deps, c.req.raw)
     if (!session) return { error: c.redirect('/login?return_to=%2Faccount%2Fconnections', 303) }
     const form = new URLSearchParams(await c.req.text())
@@ -119,15 +121,25 @@ export function createVaultRoutes(deps: VaultRoutesDeps): Hono<AppEnv> {
   ) {
     const provider = hasNul(name) ? null : await deps.providers.get(name)
     if (!provider || !connectable(provider))
-      return { error: refusal(c, 404, 'Cannot connect', `There is no ${name} account to connect here.`) }
+      return {
+        error: refusal(c, 404, 'Cannot connect', `There is no ${name} account to connect here.`),
+      }
     const asked = (params.scope ?? '').split(' ').filter((s) => s !== '')
     if (asked.some((s) => !SCOPE_TOKEN.test(s)))
-      return { error: refusal(c, 400, 'Cannot connect', 'The link asks for a scope that is not valid.') }
+      return {
+        error: refusal(c, 400, 'Cannot connect', 'The link asks for a scope that is not valid.'),
+      }
     const clientId = params.clientId && !hasNul(params.clientId) ? params.clientId : undefined
     const client = clientId ? await deps.clients.get(clientId) : undefined
     const checked = checkReturnTo(params.returnTo, client, clientId)
     if (!checked.ok) return { error: refusal(c, 400, 'Cannot connect', checked.reason) }
-    return { provider, asked, client: client ?? null, clientId: clientId ?? null, returnTo: checked.returnTo }
+    return {
+      provider,
+      asked,
+      client: client ?? null,
+      clientId: clientId ?? null,
+      returnTo: checked.returnTo,
+    }
   }
 
   app.get('/account/connections', async (c) => {
@@ -200,7 +212,8 @@ export function createVaultRoutes(deps: VaultRoutesDeps): Hono<AppEnv> {
   app.post('/connect/:provider', async (c) => {
     const got = await formOf(c)
     if ('error' in got) return got.error
-    const one = (k: string) => (got.form.getAll(k).length === 1 ? (got.form.get(k) ?? undefined) : undefined)
+    const one = (k: string) =>
+      got.form.getAll(k).length === 1 ? (got.form.get(k) ?? undefined) : undefined
     const checked = await connectRequest(c, c.req.param('provider'), {
       scope: one('scope'),
       returnTo: one('return_to'),
@@ -231,7 +244,12 @@ export function createVaultRoutes(deps: VaultRoutesDeps): Hono<AppEnv> {
     const name = c.req.param('provider')
     const state = c.req.query('state')
     if (!state || hasNul(state) || hasNul(name))
-      return refusal(c, 400, 'Not connected', 'This link is not a complete answer from the provider.')
+      return refusal(
+        c,
+        400,
+        'Not connected',
+        'This link is not a complete answer from the provider.',
+      )
     const session = await readSession(deps, c.req.raw)
     const taken = await deps.providerFlows.take(state, { kind: 'connect', provider: name })
     if (taken.status !== 'ok')
@@ -246,12 +264,22 @@ export function createVaultRoutes(deps: VaultRoutesDeps): Hono<AppEnv> {
     const { flow } = taken
     // The flow belongs to the person who started it, in this browser.
     if (!session || session.user.id !== flow.userId)
-      return refusal(c, 403, 'Not connected', 'This connection was started by someone else, or you signed out meanwhile. Start again.')
+      return refusal(
+        c,
+        403,
+        'Not connected',
+        'This connection was started by someone else, or you signed out meanwhile. Start again.',
+      )
     const provider = await deps.providers.get(name)
     if (!provider || !connectable(provider))
       return refusal(c, 404, 'Not connected', `There is no ${name} account to connect here.`)
     if (c.req.query('error') !== undefined)
-      return refusal(c, 400, 'Not connected', `${provider.displayName} did not connect your account (you declined, or it refused).`)
+      return refusal(
+        c,
+        400,
+        'Not connected',
+        `${provider.displayName} did not connect your account (you declined, or it refused).`,
+      )
     const here = new URL(c.req.url)
     const currentUrl = new URL(`${here.pathname}${here.search}`, deps.config.issuer)
     let tokens: Awaited<ReturnType<VaultRoutesDeps['providers']['redeemCallback']>>
@@ -264,15 +292,26 @@ export function createVaultRoutes(deps: VaultRoutesDeps): Hono<AppEnv> {
         nonce: flow.nonce,
       })
     } catch (err) {
-      c.get('logger')?.warn({ provider: name, code: (err as { code?: string }).code }, 'connect callback refused')
-      return refusal(c, 502, 'Not connected', `${provider.displayName} did not complete the connection. Try again.`)
+      c.get('logger')?.warn(
+        { provider: name, code: (err as { code?: string }).code },
+        'connect callback refused',
+      )
+      return refusal(
+        c,
+        502,
+        'Not connected',
+        `${provider.displayName} did not complete the connection. Try again.`,
+      )
     }
     let profile: UpstreamProfile | null = null
     try {
       profile = await deps.providers.profile(provider, tokens)
     } catch (err) {
       // The account label is for the person's eyes; the tokens are what the agents need.
-      c.get('logger')?.warn({ provider: name, code: (err as { code?: string }).code }, 'connect profile unavailable')
+      c.get('logger')?.warn(
+        { provider: name, code: (err as { code?: string }).code },
+        'connect profile unavailable',
+      )
     }
     await deps.vault.connect(
       {

@@ -9,7 +9,10 @@ import { createRefresher } from './refresh.js'
 import {
   type Connection,
   type ConnectionInput,
-  type Vault, type VaultAccessToken, VaultError } from './types.js'
+  type Vault,
+  type VaultAccessToken,
+  VaultError,
+} from './types.js'
 
 /** What the vault uses: the database, the sealer for tokens, the provider protocol, the audit. */
 export interface VaultDeps {
@@ -36,7 +39,7 @@ export function createVault(deps: VaultDeps): Vault {
 
   async function usableProvider(name: string, scopes: string[]): Promise<Provider> {
     const provider = await deps.providers.get(name)
-    if (!provider || !provider.uses.includes('connect'))
+    if (!provider?.uses.includes('connect'))
       throw new VaultError('provider_unavailable', name, `no provider ${name} to connect to`)
     if (provider.status !== 'active')
       throw new VaultError('provider_unavailable', name, `the provider ${name} is disabled`, scopes)
