@@ -33,7 +33,7 @@ describe('connect links: return_to and scope checks', () => {
 
   it('a foreign return_to is refused with a page, before anything reaches the provider', async () => {
     const authorizations = f.upstream.counts.authorization
-    for (const params of [
+    const cases: Record<string, string>[] = [
       { return_to: 'https://evil.example/steal' },
       { return_to: 'https://evil.example/steal', client_id: 'agent-1' },
       { return_to: `${AGENT_CALLBACK}/more`, client_id: 'agent-1' },
@@ -41,7 +41,8 @@ describe('connect links: return_to and scope checks', () => {
       { return_to: '//evil.example/x' },
       { return_to: '/.//evil.example/x' },
       { return_to: 'javascript:alert(1)', client_id: 'agent-1' },
-    ]) {
+    ]
+    for (const params of cases) {
       const page = await f.browser.get(link(params))
       expect(page.status, JSON.stringify(params)).toBe(400)
       expect(await page.text()).toContain('Cannot connect')
