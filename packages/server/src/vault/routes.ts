@@ -2,6 +2,7 @@ import { type Context, Hono } from 'hono'
 import type { Actor } from '../audit/types.js'
 import type { ResolvedConfig } from '../config/load.js'
 import type { AppEnv } from '../http/env.js'
+import { CONTENT_SECURITY_POLICY } from '../http/middleware.js'
 import { type CurrentSession, readSession, type SessionDeps } from '../identity/sessions.js'
 import { hasNul } from '../lib/form.js'
 import { safeEqual } from '../lib/random.js'
@@ -53,8 +54,38 @@ export interface VaultRoutesDeps extends SessionDeps {
 /** RFC 6749 §3.3 scope-token characters. */
 const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]{1,200}$/
 
-function noStore(c: Context<AppEnv>, page: string, status = 200): Response {
-  return c.html(page, status as 200, { 'Cache-Control': 'no-store' })
+function noStore(
+  c: Context<AppEnv>,
+  page: string,
+  status = 200,
+  headers: Record<string, string> = {},
+): Response {
+  return c.html(page, status as 200, { 'Cache-Control': 'no-store', ...headers })
+}
+
+/**
+ * The CSP of a page with connect forms: `form-action` widened to the providers' authorization
+ * endpoints, since Chromium checks it on every redirect after a form submission (CSP3 §6.3.1.2)
+ * and the POST answers with a 303 to the provider.
+ */
+function connectFormPolicy(providers: Provider[]): Record<string, string> {
+  const origins = new Set<string>()
+  for (const p of providers) {
+    try {
+      const url = new URL(p.endpoints.authorization_endpoint)
+      if ((url.protocol === 'https:' || url.protocol === 'http:') && !url.hostname.startsWith('['))
+        origins.add(url.origin)
+    } catch {
+      // A provider without a usable endpoint gets no connect button that could work anyway.
+    }
+  }
+  if (origins.size === 0) return {}
+  return {
+    'Content-Security-Policy': CONTENT_SECURITY_POLICY.replace(
+      "form-action 'self'",
+      `form-action 'self' ${[...origins].join(' ')}`,
+    ),
+  }
 }
 
 function refusal(c: Context<AppEnv>, status: number, title: string, text: string): Response {
@@ -171,6 +202,8 @@ export function createVaultRoutes(deps: VaultRoutesDeps): Hono<AppEnv> {
         csrfToken: session.csrfToken,
         ...(notice ? { notice } : {}),
       }),
+      200,
+      connectFormPolicy(providers.filter(connectable)),
     )
   })
 
@@ -206,6 +239,8 @@ export function createVaultRoutes(deps: VaultRoutesDeps): Hono<AppEnv> {
         clientId: checked.clientId,
         csrfToken: session.csrfToken,
       }),
+      200,
+      connectFormPolicy([checked.provider]),
     )
   })
 

@@ -1,3 +1,5 @@
+import type { AddressInfo } from 'node:net'
+import { createServer } from 'node:net'
 import type { ConfigInput } from '../../src/config/schema.js'
 import { listen, type RunningServer } from '../../src/server.js'
 import type { TestDatabase } from '../helpers/databases.js'
@@ -19,6 +21,15 @@ export const ALICE = {
 }
 /** The provider's name in Deputy (URLs, the vault). */
 export const PROVIDER = 'corp'
+
+/** A port nothing listens on right now. */
+async function freePort(): Promise<number> {
+  const probe = createServer()
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve))
+  const { port } = probe.address() as AddressInfo
+  await new Promise((resolve) => probe.close(resolve))
+  return port
+}
 
 /** A clock that runs with real time plus an offset a test can push forward (back-off). */
 export function offsetClock() {
@@ -53,15 +64,22 @@ export async function startVaultFixture(
     database?: TestDatabase
     upstream?: UpstreamProviderOptions
     config?: ConfigInput
+    /** Serve at the issuer's own address (a real browser follows the provider back there). */
+    atIssuer?: boolean
   } = {},
 ): Promise<VaultFixture> {
+  const port = options.atIssuer ? await freePort() : 0
   const upstream = await startUpstreamProvider(options.upstream)
   const api = await startUpstreamApi({ provider: upstream })
   const clock = offsetClock()
   const deputy = await startTestDeputy({
     clock,
     ...(options.database ? { database: options.database } : {}),
-    config: { dangerouslyAllowHttpLoopbackProviders: true, ...options.config },
+    config: {
+      dangerouslyAllowHttpLoopbackProviders: true,
+      ...(port ? { issuer: `http://127.0.0.1:${port}` } : {}),
+      ...options.config,
+    },
   })
   const { deps } = deputy
   const alice = await deps.users.create(ALICE, SYSTEM)
@@ -78,7 +96,7 @@ export async function startVaultFixture(
     },
     SYSTEM,
   )
-  const server = await listen(deputy, { port: 0, host: '127.0.0.1' })
+  const server = await listen(deputy, { port, host: '127.0.0.1' })
   const browser = socketBrowser(server.url)
   const signedIn = await browser.signIn(ALICE.email, ALICE.password)
   if (signedIn.status !== 303) throw new Error(`sign-in answered ${signedIn.status}`)
