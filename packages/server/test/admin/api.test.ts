@@ -344,6 +344,13 @@ describe('admin API with an admin API key (§9)', () => {
           'GET /resources/{uri}/detail-types',
           'PUT /resources/{uri}/detail-types/{type}',
           'DELETE /resources/{uri}/detail-types/{type}',
+          'GET /providers',
+          'POST /providers',
+          'GET /providers/{name}',
+          'PATCH /providers/{name}',
+          'DELETE /providers/{name}',
+          'POST /providers/{name}/disable',
+          'POST /providers/{name}/enable',
         ].sort(),
       )
       const createUser = doc.paths['/users']?.post as {
