@@ -73,6 +73,9 @@ import { openStore, type Store } from './store/db.js'
 import { migrateToLatest } from './store/migrate.js'
 import type { Database } from './store/schema.js'
 import { notFoundResponse } from './ui/not-found.js'
+import { createVaultRoutes } from './vault/routes.js'
+import type { Vault } from './vault/types.js'
+import { createVault } from './vault/vault.js'
 
 /** What every module is handed: narrow, explicit dependencies (no module-level singletons). */
 export interface DeputyDeps {
@@ -126,6 +129,8 @@ export interface DeputyDeps {
   providerFlows: ProviderFlows
   /** Upstream providers (sign in with GitHub …, connected accounts) and the protocol to them. */
   providers: Providers
+  /** Connected accounts: sealed upstream tokens, refresh that never races (vault/). */
+  vault: Vault
 }
 
 export interface CreateDeputyOptions {
@@ -217,6 +222,13 @@ export async function openDeputy(
     channels,
     fetchOptions: { allowHttpLoopback: config.dangerouslyAllowHttpLoopbackNotifications },
   })
+  const providers = createProviders({
+    store,
+    clock,
+    audit,
+    sealer,
+    allowHttpLoopback: config.dangerouslyAllowHttpLoopbackProviders,
+  })
   const deps: DeputyDeps = {
     config,
     store,
@@ -244,13 +256,8 @@ export async function openDeputy(
     detailTypes: createDetailTypes({ store, clock, audit }),
     notifier,
     notificationChannels: channels,
-    providers: createProviders({
-      store,
-      clock,
-      audit,
-      sealer,
-      allowHttpLoopback: config.dangerouslyAllowHttpLoopbackProviders,
-    }),
+    providers,
+    vault: createVault({ store, clock, sealer, audit, logger, providers, config }),
     refreshTokens: createRefreshTokens({
       store,
       clock,
@@ -426,6 +433,8 @@ export async function createDeputy(
   app.route('/', createRevocationRoutes(deps))
   app.route('/', createIntrospectionRoutes(deps))
   app.route('/', createUserinfoRoutes(deps))
+  // Connected accounts: the person's page, connect links and the providers' callbacks.
+  app.route('/', createVaultRoutes(deps))
 
   const sweeper = schedulePeriodic(deps, config.sweepIntervalSeconds, 'swept expired rows', () =>
     sweepExpiredRows(deps),
