@@ -61,6 +61,8 @@ import { createPolicyEngine } from './policy/engine.js'
 import { createPolicies } from './policy/policies.js'
 import { createRelationships } from './policy/relationships.js'
 import type { Policies, PolicyEngine, Relationships } from './policy/types.js'
+import { createProviders } from './providers/registry.js'
+import type { Providers } from './providers/types.js'
 import { openStore, type Store } from './store/db.js'
 import { migrateToLatest } from './store/migrate.js'
 import type { Database } from './store/schema.js'
@@ -112,6 +114,8 @@ export interface DeputyDeps {
   relationships: Relationships
   /** The policy decision point. */
   policy: PolicyEngine
+  /** Upstream providers (sign in with GitHub …, connected accounts) and the protocol to them. */
+  providers: Providers
 }
 
 export interface CreateDeputyOptions {
@@ -209,6 +213,13 @@ export async function openDeputy(
     detailTypes: createDetailTypes({ store, clock, audit }),
     notifier,
     notificationChannels: channels,
+    providers: createProviders({
+      store,
+      clock,
+      audit,
+      sealer,
+      allowHttpLoopback: config.dangerouslyAllowHttpLoopbackProviders,
+    }),
     refreshTokens: createRefreshTokens({
       store,
       clock,

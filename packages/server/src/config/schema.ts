@@ -254,6 +254,11 @@ export const ConfigSchema = z
         'Development only, default `false`: fetch Client ID Metadata Documents over plain http from loopback addresses. Refused in `production` mode.',
       )
       .meta({ type: 'boolean' }),
+    dangerouslyAllowHttpLoopbackProviders: Flag.default(false)
+      .describe(
+        'Development only, default `false`: let upstream providers (sign-in and connected accounts) live on loopback addresses over plain http, as a test provider does. Refused in `production` mode.',
+      )
+      .meta({ type: 'boolean' }),
 
     // Abuse by anonymous callers (issue 9 §6, §8): client addresses, throttles and rate limits.
     trustedProxies: AddressList.default([]).describe(
@@ -318,6 +323,13 @@ export const ConfigSchema = z
         message: 'is a development setting and is refused in production mode',
       })
     }
+    if (config.mode === 'production' && config.dangerouslyAllowHttpLoopbackProviders) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['dangerouslyAllowHttpLoopbackProviders'],
+        message: 'is a development setting and is refused in production mode',
+      })
+    }
   })
 
 export type Config = z.output<typeof ConfigSchema>
@@ -352,6 +364,7 @@ export const ENVIRONMENT_VARIABLES: Record<string, keyof ConfigInput> = {
   DEPUTY_DANGEROUSLY_ALLOW_HTTP_LOOPBACK_NOTIFICATIONS: 'dangerouslyAllowHttpLoopbackNotifications',
   DEPUTY_DANGEROUSLY_ALLOW_HTTP_LOOPBACK_CLIENT_METADATA:
     'dangerouslyAllowHttpLoopbackClientMetadata',
+  DEPUTY_DANGEROUSLY_ALLOW_HTTP_LOOPBACK_PROVIDERS: 'dangerouslyAllowHttpLoopbackProviders',
   DEPUTY_TRUSTED_PROXIES: 'trustedProxies',
   DEPUTY_LOGIN_MAX_FAILURES_PER_ADDRESS: 'loginMaxFailuresPerAddress',
   DEPUTY_REGISTRATION_RATE_LIMIT: 'registrationRateLimit',

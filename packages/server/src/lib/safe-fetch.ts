@@ -96,6 +96,11 @@ export interface SafeFetchOptions {
   accept?: string
   /** POST `body` instead of GET (a CIBA ping, a webhook), with these extra headers. */
   post?: { body: string; headers: Record<string, string> }
+  /**
+   * Any other request (an upstream provider's token endpoint, GitHub's grant DELETE): the
+   * method, extra headers (Authorization, Content-Type) and an optional body. `post` wins.
+   */
+  request?: { method: string; headers?: Record<string, string>; body?: string }
 }
 
 export interface SafeFetchResponse {
@@ -179,18 +184,18 @@ export function safeFetch(
       } else resolve(value as SafeFetchResponse)
     }
     const send = url.protocol === 'https:' ? httpsRequest : httpRequest
+    const extra = options.post ?? options.request
+    const body = extra?.body
     const req = send(url, {
-      method: options.post ? 'POST' : 'GET',
+      method: options.post ? 'POST' : (options.request?.method ?? 'GET'),
       lookup,
       // A fresh connection each time: a pooled socket would skip the address check.
       agent: false,
       headers: {
         accept: options.accept ?? 'application/json',
         'user-agent': 'deputy',
-        ...(options.post && {
-          ...options.post.headers,
-          'content-length': String(Buffer.byteLength(options.post.body)),
-        }),
+        ...extra?.headers,
+        ...(body !== undefined && { 'content-length': String(Buffer.byteLength(body)) }),
       },
     })
     const timer = setTimeout(
@@ -232,6 +237,6 @@ export function safeFetch(
         }),
       )
     })
-    req.end(options.post?.body)
+    req.end(body)
   })
 }

@@ -23,6 +23,10 @@ export interface ProviderEndpoints {
   user_api?: string
   /** GitHub: /user/emails, where `verified` is said per address. */
   emails_api?: string
+  /** RFC 9207: the provider sends `iss` in its callbacks, so its absence is refused. From discovery. */
+  authorization_response_iss_parameter_supported?: boolean
+  /** How the provider signs ID tokens (discovery); openid-client's default RS256 when absent. */
+  id_token_signing_alg_values_supported?: string[]
 }
 
 /** A configured upstream provider as the rest of Deputy sees it (never its secret). */
