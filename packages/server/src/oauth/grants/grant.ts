@@ -67,7 +67,7 @@ export interface GrantDeps extends TokenSigningDeps {
   /** Whether a subject token's client still exists (token exchange). */
   clients: Pick<Clients, 'resolve'>
   /** The provider catalogue and the token vault (token exchange's vault profile). */
-  providers?: Pick<Providers, 'get'>
+  providers: Pick<Providers, 'get'>
   vault?: Pick<Vault, 'accessToken'>
 }
 

@@ -60,11 +60,6 @@ function holdsSubjectToken(client: Client, subject: AccessTokenClaims): boolean 
 const connectionAccessToken: ExchangeProfile = async (ctx, subject, requestedTokenType) => {
   const { deps, client, form } = ctx
   const { providers, vault } = deps
-  if (providers === undefined || vault === undefined) {
-    throw new OAuthError('unsupported_grant_type', 'this Deputy has no token vault', {
-      reason: 'no-vault',
-    })
-  }
   const name = form.get('connection')
   if (!name) throw invalid('connection is required', 'missing-connection')
   const scopes = parseScope(form.get('scope'))
@@ -83,6 +78,11 @@ const connectionAccessToken: ExchangeProfile = async (ctx, subject, requestedTok
       'this client may not exchange for this connection',
       { reason: `client-not-allowed-for-provider ${provider.name}` },
     )
+  }
+  if (vault === undefined) {
+    throw new OAuthError('temporarily_unavailable', 'this Deputy has no token vault', {
+      reason: 'no-vault',
+    })
   }
   const userId = subject.sub
   let token: Awaited<ReturnType<Vault['accessToken']>>
