@@ -61,12 +61,16 @@ import { createPolicyEngine } from './policy/engine.js'
 import { createPolicies } from './policy/policies.js'
 import { createRelationships } from './policy/relationships.js'
 import type { Policies, PolicyEngine, Relationships } from './policy/types.js'
+import { createProviderFlows, type ProviderFlows } from './providers/flows.js'
 import { createProviders } from './providers/registry.js'
 import type { Providers } from './providers/types.js'
 import { openStore, type Store } from './store/db.js'
 import { migrateToLatest } from './store/migrate.js'
 import type { Database } from './store/schema.js'
 import { notFoundResponse } from './ui/not-found.js'
+import { createVaultRoutes } from './vault/routes.js'
+import type { Vault } from './vault/types.js'
+import { createVault } from './vault/vault.js'
 
 /** What every module is handed: narrow, explicit dependencies (no module-level singletons). */
 export interface DeputyDeps {
@@ -116,6 +120,10 @@ export interface DeputyDeps {
   policy: PolicyEngine
   /** Upstream providers (sign in with GitHub …, connected accounts) and the protocol to them. */
   providers: Providers
+  /** Redirects to upstream providers in progress (sign-in and connect): state, PKCE, nonce. */
+  providerFlows: ProviderFlows
+  /** Connected accounts: sealed upstream tokens, refresh that never races (vault/). */
+  vault: Vault
 }
 
 export interface CreateDeputyOptions {
@@ -188,6 +196,13 @@ export async function openDeputy(
     channels,
     fetchOptions: { allowHttpLoopback: config.dangerouslyAllowHttpLoopbackNotifications },
   })
+  const providers = createProviders({
+    store,
+    clock,
+    audit,
+    sealer,
+    allowHttpLoopback: config.dangerouslyAllowHttpLoopbackProviders,
+  })
   const deps: DeputyDeps = {
     config,
     store,
@@ -209,17 +224,13 @@ export async function openDeputy(
     relationships,
     policy,
     authorizationCodes: createAuthorizationCodes({ store, clock }),
+    providerFlows: createProviderFlows({ db: store.db, clock, sealer }),
     approvals,
     detailTypes: createDetailTypes({ store, clock, audit }),
     notifier,
     notificationChannels: channels,
-    providers: createProviders({
-      store,
-      clock,
-      audit,
-      sealer,
-      allowHttpLoopback: config.dangerouslyAllowHttpLoopbackProviders,
-    }),
+    providers,
+    vault: createVault({ store, clock, sealer, audit, logger, providers, config }),
     refreshTokens: createRefreshTokens({
       store,
       clock,
@@ -377,6 +388,8 @@ export async function createDeputy(
   app.route('/', createRevocationRoutes(deps))
   app.route('/', createIntrospectionRoutes(deps))
   app.route('/', createUserinfoRoutes(deps))
+  // Connected accounts: the person's page, connect links and the providers' callbacks.
+  app.route('/', createVaultRoutes(deps))
 
   const sweeper = scheduleSweeps(deps)
   return {

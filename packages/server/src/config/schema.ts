@@ -122,6 +122,15 @@ export const ConfigSchema = z
       .describe(
         'After a refresh token is rotated, a confidential client presenting it again within this time (a lost response) gets a fresh successor, and the successor it supersedes ends the grant if it is ever used; public clients get no grace. After it, reuse revokes the whole grant.',
       ),
+    vaultRefreshAheadSeconds: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .max(3600)
+      .default(60)
+      .describe(
+        "The vault refreshes a connected account's upstream access token when it would expire within this many seconds, so a token handed out is still good for at least that long.",
+      ),
     sessionTtlSeconds: z.coerce
       .number()
       .int()
@@ -349,6 +358,7 @@ export const ENVIRONMENT_VARIABLES: Record<string, keyof ConfigInput> = {
   DEPUTY_SIGNING_ALG: 'signingAlg',
   DEPUTY_POLICY_REFRESH_INTERVAL_MS: 'policyRefreshIntervalMs',
   DEPUTY_LOG_LEVEL: 'logLevel',
+  DEPUTY_VAULT_REFRESH_AHEAD_SECONDS: 'vaultRefreshAheadSeconds',
   DEPUTY_DYNAMIC_REGISTRATION: 'dynamicRegistration',
   DEPUTY_DYNAMIC_REGISTRATION_TTL_SECONDS: 'dynamicRegistrationTtlSeconds',
   DEPUTY_CLIENT_METADATA_ALLOWED_HOSTS: 'clientMetadataAllowedHosts',

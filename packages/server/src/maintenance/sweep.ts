@@ -37,6 +37,8 @@ export interface SweepReport {
   expiredApprovals: number
   /** Approval requests deleted `approvalRetentionDays` after they expired. */
   approvalRequests: number
+  /** Redirects to an upstream provider (sign-in, connect) nobody came back from in time. */
+  providerFlows: number
 }
 
 /** What a sweep needs: the database, the time, the audit chain, and the throttle window. */
@@ -57,6 +59,7 @@ type KeyedTable =
   | 'revoked_access_tokens'
   | 'authorization_requests'
   | 'sessions'
+  | 'provider_flows'
 
 const KEYS = {
   authorization_codes: 'code_hash',
@@ -64,6 +67,7 @@ const KEYS = {
   revoked_access_tokens: 'jti',
   authorization_requests: 'id_hash',
   sessions: 'id_hash',
+  provider_flows: 'state_hash',
 } as const
 
 /** Deletes, in batches, the rows of `table` that expired before `before`. */
@@ -193,7 +197,7 @@ async function sweepOldApprovals(deps: SweepDeps, now: number): Promise<number> 
  * Removes what can no longer be used: expired codes (after a retention for replay detection),
  * refresh tokens past their lifetime (rotated ones included: a rotated token is kept until then so
  * its reuse still ends the family), revocation records of expired access tokens, spent assertion
- * ids, abandoned authorization requests, expired sessions, throttle counters whose window passed,
+ * ids, abandoned authorization requests and provider redirects, expired sessions, throttle counters whose window passed,
  * lapsed dynamic registrations, metadata-document clients nobody used for a month after their
  * document went stale (an operator's disable is kept), and approval requests past their retention.
  * First, before anything is deleted, the expiry of each undecided approval request is recorded.
@@ -230,6 +234,7 @@ export async function sweepExpiredRows(deps: SweepDeps): Promise<SweepReport> {
     metadataDocumentClients: 0,
     expiredApprovals,
     approvalRequests: await sweepOldApprovals(deps, now),
+    providerFlows: await sweepExpired(db, 'provider_flows', now),
   }
   const lapsed = await db
     .selectFrom('clients')

@@ -525,6 +525,8 @@ export interface ConnectionsTable {
   token_version: number
   refresh_failures: number
   refresh_not_before: number | null
+  /** Migration 0015: a process has claimed the refresh until then (epoch ms). */
+  refresh_lease_until: number | null
   last_error: string | null
   last_used_at: number | null
   created_at: number

@@ -36,6 +36,12 @@ export function AccountPage(props: { user: AccountPerson; csrfToken: string }) {
             (the apps and agents you let act for you, and a way to stop each one)
           </span>
         </li>
+        <li>
+          <a href="/account/connections">Connected accounts</a>{' '}
+          <span class="muted">
+            (accounts at other services your agents may use for you, and a way to disconnect)
+          </span>
+        </li>
       </ul>
       {/* Signing out changes state, so it is a form with the CSRF token, never a plain link. */}
       <form method="post" action="/logout">

@@ -1,4 +1,5 @@
 import type { Actor } from '../audit/types.js'
+import type { UpstreamTokens } from '../providers/types.js'
 
 /** A person's connected account as shown to them and to operators (never a token). */
 export interface Connection {
@@ -12,6 +13,17 @@ export interface Connection {
   lastUsedAt: string | null
   createdAt: string
   updatedAt: string
+}
+
+/** What a finished connect flow brings back from the provider, to be stored sealed. */
+export interface ConnectionInput {
+  userId: string
+  provider: string
+  tokens: UpstreamTokens
+  /** The scopes asked for, used when the provider does not say what it granted. */
+  requestedScopes: string[]
+  accountSubject: string | null
+  accountLabel: string | null
 }
 
 /** A short-lived upstream access token handed out by the vault (never the refresh token). */
@@ -41,6 +53,11 @@ export interface Vault {
     provider: string,
     options?: { scopes?: string[] },
   ): Promise<VaultAccessToken>
+  /**
+   * Stores a connection from a finished connect flow (a reconnect replaces the tokens and
+   * clears needs_reconnect) and audits `connection.created`.
+   */
+  connect(input: ConnectionInput, actor: Actor): Promise<Connection>
   /** Disconnects: revokes upstream where the provider can, then deletes the row. */
   disconnect(userId: string, provider: string, actor: Actor): Promise<boolean>
 }
