@@ -68,7 +68,7 @@ export interface GrantDeps extends TokenSigningDeps {
   clients: Pick<Clients, 'resolve'>
   /** The provider catalogue and the token vault (token exchange's vault profile). */
   providers: Pick<Providers, 'get'>
-  vault?: Pick<Vault, 'accessToken'>
+  vault: Pick<Vault, 'accessToken'>
 }
 
 /** What a grant handler is given: an authenticated client and the parsed request. */

@@ -79,11 +79,6 @@ const connectionAccessToken: ExchangeProfile = async (ctx, subject, requestedTok
       { reason: `client-not-allowed-for-provider ${provider.name}` },
     )
   }
-  if (vault === undefined) {
-    throw new OAuthError('temporarily_unavailable', 'this Deputy has no token vault', {
-      reason: 'no-vault',
-    })
-  }
   const userId = subject.sub
   let token: Awaited<ReturnType<Vault['accessToken']>>
   try {
