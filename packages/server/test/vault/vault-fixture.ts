@@ -53,6 +53,8 @@ export async function startVaultFixture(
     database?: TestDatabase
     upstream?: UpstreamProviderOptions
     config?: ConfigInput
+    /** Where Deputy listens (default any free port); a test whose issuer names the port sets it. */
+    port?: number
   } = {},
 ): Promise<VaultFixture> {
   const upstream = await startUpstreamProvider(options.upstream)
@@ -78,7 +80,7 @@ export async function startVaultFixture(
     },
     SYSTEM,
   )
-  const server = await listen(deputy, { port: 0, host: '127.0.0.1' })
+  const server = await listen(deputy, { port: options.port ?? 0, host: '127.0.0.1' })
   const browser = socketBrowser(server.url)
   const signedIn = await browser.signIn(ALICE.email, ALICE.password)
   if (signedIn.status !== 303) throw new Error(`sign-in answered ${signedIn.status}`)
