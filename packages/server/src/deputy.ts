@@ -61,6 +61,8 @@ import { createPolicyEngine } from './policy/engine.js'
 import { createPolicies } from './policy/policies.js'
 import { createRelationships } from './policy/relationships.js'
 import type { Policies, PolicyEngine, Relationships } from './policy/types.js'
+import { createProviderAdminApi } from './providers/admin-api.js'
+import { PROVIDER_ADMIN_ROUTES } from './providers/admin-routes.js'
 import { createProviderFlows, type ProviderFlows } from './providers/flows.js'
 import { createProviders } from './providers/registry.js'
 import type { Providers } from './providers/types.js'
@@ -368,12 +370,17 @@ export async function createDeputy(
     createAdminApi({
       ...deps,
       adminGate,
-      describedElsewhere: [...POLICY_ADMIN_ROUTES, ...APPROVAL_ADMIN_ROUTES],
+      describedElsewhere: [
+        ...POLICY_ADMIN_ROUTES,
+        ...APPROVAL_ADMIN_ROUTES,
+        ...PROVIDER_ADMIN_ROUTES,
+      ],
     }),
   )
   app.route('/admin/api', createOAuthAdminApi({ ...deps, adminGate }))
   app.route('/admin/api', createPolicyAdminApi({ ...deps, adminGate }))
   app.route('/admin/api', createApprovalAdminApi({ ...deps, adminGate }))
+  app.route('/admin/api', createProviderAdminApi({ ...deps, adminGate }))
   // The authorization server, one module per endpoint.
   app.route('/', createMetadataRoutes(deps))
   app.route('/', createRegistrationRoutes(deps))

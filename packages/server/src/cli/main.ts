@@ -10,6 +10,7 @@ import { registerGateway } from './commands/gateway.js'
 import { registerKeys } from './commands/keys.js'
 import { registerMigrate, registerSweep } from './commands/migrate.js'
 import { registerPolicy } from './commands/policy.js'
+import { registerProviders } from './commands/providers.js'
 import { registerRelations } from './commands/relations.js'
 import { registerResources } from './commands/resources.js'
 import { registerRoles } from './commands/roles.js'
@@ -45,6 +46,7 @@ export function buildProgram(): Command {
   registerAudit(program)
   registerResources(program)
   registerClients(program)
+  registerProviders(program)
   registerApprovals(program)
   registerPolicy(program)
   registerRelations(program)

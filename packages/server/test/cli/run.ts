@@ -36,7 +36,7 @@ export function deputyCli(
  */
 export function deputyCliAsync(
   args: string[],
-  options: { cwd?: string; env?: Record<string, string> } = {},
+  options: { cwd?: string; env?: Record<string, string>; input?: string } = {},
 ): Promise<CliResult> {
   return new Promise((resolve) => {
     const child = execFile(
@@ -50,7 +50,7 @@ export function deputyCliAsync(
       },
       (_err, stdout, stderr) => resolve({ status: child.exitCode, stdout, stderr }),
     )
-    child.stdin?.end()
+    child.stdin?.end(options.input ?? '')
   })
 }
 
