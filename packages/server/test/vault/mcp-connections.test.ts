@@ -1,4 +1,10 @@
-import { jwtVerifier, type ProtectedMcpServer, protectMcpServer } from '@deputy/mcp'
+import { createShopMcpServer, createSqlOrderBook } from '@deputy/example-mcp-shop'
+import {
+  jwtVerifier,
+  memoryStateStore,
+  type ProtectedMcpServer,
+  protectMcpServer,
+} from '@deputy/mcp'
 import { type ServerType, serve } from '@hono/node-server'
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -40,11 +46,14 @@ describe('@deputy/mcp ctx.connections through Deputy’s vault (issue 12 §6)', 
   })
 
   /** An MCP server with `whoami_upstream` (the stand-in API's /me as the person), behind the kit. */
-  async function startKit(): Promise<{ resource: string; kit: ProtectedMcpServer }> {
+  async function startKit(shop = false): Promise<{ resource: string; kit: ProtectedMcpServer }> {
     const port = await freePort()
     const resource = `http://127.0.0.1:${port}/mcp`
     const { deps } = f.deputy
-    await deps.resources.put({ uri: resource, scopes: { repos: 'See your repositories' } }, SYSTEM)
+    await deps.resources.put(
+      { uri: resource, scopes: { repos: 'See your repositories', 'shop:read': 'See the shop' } },
+      SYSTEM,
+    )
     const created = await deps.clients.register(
       {
         name: `Repo MCP server ${port}`,
@@ -60,27 +69,44 @@ describe('@deputy/mcp ctx.connections through Deputy’s vault (issue 12 §6)', 
       { allowedClients: [...(provider?.allowedClients ?? []), mcpClient.clientId] },
       SYSTEM,
     )
-    const kit = protectMcpServer({
-      resource,
-      authorizationServers: [issuer],
-      verifier: jwtVerifier({ issuer, audience: resource, jwksUri: `${issuer}/jwks` }),
-      server: { name: 'repos', version: '1.0.0' },
-      connections: { issuer, clientId: mcpClient.clientId, clientSecret: mcpClient.secret },
-    })
-    kit.tool(
-      'whoami_upstream',
-      { scopes: ['repos'] },
-      { description: 'Who you are at Corp' },
-      async (_args, ctx) => {
-        const token = await ctx.connections.token(PROVIDER, { scope: 'openid' })
-        const me = await fetch(`${f.api.url}/me`, { headers: { authorization: `Bearer ${token}` } })
-        return {
-          content: [
-            { type: 'text', text: `You are ${((await me.json()) as { sub: string }).sub} at Corp` },
-          ],
-        }
-      },
-    )
+    const connections = { issuer, clientId: mcpClient.clientId, clientSecret: mcpClient.secret }
+    const verifier = jwtVerifier({ issuer, audience: resource, jwksUri: `${issuer}/jwks` })
+    const kit = shop
+      ? createShopMcpServer({
+          resource,
+          issuer,
+          verifier,
+          stateStore: memoryStateStore(),
+          orderBook: createSqlOrderBook({ db: deps.db, resource }),
+          upstream: { connections, provider: PROVIDER, whoAmIUrl: `${f.api.url}/me` },
+        })
+      : protectMcpServer({
+          resource,
+          authorizationServers: [issuer],
+          verifier: jwtVerifier({ issuer, audience: resource, jwksUri: `${issuer}/jwks` }),
+          server: { name: 'repos', version: '1.0.0' },
+          connections: { issuer, clientId: mcpClient.clientId, clientSecret: mcpClient.secret },
+        })
+    if (!shop)
+      kit.tool(
+        'whoami_upstream',
+        { scopes: ['repos'] },
+        { description: 'Who you are at Corp' },
+        async (_args, ctx) => {
+          const token = await ctx.connections.token(PROVIDER, { scope: 'openid' })
+          const me = await fetch(`${f.api.url}/me`, {
+            headers: { authorization: `Bearer ${token}` },
+          })
+          return {
+            content: [
+              {
+                type: 'text',
+                text: `You are ${((await me.json()) as { sub: string }).sub} at Corp`,
+              },
+            ],
+          }
+        },
+      )
     const running = await new Promise<ServerType>((resolve) => {
       const started = serve({ fetch: kit.fetch, hostname: '127.0.0.1', port }, () =>
         resolve(started),
@@ -103,7 +129,7 @@ describe('@deputy/mcp ctx.connections through Deputy’s vault (issue 12 §6)', 
       client: agent.client,
       user: alice,
       resource: target,
-      scopes: ['repos'],
+      scopes: ['repos', 'shop:read'],
       grantId: null,
     })
     const client = new Client(
@@ -180,5 +206,17 @@ describe('@deputy/mcp ctx.connections through Deputy’s vault (issue 12 §6)', 
     expect(text(result)).toBe('You are alice-sub at Corp')
     const received = seen.join('\n')
     for (const value of f.upstream.tokenValues('alice-sub')) expect(received).not.toContain(value)
+  })
+
+  it('mcp.shop with a provider configured: whoAmIUpstream asks the stand-in API as the person', async () => {
+    const { resource } = await startKit(true)
+    const { client } = await connect(resource, async (url) => {
+      await followLink(url)
+    })
+    const { tools } = await client.listTools()
+    expect(tools.map((tool) => tool.name)).toContain('whoAmIUpstream')
+    const result = await client.callTool({ name: 'whoAmIUpstream', arguments: {} })
+    expect(result.isError).toBeFalsy()
+    expect(JSON.parse(text(result))).toMatchObject({ sub: 'alice-sub' })
   })
 })
