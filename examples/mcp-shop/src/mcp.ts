@@ -10,6 +10,7 @@ import {
   type ProtectedMcpServer,
   protectMcpServer,
   type StateStore,
+  type ToolConnectionsOptions,
   type ToolPolicy,
   type ToolRule,
   type UserState,
@@ -46,6 +47,24 @@ export interface ShopMcpServerOptions {
   audit?: AuditHook
   /** Unexpected errors (an unreachable JWKS, a throwing policy or audit hook). */
   onError?: (error: Error) => void
+  /**
+   * A connected account the shop may use as the person (issue 12): adds `whoAmIUpstream`, which
+   * asks the provider's API who the person is there with the account they connected in Deputy.
+   * Without it the shop has the seed's seven tools only.
+   */
+  upstream?: ShopUpstreamOptions
+}
+
+/** The provider the shop reaches through Deputy's vault, and the API it calls there. */
+export interface ShopUpstreamOptions {
+  /** The MCP server's client at Deputy, allowed for the provider (`deputy providers allow-client`). */
+  connections: ToolConnectionsOptions
+  /** The provider's name in Deputy (`deputy providers list`). */
+  provider: string
+  /** The API's "who am I" URL, e.g. `https://api.github.com/user`. */
+  whoAmIUrl: string
+  /** Scopes the call needs at the provider; default the connection's. */
+  scope?: string
 }
 
 /** A policy that refuses with the seed's words while the person is banned. */
@@ -128,6 +147,7 @@ export function createShopMcpServer(options: ShopMcpServerOptions): ProtectedMcp
     resourceName: 'mcp.shop',
     ...(options.audit !== undefined && { audit: options.audit }),
     ...(options.onError !== undefined && { onError: options.onError }),
+    ...(options.upstream !== undefined && { connections: options.upstream.connections }),
   })
   const rules = shopRules(options.policy)
   for (const tool of SHOP_TOOLS) {
@@ -146,5 +166,35 @@ export function createShopMcpServer(options: ShopMcpServerOptions): ProtectedMcp
       },
     )
   }
+  if (options.upstream !== undefined) addWhoAmIUpstream(server, options.upstream)
   return server
+}
+
+/**
+ * `whoAmIUpstream`: the provider's API, called as the person with the access token of the
+ * account they connected (the refresh token stays in Deputy; neither reaches the agent). A
+ * person who has not connected it gets the connect link from the kit.
+ */
+function addWhoAmIUpstream(server: ProtectedMcpServer, upstream: ShopUpstreamOptions): void {
+  server.tool(
+    'whoAmIUpstream',
+    { scopes: [SHOP_SCOPES.read] },
+    { description: `Who you are at ${upstream.provider}, asked with the account you connected` },
+    async (_args, { connections }) => {
+      const token = await connections.token(
+        upstream.provider,
+        upstream.scope !== undefined ? { scope: upstream.scope } : {},
+      )
+      const answer = await fetch(upstream.whoAmIUrl, {
+        headers: { authorization: `Bearer ${token}`, accept: 'application/json' },
+      })
+      if (!answer.ok) {
+        return {
+          isError: true,
+          content: [{ type: 'text', text: `${upstream.provider} answered ${answer.status}.` }],
+        }
+      }
+      return { content: [{ type: 'text', text: await answer.text() }] }
+    },
+  )
 }

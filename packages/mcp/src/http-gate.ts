@@ -10,6 +10,12 @@ import { verifyAccessToken } from './verify/verify-access-token.js'
 export interface RequestFacts {
   readonly identity: Identity
   readonly requests: readonly JsonRpcRequest[]
+  /**
+   * The verified access token itself: kept here, in the kit, only as the subject of a token
+   * exchange with the authorization server that issued it (`ctx.connections`); never handed to
+   * the SDK or to tools.
+   */
+  readonly token: string
 }
 
 /**
@@ -49,6 +55,11 @@ export function withoutCredentials(request: Request): Request {
     signal: request.signal,
     ...(body !== null && { body, duplex: 'half' }),
   } as RequestInit)
+}
+
+/** The token of an `Authorization: Bearer` header the verifier accepted. */
+function bearerToken(header: string | null): string {
+  return (header ?? '').replace(/^Bearer\s+/i, '').trim()
 }
 
 /** What the HTTP gate needs. */
@@ -100,7 +111,11 @@ export function httpGate(
       resourceMetadataUrl: deps.resourceMetadataUrl,
       extra: { sub: identity.sub },
     }
-    deps.callers.set(authInfo, { identity, requests: jsonRpcRequests(parsedBody) })
+    deps.callers.set(authInfo, {
+      identity,
+      requests: jsonRpcRequests(parsedBody),
+      token: bearerToken(request.headers.get('authorization')),
+    })
     return deps.handle(withoutCredentials(request), {
       authInfo,
       ...(parsedBody !== undefined && { parsedBody }),

@@ -41,6 +41,26 @@ export {
   type ToolCallAuthorizationRequest,
 } from './cedar-policy.js'
 export { type BearerChallengeParams, bearerChallenge, tokenRefusalResponse } from './challenge.js'
+export {
+  CONNECTION_ACCESS_TOKEN_TYPE,
+  type ConnectionExchange,
+  type ConnectionToken,
+  connectionExchange,
+  type ExchangeOutcome,
+  TOKEN_EXCHANGE_GRANT_TYPE,
+} from './connections/exchange-client.js'
+export {
+  ConnectionRequiredError,
+  type ConnectionTokenOptions,
+  isConnectionRequired,
+  type ToolConnections,
+} from './connections/tool-connections.js'
+export {
+  type DeputyClient,
+  type DeputyClientAuthentication,
+  type DeputyClientOptions,
+  deputyClient,
+} from './deputy-client.js'
 export { type Identity, identityFromClaims } from './identity.js'
 export {
   metadataResponse,
@@ -58,6 +78,7 @@ export {
   type ToolActionDeclaration,
   type ToolApprovalOptions,
   type ToolArguments,
+  type ToolConnectionsOptions,
 } from './protect.js'
 export {
   type ApprovalRule,

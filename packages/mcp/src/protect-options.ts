@@ -29,6 +29,22 @@ export type ToolApprovalOptions = {
   scopes?: string[]
 } & CibaClientAuthentication
 
+/**
+ * How tools reach the person's connected accounts (`ctx.connections.token('github')`): the MCP
+ * server is a confidential client of Deputy registered with the grant type
+ * `urn:ietf:params:oauth:grant-type:token-exchange` and this server's resource, and allowed by the
+ * operator for each provider (`deputy providers allow-client`). It may be the same client as
+ * `approvals`.
+ */
+export type ToolConnectionsOptions = {
+  /** Deputy's issuer; its metadata names the token endpoint. */
+  issuer: string
+  /** The MCP server's client at Deputy. */
+  clientId: string
+  /** How many upstream tokens are kept in memory at most; default 1000. */
+  maxCachedTokens?: number
+} & CibaClientAuthentication
+
 /** Options of {@link protectMcpServer}. */
 export interface ProtectMcpServerOptions {
   /** This MCP server's canonical URL, e.g. `https://shop.example/mcp`: the `aud` of its tokens. */
@@ -63,6 +79,12 @@ export interface ProtectMcpServerOptions {
    * kept. Without it, such calls are refused.
    */
   approvals?: ToolApprovalOptions
+  /**
+   * The person's connected accounts through Deputy's token vault: tools call
+   * `ctx.connections.token(provider, { scope })`; a person who must connect first is handed the
+   * connect link. Without it, `token()` rejects.
+   */
+  connections?: ToolConnectionsOptions
   /** Leave tools out of `tools/list` when the caller's roles or permissions rule them out. */
   hideForbiddenTools?: boolean
   /** RFC 9728 `resource_name`. */
@@ -107,6 +129,16 @@ const resourceUrl = z.url().refine(
   { message: 'must be an https URL (http only on loopback) without a fragment' },
 )
 
+const privateKeySchema = z
+  .object({
+    key: z.custom<CryptoKey>(
+      (value) => typeof CryptoKey !== 'undefined' && value instanceof CryptoKey,
+      'must be a CryptoKey',
+    ),
+    kid: z.string().min(1).optional(),
+  })
+  .strict()
+
 const optionsSchema = z
   .object({
     resource: resourceUrl,
@@ -138,19 +170,23 @@ const optionsSchema = z
         issuer: resourceUrl,
         clientId: z.string().min(1),
         clientSecret: z.string().min(1).optional(),
-        privateKey: z
-          .object({
-            key: z.custom<CryptoKey>(
-              (value) => typeof CryptoKey !== 'undefined' && value instanceof CryptoKey,
-              'must be a CryptoKey',
-            ),
-            kid: z.string().min(1).optional(),
-          })
-          .strict()
-          .optional(),
+        privateKey: privateKeySchema.optional(),
         waitSeconds: z.number().int().min(0).max(3600).optional(),
         expirySeconds: z.number().int().min(1).optional(),
         scopes: z.array(scopeToken).optional(),
+      })
+      .strict()
+      .refine((value) => (value.clientSecret === undefined) !== (value.privateKey === undefined), {
+        message: 'give exactly one of clientSecret and privateKey',
+      })
+      .optional(),
+    connections: z
+      .object({
+        issuer: resourceUrl,
+        clientId: z.string().min(1),
+        clientSecret: z.string().min(1).optional(),
+        privateKey: privateKeySchema.optional(),
+        maxCachedTokens: z.number().int().min(1).max(1_000_000).optional(),
       })
       .strict()
       .refine((value) => (value.clientSecret === undefined) !== (value.privateKey === undefined), {

@@ -9,6 +9,9 @@ import {
 import { Hono } from 'hono'
 import { cibaClient } from './approval/ciba-client.js'
 import type { AuditFailure } from './audit.js'
+import { connectionExchange } from './connections/exchange-client.js'
+import { connectionsBroker } from './connections/tool-connections.js'
+import { deputyClient } from './deputy-client.js'
 import { httpGate, verifiedCallers } from './http-gate.js'
 import type { Identity } from './identity.js'
 import {
@@ -34,7 +37,11 @@ import {
   toolActionDeclaration,
 } from './tool-definition.js'
 
-export type { ProtectMcpServerOptions, ToolApprovalOptions } from './protect-options.js'
+export type {
+  ProtectMcpServerOptions,
+  ToolApprovalOptions,
+  ToolConnectionsOptions,
+} from './protect-options.js'
 export type {
   ProtectedToolConfig,
   ProtectedToolContext,
@@ -45,6 +52,8 @@ export type {
 
 /** How long a call waits for the person's approval unless `approvals.waitSeconds` says otherwise. */
 const DEFAULT_APPROVAL_WAIT_SECONDS = 30
+/** How many connected accounts' tokens are kept unless `connections.maxCachedTokens` says otherwise. */
+const DEFAULT_MAX_CACHED_TOKENS = 1000
 
 /** A protected MCP server: a Hono app to serve, and `tool()` to add tools with their rules. */
 export interface ProtectedMcpServer {
@@ -112,6 +121,7 @@ export function protectMcpServer(options: ProtectMcpServerOptions): ProtectedMcp
 
   const auditFailure: AuditFailure = options.auditFailure ?? 'refuse'
   const approvals = options.approvals
+  const connections = options.connections
   const runner = toolCallRunner({
     resource: resourceId,
     callers,
@@ -132,6 +142,13 @@ export function protectMcpServer(options: ProtectMcpServerOptions): ProtectedMcp
         scope: [...new Set(['openid', ...(approvals.scopes ?? [])])].join(' '),
         now: () => clock().getTime(),
       },
+    }),
+    ...(connections !== undefined && {
+      connections: connectionsBroker({
+        exchange: connectionExchange(deputyClient(connections), () => clock().getTime()),
+        maxCached: connections.maxCachedTokens ?? DEFAULT_MAX_CACHED_TOKENS,
+        now: () => clock().getTime(),
+      }),
     }),
   })
 

@@ -19,6 +19,12 @@ import {
   reportToolCall,
   type ToolCallEvent,
 } from './audit.js'
+import {
+  type ConnectionsBroker,
+  isConnectionRequired,
+  NO_CONNECTIONS,
+  type ToolConnections,
+} from './connections/tool-connections.js'
 import type { VerifiedCallers } from './http-gate.js'
 import type { Identity } from './identity.js'
 import { sentToolArguments, toolError } from './json-rpc.js'
@@ -30,6 +36,8 @@ import type { Clock } from './verify/types.js'
 
 /** The key of the kit's URL-mode elicitation in an input_required result. */
 const APPROVAL_ELICITATION = 'deputy_approval'
+/** The key of the connect link's URL-mode elicitation. */
+const CONNECT_ELICITATION = 'deputy_connect'
 
 /** Whether the client declared URL-mode elicitation in this request's envelope (2026-07-28). */
 function acceptsUrlElicitation(ctx: ServerContext): boolean {
@@ -43,6 +51,7 @@ function acceptsUrlElicitation(ctx: ServerContext): boolean {
 /** A call the rule allowed (or that waits for approval), with what its records need. */
 interface AllowedCall {
   readonly identity: Identity
+  readonly connections: ToolConnections
   readonly state: UserState
   /** The arguments as sent: what the records' digest is of. */
   readonly auditedArgs: unknown
@@ -102,6 +111,8 @@ export interface ToolCallDeps {
   readonly clock: Clock
   /** Where calls that need approval ask for it; without it they are refused. */
   readonly approvals?: ToolApprovalDeps
+  /** The person's connected accounts through Deputy's vault (`ctx.connections`). */
+  readonly connections?: ConnectionsBroker
 }
 
 /** Runs tools behind their rules, and answers the SDK's scope challenges, with the audit order. */
@@ -151,6 +162,7 @@ export function toolCallRunner(deps: ToolCallDeps): ToolCallRunner {
     const auditedArgs = sentToolArguments(known.requests, ctx.mcpReq.id) ?? args
     const callId = newCallId()
     const state = deps.stateFor(identity)
+    const connections = deps.connections?.forCaller(identity.sub, known.token) ?? NO_CONNECTIONS
     const verdict = await decideToolCall(
       tool.rule,
       { resource: deps.resource, tool: tool.name, identity, args, state },
@@ -159,6 +171,7 @@ export function toolCallRunner(deps: ToolCallDeps): ToolCallRunner {
     if (verdict.decision === 'needs_approval' && deps.approvals !== undefined) {
       return runWithApproval(deps.approvals, tool, args, ctx, {
         identity,
+        connections,
         state,
         auditedArgs,
         callId,
@@ -178,6 +191,7 @@ export function toolCallRunner(deps: ToolCallDeps): ToolCallRunner {
     }
     return runAllowed(tool, args, ctx, {
       identity,
+      connections,
       state,
       auditedArgs,
       callId,
@@ -212,8 +226,24 @@ export function toolCallRunner(deps: ToolCallDeps): ToolCallRunner {
     let result: CallToolResult | InputRequiredResult
     try {
       const handlerCtx = progressFollowingWait(ctx, call.progressSent)
-      result = await tool.handler(args as never, { ...handlerCtx, identity, state })
+      result = await tool.handler(args as never, {
+        ...handlerCtx,
+        identity,
+        state,
+        connections: call.connections,
+      })
     } catch (error) {
+      if (isConnectionRequired(error)) {
+        // The person must connect an account first: the link, never a token, goes back.
+        await report(identity, tool.name, auditedArgs, callId, {
+          type: 'tool.called',
+          decision: 'allow',
+          reason: 'connection_required',
+          outcome: 'error',
+          ...allowedBy,
+        })
+        return connectAnswer(tool.name, error.provider, error.connectUri, ctx)
+      }
       await report(identity, tool.name, auditedArgs, callId, {
         type: 'tool.called',
         decision: 'allow',
@@ -329,6 +359,35 @@ export function toolCallRunner(deps: ToolCallDeps): ToolCallRunner {
       })
     }
     return refusal.result
+  }
+
+  /**
+   * A call that needs the person to connect an account: a URL-mode elicitation of the connect
+   * link for a client that declared it (once per call; its retry runs the tool again), otherwise
+   * a tool error whose text carries the link.
+   */
+  function connectAnswer(
+    toolName: string,
+    provider: string,
+    connectUri: string,
+    ctx: ServerContext,
+  ): CallToolResult | InputRequiredResult {
+    if (
+      acceptsUrlElicitation(ctx) &&
+      ctx.mcpReq.inputResponses?.[CONNECT_ELICITATION] === undefined
+    ) {
+      return inputRequired({
+        inputRequests: {
+          [CONNECT_ELICITATION]: inputRequired.elicitUrl({
+            message: `Connect your ${provider} account so ${toolName} can act for you there.`,
+            url: connectUri,
+          }),
+        },
+      })
+    }
+    return toolError(
+      `${toolName} needs your ${provider} account: connect it at ${connectUri} and then try again.`,
+    )
   }
 
   // The SDK answers a scope challenge with 403 insufficient_scope before dispatch, on both the

@@ -7,6 +7,7 @@ import type {
   ToolAnnotations,
 } from '@modelcontextprotocol/server'
 import { cedarPolicyDeclaration, type JsonSchema } from './cedar-policy.js'
+import type { ToolConnections } from './connections/tool-connections.js'
 import type { Identity } from './identity.js'
 import type { ToolRule } from './rules.js'
 import type { UserState } from './state.js'
@@ -17,6 +18,11 @@ export type ProtectedToolContext = ServerContext & {
   readonly identity: Identity
   /** The caller's per-user state. */
   readonly state: UserState
+  /**
+   * The person's connected accounts (the `connections` option): `token('github', { scope })`
+   * exchanges at Deputy for the account's current access token.
+   */
+  readonly connections: ToolConnections
 }
 
 /** Arguments a handler receives: the output type of the tool's input schema. */

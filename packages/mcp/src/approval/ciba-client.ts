@@ -1,18 +1,12 @@
 import * as oauth from 'oauth4webapi'
+import { type DeputyClientAuthentication, deputyClient } from '../deputy-client.js'
 
 // The MCP server as a confidential client of OpenID CIBA Core 1.0 (poll mode) at Deputy: it asks
 // Deputy to ask the person, then polls the token endpoint for the outcome. oauth4webapi does the
 // protocol (discovery, client authentication, response checks, the ID token's claims).
 
 /** How the MCP server authenticates as a CIBA client: exactly one of the two. */
-export type CibaClientAuthentication =
-  /** `client_secret_basic`. */
-  | { readonly clientSecret: string; readonly privateKey?: undefined }
-  /** `private_key_jwt` (RFC 7523): the client's private key and the `kid` it registered. */
-  | {
-      readonly privateKey: { readonly key: CryptoKey; readonly kid?: string }
-      readonly clientSecret?: undefined
-    }
+export type CibaClientAuthentication = DeputyClientAuthentication
 
 /** Where and as whom the MCP server asks for approvals. */
 export type CibaClientOptions = {
@@ -61,35 +55,9 @@ export interface CibaClient {
   poll(authReqId: string): Promise<PollOutcome>
 }
 
-const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]'])
-
 /** A CIBA client; discovery happens on first use and is kept once it succeeded. */
 export function cibaClient(options: CibaClientOptions): CibaClient {
-  const issuer = new URL(options.issuer)
-  // Plain http only on loopback (development and tests), as for the resource itself.
-  const insecure = issuer.protocol === 'http:' && LOOPBACK.has(issuer.hostname)
-  const requestOptions = insecure ? { [oauth.allowInsecureRequests]: true } : {}
-  const client: oauth.Client = { client_id: options.clientId }
-  const auth: oauth.ClientAuth =
-    options.privateKey !== undefined
-      ? oauth.PrivateKeyJwt(
-          options.privateKey.kid === undefined
-            ? options.privateKey.key
-            : { key: options.privateKey.key, kid: options.privateKey.kid },
-        )
-      : oauth.ClientSecretBasic(options.clientSecret)
-  let discovered: Promise<oauth.AuthorizationServer> | undefined
-
-  function server(): Promise<oauth.AuthorizationServer> {
-    discovered ??= oauth
-      .discoveryRequest(issuer, { algorithm: 'oidc', ...requestOptions })
-      .then((response) => oauth.processDiscoveryResponse(issuer, response))
-    // A failed discovery is tried again on the next call, not remembered.
-    discovered.catch(() => {
-      discovered = undefined
-    })
-    return discovered
-  }
+  const { client, auth, requestOptions, server } = deputyClient(options)
 
   return {
     async start(ask) {

@@ -25,11 +25,15 @@ import { ResourceUriSchema, ScopeNameSchema } from './resources.js'
 /** OpenID CIBA Core 1.0 §4: the grant type of backchannel authentication. */
 export const CIBA_GRANT_TYPE = 'urn:openid:params:grant-type:ciba'
 
+/** RFC 8693 §2.1: the grant type of token exchange. */
+export const TOKEN_EXCHANGE_GRANT_TYPE = 'urn:ietf:params:oauth:grant-type:token-exchange'
+
 export type GrantType =
   | 'authorization_code'
   | 'refresh_token'
   | 'client_credentials'
   | typeof CIBA_GRANT_TYPE
+  | typeof TOKEN_EXCHANGE_GRANT_TYPE
 
 /** CIBA §5: how a client gets its tokens (push mode is not offered). */
 export type BackchannelDeliveryMode = 'poll' | 'ping'
@@ -77,6 +81,7 @@ export const GRANT_TYPES = [
   'refresh_token',
   'client_credentials',
   CIBA_GRANT_TYPE,
+  TOKEN_EXCHANGE_GRANT_TYPE,
 ] as const
 
 export function rowToClient(row: ClientRow): Client {
@@ -423,6 +428,14 @@ export function createClients(deps: ClientsDeps) {
         throw new DeputyError(
           'ERR_INVALID_INPUT',
           'client_credentials needs a confidential client (a secret or keys)',
+        )
+      }
+      // RFC 8693 §2.1 allows public clients; Deputy's profiles do not (the vault's tokens go
+      // only to a client an operator can name and hold to account).
+      if (grantTypes.includes(TOKEN_EXCHANGE_GRANT_TYPE) && method === 'none') {
+        throw new DeputyError(
+          'ERR_INVALID_INPUT',
+          'token exchange needs a confidential client (a secret or keys)',
         )
       }
       // CIBA §4: only confidential clients, with a delivery mode (poll by default); ping mode

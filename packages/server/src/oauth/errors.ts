@@ -32,6 +32,8 @@ export type OAuthErrorCode =
   | 'authorization_pending'
   | 'slow_down'
   | 'expired_token'
+  // Deputy's extension (docs/vault.md "The exchange"): the person must connect the account first
+  | 'connection_required'
 
 const STATUS: Record<OAuthErrorCode, number> = {
   invalid_request: 400,
@@ -59,6 +61,7 @@ const STATUS: Record<OAuthErrorCode, number> = {
   authorization_pending: 400,
   slow_down: 400,
   expired_token: 400,
+  connection_required: 400,
 }
 
 /**
@@ -71,11 +74,18 @@ export class OAuthError extends Error implements AnswersItself {
   readonly description: string
   readonly reason: string
   readonly headers: Record<string, string>
+  /** Further members of the JSON error (an extension's, e.g. `connect_uri`); never a secret. */
+  readonly fields: Readonly<Record<string, string>>
 
   constructor(
     code: OAuthErrorCode,
     description: string,
-    options: { reason?: string; status?: number; headers?: Record<string, string> } = {},
+    options: {
+      reason?: string
+      status?: number
+      headers?: Record<string, string>
+      fields?: Record<string, string>
+    } = {},
   ) {
     super(description)
     this.name = 'OAuthError'
@@ -84,6 +94,7 @@ export class OAuthError extends Error implements AnswersItself {
     this.description = description
     this.reason = options.reason ?? code
     this.headers = options.headers ?? {}
+    this.fields = options.fields ?? {}
   }
 
   /** The JSON error response (RFC 6749 §5.2). */
@@ -114,7 +125,9 @@ export function oauthErrorResponse(err: OAuthError): Response {
   if (err.code === 'invalid_client' && !headers['WWW-Authenticate']) {
     headers['WWW-Authenticate'] = 'Basic realm="deputy", charset="UTF-8"'
   }
-  return new Response(JSON.stringify({ error: err.code, error_description: err.description }), {
+  // RFC 6749 §5.2 lets a response carry further members; `fields` never overrides the two.
+  const body = { ...(err.fields ?? {}), error: err.code, error_description: err.description }
+  return new Response(JSON.stringify(body), {
     status: err.status,
     headers,
   })

@@ -6,16 +6,23 @@ import type { AppEnv } from '../http/env.js'
 import { edgeResponse } from '../http/middleware.js'
 import { type Form, FormError, readForm } from '../lib/form.js'
 import { authenticateClient, type ClientAuthDeps, claimedClientId } from './client-auth.js'
-import { CIBA_GRANT_TYPE, type Client, type GrantType } from './clients.js'
+import {
+  CIBA_GRANT_TYPE,
+  type Client,
+  type GrantType,
+  TOKEN_EXCHANGE_GRANT_TYPE,
+} from './clients.js'
 import { isOAuthError, OAuthError } from './errors.js'
 import { authorizationCodeGrant } from './grants/authorization-code.js'
 import { cibaGrant } from './grants/ciba.js'
 import { clientCredentialsGrant } from './grants/client-credentials.js'
 import type { GrantDeps, GrantHandler } from './grants/grant.js'
 import { refreshTokenGrant } from './grants/refresh-token.js'
+import { tokenExchangeGrant } from './grants/token-exchange.js'
 
 /** What the token endpoint uses: client authentication, the grants, and the audit chain. */
 export interface TokenEndpointDeps extends GrantDeps, ClientAuthDeps {
+  clients: GrantDeps['clients'] & ClientAuthDeps['clients']
   config: Pick<ResolvedConfig, 'issuer' | 'accessTokenTtlSeconds'>
   audit: AuditLog
   refusals: Pick<RefusalLog, 'record'>
@@ -27,6 +34,7 @@ export const GRANT_HANDLERS = new Map<GrantType, GrantHandler>([
   ['refresh_token', refreshTokenGrant],
   ['client_credentials', clientCredentialsGrant],
   [CIBA_GRANT_TYPE, cibaGrant],
+  [TOKEN_EXCHANGE_GRANT_TYPE, tokenExchangeGrant],
 ])
 
 /** Parameters that may repeat: RFC 8707 §2 allows several `resource` values. */
@@ -99,10 +107,39 @@ export function createTokenRoutes(deps: TokenEndpointDeps): Hono<AppEnv> {
         })
       }
       const result = await handler({ deps, client, form })
+      const actor = { type: 'client', id: client.clientId, label: client.name } as const
+      if (result.exchanged) {
+        const { exchanged } = result
+        // Who asked (the MCP server, authenticated), for whom (the person) through which agent
+        // (the subject token's client), for which provider: recorded before the token is sent.
+        await deps.audit.append({
+          type: 'token.exchanged',
+          actor,
+          onBehalfOf: { type: 'user', id: exchanged.userId },
+          delegationChain: [{ type: 'client', id: exchanged.agentClientId }],
+          target: { type: 'connection', id: exchanged.provider },
+          decision: 'allow',
+          requestId: c.get('requestId'),
+          data: {
+            grantType,
+            clientId: client.clientId,
+            agentClientId: exchanged.agentClientId,
+            userId: exchanged.userId,
+            provider: exchanged.provider,
+            requestedTokenType: exchanged.requestedTokenType,
+            scopes: exchanged.scopes,
+            subjectTokenJti: exchanged.subjectTokenJti,
+            subjectAudience: exchanged.subjectAudience,
+            expiresAt:
+              exchanged.expiresAt === null ? null : new Date(exchanged.expiresAt).toISOString(),
+          },
+        })
+        return edgeResponse(c, JSON.stringify(result.body), 200, NO_STORE_JSON)
+      }
       const { issued } = result
       await deps.audit.append({
         type: 'token.issued',
-        actor: { type: 'client', id: client.clientId, label: client.name },
+        actor,
         onBehalfOf: issued.user ? { type: 'user', id: issued.user.id } : null,
         target: { type: 'access_token', id: issued.jti },
         decision: 'allow',

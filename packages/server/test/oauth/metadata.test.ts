@@ -49,6 +49,7 @@ describe('authorization server metadata (RFC 8414, OpenID Connect Discovery 1.0)
       'refresh_token',
       'client_credentials',
       'urn:openid:params:grant-type:ciba',
+      'urn:ietf:params:oauth:grant-type:token-exchange',
     ])
     expect(doc.grant_types_supported).not.toContain('password')
     expect(doc.grant_types_supported).not.toContain('implicit')

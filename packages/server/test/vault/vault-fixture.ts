@@ -66,9 +66,11 @@ export async function startVaultFixture(
     config?: ConfigInput
     /** Serve at the issuer's own address (a real browser follows the provider back there). */
     atIssuer?: boolean
+    /** Where Deputy listens (default any free port); a test whose issuer names the port sets it. */
+    port?: number
   } = {},
 ): Promise<VaultFixture> {
-  const port = options.atIssuer ? await freePort() : 0
+  const port = options.port ?? (options.atIssuer ? await freePort() : 0)
   const upstream = await startUpstreamProvider(options.upstream)
   const api = await startUpstreamApi({ provider: upstream })
   const clock = offsetClock()

@@ -2,10 +2,12 @@ import type { Kysely } from 'kysely'
 import type { ApprovalRequests } from '../../approvals/requests.js'
 import type { User, Users } from '../../identity/users.js'
 import type { Form } from '../../lib/form.js'
+import type { Providers } from '../../providers/types.js'
 import type { Database } from '../../store/schema.js'
+import type { Vault } from '../../vault/types.js'
 import type { TokenSigningDeps } from '../access-token.js'
 import type { AuthorizationCodes } from '../authorization-codes.js'
-import type { Client } from '../clients.js'
+import type { Client, Clients } from '../clients.js'
 import type { Grants } from '../grants.js'
 import type { MetadataHosts } from '../metadata-hosts.js'
 import type { RefreshTokens } from '../refresh-tokens.js'
@@ -26,6 +28,32 @@ export interface TokenResponse {
   authorization_details?: readonly Record<string, unknown>[]
 }
 
+/** RFC 8693 §2.2.1: the answer of an exchange (no refresh token, ever, in Deputy's profiles). */
+export interface TokenExchangeResponse {
+  access_token: string
+  issued_token_type: string
+  token_type: 'Bearer'
+  expires_in?: number
+  scope?: string
+}
+
+/** What the token endpoint records of an exchange (never a token). */
+export interface Exchanged {
+  /** The person whose connected account's token was handed out. */
+  userId: string
+  /** The agent: the client the subject token was issued to. */
+  agentClientId: string
+  /** The subject token's `jti`, so the record points at it without holding it. */
+  subjectTokenJti: string
+  /** The subject token's audience: the MCP server or API the person's token is for. */
+  subjectAudience: string[]
+  provider: string
+  requestedTokenType: string
+  scopes: string[]
+  /** Epoch ms, when the provider said. */
+  expiresAt: number | null
+}
+
 /** The services grant handlers use: tokens to mint, codes, grants, people and resources. */
 export interface GrantDeps extends TokenSigningDeps {
   db: Kysely<Database>
@@ -36,6 +64,11 @@ export interface GrantDeps extends TokenSigningDeps {
   resources: Pick<Resources, 'get' | 'resolve'>
   metadataHosts: Pick<MetadataHosts, 'forHost'>
   approvals: Pick<ApprovalRequests, 'poll'>
+  /** Whether a subject token's client still exists (token exchange). */
+  clients: Pick<Clients, 'resolve'>
+  /** The provider catalogue and the token vault (token exchange's vault profile). */
+  providers: Pick<Providers, 'get'>
+  vault: Pick<Vault, 'accessToken'>
 }
 
 /** What a grant handler is given: an authenticated client and the parsed request. */
@@ -45,8 +78,21 @@ export interface GrantContext {
   form: Form
 }
 
-/** A grant handler's answer: the response body, and what was issued for the audit record. */
-export interface GrantResult {
+/**
+ * A grant handler's answer: the response body, and what was issued (a Deputy token) or handed
+ * out (an exchange's upstream token), for the audit record.
+ */
+export type GrantResult = IssuedResult | ExchangedResult
+
+/** An exchange that handed out a connected account's token (RFC 8693 §2.2.1). */
+export interface ExchangedResult {
+  body: TokenExchangeResponse
+  exchanged: Exchanged
+  issued?: undefined
+}
+
+/** Deputy issued tokens of its own. */
+export interface IssuedResult {
   body: TokenResponse
   issued: {
     user: User | null
@@ -60,6 +106,7 @@ export interface GrantResult {
     /** The approval (CIBA) the token was issued for. */
     approvalId?: string
   }
+  exchanged?: undefined
 }
 
 export type GrantHandler = (ctx: GrantContext) => Promise<GrantResult>
