@@ -21,6 +21,24 @@ export interface SealedColumn {
   associatedData(row: Readonly<Record<string, unknown>>): string
 }
 
+/** Associated data of a provider's client secret (providers.client_secret_sealed). */
+export function providerSecretContext(name: string): string {
+  return `providers:${name}:client_secret`
+}
+
+/** Associated data of a provider flow's PKCE verifier and nonce (provider_flows.secrets_sealed). */
+export function providerFlowContext(stateHash: string): string {
+  return `provider_flows:${stateHash}`
+}
+
+/** Associated data of a connected account's token: bound to connection, person and provider. */
+export function connectionTokenContext(
+  connection: { id: string; userId: string; provider: string },
+  field: 'access_token' | 'refresh_token',
+): string {
+  return `connections:${connection.id}:${connection.userId}:${connection.provider}:${field}`
+}
+
 // The associated data below must be exactly what the producing module seals with; the rotation
 // tests re-seal records the modules wrote and then read them back through the modules.
 /** Every sealed value Deputy stores. */
@@ -59,26 +77,30 @@ export const SEALED_COLUMNS: readonly SealedColumn[] = [
     table: 'providers',
     keys: ['name'],
     column: 'client_secret_sealed',
-    associatedData: (row) => `providers:${row.name}:client_secret`,
+    associatedData: (row) => providerSecretContext(String(row.name)),
   },
   {
     table: 'provider_flows',
     keys: ['state_hash'],
     column: 'secrets_sealed',
-    associatedData: (row) => `provider_flows:${row.state_hash}`,
+    associatedData: (row) => providerFlowContext(String(row.state_hash)),
   },
   {
     table: 'connections',
     keys: ['id'],
     column: 'access_token_sealed',
     reads: ['user_id', 'provider'],
-    associatedData: (row) => `connections:${row.id}:${row.user_id}:${row.provider}:access_token`,
+    associatedData: (row) => connectionTokenContext(connectionOf(row), 'access_token'),
   },
   {
     table: 'connections',
     keys: ['id'],
     column: 'refresh_token_sealed',
     reads: ['user_id', 'provider'],
-    associatedData: (row) => `connections:${row.id}:${row.user_id}:${row.provider}:refresh_token`,
+    associatedData: (row) => connectionTokenContext(connectionOf(row), 'refresh_token'),
   },
 ]
+
+function connectionOf(row: Readonly<Record<string, unknown>>) {
+  return { id: String(row.id), userId: String(row.user_id), provider: String(row.provider) }
+}

@@ -50,7 +50,8 @@ export interface Seeded {
 }
 
 /**
- * Writes at least one record into every sealed column: through the module where there is one
+ * Writes at least one record into every sealed column (the associated data spelled out as
+ * store/schema.ts documents it, not taken from the registry, so a registry that drifts fails): through the module where there is one
  * (signing keys, CIBA ping requests), directly with the sealer where issue 12's modules are not
  * built yet (providers, provider_flows, connections) or the write is an HTML form (webhooks).
  */
