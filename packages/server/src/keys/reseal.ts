@@ -39,6 +39,11 @@ export interface ResealOptions {
   batchSize?: number
   /** Called after each batch, with the counts so far (progress; tests act mid-rotation). */
   onBatch?: (counts: ResealCounts) => Promise<void> | void
+  /**
+   * Called after a record was re-sealed in memory, just before its compare-and-swap write (tests
+   * put a concurrent writer here).
+   */
+  beforeWrite?: (entry: SealedColumn, key: Record<string, string>) => Promise<void> | void
   /** Only these columns (default: the whole registry). */
   columns?: readonly SealedColumn[]
 }
@@ -84,7 +89,7 @@ export async function resealOnce(
       }
       for (const k of entry.keys) query = query.orderBy(k, 'asc')
       const rows = (await query.limit(batchSize).execute()) as Row[]
-      for (const row of rows) await resealRow(deps, db, entry, row, counts)
+      for (const row of rows) await resealRow(deps, db, entry, row, counts, options)
       await options.onBatch?.(counts)
       if (rows.length < batchSize) break
       after = rows[rows.length - 1]
@@ -99,6 +104,7 @@ async function resealRow(
   entry: SealedColumn,
   row: Row,
   counts: ResealCounts,
+  options: ResealOptions,
 ): Promise<void> {
   const stored = String(row[entry.column])
   const key = Object.fromEntries(entry.keys.map((k) => [k, String(row[k])]))
@@ -134,6 +140,7 @@ async function resealRow(
   } catch (err) {
     return fail((err as Error).message)
   }
+  await options.beforeWrite?.(entry, key)
   let update = db
     .updateTable(entry.table)
     .set({ [entry.column]: replacement })

@@ -9,7 +9,13 @@ import {
   readMasterKeyFile,
   replaceKeyFile,
 } from './master-key.js'
-import { type ResealCounts, type ResealDeps, type ResealFailure, resealOnce } from './reseal.js'
+import {
+  type ResealCounts,
+  type ResealDeps,
+  type ResealFailure,
+  type ResealOptions,
+  resealOnce,
+} from './reseal.js'
 
 /** Deps of a master-key rotation. */
 export interface RotateMasterKeyDeps extends ResealDeps {
@@ -27,6 +33,8 @@ export interface RotateMasterKeyOptions {
   batchSize?: number
   /** After each batch (tests act mid-rotation here; an error interrupts the rotation). */
   onBatch?: (counts: ResealCounts) => Promise<void> | void
+  /** Just before each record's write (tests put a concurrent writer here). */
+  beforeWrite?: ResealOptions['beforeWrite']
 }
 
 /** What a rotation did: counts only, never key material (key ids are digests). */
@@ -91,6 +99,7 @@ export async function rotateMasterKey(
     const counts = await resealOnce(deps, {
       ...(options.batchSize !== undefined && { batchSize: options.batchSize }),
       ...(options.onBatch && { onBatch: options.onBatch }),
+      ...(options.beforeWrite && { beforeWrite: options.beforeWrite }),
     })
     totals.resealed += counts.resealed
     if (pass === 1) totals.alreadyCurrent = counts.alreadyCurrent

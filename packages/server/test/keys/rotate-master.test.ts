@@ -150,6 +150,37 @@ for (const dialect of DIALECTS) {
         }
       })
 
+      it('a token written while the rotation holds the old value is kept (compare-and-swap), and re-sealed on the next pass', async () => {
+        const w = await setUp()
+        const seeded = await seedEverySealedTable(w)
+        const aad = `connections:${seeded.connectionId}:${w.alice.id}:github-a:access_token`
+        let refreshed = false
+        const rotation = await rotateMasterKey(w.deputy.deps, {
+          beforeWrite: async (entry, key) => {
+            if (refreshed || entry.column !== 'access_token_sealed') return
+            if (key.id !== seeded.connectionId) return
+            refreshed = true
+            // A refresh by the serving Deputy lands between the re-seal's read and its write.
+            await w.deputy.deps.db
+              .updateTable('connections')
+              .set({ access_token_sealed: w.deputy.deps.sealer.seal('gho_refreshed', aad) })
+              .where('id', '=', seeded.connectionId)
+              .execute()
+          },
+        })
+        expect(refreshed).toBe(true)
+        expect(rotation.failed).toEqual([])
+        const row = await w.deputy.deps.db
+          .selectFrom('connections')
+          .select('access_token_sealed')
+          .where('id', '=', seeded.connectionId)
+          .executeTakeFirstOrThrow()
+        expect(w.deputy.deps.sealer.open(row.access_token_sealed, aad)).toBe('gho_refreshed')
+        expect(await expectAllOpenWith(w.deputy.deps, readMasterKeyFile(w.keyFile).key)).toEqual(
+          ALL_SEALED,
+        )
+      })
+
       it('an interrupted rotation is finished by running it again, with the same new key', async () => {
         const w = await setUp()
         await seedEverySealedTable(w)
