@@ -81,7 +81,7 @@ export async function rotateMasterKey(
   if (fromEnvironment && options.newKey !== undefined) {
     throw new DeputyError(
       'ERR_CONFLICT',
-      'the master key comes from DEPUTY_MASTER_KEY, which Deputy cannot change: set DEPUTY_MASTER_KEY to the new key and DEPUTY_MASTER_KEY_PREVIOUS to the old one on every process, then run `deputy keys rotate-master` without --new-key-file',
+      'the master key comes from DEPUTY_MASTER_KEY, which Deputy cannot change: make the new key current on every process with the old one in DEPUTY_MASTER_KEY_PREVIOUS (two rolling deployments, docs/security.md), then run `deputy keys rotate-master` without --new-key-file',
     )
   }
   const begun = fromEnvironment ? undefined : beginInFile(deps.config.masterKeyFile, options)

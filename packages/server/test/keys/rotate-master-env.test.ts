@@ -140,5 +140,6 @@ describe('deputy keys rotate-master (the CLI)', () => {
     } finally {
       await database.dispose()
     }
-  })
+    // Three CLI starts: a safety net for a loaded machine, not a timing assertion.
+  }, 120_000)
 })

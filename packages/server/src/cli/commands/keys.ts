@@ -80,7 +80,7 @@ export function registerKeys(program: Command): void {
   keys
     .command('rotate-master')
     .description(
-      'seal every sealed record with a new master key while Deputy keeps serving, then retire the old key (a key file: Deputy writes the new key into it; DEPUTY_MASTER_KEY: set the new key there and the old one in DEPUTY_MASTER_KEY_PREVIOUS on every process first); an interrupted run is finished by running it again',
+      'seal every sealed record with a new master key while Deputy keeps serving, then retire the old key. With a key file, Deputy writes the new key into it and serving processes follow the file. With DEPUTY_MASTER_KEY, first make the new key current on every process with the old one in DEPUTY_MASTER_KEY_PREVIOUS (two rolling deployments: docs/security.md). An interrupted run is finished by running it again',
     )
     .option(
       '--new-key-file <path>',
