@@ -33,6 +33,7 @@ import { createUsers, type Users } from './identity/users.js'
 import { createKeyedDigest, LOGIN_EMAIL_DIGEST } from './keys/digest.js'
 import { createSealer } from './keys/envelope.js'
 import { jwksRoutes } from './keys/jwks.js'
+import { createMasterKeyRing, type MasterKeyRing } from './keys/key-ring.js'
 import { loadMasterKey, type MasterKeySource } from './keys/master-key.js'
 import { createSigningKeys } from './keys/signing-keys.js'
 import type { Sealer, SigningKeys } from './keys/types.js'
@@ -96,6 +97,8 @@ export interface DeputyDeps {
    */
   emailDigest(email: string): string
   sealer: Sealer
+  /** The master keys this process knows (the sealer's); `deputy keys rotate-master` uses it. */
+  masterKeys: MasterKeyRing
   signingKeys: SigningKeys
   users: Users
   roles: Roles
@@ -162,7 +165,12 @@ export async function openDeputy(
   }
   const clock = options.clock ?? systemClock
   const logger = options.logger ?? pino({ level: config.logLevel, base: { service: 'deputy' } })
-  const sealer = createSealer(masterKey.key)
+  // A key file is followed, so a rotation's new key seals here without a restart (keys/key-ring.ts).
+  const masterKeys = createMasterKeyRing({
+    source: masterKey,
+    ...(masterKey.origin === 'environment' ? {} : { file: config.masterKeyFile }),
+  })
+  const sealer = createSealer(masterKeys)
   const metrics = createMetrics(
     {
       pendingApprovals: async () => {
@@ -238,8 +246,9 @@ export async function openDeputy(
     audit,
     refusals,
     metrics,
-    emailDigest: createKeyedDigest(masterKey.key, LOGIN_EMAIL_DIGEST),
+    emailDigest: createKeyedDigest(masterKeys, LOGIN_EMAIL_DIGEST),
     sealer,
+    masterKeys,
     users,
     roles: createRoles({ store, clock, audit }),
     adminApiKeys: createAdminApiKeys({ store, clock, audit }),

@@ -99,6 +99,13 @@ export const ConfigSchema = z
       .min(1)
       .optional()
       .describe('Base64url-encoded 32-byte master key. Prefer `masterKeyFile` or the environment.'),
+    masterKeyPrevious: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'Previous master keys, comma-separated, beside `masterKey` during `deputy keys rotate-master`: they open records, never seal.',
+      ),
     masterKeyFile: z
       .string()
       .min(1)
@@ -379,6 +386,7 @@ export const ENVIRONMENT_VARIABLES: Record<string, keyof ConfigInput> = {
   DEPUTY_MASTER_KEY: 'masterKey',
   DEPUTY_METRICS_PORT: 'metricsPort',
   DEPUTY_METRICS_HOST: 'metricsHost',
+  DEPUTY_MASTER_KEY_PREVIOUS: 'masterKeyPrevious',
   DEPUTY_MASTER_KEY_FILE: 'masterKeyFile',
   DEPUTY_SIGNING_ALG: 'signingAlg',
   DEPUTY_POLICY_REFRESH_INTERVAL_MS: 'policyRefreshIntervalMs',

@@ -1,5 +1,6 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
 import { DeputyError } from '../lib/errors.js'
+import type { MasterKeyRing } from './key-ring.js'
 import type { MasterKey } from './master-key.js'
 import type { Sealer } from './types.js'
 
@@ -12,18 +13,17 @@ const DATA_KEY_BYTES = 32
  * Envelope encryption with AES-256-GCM. Each value gets its own random data key; the data key is
  * wrapped with the master key. Both layers use a fresh random 96-bit IV and the same associated
  * data, so a sealed value only opens for the record it was sealed for. The master key's id is
- * stored in the clear so a future master-key rotation knows which key opens which record.
+ * stored in the clear so a master-key rotation (keys/rotate-master.ts) knows which key opens
+ * which record. Given several keys or a ring, the current (first) one seals and any one opens.
  *
  * Format: `v1.<masterKid>.<wrapIv>.<wrappedDataKey+tag>.<iv>.<ciphertext+tag>` (base64url parts).
  */
-export function createSealer(masterKeys: MasterKey | MasterKey[]): Sealer {
-  const keys = Array.isArray(masterKeys) ? masterKeys : [masterKeys]
-  const current = keys[0]
-  if (!current) throw new TypeError('createSealer needs at least one master key')
-  const byKid = new Map(keys.map((k) => [k.kid, k]))
+export function createSealer(masterKeys: MasterKey | MasterKey[] | MasterKeyRing): Sealer {
+  const ring = toRing(masterKeys)
 
   return {
     seal(plaintext, associatedData) {
+      const current = ring.current()
       const dataKey = randomBytes(DATA_KEY_BYTES)
       const aad = Buffer.from(associatedData, 'utf8')
       const wrapIv = randomBytes(IV_BYTES)
@@ -57,7 +57,7 @@ export function createSealer(masterKeys: MasterKey | MasterKey[]): Sealer {
           'sealed value does not open: it was altered or truncated',
         )
       }
-      const master = byKid.get(kid)
+      const master = ring.find(kid)
       if (!master) {
         throw new DeputyError(
           'ERR_DECRYPT_FAILED',
@@ -79,6 +79,21 @@ export function createSealer(masterKeys: MasterKey | MasterKey[]): Sealer {
       }
     },
   }
+}
+
+/** The master key id a sealed value names, or undefined when it is not one. */
+export function sealedKid(sealed: string): string | undefined {
+  const parts = sealed.split('.')
+  return parts.length === 6 && parts[0] === VERSION ? parts[1] : undefined
+}
+
+function toRing(masterKeys: MasterKey | MasterKey[] | MasterKeyRing): MasterKeyRing {
+  if ('current' in masterKeys) return masterKeys
+  const keys = Array.isArray(masterKeys) ? masterKeys : [masterKeys]
+  const current = keys[0]
+  if (!current) throw new TypeError('createSealer needs at least one master key')
+  const byKid = new Map(keys.map((k) => [k.kid, k]))
+  return { current: () => current, find: (kid) => byKid.get(kid) }
 }
 
 /**

@@ -84,7 +84,7 @@ export async function serveDeputy(
   const lines = [
     `Deputy is running at ${publicUrl} (listening on ${server.url}, ${config.mode} mode)`,
     `  database:   ${deputy.deps.store.location}`,
-    `  master key: ${deputy.masterKey.origin === 'generated' ? `generated at ${config.masterKeyFile} (keep it safe)` : deputy.masterKey.origin}`,
+    `  master key: ${deputy.masterKey.origin === 'generated' ? `generated at ${config.masterKeyFile} (keep it safe)` : deputy.masterKey.origin}${previousKeysNote(deputy.masterKey.keys.length - 1)}`,
     `  health:     ${publicUrl}/healthz`,
     `  JWKS:       ${publicUrl}/jwks`,
     ...(metricsServer ? [`  metrics:    ${metricsServer.url}/metrics`] : []),
@@ -175,4 +175,11 @@ function freePort(host: string): Promise<number> {
       probe.close(() => resolve(typeof address === 'object' && address ? address.port : 0))
     })
   })
+}
+
+/** Previous master keys at start mean a rotation is unfinished (or its last step not taken yet). */
+function previousKeysNote(previous: number): string {
+  return previous > 0
+    ? `, with ${previous} previous key(s) that only open (finish with \`deputy keys rotate-master\`)`
+    : ''
 }
