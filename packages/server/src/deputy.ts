@@ -213,6 +213,7 @@ export async function openDeputy(
       store,
       clock,
       ttlSeconds: config.refreshTokenTtlSeconds,
+      familyMaxLifetimeSeconds: config.refreshTokenFamilyMaxLifetimeSeconds,
       graceSeconds: config.refreshTokenReuseGraceSeconds,
     }),
     signingKeys: createSigningKeys({

@@ -243,6 +243,38 @@ export async function authenticateClient(
   form: Form,
   context: ClientAuthContext,
 ): Promise<AuthenticatedClient> {
+  try {
+    return await authenticate(deps, authorization, form, context)
+  } catch (err) {
+    throw withBasicChallenge(err, authorization)
+  }
+}
+
+/** The HTTP Basic challenge of a refused client that tried Basic authentication. */
+export const BASIC_CHALLENGE = 'Basic realm="deputy", charset="UTF-8"'
+
+/**
+ * RFC 6749 §5.2: when the client tried to authenticate with the Authorization header, the answer
+ * MUST be 401 with a `WWW-Authenticate` challenge of that scheme. Any other failed client
+ * authentication is a plain 400 `invalid_client`: a 401 would need a challenge (RFC 9110 §15.5.2),
+ * and a Basic one would invite a client that never used Basic to send its secret that way.
+ */
+export function withBasicChallenge(err: unknown, authorization: string | undefined): unknown {
+  if (!(err instanceof OAuthError) || err.code !== 'invalid_client') return err
+  if (authorization === undefined || !/^basic /i.test(authorization)) return err
+  return new OAuthError('invalid_client', err.description, {
+    reason: err.reason,
+    status: 401,
+    headers: { ...err.headers, 'WWW-Authenticate': BASIC_CHALLENGE },
+  })
+}
+
+async function authenticate(
+  deps: ClientAuthDeps,
+  authorization: string | undefined,
+  form: Form,
+  context: ClientAuthContext,
+): Promise<AuthenticatedClient> {
   const presented = presentedCredentials(authorization, form)
   const client = await resolveClient(deps, presented.clientId, context.requester)
   if (!client) throw refuse('unknown-or-disabled-client')

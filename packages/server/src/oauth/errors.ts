@@ -35,7 +35,8 @@ export type OAuthErrorCode =
 
 const STATUS: Record<OAuthErrorCode, number> = {
   invalid_request: 400,
-  invalid_client: 401,
+  // RFC 6749 §5.2: 401 (with a challenge) only when the client tried HTTP Basic; client-auth.ts.
+  invalid_client: 400,
   invalid_grant: 400,
   unauthorized_client: 400,
   unsupported_grant_type: 400,
@@ -109,10 +110,6 @@ export function oauthErrorResponse(err: OAuthError): Response {
     'Cache-Control': 'no-store',
     Pragma: 'no-cache',
     ...err.headers,
-  }
-  // RFC 6749 §5.2: a failed HTTP Basic client authentication answers 401 with a challenge.
-  if (err.code === 'invalid_client' && !headers['WWW-Authenticate']) {
-    headers['WWW-Authenticate'] = 'Basic realm="deputy", charset="UTF-8"'
   }
   return new Response(JSON.stringify({ error: err.code, error_description: err.description }), {
     status: err.status,
