@@ -112,6 +112,14 @@ export const RegisterClientSchema = z.object({
   /** True for a public client (no secret, `none`). */
   public: z.boolean().default(false),
   jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())).min(1) }).optional(),
+  /**
+   * Where the client publishes its public keys instead (RFC 7591 §2): fetched through the SSRF
+   * guard, which also refuses plain http except on loopback with the development setting.
+   */
+  jwksUri: z
+    .url({ protocol: /^https?$/ })
+    .max(2048)
+    .optional(),
   allowedScopes: z.array(ScopeNameSchema).default([]),
   allowedResources: z
     .array(ResourceUriSchema)
@@ -404,15 +412,23 @@ export function createClients(deps: ClientsDeps) {
       const parsed = parseInput(RegisterClientSchema, input, 'client')
       const method: ClientAuthMethod =
         parsed.tokenEndpointAuthMethod ??
-        (parsed.public ? 'none' : parsed.jwks ? 'private_key_jwt' : 'client_secret_basic')
+        (parsed.public
+          ? 'none'
+          : parsed.jwks || parsed.jwksUri
+            ? 'private_key_jwt'
+            : 'client_secret_basic')
       if (parsed.public && method !== 'none') {
         throw new DeputyError('ERR_INVALID_INPUT', 'a public client authenticates with "none"')
       }
-      if (method === 'private_key_jwt' && !parsed.jwks) {
+      if (method === 'private_key_jwt' && !parsed.jwks && !parsed.jwksUri) {
         throw new DeputyError(
           'ERR_INVALID_INPUT',
-          "private_key_jwt needs the client's public keys (jwks)",
+          "private_key_jwt needs the client's public keys (jwks or jwksUri)",
         )
+      }
+      // RFC 7591 §2: jwks and jwks_uri MUST NOT both be present.
+      if (parsed.jwks && parsed.jwksUri) {
+        throw new DeputyError('ERR_INVALID_INPUT', 'give jwks or jwksUri, not both')
       }
       const grantTypes =
         parsed.grantTypes ??
@@ -510,7 +526,7 @@ export function createClients(deps: ClientsDeps) {
           token_endpoint_auth_method: method,
           secret_hash: clientSecret ? sha256(clientSecret) : null,
           jwks: parsed.jwks ? JSON.stringify(parsed.jwks) : null,
-          jwks_uri: null,
+          jwks_uri: parsed.jwksUri ?? null,
           allowed_scopes: parsed.allowedScopes.length > 0 ? parsed.allowedScopes.join(' ') : null,
           allowed_resources: allowedResources ? JSON.stringify(allowedResources) : null,
           backchannel_token_delivery_mode: deliveryMode,
