@@ -271,6 +271,7 @@ export function createClients(deps: ClientsDeps) {
     ttlSeconds: number,
   ): Promise<Client | undefined> {
     const now = deps.clock.now().getTime()
+    const before = await getClient(doc.client_id)
     const method = doc.token_endpoint_auth_method
     const fields = {
       name: doc.client_name,
@@ -304,7 +305,61 @@ export function createClients(deps: ClientsDeps) {
       )
       .execute()
     const client = await getClient(doc.client_id)
+    if (before?.kind === 'metadata_document' && client?.kind === 'metadata_document') {
+      await endGrantsOfRemovedRedirectUris(before, doc.redirect_uris)
+    }
     return client?.kind === 'metadata_document' && client.status === 'active' ? client : undefined
+  }
+
+  /**
+   * A document fetched again that no longer lists a redirect URI ends the grants authorized for
+   * it, and its codes not yet redeemed: whoever answers at the dropped URI is no longer the
+   * client the person agreed to (CIMD §4: the document is the registration). Audited first.
+   */
+  async function endGrantsOfRemovedRedirectUris(
+    before: Client,
+    redirectUris: readonly string[],
+  ): Promise<void> {
+    const removed = before.redirectUris.filter((uri) => !redirectUris.includes(uri))
+    if (removed.length === 0) return
+    const affected = await db
+      .selectFrom('grants')
+      .select('id')
+      .where('client_id', '=', before.clientId)
+      .where('redirect_uri', 'in', removed)
+      .where('revoked_at', 'is', null)
+      .execute()
+    const grantIds = affected.map((g) => g.id)
+    await deps.audit.append({
+      type: 'client-metadata.redirect-uris-removed',
+      actor: DEPUTY,
+      target: { type: 'client', id: before.clientId },
+      decision: 'deny',
+      reason: 'redirect-uri-removed-from-document',
+      data: { removed, grantsEnded: grantIds.length },
+    })
+    const now = deps.clock.now().getTime()
+    await db.transaction().execute(async (trx) => {
+      if (grantIds.length > 0) {
+        await trx
+          .updateTable('grants')
+          .set({ revoked_at: now, revoked_reason: 'redirect-uri-removed' })
+          .where('id', 'in', grantIds)
+          .where('revoked_at', 'is', null)
+          .execute()
+        await trx.deleteFrom('refresh_tokens').where('grant_id', 'in', grantIds).execute()
+      }
+      await trx
+        .deleteFrom('authorization_codes')
+        .where('client_id', '=', before.clientId)
+        .where((eb) =>
+          eb.or([
+            eb('redirect_uri', 'in', removed),
+            ...(grantIds.length > 0 ? [eb('grant_id', 'in', grantIds)] : []),
+          ]),
+        )
+        .execute()
+    })
   }
 
   /**
