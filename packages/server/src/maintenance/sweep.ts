@@ -265,6 +265,23 @@ export async function sweepExpiredRows(deps: SweepDeps): Promise<SweepReport> {
     .where('kind', '=', 'dynamic')
     .where('expires_at', '<', now)
     .execute()
+  // Each lapsed registration is recorded before it goes, with the grants that end with it (its
+  // grants, consents, codes and refresh tokens are deleted with the client; its access tokens
+  // then introspect as inactive).
+  for (const { client_id } of lapsed) {
+    const active = await db
+      .selectFrom('grants')
+      .select((eb) => eb.fn.countAll().as('n'))
+      .where('client_id', '=', client_id)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirstOrThrow()
+    await deps.audit.append({
+      type: 'client.expired',
+      actor: { type: 'system', id: 'deputy', label: 'sweeper' },
+      target: { type: 'client', id: client_id },
+      data: { kind: 'dynamic', grantsEnded: Number(active.n) },
+    })
+  }
   report.dynamicClients = await deleteClients(
     db,
     lapsed.map((c) => c.client_id),
