@@ -46,6 +46,7 @@ import { createAgentsRoutes } from './oauth/agents.js'
 import { type AuthorizationCodes, createAuthorizationCodes } from './oauth/authorization-codes.js'
 import { createAuthorizeRoutes } from './oauth/authorize.js'
 import { createBackchannelRoutes } from './oauth/backchannel.js'
+import { type ClientJwks, createClientJwks } from './oauth/client-jwks.js'
 import { type Clients, createClients } from './oauth/clients.js'
 import { scopeSentence } from './oauth/consent.js'
 import { createGrants, type Grants } from './oauth/grants.js'
@@ -106,6 +107,8 @@ export interface DeputyDeps {
   adminApiKeys: AdminApiKeys
   resources: Resources
   clients: Clients
+  /** Key sets of clients that publish a `jwks_uri`, for private_key_jwt. */
+  clientJwks: ClientJwks
   /** The operator's allow-list of Client ID Metadata Document hosts for machine tokens. */
   metadataHosts: MetadataHosts
   grants: Grants
@@ -254,6 +257,14 @@ export async function openDeputy(
     adminApiKeys: createAdminApiKeys({ store, clock, audit }),
     resources: createResources({ store, clock, audit }),
     clients,
+    clientJwks: createClientJwks({
+      clock,
+      // The same guard as metadata documents: the same allowed hosts and development setting.
+      fetch: {
+        allowedHosts: config.clientMetadataAllowedHosts,
+        allowHttpLoopback: config.dangerouslyAllowHttpLoopbackClientMetadata,
+      },
+    }),
     metadataHosts: createMetadataHosts({ store, clock, audit }),
     grants,
     policies,
@@ -271,6 +282,7 @@ export async function openDeputy(
       store,
       clock,
       ttlSeconds: config.refreshTokenTtlSeconds,
+      familyMaxLifetimeSeconds: config.refreshTokenFamilyMaxLifetimeSeconds,
       graceSeconds: config.refreshTokenReuseGraceSeconds,
     }),
     signingKeys: createSigningKeys({

@@ -134,6 +134,14 @@ export const ConfigSchema = z
       .describe(
         'How long a refresh token stays usable if it is not used; each use rotates it and issues a successor with a fresh lifetime.',
       ),
+    refreshTokenFamilyMaxLifetimeSeconds: z.coerce
+      .number()
+      .int()
+      .min(60)
+      .default(90 * 86_400)
+      .describe(
+        'The longest a grant can be kept alive by refreshing, counted from the authorization that started it (RFC 9700 §4.14.2): no refresh token of the grant is valid past it, however recently it was rotated, and the person signs in again.',
+      ),
     refreshTokenReuseGraceSeconds: z.coerce
       .number()
       .int()
@@ -389,6 +397,7 @@ export const ENVIRONMENT_VARIABLES: Record<string, keyof ConfigInput> = {
   DEPUTY_MASTER_KEY_PREVIOUS: 'masterKeyPrevious',
   DEPUTY_MASTER_KEY_FILE: 'masterKeyFile',
   DEPUTY_SIGNING_ALG: 'signingAlg',
+  DEPUTY_REFRESH_TOKEN_FAMILY_MAX_LIFETIME_SECONDS: 'refreshTokenFamilyMaxLifetimeSeconds',
   DEPUTY_POLICY_REFRESH_INTERVAL_MS: 'policyRefreshIntervalMs',
   DEPUTY_LOG_LEVEL: 'logLevel',
   DEPUTY_VAULT_REFRESH_AHEAD_SECONDS: 'vaultRefreshAheadSeconds',

@@ -48,9 +48,14 @@ export interface SweepDeps {
   audit: AuditLog
   /**
    * `loginLockoutSeconds`: throttle counters older than the window count for nothing;
-   * `approvalRetentionDays`: how long approval requests are kept after they expire.
+   * `approvalRetentionDays`: how long approval requests are kept after they expire;
+   * `refreshTokenFamilyMaxLifetimeSeconds`: refresh tokens of older grants go, whatever their
+   * own expiry (rows written before the setting was lowered).
    */
-  config: Pick<ResolvedConfig, 'loginLockoutSeconds' | 'approvalRetentionDays'>
+  config: Pick<
+    ResolvedConfig,
+    'loginLockoutSeconds' | 'approvalRetentionDays' | 'refreshTokenFamilyMaxLifetimeSeconds'
+  >
 }
 
 type KeyedTable =
@@ -98,6 +103,27 @@ async function deleteClients(db: Kysely<Database>, ids: string[]): Promise<numbe
     total += Number(result.numDeletedRows)
   }
   return total
+}
+
+/** Deletes, in batches, the refresh tokens of grants created before `before` (families past their end). */
+async function sweepEndedFamilies(db: Kysely<Database>, before: number): Promise<number> {
+  let total = 0
+  for (;;) {
+    const result = await db
+      .deleteFrom('refresh_tokens')
+      .where('token_hash', 'in', (eb) =>
+        eb
+          .selectFrom('refresh_tokens')
+          .innerJoin('grants', 'grants.id', 'refresh_tokens.grant_id')
+          .select('refresh_tokens.token_hash')
+          .where('grants.created_at', '<', before)
+          .limit(BATCH),
+      )
+      .executeTakeFirst()
+    const removed = Number(result.numDeletedRows)
+    total += removed
+    if (removed < BATCH) return total
+  }
 }
 
 /**
@@ -196,8 +222,9 @@ async function sweepOldApprovals(deps: SweepDeps, now: number): Promise<number> 
 /**
  * Removes what can no longer be used: expired codes (after a retention for replay detection),
  * refresh tokens past their lifetime (rotated ones included: a rotated token is kept until then so
- * its reuse still ends the family), revocation records of expired access tokens, spent assertion
- * ids, abandoned authorization requests and provider redirects, expired sessions, throttle counters whose window passed,
+ * its reuse still ends the family) or past their family's absolute lifetime, revocation records of
+ * expired access tokens, spent assertion ids, abandoned authorization requests and provider
+ * redirects, expired sessions, throttle counters whose window passed,
  * lapsed dynamic registrations, metadata-document clients nobody used for a month after their
  * document went stale (an operator's disable is kept), and approval requests past their retention.
  * First, before anything is deleted, the expiry of each undecided approval request is recorded.
@@ -209,7 +236,9 @@ export async function sweepExpiredRows(deps: SweepDeps): Promise<SweepReport> {
   const expiredApprovals = await recordExpiredApprovals(deps, now)
   const report: SweepReport = {
     authorizationCodes: await sweepExpired(db, 'authorization_codes', now - CODE_RETENTION_MS),
-    refreshTokens: await sweepExpired(db, 'refresh_tokens', now),
+    refreshTokens:
+      (await sweepExpired(db, 'refresh_tokens', now)) +
+      (await sweepEndedFamilies(db, now - deps.config.refreshTokenFamilyMaxLifetimeSeconds * 1000)),
     revokedAccessTokens: await sweepExpired(db, 'revoked_access_tokens', now),
     clientAssertionJtis: Number(
       (
@@ -242,6 +271,23 @@ export async function sweepExpiredRows(deps: SweepDeps): Promise<SweepReport> {
     .where('kind', '=', 'dynamic')
     .where('expires_at', '<', now)
     .execute()
+  // Each lapsed registration is recorded before it goes, with the grants that end with it (its
+  // grants, consents, codes and refresh tokens are deleted with the client; its access tokens
+  // then introspect as inactive).
+  for (const { client_id } of lapsed) {
+    const active = await db
+      .selectFrom('grants')
+      .select((eb) => eb.fn.countAll().as('n'))
+      .where('client_id', '=', client_id)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirstOrThrow()
+    await deps.audit.append({
+      type: 'client.expired',
+      actor: { type: 'system', id: 'deputy', label: 'sweeper' },
+      target: { type: 'client', id: client_id },
+      data: { kind: 'dynamic', grantsEnded: Number(active.n) },
+    })
+  }
   report.dynamicClients = await deleteClients(
     db,
     lapsed.map((c) => c.client_id),

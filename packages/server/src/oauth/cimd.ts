@@ -76,7 +76,8 @@ export const ClientMetadataDocumentSchema = z
       .optional(),
     response_types: z.array(z.literal('code', { error: 'may only list "code"' })).optional(),
     jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())).min(1) }).optional(),
-    jwks_uri: HttpsUrl.optional(),
+    // http is refused by the fetch guard (except loopback with the development setting).
+    jwks_uri: z.url({ protocol: /^https?$/, error: 'must be an https URL' }).optional(),
     client_uri: HttpsUrl.optional(),
     logo_uri: HttpsUrl.optional(),
     application_type: z.enum(['web', 'native']).optional(),
@@ -84,6 +85,13 @@ export const ClientMetadataDocumentSchema = z
     client_secret_expires_at: z.never({ error: 'must not be present' }).optional(),
   })
   .superRefine((doc, ctx) => {
+    // RFC 7591 §2: jwks and jwks_uri MUST NOT both be present.
+    if (doc.jwks && doc.jwks_uri)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['jwks'],
+        message: 'and jwks_uri must not both be present',
+      })
     if (doc.token_endpoint_auth_method === 'private_key_jwt' && !doc.jwks && !doc.jwks_uri)
       ctx.addIssue({
         code: 'custom',

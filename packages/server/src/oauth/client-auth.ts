@@ -1,10 +1,17 @@
-import { createLocalJWKSet, decodeJwt, type JSONWebKeySet, jwtVerify } from 'jose'
+import {
+  createLocalJWKSet,
+  decodeJwt,
+  decodeProtectedHeader,
+  type JSONWebKeySet,
+  jwtVerify,
+} from 'jose'
 import type { Kysely } from 'kysely'
 import type { ResolvedConfig } from '../config/load.js'
 import type { Clock } from '../lib/clock.js'
 import type { Form } from '../lib/form.js'
 import { isRateLimited } from '../lib/rate-limit.js'
 import type { ClientAuthMethod, Database } from '../store/schema.js'
+import { type ClientJwks, ClientJwksUnavailable } from './client-jwks.js'
 import type { Client, Clients } from './clients.js'
 import { OAuthError } from './errors.js'
 
@@ -51,6 +58,8 @@ export interface ClientAuthDeps {
   config: Pick<ResolvedConfig, 'issuer'>
   clock: Clock
   db: Kysely<Database>
+  /** Key sets of clients that publish a `jwks_uri` (fetched, cached; client-jwks.ts). */
+  clientJwks: Pick<ClientJwks, 'keysFor'>
 }
 
 type Verifier = (
@@ -155,6 +164,32 @@ async function verifySecret(
   }
 }
 
+/**
+ * The client's public keys: its registered `jwks`, or the set at its `jwks_uri` (RFC 7591 §2:
+ * one or the other), refetched when the assertion names a `kid` the cached set lacks.
+ */
+async function clientKeys(
+  deps: ClientAuthDeps,
+  client: Client,
+  assertion: string,
+): Promise<JSONWebKeySet> {
+  if (client.jwks && client.jwks.keys.length > 0) return client.jwks as unknown as JSONWebKeySet
+  if (!client.jwksUri) throw refuse('client-has-no-jwks')
+  let kid: string | undefined
+  try {
+    const header = decodeProtectedHeader(assertion)
+    kid = typeof header.kid === 'string' ? header.kid : undefined
+  } catch {
+    throw refuse('malformed-client-assertion')
+  }
+  try {
+    return await deps.clientJwks.keysFor(client.jwksUri, kid)
+  } catch (err) {
+    if (err instanceof ClientJwksUnavailable) throw refuse(`client-jwks-unavailable ${err.reason}`)
+    throw err
+  }
+}
+
 /** RFC 7523 §3: a signed assertion naming the client, for this server, short-lived, used once. */
 async function verifyAssertion(
   deps: ClientAuthDeps,
@@ -162,11 +197,11 @@ async function verifyAssertion(
   presented: Presented,
   context: ClientAuthContext,
 ): Promise<void> {
-  if (!client.jwks || client.jwks.keys.length === 0) throw refuse('client-has-no-jwks')
+  const jwks = await clientKeys(deps, client, presented.assertion as string)
   const now = deps.clock.now()
   let payload: { exp?: number; jti?: string }
   try {
-    const keys = createLocalJWKSet(client.jwks as unknown as JSONWebKeySet)
+    const keys = createLocalJWKSet(jwks)
     ;({ payload } = await jwtVerify(presented.assertion as string, keys, {
       algorithms: CLIENT_ASSERTION_ALGS,
       issuer: client.clientId,
@@ -238,6 +273,38 @@ async function resolveClient(
  * the one the client registered, and a body `client_id` that names the same client.
  */
 export async function authenticateClient(
+  deps: ClientAuthDeps,
+  authorization: string | undefined,
+  form: Form,
+  context: ClientAuthContext,
+): Promise<AuthenticatedClient> {
+  try {
+    return await authenticate(deps, authorization, form, context)
+  } catch (err) {
+    throw withBasicChallenge(err, authorization)
+  }
+}
+
+/** The HTTP Basic challenge of a refused client that tried Basic authentication. */
+export const BASIC_CHALLENGE = 'Basic realm="deputy", charset="UTF-8"'
+
+/**
+ * RFC 6749 §5.2: when the client tried to authenticate with the Authorization header, the answer
+ * MUST be 401 with a `WWW-Authenticate` challenge of that scheme. Any other failed client
+ * authentication is a plain 400 `invalid_client`: a 401 would need a challenge (RFC 9110 §15.5.2),
+ * and a Basic one would invite a client that never used Basic to send its secret that way.
+ */
+export function withBasicChallenge(err: unknown, authorization: string | undefined): unknown {
+  if (!(err instanceof OAuthError) || err.code !== 'invalid_client') return err
+  if (authorization === undefined || !/^basic /i.test(authorization)) return err
+  return new OAuthError('invalid_client', err.description, {
+    reason: err.reason,
+    status: 401,
+    headers: { ...err.headers, 'WWW-Authenticate': BASIC_CHALLENGE },
+  })
+}
+
+async function authenticate(
   deps: ClientAuthDeps,
   authorization: string | undefined,
   form: Form,

@@ -117,6 +117,14 @@ export const RegisterClientSchema = z.object({
   /** True for a public client (no secret, `none`). */
   public: z.boolean().default(false),
   jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())).min(1) }).optional(),
+  /**
+   * Where the client publishes its public keys instead (RFC 7591 §2): fetched through the SSRF
+   * guard, which also refuses plain http except on loopback with the development setting.
+   */
+  jwksUri: z
+    .url({ protocol: /^https?$/ })
+    .max(2048)
+    .optional(),
   allowedScopes: z.array(ScopeNameSchema).default([]),
   allowedResources: z
     .array(ResourceUriSchema)
@@ -268,6 +276,7 @@ export function createClients(deps: ClientsDeps) {
     ttlSeconds: number,
   ): Promise<Client | undefined> {
     const now = deps.clock.now().getTime()
+    const before = await getClient(doc.client_id)
     const method = doc.token_endpoint_auth_method
     const fields = {
       name: doc.client_name,
@@ -301,7 +310,61 @@ export function createClients(deps: ClientsDeps) {
       )
       .execute()
     const client = await getClient(doc.client_id)
+    if (before?.kind === 'metadata_document' && client?.kind === 'metadata_document') {
+      await endGrantsOfRemovedRedirectUris(before, doc.redirect_uris)
+    }
     return client?.kind === 'metadata_document' && client.status === 'active' ? client : undefined
+  }
+
+  /**
+   * A document fetched again that no longer lists a redirect URI ends the grants authorized for
+   * it, and its codes not yet redeemed: whoever answers at the dropped URI is no longer the
+   * client the person agreed to (CIMD §4: the document is the registration). Audited first.
+   */
+  async function endGrantsOfRemovedRedirectUris(
+    before: Client,
+    redirectUris: readonly string[],
+  ): Promise<void> {
+    const removed = before.redirectUris.filter((uri) => !redirectUris.includes(uri))
+    if (removed.length === 0) return
+    const affected = await db
+      .selectFrom('grants')
+      .select('id')
+      .where('client_id', '=', before.clientId)
+      .where('redirect_uri', 'in', removed)
+      .where('revoked_at', 'is', null)
+      .execute()
+    const grantIds = affected.map((g) => g.id)
+    await deps.audit.append({
+      type: 'client-metadata.redirect-uris-removed',
+      actor: DEPUTY,
+      target: { type: 'client', id: before.clientId },
+      decision: 'deny',
+      reason: 'redirect-uri-removed-from-document',
+      data: { removed, grantsEnded: grantIds.length },
+    })
+    const now = deps.clock.now().getTime()
+    await db.transaction().execute(async (trx) => {
+      if (grantIds.length > 0) {
+        await trx
+          .updateTable('grants')
+          .set({ revoked_at: now, revoked_reason: 'redirect-uri-removed' })
+          .where('id', 'in', grantIds)
+          .where('revoked_at', 'is', null)
+          .execute()
+        await trx.deleteFrom('refresh_tokens').where('grant_id', 'in', grantIds).execute()
+      }
+      await trx
+        .deleteFrom('authorization_codes')
+        .where('client_id', '=', before.clientId)
+        .where((eb) =>
+          eb.or([
+            eb('redirect_uri', 'in', removed),
+            ...(grantIds.length > 0 ? [eb('grant_id', 'in', grantIds)] : []),
+          ]),
+        )
+        .execute()
+    })
   }
 
   /**
@@ -409,15 +472,23 @@ export function createClients(deps: ClientsDeps) {
       const parsed = parseInput(RegisterClientSchema, input, 'client')
       const method: ClientAuthMethod =
         parsed.tokenEndpointAuthMethod ??
-        (parsed.public ? 'none' : parsed.jwks ? 'private_key_jwt' : 'client_secret_basic')
+        (parsed.public
+          ? 'none'
+          : parsed.jwks || parsed.jwksUri
+            ? 'private_key_jwt'
+            : 'client_secret_basic')
       if (parsed.public && method !== 'none') {
         throw new DeputyError('ERR_INVALID_INPUT', 'a public client authenticates with "none"')
       }
-      if (method === 'private_key_jwt' && !parsed.jwks) {
+      if (method === 'private_key_jwt' && !parsed.jwks && !parsed.jwksUri) {
         throw new DeputyError(
           'ERR_INVALID_INPUT',
-          "private_key_jwt needs the client's public keys (jwks)",
+          "private_key_jwt needs the client's public keys (jwks or jwksUri)",
         )
+      }
+      // RFC 7591 §2: jwks and jwks_uri MUST NOT both be present.
+      if (parsed.jwks && parsed.jwksUri) {
+        throw new DeputyError('ERR_INVALID_INPUT', 'give jwks or jwksUri, not both')
       }
       const grantTypes =
         parsed.grantTypes ??
@@ -523,7 +594,7 @@ export function createClients(deps: ClientsDeps) {
           token_endpoint_auth_method: method,
           secret_hash: clientSecret ? sha256(clientSecret) : null,
           jwks: parsed.jwks ? JSON.stringify(parsed.jwks) : null,
-          jwks_uri: null,
+          jwks_uri: parsed.jwksUri ?? null,
           allowed_scopes: parsed.allowedScopes.length > 0 ? parsed.allowedScopes.join(' ') : null,
           allowed_resources: allowedResources ? JSON.stringify(allowedResources) : null,
           backchannel_token_delivery_mode: deliveryMode,

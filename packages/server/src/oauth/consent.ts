@@ -200,6 +200,7 @@ export async function approveAuthorization(
         clientId: client.clientId,
         resource: resource.uri,
         scopes,
+        redirectUri: request.redirectUri,
         ...(request.authorizationDetails && {
           authorizationDetails: request.authorizationDetails,
         }),

@@ -37,7 +37,8 @@ export type OAuthErrorCode =
 
 const STATUS: Record<OAuthErrorCode, number> = {
   invalid_request: 400,
-  invalid_client: 401,
+  // RFC 6749 §5.2: 401 (with a challenge) only when the client tried HTTP Basic; client-auth.ts.
+  invalid_client: 400,
   invalid_grant: 400,
   unauthorized_client: 400,
   unsupported_grant_type: 400,
@@ -120,10 +121,6 @@ export function oauthErrorResponse(err: OAuthError): Response {
     'Cache-Control': 'no-store',
     Pragma: 'no-cache',
     ...err.headers,
-  }
-  // RFC 6749 §5.2: a failed HTTP Basic client authentication answers 401 with a challenge.
-  if (err.code === 'invalid_client' && !headers['WWW-Authenticate']) {
-    headers['WWW-Authenticate'] = 'Basic realm="deputy", charset="UTF-8"'
   }
   // RFC 6749 §5.2 lets a response carry further members; `fields` never overrides the two.
   const body = { ...(err.fields ?? {}), error: err.code, error_description: err.description }

@@ -96,6 +96,8 @@ export function createGrants(deps: { store: Store; clock: Clock; audit: AuditLog
         scopes: string[]
         /** RFC 9396 details the person agreed to, carried into the grant's tokens. */
         authorizationDetails?: readonly Record<string, unknown>[]
+        /** The redirect URI the authorization was for (a metadata document may later drop it). */
+        redirectUri?: string
       },
       executor: Kysely<Database> = db,
     ): Promise<Grant> {
@@ -113,9 +115,10 @@ export function createGrants(deps: { store: Store; clock: Clock; audit: AuditLog
           revoked_at: null,
           revoked_reason: null,
           authorization_details: JSON.stringify(input.authorizationDetails ?? []),
+          redirect_uri: input.redirectUri ?? null,
         })
         .execute()
-      const { authorizationDetails: _details, ...rest } = input
+      const { authorizationDetails: _details, redirectUri: _redirectUri, ...rest } = input
       return {
         id,
         ...rest,

@@ -20,6 +20,8 @@ export type RotateResult =
   | { status: 'ok'; data: RefreshTokenData; token: string; retried: boolean }
   | { status: 'unknown' }
   | { status: 'expired' }
+  /** The grant is older than the family's absolute lifetime: the person must authorize again. */
+  | { status: 'family-expired' }
   /** The grant it belongs to has ended. */
   | { status: 'revoked' }
   /** Another client's token: refused, and nothing changes (the real owner keeps it). */
@@ -32,6 +34,11 @@ export interface RefreshTokensOptions {
   clock: Clock
   /** How long a token lives without being used. */
   ttlSeconds: number
+  /**
+   * The absolute lifetime of a family (all tokens of one grant), from the grant's creation: no
+   * rotation extends a family past it (RFC 9700 §4.14.2 "refresh token expiration").
+   */
+  familyMaxLifetimeSeconds: number
   /** How long after its rotation a token may still be retried (a lost response). */
   graceSeconds: number
 }
@@ -56,8 +63,10 @@ export function createRefreshTokens(options: RefreshTokensOptions) {
   const db = store.db
   const ttlMs = options.ttlSeconds * 1000
   const graceMs = options.graceSeconds * 1000
+  const familyMs = options.familyMaxLifetimeSeconds * 1000
 
-  function row(hash: string, data: RefreshTokenData, now: number) {
+  /** A token expires after its own idle lifetime or at its family's end, whichever is first. */
+  function row(hash: string, data: RefreshTokenData, now: number, familyStart: number) {
     return {
       token_hash: hash,
       grant_id: data.grantId,
@@ -66,7 +75,7 @@ export function createRefreshTokens(options: RefreshTokensOptions) {
       resource: data.resource,
       scope: formatScope(data.scopes),
       created_at: now,
-      expires_at: now + ttlMs,
+      expires_at: Math.min(now + ttlMs, familyStart + familyMs),
       rotated_at: null,
       replaced_by: null,
     }
@@ -84,9 +93,15 @@ export function createRefreshTokens(options: RefreshTokensOptions) {
     /** Issues the first refresh token of a grant; `executor` runs it inside a caller's transaction. */
     async issue(data: RefreshTokenData, executor: Kysely<Database> = db): Promise<string> {
       const token = randomToken(32)
+      const grant = await executor
+        .selectFrom('grants')
+        .select('created_at')
+        .where('id', '=', data.grantId)
+        .executeTakeFirst()
+      const now = clock.now().getTime()
       await executor
         .insertInto('refresh_tokens')
-        .values(row(sha256(token), data, clock.now().getTime()))
+        .values(row(sha256(token), data, now, grant?.created_at ?? now))
         .execute()
       return token
     },
@@ -120,7 +135,7 @@ export function createRefreshTokens(options: RefreshTokensOptions) {
         if (!owner) return { status: 'unknown' }
         let grantQuery = trx
           .selectFrom('grants')
-          .select('revoked_at')
+          .select(['revoked_at', 'created_at'])
           .where('id', '=', owner.grant_id)
         if (store.dialect === 'postgres') grantQuery = grantQuery.forShare()
         const grant = await grantQuery.executeTakeFirst()
@@ -130,6 +145,8 @@ export function createRefreshTokens(options: RefreshTokensOptions) {
         if (!current) return { status: 'unknown' }
         if (current.client_id !== clientId) return { status: 'wrong-client' }
         if (!grant || grant.revoked_at !== null) return { status: 'revoked' }
+        // Checked before reuse detection too: past its end a family is over, whoever holds what.
+        if (grant.created_at + familyMs <= now) return { status: 'family-expired' }
         const data: RefreshTokenData = {
           grantId: current.grant_id,
           clientId: current.client_id,
@@ -147,7 +164,7 @@ export function createRefreshTokens(options: RefreshTokensOptions) {
             .execute()
           await trx
             .insertInto('refresh_tokens')
-            .values(row(nextHash, data, now))
+            .values(row(nextHash, data, now, grant.created_at))
             .execute()
           return { status: 'ok', data, token: next, retried: false }
         }
@@ -175,7 +192,7 @@ export function createRefreshTokens(options: RefreshTokensOptions) {
           .execute()
         await trx
           .insertInto('refresh_tokens')
-          .values(row(nextHash, data, now))
+          .values(row(nextHash, data, now, grant.created_at))
           .execute()
         return { status: 'ok', data, token: next, retried: true }
       })

@@ -233,6 +233,8 @@ export interface GrantsTable {
   revoked_reason: string | null
   /** JSON array of RFC 9396 authorization details the person agreed to; '[]' when none. */
   authorization_details: Generated<string>
+  /** The redirect URI the grant was authorized for (migration 0018); null without one. */
+  redirect_uri: Generated<string | null>
 }
 
 export interface AuthorizationRequestsTable {

@@ -1,6 +1,7 @@
 import { createServer } from 'node:net'
 import { exportJWK, generateKeyPair } from 'jose'
 import type { Actor } from '../../src/audit/types.js'
+import type { ConfigInput } from '../../src/config/schema.js'
 import { createRoles } from '../../src/identity/roles.js'
 import type { User } from '../../src/identity/users.js'
 import { listen, type RunningServer } from '../../src/server.js'
@@ -75,11 +76,15 @@ export async function freePort(): Promise<number> {
 
 export async function startInteropDeputy(options: {
   webClientAuth: 'client_secret_basic' | 'client_secret_post'
+  /** Further settings (the signing algorithm, lifetimes). */
+  config?: ConfigInput
 }): Promise<InteropDeputy> {
   // The issuer must equal the URL the clients discover, so the port is chosen before Deputy starts.
   const port = await freePort()
   const issuer = `http://127.0.0.1:${port}`
-  const deputy = await startTestDeputy({ config: { issuer, host: '127.0.0.1', port } })
+  const deputy = await startTestDeputy({
+    config: { ...options.config, issuer, host: '127.0.0.1', port },
+  })
   let server: RunningServer
   try {
     server = await listen(deputy, { port, host: '127.0.0.1' })

@@ -378,7 +378,7 @@ describe('oauth4webapi against a real Deputy (issue 3 §8)', () => {
         ),
       ),
     )
-    expect(err).toEqual({ status: 401, error: 'invalid_client' })
+    expect(err).toEqual({ status: 400, error: 'invalid_client' })
   })
 
   it('RFC 7662 §2: an authenticated resource server introspects a person token (active, scope, client_id, sub, aud)', async () => {
@@ -420,7 +420,7 @@ describe('oauth4webapi against a real Deputy (issue 3 §8)', () => {
         await oauth.introspectionRequest(as, client, oauth.None(), agent.access_token, insecure),
       ),
     )
-    expect(err).toEqual({ status: 401, error: 'invalid_client' })
+    expect(err).toEqual({ status: 400, error: 'invalid_client' })
   })
 
   it('RFC 7009 §2: the client revokes its access token and refresh token; introspection then says active:false', async () => {

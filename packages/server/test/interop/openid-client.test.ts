@@ -311,7 +311,7 @@ describe('openid-client against a real Deputy (issue 3 §8)', () => {
       client.PrivateKeyJwt({ key: env.keyAgent.privateKey, kid: env.keyAgent.kid }),
     )
     const err = await oauthError(client.clientCredentialsGrant(config, { scope: 'shop:order' }))
-    expect(err).toEqual({ status: 401, error: 'invalid_client' })
+    expect(err).toEqual({ status: 400, error: 'invalid_client' })
   })
 
   it('RFC 7662 §2: an authenticated resource server introspects a person token (active, scope, client_id, sub, aud)', async () => {

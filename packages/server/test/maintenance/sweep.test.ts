@@ -89,6 +89,12 @@ for (const dialect of DIALECTS) {
         dynamicClients: 1,
       })
       expect(await deps.clients.get(dynamic.client.clientId)).toBeUndefined()
+      // Issue 13 §5: the lapsed registration is recorded, with the grant that ended with it.
+      const [expired] = await auditOf(world, 'client.expired')
+      expect(JSON.parse(expired?.target ?? 'null')).toMatchObject({
+        id: dynamic.client.clientId,
+      })
+      expect(expired?.data).toEqual({ kind: 'dynamic', grantsEnded: 1 })
       expect(await count(world, 'refresh_tokens')).toBe(2)
       const [swept] = await auditOf(world, 'store.swept')
       expect(swept?.data).toMatchObject({ authorizationCodes: 1, dynamicClients: 1 })

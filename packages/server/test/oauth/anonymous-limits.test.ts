@@ -109,7 +109,7 @@ for (const dialect of DIALECTS) {
           body: 'grant_type=client_credentials&client_id=nobody',
         }),
       )
-      expect(new Set(statuses)).toEqual(new Set([401]))
+      expect(new Set(statuses)).toEqual(new Set([400]))
       expect(await count('token.refused')).toBe(1)
       const records = await recordsAfterShutdown('token.refused')
       expect(records).toHaveLength(2)
@@ -209,7 +209,7 @@ for (const dialect of DIALECTS) {
           }).toString(),
         }),
       )
-      expect(new Set(token)).toEqual(new Set([401]))
+      expect(new Set(token)).toEqual(new Set([400]))
       expect(docs.total()).toBe(1)
       expect(await count('client-metadata.refused')).toBe(1)
       const rows = await d.deps.db.selectFrom('clients').select('client_id').execute()
@@ -287,7 +287,7 @@ for (const dialect of DIALECTS) {
         })
       const statuses: number[] = []
       for (let n = 0; n < 3; n++) statuses.push((await tokenFrom('127.0.0.2', n)).status)
-      expect(statuses).toEqual([401, 401, 401])
+      expect(statuses).toEqual([400, 400, 400])
       const limited = await tokenFrom('127.0.0.2', 3)
       expect(limited.status).toBe(429)
       expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0)
@@ -305,8 +305,8 @@ for (const dialect of DIALECTS) {
       expect(await page.text()).toContain('Too many requests')
       expect(docs.total()).toBe(3)
       // A document already fetched costs nothing, and another address still gets its fetches.
-      expect((await tokenFrom('127.0.0.2', 0)).status).toBe(401)
-      expect((await tokenFrom('127.0.0.3', 4)).status).toBe(401)
+      expect((await tokenFrom('127.0.0.2', 0)).status).toBe(400)
+      expect((await tokenFrom('127.0.0.3', 4)).status).toBe(400)
       expect(docs.total()).toBe(4)
     })
   })

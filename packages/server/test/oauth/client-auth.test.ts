@@ -18,11 +18,23 @@ import {
 const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
 const CC = { grant_type: 'client_credentials', resource: RESOURCE, scope: 'tools:read' }
 
-async function expectInvalidClient(response: Response): Promise<void> {
-  expect(response.status).toBe(401)
+/**
+ * RFC 6749 §5.2: a client that tried HTTP Basic gets 401 with a Basic challenge; any other failed
+ * client authentication gets 400 and no challenge (a Basic one would invite Basic).
+ */
+async function expectInvalidClient(
+  response: Response,
+  tried: 'basic' | 'other' = 'other',
+): Promise<void> {
   expectOAuthJson(response)
   expect(((await response.json()) as { error: string }).error).toBe('invalid_client')
-  expect(response.headers.get('www-authenticate')).toMatch(/^Basic /)
+  if (tried === 'basic') {
+    expect(response.status).toBe(401)
+    expect(response.headers.get('www-authenticate')).toMatch(/^Basic realm="deputy"/)
+  } else {
+    expect(response.status).toBe(400)
+    expect(response.headers.get('www-authenticate')).toBeNull()
+  }
 }
 
 describe('client authentication at the token endpoint (RFC 6749 §2.3)', () => {
@@ -45,14 +57,19 @@ describe('client authentication at the token endpoint (RFC 6749 §2.3)', () => {
   it('refuses a wrong or empty secret', async () => {
     await expectInvalidClient(
       await postForm(world, '/token', CC, basic(world.agent.client.clientId, 'wrong')),
+      'basic',
     )
     await expectInvalidClient(
       await postForm(world, '/token', CC, basic(world.agent.client.clientId, '')),
+      'basic',
     )
   })
 
   it('refuses an unknown client', async () => {
-    await expectInvalidClient(await postForm(world, '/token', CC, basic('client_nobody', 'x')))
+    await expectInvalidClient(
+      await postForm(world, '/token', CC, basic('client_nobody', 'x')),
+      'basic',
+    )
   })
 
   it('refuses two methods at once, even when both are right', async () => {
@@ -62,7 +79,7 @@ describe('client authentication at the token endpoint (RFC 6749 §2.3)', () => {
       { ...CC, client_id: world.agent.client.clientId, client_secret: world.agent.secret },
       agentBasic(),
     )
-    await expectInvalidClient(response)
+    await expectInvalidClient(response, 'basic')
   })
 
   it('refuses a method the client did not register (client_secret_post for a basic client)', async () => {
@@ -104,12 +121,12 @@ describe('client authentication at the token endpoint (RFC 6749 §2.3)', () => {
       { ...CC, client_id: world.introspector.client.clientId },
       agentBasic(),
     )
-    await expectInvalidClient(response)
+    await expectInvalidClient(response, 'basic')
   })
 
   it('refuses a disabled client', async () => {
     await world.deputy.deps.clients.disable(world.agent.client.clientId, ADMIN)
-    await expectInvalidClient(await postForm(world, '/token', CC, agentBasic()))
+    await expectInvalidClient(await postForm(world, '/token', CC, agentBasic()), 'basic')
   })
 
   it('refuses a public client presenting a secret it does not have', async () => {
@@ -120,7 +137,7 @@ describe('client authentication at the token endpoint (RFC 6749 §2.3)', () => {
       { grant_type: 'authorization_code', code, redirect_uri: REDIRECT, code_verifier: VERIFIER },
       basic(world.app.clientId, 'guess'),
     )
-    await expectInvalidClient(response)
+    await expectInvalidClient(response, 'basic')
     // The code was not touched: the client authenticates before any grant is looked at.
     expect((await redeem(world, code)).status).toBe(200)
   })

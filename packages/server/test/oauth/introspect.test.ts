@@ -137,9 +137,11 @@ describe('token introspection (RFC 7662)', () => {
       token: tokens.access_token,
       client_id: world.app.clientId,
     })
-    expect(publicClient.status).toBe(401)
+    expect(publicClient.status).toBe(400)
     const anonymous = await postForm(world, '/introspect', { token: tokens.access_token })
-    expect(anonymous.status).toBe(401)
+    expect(anonymous.status).toBe(400)
+    // RFC 6749 §5.2: no Basic challenge for a client that did not try Basic.
+    expect(anonymous.headers.get('www-authenticate')).toBeNull()
     expect(((await anonymous.json()) as { error: string }).error).toBe('invalid_client')
   })
 

@@ -91,7 +91,7 @@ describe('token revocation (RFC 7009)', () => {
 
   it('refuses an unauthenticated request and one without a token', async () => {
     const anonymous = await revoke({ token: tokens.access_token })
-    expect(anonymous.status).toBe(401)
+    expect(anonymous.status).toBe(400)
     expect(((await anonymous.json()) as { error: string }).error).toBe('invalid_client')
     const missing = await revoke({ client_id: world.app.clientId })
     expect(missing.status).toBe(400)

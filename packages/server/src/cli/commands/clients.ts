@@ -21,6 +21,7 @@ interface AddOptions {
   grantType: string[]
   authMethod?: string
   jwks?: string
+  jwksUri?: string
   scope: string[]
   resource: string[]
   backchannelTokenDeliveryMode?: string
@@ -99,6 +100,10 @@ export function registerClients(program: Command): void {
     )
     .option('--jwks <file>', "a JSON file with the client's public keys (private_key_jwt)")
     .option(
+      '--jwks-uri <url>',
+      'where the client publishes its public keys (private_key_jwt; fetched, cached, refetched on a new kid)',
+    )
+    .option(
       '--scope <scope>',
       'a scope the client may ask for with client_credentials (repeatable)',
       collect,
@@ -137,6 +142,7 @@ export function registerClients(program: Command): void {
                 ? undefined
                 : oneOf('--auth-method', opts.authMethod, CLIENT_AUTH_METHODS),
             jwks: opts.jwks ? readJwks(opts.jwks) : undefined,
+            jwksUri: opts.jwksUri,
             allowedScopes: opts.scope,
             ...(opts.resource.length > 0 && { allowedResources: opts.resource }),
             ...(opts.backchannelTokenDeliveryMode !== undefined && {

@@ -117,6 +117,7 @@ export async function authorizationCodeGrant(ctx: GrantContext): Promise<GrantRe
       scopes: granted.scopes,
       nonce: granted.nonce,
       authTime: granted.authTime,
+      accessToken: access.token,
     })
   }
   return {

@@ -85,6 +85,7 @@ export async function cibaGrant(ctx: GrantContext): Promise<GrantResult> {
       scopes,
       nonce: null,
       authTime: request.decidedAt ?? request.createdAt,
+      accessToken: access.token,
     })
   }
   return {

@@ -55,6 +55,7 @@ export async function refreshTokenGrant(ctx: GrantContext): Promise<GrantResult>
   )
   if (rotated.status === 'unknown') throw invalidGrant('unknown-refresh-token')
   if (rotated.status === 'expired') throw invalidGrant('expired-refresh-token')
+  if (rotated.status === 'family-expired') throw invalidGrant('refresh-token-family-expired')
   if (rotated.status === 'revoked') throw invalidGrant('grant-revoked')
   if (rotated.status === 'wrong-client') throw invalidGrant('refresh-token-of-another-client')
   if (rotated.status === 'reused') {
