@@ -2,7 +2,7 @@ import type { AnswersItself } from '../lib/errors.js'
 
 /**
  * OAuth error codes on the wire: RFC 6749 §4.1.2.1 and §5.2, RFC 6750 §3.1, RFC 7009 §2.2.1,
- * RFC 7591 §3.2.2, RFC 8707 §2.
+ * RFC 7591 §3.2.2, RFC 8707 §2, RFC 9449 §5.
  */
 export type OAuthErrorCode =
   | 'invalid_request'
@@ -32,6 +32,9 @@ export type OAuthErrorCode =
   | 'authorization_pending'
   | 'slow_down'
   | 'expired_token'
+  // RFC 9449 §5, §8
+  | 'invalid_dpop_proof'
+  | 'use_dpop_nonce'
 
 const STATUS: Record<OAuthErrorCode, number> = {
   invalid_request: 400,
@@ -59,6 +62,8 @@ const STATUS: Record<OAuthErrorCode, number> = {
   authorization_pending: 400,
   slow_down: 400,
   expired_token: 400,
+  invalid_dpop_proof: 400,
+  use_dpop_nonce: 400,
 }
 
 /**

@@ -11,6 +11,7 @@ import * as m0007 from './migrations/0007-policy-actions-by-resource.js'
 import * as m0008 from './migrations/0008-approvals.js'
 import * as m0011 from './migrations/0011-approval-expiry.js'
 import * as m0012 from './migrations/0012-providers.js'
+import * as m0017 from './migrations/0017-dpop-bound-refresh-tokens.js'
 
 /** Every migration, in order (by name). Append new ones; never edit or reorder landed ones. */
 export const MIGRATIONS: Record<string, Migration> = {
@@ -24,6 +25,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0008-approvals': m0008,
   '0011-approval-expiry': m0011,
   '0012-providers': m0012,
+  '0017-dpop-bound-refresh-tokens': m0017,
 }
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS }
