@@ -1,3 +1,4 @@
+import { DPOP_ALGORITHMS } from './dpop.js'
 import type { TokenCheck } from './verify/types.js'
 
 /** Parameters of a `WWW-Authenticate: Bearer` challenge. */
@@ -39,6 +40,55 @@ export function bearerChallenge(params: BearerChallengeParams): string {
   return parts.length === 0 ? 'Bearer' : `Bearer ${parts.join(', ')}`
 }
 
+/** Parameters of a `WWW-Authenticate: DPoP` challenge (RFC 9449 §7.1). */
+export interface DpopChallengeParams {
+  error?: 'invalid_request' | 'invalid_token' | 'insufficient_scope' | 'invalid_dpop_proof'
+  errorDescription?: string
+  /** The proof algorithms accepted (`algs`). Default: every asymmetric one the kit checks. */
+  algorithms?: readonly string[]
+  resourceMetadata?: string
+  scope?: readonly string[]
+}
+
+/** Builds the value of a `WWW-Authenticate: DPoP` challenge, `algs` always included. */
+export function dpopChallenge(params: DpopChallengeParams): string {
+  const parts: string[] = []
+  if (params.error !== undefined) parts.push(`error=${quoted(params.error)}`)
+  if (params.errorDescription !== undefined) {
+    parts.push(`error_description=${quoted(params.errorDescription)}`)
+  }
+  parts.push(`algs=${quoted((params.algorithms ?? DPOP_ALGORITHMS).join(' '))}`)
+  if (params.resourceMetadata !== undefined) {
+    parts.push(`resource_metadata=${quoted(params.resourceMetadata)}`)
+  }
+  if (params.scope !== undefined && params.scope.length > 0) {
+    parts.push(`scope=${quoted(params.scope.join(' '))}`)
+  }
+  return `DPoP ${parts.join(', ')}`
+}
+
+/**
+ * Both challenges (RFC 9110 §11.6.1 allows several): the Bearer one first, which clients without
+ * DPoP read, then DPoP with its `algs`. A token that came with the DPoP scheme is answered with
+ * the DPoP challenge carrying the error (RFC 9449 §7.1).
+ */
+function challenges(scheme: 'DPoP' | undefined, params: DpopChallengeParams): string {
+  const { error, errorDescription, ...where } = params
+  if (scheme === 'DPoP' || error === 'invalid_dpop_proof') return dpopChallenge(params)
+  const bearer = bearerChallenge({
+    ...where,
+    ...(error !== undefined && { error }),
+    ...(errorDescription !== undefined && { errorDescription }),
+  })
+  return `${bearer}, ${dpopChallenge({})}`
+}
+
+/** What each DPoP refusal tells the client: enough to act on, nothing about the checks' details. */
+const DPOP_DESCRIPTIONS: Partial<Record<string, string>> = {
+  dpop_bound: 'The access token is bound to a key: send it with the DPoP scheme and a proof',
+  dpop_unbound: 'The access token is not bound to a key: send it with the Bearer scheme',
+}
+
 function json(status: number, body: unknown, headers: Record<string, string>): Response {
   return new Response(JSON.stringify(body), {
     status,
@@ -62,7 +112,7 @@ export function tokenRefusalResponse(
       return new Response(null, {
         status: 401,
         headers: {
-          'www-authenticate': bearerChallenge({
+          'www-authenticate': challenges(undefined, {
             resourceMetadata: options.resourceMetadata,
             scope: options.scope,
           }),
@@ -75,7 +125,7 @@ export function tokenRefusalResponse(
         400,
         { error: 'invalid_request', error_description: description },
         {
-          'www-authenticate': bearerChallenge({
+          'www-authenticate': challenges(check.scheme, {
             error: 'invalid_request',
             errorDescription: description,
             resourceMetadata: options.resourceMetadata,
@@ -89,18 +139,35 @@ export function tokenRefusalResponse(
         new Error(`access token could not be checked: ${check.detail ?? 'issuer unavailable'}`),
       )
       return json(503, { error: 'temporarily_unavailable' }, { 'retry-after': '5' })
+    case 'dpop_proof': {
+      // RFC 9449 §7.1: a proof that fails is `invalid_dpop_proof`; which check stays here.
+      const description = 'The DPoP proof is not valid for this request'
+      return json(
+        401,
+        { error: 'invalid_dpop_proof', error_description: description },
+        {
+          'www-authenticate': challenges('DPoP', {
+            error: 'invalid_dpop_proof',
+            errorDescription: description,
+            resourceMetadata: options.resourceMetadata,
+            scope: options.scope,
+          }),
+        },
+      )
+    }
     default: {
       // One description per class of failure: enough for a client to act on (refresh or
       // re-authorize), nothing about keys, issuers or audiences.
       const description =
-        check.reason === 'expired'
+        DPOP_DESCRIPTIONS[check.reason] ??
+        (check.reason === 'expired'
           ? 'The access token expired'
-          : 'The access token is not valid for this resource'
+          : 'The access token is not valid for this resource')
       return json(
         401,
         { error: 'invalid_token', error_description: description },
         {
-          'www-authenticate': bearerChallenge({
+          'www-authenticate': challenges(check.scheme, {
             error: 'invalid_token',
             errorDescription: description,
             resourceMetadata: options.resourceMetadata,

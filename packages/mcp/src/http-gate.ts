@@ -1,10 +1,11 @@
 import type { AuthInfo } from '@modelcontextprotocol/server'
 import { type BrowserPageFacts, browserPageOr } from './browser-page.js'
 import { tokenRefusalResponse } from './challenge.js'
+import { dpopReplayCache } from './dpop.js'
 import type { Identity } from './identity.js'
 import { type JsonRpcRequest, jsonRpcRequests } from './json-rpc.js'
 import type { AccessTokenVerifier } from './verify/types.js'
-import { verifyAccessToken } from './verify/verify-access-token.js'
+import { verifyRequestToken } from './verify/verify-access-token.js'
 
 /** What the gate learnt about one HTTP request, for the per-request server and the tool wrappers. */
 export interface RequestFacts {
@@ -39,7 +40,7 @@ export function verifiedCallers(): VerifiedCallers {
   }
 }
 
-// The raw token stays in the gate: the SDK, tools and `ctx.http.req` see a request without it, so
+// The raw token (and its DPoP proof) stays in the gate: the SDK, tools and `ctx.http.req` see a request without it, so
 // no handler can pass it on (MCP authorization "Token Handling", "Access Token Privilege Restriction").
 // A fresh Request from the parts the SDK and handlers read (URL, method, headers, body stream,
 // abort signal): about a quarter of the CPU of `new Request(request, { headers })`, which copies
@@ -47,6 +48,7 @@ export function verifiedCallers(): VerifiedCallers {
 export function withoutCredentials(request: Request): Request {
   const headers = new Headers(request.headers)
   headers.delete('authorization')
+  headers.delete('dpop')
   const method = request.method
   const body = method === 'GET' || method === 'HEAD' ? null : request.body
   return new Request(request.url, {
@@ -90,8 +92,13 @@ export interface HttpGateDeps {
 export function httpGate(
   deps: HttpGateDeps,
 ): (request: Request, parsedBody: unknown) => Promise<Response> {
+  // The DPoP proofs (`jti`) this endpoint has accepted, for the replay check (RFC 9449 §11.1).
+  const replay = dpopReplayCache()
   return async (request, parsedBody) => {
-    const check = await verifyAccessToken(request.headers.get('authorization'), deps.verifier)
+    const check = await verifyRequestToken(request, deps.verifier, {
+      replay,
+      publicOrigin: deps.resource,
+    })
     if (!check.ok) {
       const refusal = tokenRefusalResponse(check, {
         resourceMetadata: deps.resourceMetadataUrl,

@@ -40,7 +40,13 @@ export {
   type PolicyDecisionPointAnswer,
   type ToolCallAuthorizationRequest,
 } from './cedar-policy.js'
-export { type BearerChallengeParams, bearerChallenge, tokenRefusalResponse } from './challenge.js'
+export {
+  type BearerChallengeParams,
+  bearerChallenge,
+  type DpopChallengeParams,
+  dpopChallenge,
+  tokenRefusalResponse,
+} from './challenge.js'
 export {
   CONNECTION_ACCESS_TOKEN_TYPE,
   type ConnectionExchange,
@@ -61,6 +67,18 @@ export {
   type DeputyClientOptions,
   deputyClient,
 } from './deputy-client.js'
+export {
+  boundJkt,
+  checkDpopProof,
+  DPOP_ALGORITHMS,
+  DPOP_PROOF_TYP,
+  type DpopProofCheck,
+  type DpopProofExpectations,
+  type DpopProofRejection,
+  type DpopReplayCache,
+  dpopReplayCache,
+  normalizeHtu,
+} from './dpop.js'
 export { type Identity, identityFromClaims } from './identity.js'
 export {
   metadataResponse,
@@ -111,4 +129,8 @@ export type {
   TokenCheck,
   TokenRejection,
 } from './verify/types.js'
-export { verifyAccessToken } from './verify/verify-access-token.js'
+export {
+  type DpopRequest,
+  verifyAccessToken,
+  verifyRequestToken,
+} from './verify/verify-access-token.js'

@@ -36,7 +36,9 @@ beforeAll(async () => {
 })
 
 const metadataUrl = () => `${origin}/.well-known/oauth-protected-resource/mcp`
-const bareChallenge = () => `Bearer resource_metadata="${metadataUrl()}", scope="shop.read"`
+// The Bearer challenge, then DPoP with the proof algorithms it takes (RFC 9449 §7.1).
+const bareChallenge = () =>
+  `Bearer resource_metadata="${metadataUrl()}", scope="shop.read", DPoP algs="ES256 ES384 ES512 EdDSA Ed25519 RS256 RS384 RS512 PS256 PS384 PS512"`
 
 // Issue 10 §7: a person who opens the MCP URL in a browser learns what it is and how to add it.
 describe('a browser opening the MCP URL without a token', () => {

@@ -141,7 +141,7 @@ describe('401 challenges (RFC 6750 §3, RFC 9728 §5.1)', () => {
     const response = await post()
     expect(response.status).toBe(401)
     expect(response.headers.get('www-authenticate')).toBe(
-      `Bearer resource_metadata="${metadataUrl()}", scope="shop.read shop.buy"`,
+      `Bearer resource_metadata="${metadataUrl()}", scope="shop.read shop.buy", DPoP algs="ES256 ES384 ES512 EdDSA Ed25519 RS256 RS384 RS512 PS256 PS384 PS512"`,
     )
   })
 
@@ -149,7 +149,7 @@ describe('401 challenges (RFC 6750 §3, RFC 9728 §5.1)', () => {
     const response = await post({ authorization: 'Bearer not.a.token' })
     expect(response.status).toBe(401)
     expect(response.headers.get('www-authenticate')).toBe(
-      `Bearer error="invalid_token", error_description="The access token is not valid for this resource", resource_metadata="${metadataUrl()}", scope="shop.read shop.buy"`,
+      `Bearer error="invalid_token", error_description="The access token is not valid for this resource", resource_metadata="${metadataUrl()}", scope="shop.read shop.buy", DPoP algs="ES256 ES384 ES512 EdDSA Ed25519 RS256 RS384 RS512 PS256 PS384 PS512"`,
     )
     expect(await response.json()).toEqual({
       error: 'invalid_token',

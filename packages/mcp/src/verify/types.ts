@@ -33,11 +33,23 @@ export type TokenRejection =
   | 'inactive'
   /** The issuer's JWKS or introspection endpoint could not be reached: not the caller's fault. */
   | 'unavailable'
+  /** A DPoP-bound token (`cnf.jkt`) presented as a Bearer token (RFC 9449 §7.2). */
+  | 'dpop_bound'
+  /** The DPoP scheme with a token not bound to any key: nothing to prove possession of. */
+  | 'dpop_unbound'
+  /** The DPoP proof failed a check of RFC 9449 §4.3 (`detail` says which). */
+  | 'dpop_proof'
 
 /** The outcome of checking one access token. */
 export type TokenCheck =
   | { readonly ok: true; readonly identity: Identity }
-  | { readonly ok: false; readonly reason: TokenRejection; readonly detail?: string }
+  | {
+      readonly ok: false
+      readonly reason: TokenRejection
+      readonly detail?: string
+      /** The scheme the token came with, so the challenge answers in kind (RFC 9449 §7.1). */
+      readonly scheme?: 'DPoP'
+    }
 
 /**
  * Checks one bearer token for this resource. Implementations: {@link jwtVerifier} and

@@ -8,6 +8,7 @@ import {
   bearerChallenge,
   browserPageOr,
   cibaClient,
+  dpopReplayCache,
   type Identity,
   metadataResponse,
   missingScopes,
@@ -26,7 +27,7 @@ import {
   type ToolRule,
   tokenRefusalResponse,
   userState,
-  verifyAccessToken,
+  verifyRequestToken,
   waitingMessage,
 } from '@deputy/mcp'
 import { Hono } from 'hono'
@@ -141,11 +142,12 @@ function toolError(id: unknown, message: string): RpcMessage & { jsonrpc: '2.0' 
   }
 }
 
-// The client's token stays in the gateway: neither upstream sees it (MCP authorization "Token
+// The client's token and its DPoP proof stay in the gateway: neither upstream sees them (MCP authorization "Token
 // Handling", "Access Token Privilege Restriction").
 function withoutCredentials(request: Request): Request {
   const headers = new Headers(request.headers)
   headers.delete('authorization')
+  headers.delete('dpop')
   return new Request(request.url, {
     method: request.method,
     headers,
@@ -225,6 +227,8 @@ function mediaTypeRefusal(headers: Headers): Response | undefined {
  */
 export function createGateway(options: GatewayOptions): Gateway {
   const resource = new URL(options.resource)
+  // The DPoP proofs this gateway accepted, for the replay check (RFC 9449 §11.1).
+  const dpopProofs = dpopReplayCache()
   const resourceId = options.resource
   const metadataUrl = protectedResourceMetadataUrl(resource)
   const rules = options.rules ?? NO_RULES
@@ -527,7 +531,10 @@ export function createGateway(options: GatewayOptions): Gateway {
     if (request.method === 'OPTIONS') {
       return options.upstream.handle(withoutCredentials(request), undefined, { sub: '' })
     }
-    const check = await verifyAccessToken(request.headers.get('authorization'), options.verifier)
+    const check = await verifyRequestToken(request, options.verifier, {
+      replay: dpopProofs,
+      publicOrigin: resource,
+    })
     if (!check.ok)
       return browserPageOr(request, check, refuseToken(check), () => ({
         name: options.resourceName ?? `MCP server at ${resource.host}`,

@@ -19,6 +19,7 @@ const REQUEST_DROPPED = new Set([
   'content-encoding',
   'content-length',
   'content-type',
+  'dpop',
   'host',
   'keep-alive',
   'proxy-authenticate',

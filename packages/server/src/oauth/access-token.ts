@@ -43,6 +43,8 @@ export interface AccessTokenInput {
   authorizationDetails?: readonly Record<string, unknown>[]
   /** The approval the token was issued for (CIBA), so a resource server can name it. */
   approvalId?: string
+  /** RFC 9449 §6.1: the thumbprint of the DPoP key the token is bound to (`cnf.jkt`). */
+  dpopJkt?: string | undefined
 }
 
 export interface MintedAccessToken {
@@ -54,6 +56,8 @@ export interface MintedAccessToken {
   exp: number
   /** The granted scope, space-separated, as the token and the response carry it. */
   scope: string
+  /** RFC 9449 §5: `DPoP` for a token bound to a key, otherwise `Bearer`. */
+  tokenType: 'Bearer' | 'DPoP'
 }
 
 /** The claims of a verified Deputy access token. */
@@ -67,6 +71,8 @@ export interface AccessTokenClaims extends JWTPayload {
   iat: number
   exp: number
   grant_id?: string
+  /** RFC 9449 §6.1: the key the token is bound to. */
+  cnf?: { jkt?: string }
 }
 
 /** The value of a person's claim named in a resource's claims template, or undefined. */
@@ -117,8 +123,16 @@ export async function mintAccessToken(
   if (input.authorizationDetails && input.authorizationDetails.length > 0)
     claims.authorization_details = input.authorizationDetails
   if (input.approvalId) claims.approval_id = input.approvalId
+  if (input.dpopJkt) claims.cnf = { jkt: input.dpopJkt }
   const token = await signCompactJwt(key, ACCESS_TOKEN_TYP, claims)
-  return { token, jti, expiresIn, exp: iat + expiresIn, scope: claims.scope as string }
+  return {
+    token,
+    jti,
+    expiresIn,
+    exp: iat + expiresIn,
+    scope: claims.scope as string,
+    tokenType: input.dpopJkt ? 'DPoP' : 'Bearer',
+  }
 }
 
 /** A signing key as node:crypto wants it, and the encoded JOSE headers it signs under. */

@@ -2,7 +2,7 @@ import type { AnswersItself } from '../lib/errors.js'
 
 /**
  * OAuth error codes on the wire: RFC 6749 §4.1.2.1 and §5.2, RFC 6750 §3.1, RFC 7009 §2.2.1,
- * RFC 7591 §3.2.2, RFC 8707 §2.
+ * RFC 7591 §3.2.2, RFC 8707 §2, RFC 9449 §5.
  */
 export type OAuthErrorCode =
   | 'invalid_request'
@@ -34,6 +34,9 @@ export type OAuthErrorCode =
   | 'expired_token'
   // Deputy's extension (docs/vault.md "The exchange"): the person must connect the account first
   | 'connection_required'
+  // RFC 9449 §5, §8
+  | 'invalid_dpop_proof'
+  | 'use_dpop_nonce'
 
 const STATUS: Record<OAuthErrorCode, number> = {
   invalid_request: 400,
@@ -63,6 +66,8 @@ const STATUS: Record<OAuthErrorCode, number> = {
   slow_down: 400,
   expired_token: 400,
   connection_required: 400,
+  invalid_dpop_proof: 400,
+  use_dpop_nonce: 400,
 }
 
 /**

@@ -50,7 +50,9 @@ export async function introspectToken(
     // Every claim the JWT carries — the person's name, email, roles, permissions and custom
     // claims included — so a resource server that introspects sees what one verifying the JWT
     // sees (RFC 7662 §2.2 allows further members).
-    return { ...claims, active: true, scope: claims.scope ?? '', token_type: 'Bearer' }
+    // RFC 9449 §6.2: a bound token shows its `cnf` (among the claims) and the DPoP token type.
+    const tokenType = claims.cnf?.jkt ? 'DPoP' : 'Bearer'
+    return { ...claims, active: true, scope: claims.scope ?? '', token_type: tokenType }
   }
   const refresh = await deps.refreshTokens.find(token)
   const now = deps.clock.now().getTime()
@@ -72,6 +74,8 @@ export async function introspectToken(
     exp: Math.floor(refresh.expiresAt / 1000),
     iat: Math.floor(refresh.createdAt / 1000),
     token_type: 'refresh_token',
+    // RFC 9449 §5: the key a public client's family is bound to.
+    ...(refresh.dpopJkt !== null && { cnf: { jkt: refresh.dpopJkt } }),
   }
 }
 

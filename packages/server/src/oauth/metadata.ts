@@ -4,6 +4,7 @@ import type { ResolvedConfig } from '../config/load.js'
 import type { AppEnv } from '../http/env.js'
 import { CLIENT_ASSERTION_ALGS } from './client-auth.js'
 import { CLIENT_AUTH_METHODS, GRANT_TYPES } from './clients.js'
+import { DPOP_SIGNING_ALGS } from './dpop.js'
 import type { Resources } from './resources.js'
 import { OIDC_SCOPES } from './scopes.js'
 
@@ -60,6 +61,8 @@ export async function authorizationServerMetadata(
     grant_types_supported: [...GRANT_TYPES],
     // RFC 7636 / OAuth 2.1 §7.5.2: S256 only, `plain` is refused.
     code_challenge_methods_supported: ['S256'],
+    // RFC 9449 §5.1: proofs of these algorithms bind tokens at the token endpoint.
+    dpop_signing_alg_values_supported: [...DPOP_SIGNING_ALGS],
     token_endpoint_auth_methods_supported: authMethods,
     token_endpoint_auth_signing_alg_values_supported: CLIENT_ASSERTION_ALGS,
     revocation_endpoint_auth_methods_supported: authMethods,

@@ -13,6 +13,11 @@ export interface RefreshTokenData {
   userId: string
   resource: string
   scopes: string[]
+  /**
+   * RFC 9449 §5: the thumbprint of the DPoP key a public client's family is bound to; a refresh
+   * must come with a proof made with it. Null for an unbound family.
+   */
+  dpopJkt: string | null
 }
 
 export type RotateResult =
@@ -78,6 +83,7 @@ export function createRefreshTokens(options: RefreshTokensOptions) {
       expires_at: Math.min(now + ttlMs, familyStart + familyMs),
       rotated_at: null,
       replaced_by: null,
+      dpop_jkt: data.dpopJkt,
     }
   }
 
@@ -153,6 +159,7 @@ export function createRefreshTokens(options: RefreshTokensOptions) {
           userId: current.user_id,
           resource: current.resource,
           scopes: parseScope(current.scope) ?? [],
+          dpopJkt: current.dpop_jkt,
         }
         if (current.rotated_at === null) {
           if (current.expires_at <= now) return { status: 'expired' }
@@ -216,6 +223,7 @@ export function createRefreshTokens(options: RefreshTokensOptions) {
         userId: found.user_id,
         resource: found.resource,
         scopes: parseScope(found.scope) ?? [],
+        dpopJkt: found.dpop_jkt,
         createdAt: found.created_at,
         expiresAt: found.expires_at,
         rotated: found.rotated_at !== null,

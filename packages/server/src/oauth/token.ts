@@ -12,6 +12,7 @@ import {
   type GrantType,
   TOKEN_EXCHANGE_GRANT_TYPE,
 } from './clients.js'
+import { type TokenEndpointDpopDeps, tokenEndpointDpop } from './dpop.js'
 import { isOAuthError, OAuthError } from './errors.js'
 import { authorizationCodeGrant } from './grants/authorization-code.js'
 import { cibaGrant } from './grants/ciba.js'
@@ -21,7 +22,7 @@ import { refreshTokenGrant } from './grants/refresh-token.js'
 import { tokenExchangeGrant } from './grants/token-exchange.js'
 
 /** What the token endpoint uses: client authentication, the grants, and the audit chain. */
-export interface TokenEndpointDeps extends GrantDeps, ClientAuthDeps {
+export interface TokenEndpointDeps extends GrantDeps, ClientAuthDeps, TokenEndpointDpopDeps {
   clients: GrantDeps['clients'] & ClientAuthDeps['clients']
   config: Pick<ResolvedConfig, 'issuer' | 'accessTokenTtlSeconds'>
   audit: AuditLog
@@ -77,6 +78,7 @@ export function noStoreJson(body: unknown, status = 200): Response {
 export function createTokenRoutes(deps: TokenEndpointDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>()
   const tokenEndpoint = `${deps.config.issuer}/token`
+  const dpop = tokenEndpointDpop(deps, tokenEndpoint)
 
   app.post('/token', async (c) => {
     const authorization = c.req.header('authorization')
@@ -106,7 +108,10 @@ export function createTokenRoutes(deps: TokenEndpointDeps): Hono<AppEnv> {
           reason: `grant-type-not-allowed ${grantType}`,
         })
       }
-      const result = await handler({ deps, client, form })
+      // RFC 9449 §5: with a proof, the tokens are bound to its key (checked after the client, so
+      // an unauthenticated caller learns nothing from the proof's fate).
+      const dpopJkt = await dpop.check(c.req.header('dpop'))
+      const result = await handler({ deps, client, form, dpopJkt })
       const actor = { type: 'client', id: client.clientId, label: client.name } as const
       if (result.exchanged) {
         const { exchanged } = result
@@ -153,11 +158,16 @@ export function createTokenRoutes(deps: TokenEndpointDeps): Hono<AppEnv> {
           jti: issued.jti,
           grantId: issued.grantId,
           refreshToken: issued.refreshToken,
+          ...(dpopJkt !== undefined ? { dpopJkt } : {}),
           ...(issued.retried ? { retriedWithinGrace: true } : {}),
           ...(issued.approvalId ? { approvalId: issued.approvalId } : {}),
         },
       })
-      return edgeResponse(c, JSON.stringify(result.body), 200, NO_STORE_JSON)
+      return edgeResponse(c, JSON.stringify(result.body), 200, {
+        ...NO_STORE_JSON,
+        // RFC 9449 §8.2: the nonce for the client's next proof comes with the answer.
+        ...(dpopJkt !== undefined && dpop.nonceHeader()),
+      })
     } catch (err) {
       if (isOAuthError(err) && err.status < 500) {
         const clientId = client?.clientId ?? claimedClientId(authorization, form)

@@ -12,6 +12,7 @@ import * as m0008 from './migrations/0008-approvals.js'
 import * as m0011 from './migrations/0011-approval-expiry.js'
 import * as m0012 from './migrations/0012-providers.js'
 import * as m0015 from './migrations/0015-connection-refresh-lease.js'
+import * as m0017 from './migrations/0017-dpop-bound-refresh-tokens.js'
 import * as m0018 from './migrations/0018-grant-redirect-uri.js'
 import * as m0019 from './migrations/0019-audit-checkpoints.js'
 
@@ -28,6 +29,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0011-approval-expiry': m0011,
   '0012-providers': m0012,
   '0015-connection-refresh-lease': m0015,
+  '0017-dpop-bound-refresh-tokens': m0017,
   '0018-grant-redirect-uri': m0018,
   '0019-audit-checkpoints': m0019,
 }

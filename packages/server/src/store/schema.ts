@@ -359,6 +359,8 @@ export interface RefreshTokensTable {
   rotated_at: number | null
   /** Hash of the successor token. */
   replaced_by: string | null
+  /** RFC 9449 §5: thumbprint of the DPoP key a public client's family is bound to (0017). */
+  dpop_jkt: string | null
 }
 
 export interface RevokedAccessTokensTable {

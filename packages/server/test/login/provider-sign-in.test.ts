@@ -1,7 +1,7 @@
 import { decodeJwt } from 'jose'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { PROVIDER_SIGN_IN_COOKIE } from '../../src/providers/sign-in-routes.js'
 import { SESSION_COOKIE } from '../../src/identity/sessions.js'
+import { PROVIDER_SIGN_IN_COOKIE } from '../../src/providers/sign-in-routes.js'
 import { DIALECTS, skipDialect } from '../helpers/databases.js'
 import { startTestDeputy, type TestDeputy } from '../helpers/deputy.js'
 import { browser, formBody, parseForms } from '../helpers/sign-in.js'

@@ -70,6 +70,7 @@ for (const dialect of DIALECTS) {
           clientId,
           userId: world.alice.id,
           resource: RESOURCE,
+          dpopJkt: null,
           scopes: ['tools:read'],
         })
         const tokens = await tokensOf(

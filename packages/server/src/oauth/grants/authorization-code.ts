@@ -79,6 +79,7 @@ export async function authorizationCodeGrant(ctx: GrantContext): Promise<GrantRe
   }
 
   const access = await mintAccessToken(deps, {
+    dpopJkt: ctx.dpopJkt,
     client,
     user,
     resource,
@@ -88,7 +89,7 @@ export async function authorizationCodeGrant(ctx: GrantContext): Promise<GrantRe
   })
   const body: TokenResponse = {
     access_token: access.token,
-    token_type: 'Bearer',
+    token_type: access.tokenType,
     expires_in: access.expiresIn,
     scope: access.scope,
     // RFC 9396 §7: the token response says what was authorized.
@@ -104,6 +105,9 @@ export async function authorizationCodeGrant(ctx: GrantContext): Promise<GrantRe
           userId: user.id,
           resource: resource.uri,
           scopes: granted.scopes,
+          // RFC 9449 §5: a public client's refresh token is bound to its DPoP key; a confidential
+          // client's is bound to its own authentication already.
+          dpopJkt: client.tokenEndpointAuthMethod === 'none' ? (ctx.dpopJkt ?? null) : null,
         },
         trx,
       )

@@ -61,6 +61,7 @@ export async function cibaGrant(ctx: GrantContext): Promise<GrantResult> {
   if (!resource) throw refuse('invalid_target', 'the resource no longer exists', 'resource-removed')
   const scopes = request.scopes.filter((s) => s !== 'offline_access')
   const access = await mintAccessToken(deps, {
+    dpopJkt: ctx.dpopJkt,
     client,
     user,
     resource,
@@ -71,7 +72,7 @@ export async function cibaGrant(ctx: GrantContext): Promise<GrantResult> {
   })
   const body: TokenResponse = {
     access_token: access.token,
-    token_type: 'Bearer',
+    token_type: access.tokenType,
     expires_in: access.expiresIn,
     scope: access.scope,
     ...(request.authorizationDetails.length > 0 && {

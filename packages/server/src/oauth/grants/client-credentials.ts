@@ -114,6 +114,7 @@ export async function clientCredentialsGrant(ctx: GrantContext): Promise<GrantRe
     })
   }
   const access = await mintAccessToken(deps, {
+    dpopJkt: ctx.dpopJkt,
     client,
     user: null,
     resource,
@@ -123,7 +124,7 @@ export async function clientCredentialsGrant(ctx: GrantContext): Promise<GrantRe
   return {
     body: {
       access_token: access.token,
-      token_type: 'Bearer',
+      token_type: access.tokenType,
       expires_in: access.expiresIn,
       scope: access.scope,
     },

@@ -19,7 +19,8 @@ import type { Resources } from '../resources.js'
 /** RFC 6749 §5.1: the successful token response. */
 export interface TokenResponse {
   access_token: string
-  token_type: 'Bearer'
+  /** RFC 9449 §5: `DPoP` when the access token is bound to the proof's key. */
+  token_type: 'Bearer' | 'DPoP'
   expires_in: number
   scope: string
   refresh_token?: string
@@ -76,6 +77,8 @@ export interface GrantContext {
   deps: GrantDeps
   client: Client
   form: Form
+  /** RFC 9449 §5: the thumbprint of the key of the request's DPoP proof, when it had one. */
+  dpopJkt?: string | undefined
 }
 
 /**

@@ -44,6 +44,11 @@ export async function refreshTokenGrant(ctx: GrantContext): Promise<GrantResult>
           reason: 'scope-widening',
         })
       }
+      // RFC 9449 §5: a bound family is refreshed only with a proof made with its key. Refused
+      // before anything changes, so a stolen token without the key cannot end the family.
+      if (data.dpopJkt !== null && data.dpopJkt !== ctx.dpopJkt) {
+        throw invalidGrant(ctx.dpopJkt === undefined ? 'dpop-proof-missing' : 'dpop-key-mismatch')
+      }
       // RFC 8707 §2.2 / RFC 9700 §4.14.2: a refresh token is bound to the resource it was granted for.
       if (requestedResource !== undefined && requestedResource !== data.resource) {
         throw new OAuthError('invalid_target', 'the resource does not match the grant', {
@@ -79,6 +84,7 @@ export async function refreshTokenGrant(ctx: GrantContext): Promise<GrantResult>
   }
   const scopes = requestedScopes.length > 0 ? requestedScopes : data.scopes
   const access = await mintAccessToken(deps, {
+    dpopJkt: ctx.dpopJkt,
     client,
     user,
     resource,
@@ -89,7 +95,7 @@ export async function refreshTokenGrant(ctx: GrantContext): Promise<GrantResult>
   return {
     body: {
       access_token: access.token,
-      token_type: 'Bearer',
+      token_type: access.tokenType,
       expires_in: access.expiresIn,
       scope: access.scope,
       refresh_token: rotated.token,
