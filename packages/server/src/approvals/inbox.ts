@@ -117,8 +117,12 @@ export function createInboxRoutes(deps: InboxDeps): Hono<AppEnv> {
     return request?.userId === session.user.id ? request : undefined
   }
 
+  // Only a password typed within minutes counts: a provider sign-in completes without the person
+  // typing anything while the provider's session is still open in the browser.
   const needsFreshSignIn = (shown: ShownApproval, session: CurrentSession) =>
-    shown.highRisk && deps.clock.now().getTime() - session.signedInAt > freshMs
+    shown.highRisk &&
+    (session.signedInWith !== 'password' ||
+      deps.clock.now().getTime() - session.signedInAt > freshMs)
 
   app.get('/approvals', async (c) => {
     const session = await readSession(deps, c.req.raw)

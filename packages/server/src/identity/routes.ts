@@ -143,7 +143,8 @@ export function createIdentityRoutes(
         csrfToken,
         returnTo,
         message,
-        providers: await deps.signInProviders(),
+        // Confirming it is you takes the password: a provider sign-in would not ask for anything.
+        providers: session && fresh ? [] : await deps.signInProviders(),
         ...(session && fresh && { email: session.user.email }),
       }),
       200,

@@ -19,10 +19,12 @@ export interface CurrentSession {
   /** The session's CSRF token, to compare with a form field or `X-CSRF-Token` header. */
   csrfToken: string
   /**
-   * When the password was last entered: a session starts only at sign-in, so its start is the
-   * time of the last password entry (what a fresh sign-in for a high-risk approval asks of).
+   * When the session was signed in: a session starts only at sign-in, so for a password session
+   * its start is the time of the last password entry (what a high-risk approval asks of).
    */
   signedInAt: number
+  /** `password`, or `provider:<name>` for a sign-in through an upstream provider. */
+  signedInWith: string
 }
 
 /**
@@ -59,7 +61,12 @@ export interface StartedSession {
 }
 
 /** Starts a session for a user; the caller sets the cookie. */
-export async function startSession(deps: SessionDeps, userId: string): Promise<StartedSession> {
+export async function startSession(
+  deps: SessionDeps,
+  userId: string,
+  /** `password`, or `provider:<name>`: a high-risk approval counts only a fresh password. */
+  signedInWith = 'password',
+): Promise<StartedSession> {
   const id = randomToken(32)
   const idHash = sha256(id)
   const csrfToken = randomToken(32)
@@ -81,6 +88,7 @@ export async function startSession(deps: SessionDeps, userId: string): Promise<S
         created_at: now,
         expires_at: expiresAt,
         last_seen_at: now,
+        signed_in_with: signedInWith,
       })
       .execute()
   })
@@ -135,5 +143,10 @@ export async function readSession(
       .where('id_hash', '=', idHash)
       .execute()
   }
-  return { user, csrfToken: row.csrf_token, signedInAt: Number(row.created_at) }
+  return {
+    user,
+    csrfToken: row.csrf_token,
+    signedInAt: Number(row.created_at),
+    signedInWith: row.signed_in_with,
+  }
 }

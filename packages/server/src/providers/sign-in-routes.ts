@@ -291,7 +291,7 @@ export function createProviderSignInRoutes(deps: ProviderSignInDeps): Hono<AppEn
         })
       }
     }
-    const session = await startSession(deps, user.id)
+    const session = await startSession(deps, user.id, `provider:${provider.name}`)
     await deps.audit.append({
       type: 'login.succeeded',
       actor: { type: 'user', id: user.id, label: user.email },

@@ -91,6 +91,8 @@ export interface SessionsTable {
   created_at: number
   expires_at: number
   last_seen_at: number
+  /** `password`, or `provider:<name>` (migration 0020). */
+  signed_in_with: ColumnType<string, string | undefined, string>
 }
 
 export interface LoginThrottleTable {

@@ -180,6 +180,37 @@ describe.each(dialects)('approvals inbox over HTTP on $name (issue 11 §3)', (di
     expect(history.slice(history.indexOf('id="history"'))).toContain(`/approvals/${id}`)
   })
 
+  it('a session signed in through an upstream provider is never fresh enough for a high-risk Approve', async () => {
+    const alice = await f.signedIn('alice')
+    // As providers/sign-in-routes.ts starts it: the provider's session in the browser completed
+    // it without Alice typing anything, however recent it is.
+    await f.deputy.deps.db
+      .updateTable('sessions')
+      .set({ signed_in_with: 'provider:github' })
+      .where('user_id', '=', f.alice.id)
+      .execute()
+    const { id } = await f.ask({ authorization_details: JSON.stringify([TRANSFER]) })
+    const page = await (await alice.get(`/approvals/${id}`)).text()
+    expect(page).toContain('enter your password again')
+    const refused = await alice.post(`/approvals/${id}`, {
+      csrf_token: hiddenField(page, 'csrf_token'),
+      shown_digest: hiddenField(page, 'shown_digest'),
+      decision: 'approve',
+    })
+    expect(refused.headers.get('location')).toBe(
+      `/login?fresh&return_to=${encodeURIComponent(`/approvals/${id}`)}`,
+    )
+    expect((await f.deputy.deps.approvals.byId(id))?.status).toBe('pending')
+    // Deny still counts, and leaves no request pending for the tests after this one.
+    const denied = await alice.post(`/approvals/${id}`, {
+      csrf_token: hiddenField(page, 'csrf_token'),
+      shown_digest: hiddenField(page, 'shown_digest'),
+      decision: 'deny',
+    })
+    expect(denied.status).toBe(303)
+    expect((await f.deputy.deps.approvals.byId(id))?.status).toBe('denied')
+  })
+
   it('a high-risk request needs the password again before Approve counts; Deny never does', async () => {
     const alice = await f.signedIn('alice')
     f.advance(6 * 60_000)

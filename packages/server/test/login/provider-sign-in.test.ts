@@ -109,6 +109,16 @@ for (const dialect of DIALECTS) {
       expect(first.headers.get('location')).toBe('/approvals')
       expect(b.jar.cookies.has(SESSION_COOKIE)).toBe(true)
       expect(b.jar.cookies.has(PROVIDER_SIGN_IN_COOKIE)).toBe(false)
+      // The session says how it was signed in: a provider sign-in is not a typed password, so
+      // the page that asks for one again (a high-risk approval) offers no provider to skip it.
+      const sessions = await deputy.deps.db
+        .selectFrom('sessions')
+        .select('signed_in_with')
+        .execute()
+      expect(sessions.map((row) => row.signed_in_with)).toEqual(['provider:corp'])
+      const confirm = await (await b.get('/login?fresh')).text()
+      expect(confirm).toContain('Enter your password again')
+      expect(confirm).not.toContain('Sign in with')
       const alice = await deputy.deps.users.findByEmail('alice@example.com')
       expect(alice).toMatchObject({ name: 'Alice', roles: ['staff'], status: 'active' })
       expect(await deputy.deps.users.passwordHashOf(alice?.id as string)).toBeNull()
