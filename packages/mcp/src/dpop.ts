@@ -8,6 +8,7 @@ import {
   jwtVerify,
 } from 'jose'
 import { sha256Base64url } from './sha256.js'
+import { ASYMMETRIC } from './verify/jwt.js'
 
 // RFC 9449 (DPoP) proof checking, shared by the kit's gate, Deputy's gateway and Deputy's token
 // endpoint: one implementation of §4.3, so the authorization server and every resource server
@@ -20,19 +21,7 @@ export const DPOP_PROOF_TYP = 'dpop+jwt'
  * The proof algorithms accepted (`dpop_signing_alg_values_supported`, the `algs` of the
  * challenge): asymmetric only (RFC 9449 §4.2: MUST NOT be `none` or a symmetric algorithm).
  */
-export const DPOP_ALGORITHMS: readonly string[] = Object.freeze([
-  'ES256',
-  'ES384',
-  'ES512',
-  'EdDSA',
-  'Ed25519',
-  'RS256',
-  'RS384',
-  'RS512',
-  'PS256',
-  'PS384',
-  'PS512',
-])
+export const DPOP_ALGORITHMS: readonly string[] = Object.freeze([...ASYMMETRIC])
 
 /** JWK members that only a private (or symmetric) key has (RFC 7518 §6.2.2, §6.3.2, §6.4.1). */
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k']

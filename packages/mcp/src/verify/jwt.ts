@@ -53,8 +53,9 @@ export interface JwtVerifierOptions {
 }
 
 // Symmetric algorithms are left out on purpose: a resource server holding an HMAC key could mint
-// tokens itself, and a JWKS never needs to carry one (RFC 8725 §3.1).
-const ASYMMETRIC = [
+// tokens itself, and a JWKS never needs to carry one (RFC 8725 §3.1). DPoP proofs accept the same
+// list (dpop.ts: RFC 9449 §4.2 forbids `none` and symmetric algorithms there too).
+export const ASYMMETRIC = [
   'ES256',
   'ES384',
   'ES512',
