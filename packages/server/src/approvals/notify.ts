@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely'
 import type { Logger } from 'pino'
 import type { AuditLog } from '../audit/types.js'
 import type { Clock } from '../lib/clock.js'
-import { randomToken } from '../lib/random.js'
+import { randomId } from '../lib/random.js'
 import { type SafeFetchOptions, safeFetch } from '../lib/safe-fetch.js'
 import type { Database } from '../store/schema.js'
 import type { ApprovalRequest, ApprovalRequests } from './requests.js'
@@ -81,7 +81,7 @@ export function createApprovalNotifier(deps: ApprovalNotifierDeps) {
     send: () => Promise<void>,
   ): void {
     const task = (async () => {
-      const id = randomToken(12)
+      const id = randomId(12)
       const created = deps.clock.now().getTime()
       await deps.db
         .insertInto('approval_notifications')

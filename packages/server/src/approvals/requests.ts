@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely'
 import type { Actor, AuditLog } from '../audit/types.js'
 import type { Sealer } from '../keys/types.js'
 import type { Clock } from '../lib/clock.js'
-import { randomToken, sha256 } from '../lib/random.js'
+import { randomId, randomToken, sha256 } from '../lib/random.js'
 import type { Store } from '../store/db.js'
 import { immediateTransaction } from '../store/exclusive.js'
 import type { ApprovalRequestsTable, Database } from '../store/schema.js'
@@ -149,7 +149,7 @@ export function createApprovalRequests(deps: ApprovalRequestsDeps) {
       limits: { intervalSeconds: number; maxPending: number },
     ): Promise<{ authReqId: string; request: ApprovalRequest } | null> {
       const authReqId = randomToken(32)
-      const id = randomToken(16)
+      const id = randomId(16)
       const at = now()
       const created = await lockedFor(
         store,

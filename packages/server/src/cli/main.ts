@@ -23,6 +23,16 @@ export function deputyVersion(): string {
   return String(pkg.version)
 }
 
+/**
+ * An id that begins with `-` (one in 64 of the random ids minted before ids avoided it) reads as
+ * an option; commander's message says only "unknown option", so it also says how to pass one.
+ */
+function withDashHint(message: string): string {
+  const unknown = /^unknown option '(-[^-][^']+)'/.exec(message)
+  if (!unknown) return message
+  return `${message.trimEnd()} (a value that begins with '-' goes after \`--\`, as in \`deputy approvals show -- ${unknown[1]}\`)\n`
+}
+
 /** Builds the `deputy` command tree. */
 export function buildProgram(): Command {
   const program = new Command('deputy')
@@ -33,7 +43,7 @@ export function buildProgram(): Command {
     .option('--json', 'print machine-readable JSON')
     .showHelpAfterError(false)
     .configureOutput({
-      outputError: (text, write) => write(`deputy: ${text.replace(/^error: /, '')}`),
+      outputError: (text, write) => write(`deputy: ${withDashHint(text.replace(/^error: /, ''))}`),
     })
   registerStart(program)
   registerDemo(program)

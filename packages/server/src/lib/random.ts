@@ -23,6 +23,19 @@ export function randomToken(bytes = 32): string {
   return token
 }
 
+/**
+ * A random identifier with `bytes` bytes of entropy that people type or paste into commands
+ * (`deputy approvals approve <id>`): like `randomToken`, but never beginning with `-`, which a
+ * command-line parser would take for an option. One base64url character in 64 is `-`; such a
+ * draw is discarded and drawn again, so the ids stay uniform over those that do not begin with it.
+ */
+export function randomId(bytes = 16): string {
+  for (;;) {
+    const id = randomToken(bytes)
+    if (id[0] !== '-') return id
+  }
+}
+
 // `hash` is node:crypto's one-shot digest: the same bytes as createHash().update().digest(), at
 // about half the cost (no Hash object), and the token endpoint hashes a secret on every request.
 

@@ -90,6 +90,17 @@ describe('deputy CLI mistakes (§8)', () => {
     )
   })
 
+  it('says how to pass a value that begins with "-" (an id minted before ids avoided it)', () => {
+    expectOneLineError(
+      run(['approvals', 'show', '-ECc--zGJONpCx99A_Mg3A']),
+      "unknown option '-ECc--zGJONpCx99A_Mg3A' (a value that begins with '-' goes after `--`, as in `deputy approvals show -- -ECc--zGJONpCx99A_Mg3A`)",
+    )
+    expectOneLineError(
+      run(['approvals', 'show', '--', '-ECc--zGJONpCx99A_Mg3A']),
+      'no approval request -ECc--zGJONpCx99A_Mg3A',
+    )
+  })
+
   it('refuses a role name with spaces and a duplicate role', () => {
     expectOneLineError(run(['roles', 'add', 'shop admin']), /^deputy: name must be 1–64 letters/)
     expectOneLineError(run(['roles', 'add', 'admin']), 'a role named admin already exists')
