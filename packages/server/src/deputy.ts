@@ -159,7 +159,7 @@ export async function openDeputy(
   options: CreateDeputyOptions = {},
 ): Promise<{ deps: DeputyDeps; masterKey: MasterKeySource; close(): Promise<void> }> {
   const masterKey = loadMasterKey(config)
-  const store = openStore(config.database)
+  const store = openStore(config.database, { cacheCheckIntervalMs: config.cacheCheckIntervalMs })
   try {
     if (options.migrate !== false) await migrateToLatest(store)
   } catch (err) {
@@ -199,15 +199,20 @@ export async function openDeputy(
   const users = createUsers({ store, clock, audit })
   const clients = createClients({ store, clock, audit, refusals, config })
   const grants = createGrants({ store, clock, audit })
-  // A write in this process is in force here at once; other processes poll the set version.
-  // (An engine that has not loaded yet loads the new version on its first decision anyway.)
+  // A write in this process is in force here at once, and announced to the others, which reload
+  // at once (and poll the set version every policyRefreshIntervalMs, should an announcement be
+  // lost). An engine that has not loaded yet loads the new version on its first decision anyway.
   const policies = createPolicies({
     store,
     clock,
     audit,
     onChange: async () => {
       if (policy.loadedVersion() >= 0) await policy.refresh()
+      await store.invalidations.announce('policies')
     },
+  })
+  store.invalidations.subscribe('policies', () => {
+    if (policy.loadedVersion() >= 0) void policy.refresh()
   })
   const relationships = createRelationships({ store, clock, audit })
   const policy = createPolicyEngine({

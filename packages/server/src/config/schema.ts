@@ -209,6 +209,24 @@ export const ConfigSchema = z
       .describe(
         'How often each process checks the database for a new policy-set version; a policy written by any replica is in force everywhere within this time.',
       ),
+    cacheCheckIntervalMs: z.coerce
+      .number()
+      .int()
+      .min(50)
+      .max(1000)
+      .default(250)
+      .describe(
+        'How often each process reads the change counters of what it caches (clients, resources, the signing key, the policy set). On PostgreSQL a change reaches every replica at once (LISTEN/NOTIFY) and this bounds it when a notification is lost; processes sharing one SQLite file hear of each other only this way. docs/replicas.md.',
+      ),
+    shutdownGraceSeconds: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .max(600)
+      .default(10)
+      .describe(
+        'On SIGTERM or SIGINT, how long `deputy start` lets in-flight requests finish before cutting their connections and exiting; new connections are refused at once.',
+      ),
     auditCheckpointIntervalSeconds: z.coerce
       .number()
       .int()
@@ -399,6 +417,8 @@ export const ENVIRONMENT_VARIABLES: Record<string, keyof ConfigInput> = {
   DEPUTY_SIGNING_ALG: 'signingAlg',
   DEPUTY_REFRESH_TOKEN_FAMILY_MAX_LIFETIME_SECONDS: 'refreshTokenFamilyMaxLifetimeSeconds',
   DEPUTY_POLICY_REFRESH_INTERVAL_MS: 'policyRefreshIntervalMs',
+  DEPUTY_CACHE_CHECK_INTERVAL_MS: 'cacheCheckIntervalMs',
+  DEPUTY_SHUTDOWN_GRACE_SECONDS: 'shutdownGraceSeconds',
   DEPUTY_LOG_LEVEL: 'logLevel',
   DEPUTY_VAULT_REFRESH_AHEAD_SECONDS: 'vaultRefreshAheadSeconds',
   DEPUTY_DYNAMIC_REGISTRATION: 'dynamicRegistration',

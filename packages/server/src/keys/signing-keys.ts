@@ -25,7 +25,10 @@ export interface SigningKeysOptions {
   alg: 'ES256' | 'EdDSA'
   /** Longest lifetime of anything signed; a retired key stays published at least this long. */
   maxTokenLifetimeSeconds: number
-  /** How long a process trusts its cached view of the active key (a rotation elsewhere shows up within it). */
+  /**
+   * How long a process keeps its cached view of the active key at most; a rotation anywhere drops
+   * it at once (store/invalidations.ts). Retired keys stay published this much longer.
+   */
   cacheSeconds?: number
 }
 
@@ -38,6 +41,13 @@ export function createSigningKeys(options: SigningKeysOptions): SigningKeys {
   const { store, sealer, clock } = options
   const cacheMs = (options.cacheSeconds ?? 30) * 1000
   let cached: { key: ActiveSigningKey; until: number } | undefined
+  /** Bumped when the cached key is dropped, so a read that raced a rotation does not keep it. */
+  let drops = 0
+  // A rotation by any process makes its new key the one signing here at once (invalidations.ts).
+  store.invalidations.subscribe('signing_keys', () => {
+    drops++
+    cached = undefined
+  })
 
   const aad = (kid: string) => `signing_keys:${kid}`
 
@@ -96,6 +106,7 @@ export function createSigningKeys(options: SigningKeysOptions): SigningKeys {
         .where('status', '=', 'active')
         .execute()
       await db.insertInto('signing_keys').values(fresh).execute()
+      await store.invalidations.mark(db, 'signing_keys')
       const retired: SigningKeyRow | null = current
         ? { ...current, status: 'retired', retired_at: now, publish_until: publishUntil }
         : null
@@ -119,6 +130,7 @@ export function createSigningKeys(options: SigningKeysOptions): SigningKeys {
     async active() {
       const now = clock.now().getTime()
       if (cached && cached.until > now) return cached.key
+      const stamp = drops
       let row = await store.db
         .selectFrom('signing_keys')
         .selectAll()
@@ -138,7 +150,7 @@ export function createSigningKeys(options: SigningKeysOptions): SigningKeys {
         }
       }
       const key = await toActive(row)
-      cached = { key, until: now + cacheMs }
+      if (stamp === drops) cached = { key, until: now + cacheMs }
       return key
     },
     async jwks() {
@@ -156,7 +168,7 @@ export function createSigningKeys(options: SigningKeysOptions): SigningKeys {
     },
     async rotate(actor = DEPUTY): Promise<SigningKeyRotation> {
       const { active, retired } = await activateNew(true)
-      cached = undefined
+      await store.invalidations.announce('signing_keys', active.kid)
       await options.audit.append({
         type: 'signing-key.rotated',
         actor,

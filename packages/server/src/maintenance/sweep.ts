@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely'
 import type { AuditLog } from '../audit/types.js'
 import type { ResolvedConfig } from '../config/load.js'
 import type { Clock } from '../lib/clock.js'
+import { markChanged } from '../store/invalidations.js'
 import type { Database } from '../store/schema.js'
 
 /** Rows one statement deletes, so a sweep never holds a lock for long. */
@@ -102,6 +103,8 @@ async function deleteClients(db: Kysely<Database>, ids: string[]): Promise<numbe
       .executeTakeFirst()
     total += Number(result.numDeletedRows)
   }
+  // Every process drops what it cached of them at its next check (store/invalidations.ts).
+  if (total > 0) await markChanged(db, 'clients')
   return total
 }
 

@@ -1,3 +1,4 @@
+import type { Kysely } from 'kysely'
 import { z } from 'zod'
 import type { RefusalLog } from '../audit/refusals.js'
 import type { Actor, AuditLog } from '../audit/types.js'
@@ -11,7 +12,7 @@ import { createRateLimiter, RateLimited } from '../lib/rate-limit.js'
 import type { SafeFetchOptions } from '../lib/safe-fetch.js'
 import { createTtlCache } from '../lib/ttl-cache.js'
 import type { Store } from '../store/db.js'
-import type { ClientAuthMethod, ClientKind, ClientRow } from '../store/schema.js'
+import type { ClientAuthMethod, ClientKind, ClientRow, Database } from '../store/schema.js'
 import {
   type ClientMetadataDocument,
   ClientMetadataRefused,
@@ -173,14 +174,14 @@ export interface ClientsDeps {
   /** Limits of metadata document fetches (tests shorten the deadline). */
   metadataFetch?: Pick<SafeFetchOptions, 'timeoutMs' | 'maxBytes'>
   /**
-   * How long this process may keep using a registered client's row (status, secret digest, grant
-   * types) after another process changed it; changes made through this process show at once.
-   * Default 2 s; 0 turns the cache off.
+   * How long this process keeps a registered client's row (status, secret digest, grant types)
+   * at most; a change made through Deputy anywhere drops it sooner (store/invalidations.ts), so
+   * this bounds only changes made behind Deputy's back (SQL by hand). Default 2 s; 0: no cache.
    */
   cacheMs?: number
 }
 
-/** How long a registered client's row is reused by default: the staleness bound across replicas. */
+/** How long a registered client's row is reused at most (changes through Deputy drop it at once). */
 export const CLIENT_CACHE_MS = 2_000
 
 /**
@@ -236,11 +237,15 @@ export function createClients(deps: ClientsDeps) {
   }
   /**
    * Registered (non-URL) clients as last read, with their secret digest: the token endpoint reads
-   * a client on every request. Entries live `cacheMs` (the bound on how late a disable or a new
-   * secret written by another replica takes effect here) and are dropped on every local write.
+   * a client on every request. An entry is dropped when any process changes the client (at once,
+   * or within `cacheCheckIntervalMs` if the announcement is lost) and lives `cacheMs` at most.
    */
   const cache = createTtlCache<string, { client: Client; secretHash: string | null }>(
     deps.cacheMs ?? CLIENT_CACHE_MS,
+  )
+  // A client changed by any process is dropped here at once (store/invalidations.ts).
+  deps.store.invalidations.subscribe('clients', (clientId) =>
+    clientId === undefined ? cache.clear() : cache.delete(clientId),
   )
 
   async function getClient(clientId: string): Promise<Client | undefined> {
@@ -420,18 +425,17 @@ export function createClients(deps: ClientsDeps) {
     }
   }
 
-  async function endGrants(clientId: string, reason: string): Promise<void> {
+  /** Ends a client's grants, refresh tokens and codes, inside the caller's transaction. */
+  async function endGrants(trx: Kysely<Database>, clientId: string, reason: string): Promise<void> {
     const now = deps.clock.now().getTime()
-    await db.transaction().execute(async (trx) => {
-      await trx
-        .updateTable('grants')
-        .set({ revoked_at: now, revoked_reason: reason })
-        .where('client_id', '=', clientId)
-        .where('revoked_at', 'is', null)
-        .execute()
-      await trx.deleteFrom('refresh_tokens').where('client_id', '=', clientId).execute()
-      await trx.deleteFrom('authorization_codes').where('client_id', '=', clientId).execute()
-    })
+    await trx
+      .updateTable('grants')
+      .set({ revoked_at: now, revoked_reason: reason })
+      .where('client_id', '=', clientId)
+      .where('revoked_at', 'is', null)
+      .execute()
+    await trx.deleteFrom('refresh_tokens').where('client_id', '=', clientId).execute()
+    await trx.deleteFrom('authorization_codes').where('client_id', '=', clientId).execute()
   }
 
   return {
@@ -642,15 +646,21 @@ export function createClients(deps: ClientsDeps) {
 
     /** Disables a client: no new tokens, its grants and refresh tokens end now. */
     async disable(clientId: string, actor: Actor): Promise<void> {
-      const result = await db
-        .updateTable('clients')
-        .set({ status: 'disabled', updated_at: deps.clock.now().getTime() })
-        .where('client_id', '=', clientId)
-        .executeTakeFirst()
-      cache.delete(clientId)
-      if (Number(result.numUpdatedRows) === 0)
-        throw new DeputyError('ERR_NOT_FOUND', `no client ${clientId}`)
-      await endGrants(clientId, 'client-disabled')
+      // The status, the end of its grants and the change counter commit together: no replica
+      // can see a disabled client whose refresh tokens still work, or miss the change.
+      const found = await db.transaction().execute(async (trx) => {
+        const result = await trx
+          .updateTable('clients')
+          .set({ status: 'disabled', updated_at: deps.clock.now().getTime() })
+          .where('client_id', '=', clientId)
+          .executeTakeFirst()
+        if (Number(result.numUpdatedRows) === 0) return false
+        await endGrants(trx, clientId, 'client-disabled')
+        await deps.store.invalidations.mark(trx, 'clients')
+        return true
+      })
+      if (!found) throw new DeputyError('ERR_NOT_FOUND', `no client ${clientId}`)
+      await deps.store.invalidations.announce('clients', clientId)
       await deps.audit.append({
         type: 'client.disabled',
         actor,
@@ -660,14 +670,18 @@ export function createClients(deps: ClientsDeps) {
 
     /** Deletes a client and everything it held. */
     async delete(clientId: string, actor: Actor): Promise<void> {
-      await endGrants(clientId, 'client-deleted')
-      const result = await db
-        .deleteFrom('clients')
-        .where('client_id', '=', clientId)
-        .executeTakeFirst()
-      cache.delete(clientId)
-      if (Number(result.numDeletedRows) === 0)
-        throw new DeputyError('ERR_NOT_FOUND', `no client ${clientId}`)
+      const found = await db.transaction().execute(async (trx) => {
+        await endGrants(trx, clientId, 'client-deleted')
+        const result = await trx
+          .deleteFrom('clients')
+          .where('client_id', '=', clientId)
+          .executeTakeFirst()
+        if (Number(result.numDeletedRows) === 0) return false
+        await deps.store.invalidations.mark(trx, 'clients')
+        return true
+      })
+      if (!found) throw new DeputyError('ERR_NOT_FOUND', `no client ${clientId}`)
+      await deps.store.invalidations.announce('clients', clientId)
       await deps.audit.append({
         type: 'client.deleted',
         actor,

@@ -55,7 +55,7 @@ function toResource(row: ResourceRow, scopes: { scope: string; description: stri
   }
 }
 
-/** How long a resource as read is reused by default: the staleness bound across replicas. */
+/** How long a resource as read is reused at most (changes through Deputy drop it at once). */
 export const RESOURCE_CACHE_MS = 2_000
 
 /** The key under which the cache keeps the default resource's URI (no URI is empty). */
@@ -63,8 +63,8 @@ const DEFAULT_KEY = ''
 
 /**
  * The resources registry: register, list, find, and resolve a request's `resource`. Lookups are
- * cached for `cacheMs` (default 2 s, 0 turns it off): a resource changed or removed by another
- * process is seen here at most that late; changes made here show at once.
+ * cached for `cacheMs` (default 2 s, 0 turns it off) and dropped when any process changes a
+ * resource (store/invalidations.ts: at once, or within `cacheCheckIntervalMs`).
  */
 export function createResources(deps: {
   store: Store
@@ -75,6 +75,8 @@ export function createResources(deps: {
   const db = deps.store.db
   /** Resources by URI (null: known not to exist), and under DEFAULT_KEY the default's URI. */
   const cache = createTtlCache<string, Resource | string | null>(deps.cacheMs ?? RESOURCE_CACHE_MS)
+  // Any resource changed anywhere may change the default too: drop them all (few, cheap to read).
+  deps.store.invalidations.subscribe('resources', () => cache.clear())
 
   async function get(uri: string): Promise<Resource | undefined> {
     if (uri === DEFAULT_KEY) return undefined
@@ -178,8 +180,9 @@ export function createResources(deps: {
             )
             .execute()
         }
+        await deps.store.invalidations.mark(trx, 'resources')
       })
-      cache.clear()
+      await deps.store.invalidations.announce('resources', uri)
       await deps.audit.append({
         type: 'resource.registered',
         actor,
@@ -194,10 +197,14 @@ export function createResources(deps: {
     },
 
     async remove(uri: string, actor: Actor): Promise<void> {
-      const result = await db.deleteFrom('resources').where('uri', '=', uri).executeTakeFirst()
-      cache.clear()
-      if (Number(result.numDeletedRows) === 0)
-        throw new DeputyError('ERR_NOT_FOUND', `no resource ${uri}`)
+      const found = await db.transaction().execute(async (trx) => {
+        const result = await trx.deleteFrom('resources').where('uri', '=', uri).executeTakeFirst()
+        if (Number(result.numDeletedRows) === 0) return false
+        await deps.store.invalidations.mark(trx, 'resources')
+        return true
+      })
+      if (!found) throw new DeputyError('ERR_NOT_FOUND', `no resource ${uri}`)
+      await deps.store.invalidations.announce('resources', uri)
       await deps.audit.append({
         type: 'resource.removed',
         actor,

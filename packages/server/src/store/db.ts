@@ -16,6 +16,7 @@ import pg from 'pg'
 import { isPostgresUrl } from '../config/load.js'
 import { DeputyError } from '../lib/errors.js'
 import { createGate, type Gate } from '../lib/gate.js'
+import { createInvalidations, type Invalidations } from './invalidations.js'
 import type { Database } from './schema.js'
 import { localSignals, postgresSignals, type Signals } from './signals.js'
 
@@ -39,8 +40,16 @@ export interface Store {
   beforeClose?(hook: () => Promise<void>): void
   /** Messages to the other processes on this database (store/signals.ts). */
   signals: Signals
+  /** Changes to cached rows, from any process on this database (store/invalidations.ts). */
+  invalidations: Invalidations
   /** PostgreSQL only: the connection pool's clients right now (for /metrics). */
   poolStats?(): { total: number; idle: number; waiting: number }
+}
+
+/** How a store is opened. */
+export interface StoreOptions {
+  /** How often cached rows' change counters are read (config `cacheCheckIntervalMs`). */
+  cacheCheckIntervalMs?: number
 }
 
 const PG_INT8 = 20
@@ -51,7 +60,8 @@ const PG_INT8 = 20
  * and a CLI command) can share the file, and with `synchronous=FULL` so an acknowledged write —
  * an audit event above all — survives a crash of the machine, not only of the process.
  */
-export function openStore(database: string): Store {
+export function openStore(database: string, options: StoreOptions = {}): Store {
+  const checks = { checkIntervalMs: options.cacheCheckIntervalMs }
   if (isPostgresUrl(database)) {
     const pool = new pg.Pool({
       connectionString: database,
@@ -70,17 +80,20 @@ export function openStore(database: string): Store {
     const signals = postgresSignals(database, async (channel, payload) => {
       await sql`SELECT pg_notify(${channel}, ${payload})`.execute(db)
     })
+    const invalidations = createInvalidations(db, signals, checks)
     return {
       db,
       dialect: 'postgres',
       location: redactUrl(database),
       signals,
+      invalidations,
       poolStats: () => ({
         total: pool.totalCount,
         idle: pool.idleCount,
         waiting: pool.waitingCount,
       }),
       async close() {
+        invalidations.close()
         await signals.close()
         await db.destroy()
       },
@@ -108,14 +121,17 @@ export function openStore(database: string): Store {
     dialect: new GatedSqliteDialect({ database: reusingStatements(sqlite) }, sqlite, writeGate),
   })
   const signals = localSignals()
+  const invalidations = createInvalidations(db, signals, checks)
   return {
     db,
     dialect: 'sqlite',
     location: database,
     writeGate,
     signals,
+    invalidations,
     beforeClose: (hook) => void hooks.push(hook),
     async close() {
+      invalidations.close()
       for (const hook of hooks.splice(0)) await hook()
       await signals.close()
       await db.destroy()

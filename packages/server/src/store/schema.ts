@@ -42,6 +42,7 @@ export interface Database {
   provider_identities: ProviderIdentitiesTable
   provider_flows: ProviderFlowsTable
   connections: ConnectionsTable
+  cache_versions: CacheVersionsTable
 }
 
 export type UserStatus = 'active' | 'disabled'
@@ -549,4 +550,11 @@ export interface AuditCheckpointsTable {
   /** Compact JWS, typ `deputy-audit-checkpoint+jwt`, claims iss, iat, seq, hash. */
   jws: string
   created_at: number
+}
+
+/** A change counter per cached kind (migration 0024, store/invalidations.ts). */
+export interface CacheVersionsTable {
+  /** `clients`, `resources`, `signing_keys`. */
+  kind: string
+  version: number
 }

@@ -18,6 +18,11 @@ export interface Signals {
    * subscribers (PostgreSQL: its LISTEN is in place), so a read after it cannot miss a change.
    */
   ready(channel: string): Promise<void>
+  /**
+   * Calls `listener` whenever payloads may have been missed (PostgreSQL: the listening connection
+   * failed, and again once it listens again): whoever relies on hearing every change re-reads.
+   */
+  onMissed(listener: () => void): () => void
   close(): Promise<void>
 }
 
@@ -37,6 +42,9 @@ export function localSignals(): Signals {
       return () => emitter.off(channel, listener)
     },
     async ready() {},
+    onMissed() {
+      return () => {}
+    },
     async close() {
       emitter.removeAllListeners()
     },
@@ -63,6 +71,12 @@ export function postgresSignals(
   let connecting: Promise<pg.Client> | undefined
   let closed = false
   let retry: NodeJS.Timeout | undefined
+  let everConnected = false
+  /** Who hears of a gap in listening (a failed connection, its replacement). */
+  const missed = new Set<() => void>()
+  const gap = () => {
+    for (const listener of missed) listener()
+  }
 
   function connect(): Promise<pg.Client> {
     connecting ??= (async () => {
@@ -75,6 +89,7 @@ export function postgresSignals(
         if (client === next) client = undefined
         connecting = undefined
         next.end().catch(() => {})
+        if (!closed) gap()
         if (!closed) {
           retry = setTimeout(() => void connect().catch(onError), 1000)
           retry.unref()
@@ -82,7 +97,11 @@ export function postgresSignals(
       })
       await next.connect()
       for (const channel of listening) await next.query(`LISTEN ${channel}`)
+      const replaced = everConnected
+      everConnected = true
       client = next
+      // Payloads sent while no connection listened are lost: say so once this one listens.
+      if (replaced) gap()
       return next
     })().catch((err) => {
       connecting = undefined
@@ -115,8 +134,13 @@ export function postgresSignals(
     async ready(channel) {
       await listened.get(channel)
     },
+    onMissed(listener) {
+      missed.add(listener)
+      return () => missed.delete(listener)
+    },
     async close() {
       closed = true
+      missed.clear()
       clearTimeout(retry)
       emitter.removeAllListeners()
       const current = client ?? (connecting ? await connecting.catch(() => undefined) : undefined)
