@@ -25,7 +25,10 @@ export async function seriousViolations(page: Page): Promise<string[]> {
     const axe = (
       globalThis as unknown as {
         axe: {
-          run(context: unknown, options: unknown): Promise<{
+          run(
+            context: unknown,
+            options: unknown,
+          ): Promise<{
             violations: { id: string; impact: string; nodes: { target: unknown }[] }[]
           }>
         }
