@@ -21,6 +21,7 @@ import { writeCheckpoint } from './audit/checkpoints.js'
 import { createRefusalLog, type RefusalLog } from './audit/refusals.js'
 import type { AuditLog } from './audit/types.js'
 import type { ResolvedConfig } from './config/load.js'
+import { createConsoleRoutes } from './console/routes.js'
 import { clientAddressMiddleware, trustedProxies } from './http/client-address.js'
 import type { AppEnv } from './http/env.js'
 import { errorResponse } from './http/errors.js'
@@ -445,6 +446,8 @@ export async function createDeputy(
   app.route('/admin/api', createPolicyAdminApi({ ...deps, adminGate }))
   app.route('/admin/api', createApprovalAdminApi({ ...deps, adminGate }))
   app.route('/admin/api', createProviderAdminApi({ ...deps, adminGate }))
+  // The operator console's pages (/admin, /admin/people …), over the same domain services.
+  app.route('/', createConsoleRoutes(deps))
   // The authorization server, one module per endpoint.
   app.route('/', createMetadataRoutes(deps))
   app.route('/', createRegistrationRoutes(deps))

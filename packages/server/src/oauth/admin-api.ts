@@ -194,6 +194,13 @@ export function createOAuthAdminApi(deps: {
     if (!client) throw new DeputyError('ERR_NOT_FOUND', `no client ${id}`)
     return c.json(clientToWire(client), 200, noStore)
   })
+  app.post('/clients/:id/enable', async (c) => {
+    const id = c.req.param('id')
+    await deps.clients.enable(id, c.get('actor'))
+    const client = await deps.clients.get(id)
+    if (!client) throw new DeputyError('ERR_NOT_FOUND', `no client ${id}`)
+    return c.json(clientToWire(client), 200, noStore)
+  })
   app.delete('/clients/:id', async (c) => {
     await deps.clients.delete(c.req.param('id'), c.get('actor'))
     return c.body(null, 204, noStore)

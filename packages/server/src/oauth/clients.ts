@@ -668,6 +668,31 @@ export function createClients(deps: ClientsDeps) {
       })
     },
 
+    /**
+     * Enables a disabled client again: it may ask for tokens anew (the grants that ended when it
+     * was disabled stay ended; people consent again).
+     */
+    async enable(clientId: string, actor: Actor): Promise<void> {
+      const row = await db
+        .selectFrom('clients')
+        .select('client_id')
+        .where('client_id', '=', clientId)
+        .executeTakeFirst()
+      if (!row) throw new DeputyError('ERR_NOT_FOUND', `no client ${clientId}`)
+      // Recorded before it is in force: enabling lets the client ask for tokens again.
+      await deps.audit.append({
+        type: 'client.enabled',
+        actor,
+        target: { type: 'client', id: clientId },
+      })
+      await db
+        .updateTable('clients')
+        .set({ status: 'active', updated_at: deps.clock.now().getTime() })
+        .where('client_id', '=', clientId)
+        .execute()
+      cache.delete(clientId)
+    },
+
     /** Deletes a client and everything it held. */
     async delete(clientId: string, actor: Actor): Promise<void> {
       const found = await db.transaction().execute(async (trx) => {

@@ -3,9 +3,16 @@ import { STYLESHEET_PATH } from './assets.js'
 
 /**
  * The frame every page shares: language, viewport, the one stylesheet, and a landmark; `script`
- * names a script from /assets/ (deferred, so pages work before and without it).
+ * names a script from /assets/ (deferred, so pages work before and without it). `wide` pages (the
+ * operator console) use more of a desktop screen; `nav` goes in the header.
  */
-export function Layout(props: { title: string; children: Child; script?: string }) {
+export function Layout(props: {
+  title: string
+  children: Child
+  script?: string
+  wide?: boolean
+  nav?: Child
+}) {
   return (
     <html lang="en">
       <head>
@@ -16,11 +23,14 @@ export function Layout(props: { title: string; children: Child; script?: string 
         <link rel="stylesheet" href={STYLESHEET_PATH} />
         {props.script ? <script src={props.script} defer /> : null}
       </head>
-      <body>
+      <body class={props.wide ? 'wide' : undefined}>
         <a class="skip" href="#main">
           Skip to content
         </a>
-        <header class="site">Deputy</header>
+        <header class="site">
+          Deputy
+          {props.nav ?? null}
+        </header>
         <main id="main">{props.children}</main>
       </body>
     </html>

@@ -145,4 +145,60 @@ form + p { margin-top: 1rem; }
 label.check { display: flex; gap: 0.5rem; align-items: center; font-weight: 400; }
 dl.facts { grid-template-columns: 1fr; gap: 0.15rem; }
 dl.facts dd { margin-bottom: 0.5rem; }
+/* The operator console (/admin): wider pages, a navigation bar, lists that wrap on a phone. */
+body.wide header.site, body.wide main { max-width: 64rem; }
+body.wide main { width: calc(100% - 2rem); }
+header.site nav ul {
+  list-style: none;
+  display: flex;
+  flex-wrap: wrap;
+  gap: 0.25rem 1.25rem;
+  padding: 0;
+  margin: 0.5rem 0 0;
+  font-weight: 400;
+}
+header.site nav a { display: inline-block; padding: 0.25rem 0; }
+header.site nav a[aria-current="page"] { font-weight: 700; text-decoration-thickness: 3px; }
+ul.rows { list-style: none; padding: 0; margin: 0 0 1rem; }
+ul.rows li { padding: 0.6rem 0; border-top: 1px solid var(--border); overflow-wrap: anywhere; }
+ul.rows li p { margin: 0.15rem 0 0; }
+ul.stats {
+  display: grid;
+  grid-template-columns: repeat(auto-fill, minmax(11rem, 1fr));
+  gap: 0.75rem;
+  list-style: none;
+  padding: 0;
+  margin: 0 0 1.5rem;
+}
+ul.stats a {
+  display: block;
+  padding: 0.75rem 1rem;
+  border: 1px solid var(--border);
+  border-radius: 0.5rem;
+  text-decoration: none;
+}
+ul.stats strong { display: block; font-size: 1.6rem; }
+.actions { display: flex; flex-wrap: wrap; gap: 0.5rem; margin: 0 0 1rem; }
+.actions button, .actions a.button, button.inline { width: auto; margin: 0; }
+button.danger { background: var(--error-text); color: var(--card); }
+form.filters {
+  display: grid;
+  grid-template-columns: repeat(auto-fill, minmax(13rem, 1fr));
+  gap: 0 1rem;
+  margin-bottom: 1rem;
+}
+input[type="search"], input[type="datetime-local"], textarea {
+  width: 100%;
+  padding: 0.6rem 0.75rem;
+  font: inherit;
+  color: inherit;
+  background: var(--bg);
+  border: 1px solid var(--border);
+  border-radius: 0.5rem;
+}
+textarea { font-family: ui-monospace, monospace; font-size: 0.9rem; min-height: 8rem; }
+fieldset { border: 1px solid var(--border); border-radius: 0.5rem; margin: 0 0 1rem; padding: 0.5rem 1rem; }
+legend { font-weight: 600; padding: 0 0.25rem; }
+select:focus-visible, textarea:focus-visible { outline: 3px solid var(--focus); outline-offset: 2px; }
+ul.actions { list-style: none; padding: 0; }
 `

@@ -1,0 +1,134 @@
+import { Hono } from 'hono'
+import type { ApprovalRequests } from '../approvals/requests.js'
+import { countAuditEvents, searchAudit } from '../audit/query.js'
+import type { AppEnv } from '../http/env.js'
+import type { Users } from '../identity/users.js'
+import type { SigningKeys } from '../keys/types.js'
+import { type ApprovalView, approvalsListPage } from '../ui/console/approvals.js'
+import { dashboardPage } from '../ui/console/dashboard.js'
+import { keysPage } from '../ui/console/keys.js'
+import { type AuditConsoleDeps, auditLine, registerAuditPages } from './audit.js'
+import { type ClientsConsoleDeps, registerClientPages } from './clients.js'
+import { consoleAction, consoleView, done, html } from './gate.js'
+import { type PeopleConsoleDeps, registerPeoplePages } from './people.js'
+
+/** What the operator console uses: the same domain services as the admin API and the CLI. */
+export interface ConsoleDeps
+  extends Omit<PeopleConsoleDeps, 'users'>,
+    Omit<ClientsConsoleDeps, 'users'>,
+    Omit<AuditConsoleDeps, 'users'> {
+  users: Users
+  signingKeys: Pick<SigningKeys, 'list' | 'rotate'>
+  approvals: Pick<ApprovalRequests, 'list'>
+}
+
+/** Most pending approvals the dashboard counts exactly. */
+const PENDING_COUNTED = 1000
+const APPROVAL_STATUSES = ['pending', 'approved', 'denied', 'expired'] as const
+
+/**
+ * The operator console at /admin (issue 15 §1): server-rendered pages for administrators. Every
+ * page and change goes through the gate in gate.ts; every change calls the domain function the
+ * admin API calls, so it is audited the same, with the administrator as actor.
+ */
+export function createConsoleRoutes(deps: ConsoleDeps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>()
+
+  app.get(
+    '/admin',
+    consoleView(deps, async (c) => {
+      const [people, clients, tokensIssued, pending, refusals] = await Promise.all([
+        deps.users.list(),
+        deps.clients.list(),
+        countAuditEvents(deps.store, 'token.issued'),
+        deps.approvals.list({ status: 'pending', limit: PENDING_COUNTED + 1 }),
+        searchAudit(deps.store, { refusals: true }, { limit: 8 }),
+      ])
+      return html(
+        c,
+        dashboardPage({
+          people: people.length,
+          clients: clients.length,
+          tokensIssued,
+          pendingApprovals: {
+            count: Math.min(pending.length, PENDING_COUNTED),
+            more: pending.length > PENDING_COUNTED,
+          },
+          refusals: refusals.map(auditLine),
+        }),
+      )
+    }),
+  )
+
+  registerPeoplePages(app, deps)
+  registerClientPages(app, deps)
+  registerAuditPages(app, deps)
+
+  app.get(
+    '/admin/approvals',
+    consoleView(deps, async (c) => {
+      const asked = c.req.query('status') ?? 'pending'
+      const status = (APPROVAL_STATUSES as readonly string[]).includes(asked)
+        ? (asked as (typeof APPROVAL_STATUSES)[number])
+        : asked === 'all'
+          ? undefined
+          : 'pending'
+      const requests = await deps.approvals.list({ ...(status && { status }), limit: 100 })
+      const names = new Map<string, string>()
+      const nameOf = async (kind: 'user' | 'client', id: string) => {
+        const key = `${kind}:${id}`
+        if (!names.has(key)) {
+          const found =
+            kind === 'user'
+              ? (await deps.users.findById(id))?.email
+              : (await deps.clients.get(id))?.name
+          names.set(key, found ?? id)
+        }
+        return names.get(key) as string
+      }
+      const approvals: ApprovalView[] = []
+      for (const r of requests) {
+        approvals.push({
+          id: r.id,
+          status: r.status,
+          person: await nameOf('user', r.userId),
+          client: await nameOf('client', r.clientId),
+          bindingMessage: r.bindingMessage,
+          createdAt: new Date(r.createdAt).toISOString(),
+          expiresAt: new Date(r.expiresAt).toISOString(),
+        })
+      }
+      return html(c, approvalsListPage({ approvals, status: status ?? 'all' }))
+    }),
+  )
+
+  app.get(
+    '/admin/keys',
+    consoleView(deps, async (c, admin) =>
+      html(
+        c,
+        keysPage({
+          keys: await deps.signingKeys.list(),
+          csrfToken: admin.session.csrfToken,
+          ...(c.req.query('done') === 'rotated' && {
+            notice: 'Rotated: the new key signs from now on; the previous one stays published.',
+          }),
+        }),
+      ),
+    ),
+  )
+
+  app.post(
+    '/admin/keys/rotate',
+    consoleAction(
+      deps,
+      () => '/admin/keys',
+      async (c, admin) => {
+        await deps.signingKeys.rotate(admin.actor)
+        return done(c, '/admin/keys?done=rotated')
+      },
+    ),
+  )
+
+  return app
+}
