@@ -3,9 +3,15 @@ import { STYLESHEET_PATH } from './assets.js'
 
 /**
  * The frame every page shares: language, viewport, the one stylesheet, and a landmark; `script`
- * names a script from /assets/ (deferred, so pages work before and without it).
+ * (or `scripts`) names a script from /assets/ (deferred, so pages work before and without it).
  */
-export function Layout(props: { title: string; children: Child; script?: string }) {
+export function Layout(props: {
+  title: string
+  children: Child
+  script?: string
+  /** Several scripts from /assets/, run in this order (deferred scripts keep document order). */
+  scripts?: readonly string[]
+}) {
   return (
     <html lang="en">
       <head>
@@ -15,6 +21,9 @@ export function Layout(props: { title: string; children: Child; script?: string 
         <title>{`${props.title} · Deputy`}</title>
         <link rel="stylesheet" href={STYLESHEET_PATH} />
         {props.script ? <script src={props.script} defer /> : null}
+        {(props.scripts ?? []).map((src) => (
+          <script src={src} defer />
+        ))}
       </head>
       <body>
         <a class="skip" href="#main">

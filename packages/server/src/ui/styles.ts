@@ -145,4 +145,9 @@ form + p { margin-top: 1rem; }
 label.check { display: flex; gap: 0.5rem; align-items: center; font-weight: 400; }
 dl.facts { grid-template-columns: 1fr; gap: 0.15rem; }
 dl.facts dd { margin-bottom: 0.5rem; }
+[hidden] { display: none !important; }
+.passkey { margin-top: 1.5rem; }
+ul.passkeys { list-style: none; padding: 0; margin: 0 0 1rem; }
+ul.passkeys li { padding: 0.75rem 0; border-top: 1px solid var(--border); overflow-wrap: anywhere; }
+ul.passkeys li p { margin: 0 0 0.5rem; }
 `
