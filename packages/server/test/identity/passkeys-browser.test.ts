@@ -451,6 +451,60 @@ for (const dialect of DIALECTS) {
         expect(bare.status).toBe(403)
       })
 
+      it('accepts a registration answer only from the session that asked, and only once', async () => {
+        const bob = await f.signedIn('bob')
+        const csrf = hiddenField(await (await bob.get('/account/security')).text(), 'csrf_token')
+        const json = { 'content-type': 'application/json', 'x-csrf-token': csrf }
+        const asked = await bob.request('/account/security/passkeys/options', {
+          method: 'POST',
+          headers: json,
+          body: '{}',
+        })
+        const { options } = (await asked.json()) as { options: Record<string, unknown> }
+        await alice.page.goto(`${f.origin}/account/security`)
+        const response = await alice.page.evaluate(
+          (o) =>
+            (
+              window as unknown as {
+                SimpleWebAuthnBrowser: { startRegistration(x: unknown): Promise<unknown> }
+              }
+            ).SimpleWebAuthnBrowser.startRegistration({ optionsJSON: o }),
+          options,
+        )
+        const body = JSON.stringify({ name: 'Second key', response })
+
+        // Another session (Alice's) cannot use the challenge Bob's session was given.
+        const other = await f.signedIn('alice')
+        const otherCsrf = hiddenField(
+          await (await other.get('/account/security')).text(),
+          'csrf_token',
+        )
+        const foreign = await other.request('/account/security/passkeys', {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-csrf-token': otherCsrf },
+          body,
+        })
+        expect(foreign.status).toBe(400)
+        expect(await f.deputy.deps.passkeys.list(f.alice.id)).toHaveLength(1)
+
+        const added = await bob.request('/account/security/passkeys', {
+          method: 'POST',
+          headers: json,
+          body,
+        })
+        expect(added.status).toBe(201)
+        const again = await bob.request('/account/security/passkeys', {
+          method: 'POST',
+          headers: json,
+          body,
+        })
+        expect(again.status).toBe(400)
+        await expect(again.json()).resolves.toMatchObject({
+          message: 'This passkey request has expired. Try again.',
+        })
+        expect(await f.deputy.deps.passkeys.list(f.bob.id)).toHaveLength(2)
+      })
+
       it('refuses a registration without the session’s CSRF header', async () => {
         const bob = await f.signedIn('bob')
         const answer = await bob.request('/account/security/passkeys/options', {
