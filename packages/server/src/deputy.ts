@@ -27,6 +27,8 @@ import type { AppEnv } from './http/env.js'
 import { errorResponse } from './http/errors.js'
 import { createMetrics, type Metrics } from './http/metrics.js'
 import { refuseNulInPath, requestContext, securityHeaders } from './http/middleware.js'
+import { createPasskeyRoutes } from './identity/passkey-routes.js'
+import { createPasskeys, PASSKEY_CHALLENGE_DIGEST, type Passkeys } from './identity/passkeys.js'
 import { createRoles, type Roles } from './identity/roles.js'
 import { createIdentityRoutes } from './identity/routes.js'
 import { readSession } from './identity/sessions.js'
@@ -103,6 +105,8 @@ export interface DeputyDeps {
   masterKeys: MasterKeyRing
   signingKeys: SigningKeys
   users: Users
+  /** People's passkeys: registration, sign-in, removal (identity/passkeys.ts). */
+  passkeys: Passkeys
   roles: Roles
   /** Keys for the admin API (shown once, stored as digests). */
   adminApiKeys: AdminApiKeys
@@ -259,6 +263,15 @@ export async function openDeputy(
     sealer,
     masterKeys,
     users,
+    passkeys: createPasskeys({
+      db: store.db,
+      clock,
+      config,
+      users,
+      audit,
+      refusals,
+      challengeMac: createKeyedDigest(masterKeys, PASSKEY_CHALLENGE_DIGEST),
+    }),
     roles: createRoles({ store, clock, audit }),
     adminApiKeys: createAdminApiKeys({ store, clock, audit }),
     resources: createResources({ store, clock, audit }),
@@ -425,6 +438,7 @@ export async function createDeputy(
     '/',
     createIdentityRoutes({ ...deps, signInProviders: () => signInProviders(deps.providers) }),
   )
+  app.route('/', createPasskeyRoutes(deps))
   // One gate for the whole admin API; each part mounts its routes behind it.
   const adminGate = requireAdmin(deps.adminApiKeys, (request) => readSession(deps, request))
   // Prometheus scrapes with an admin API key as its bearer token (or `metricsPort`, unprotected

@@ -17,7 +17,8 @@ import { type ShownApproval, shownApproval, shownDigest } from './shown.js'
 // request at /approvals/<id> with Approve and Deny, and /approvals/events, the server-sent events
 // that keep both live. A decision binds to what the page displayed: the page carries the digest
 // of its content, the decision posts it back, and a digest that no longer matches the request is
-// refused. High-risk types need the password entered within approvalFreshSignInMinutes.
+// refused. High-risk types need the password entered (or a passkey used) within
+// approvalFreshSignInMinutes.
 
 /** A resource as the inbox names it (oauth/resources.ts). */
 interface ResourceEntry {
@@ -53,6 +54,9 @@ export interface InboxDeps extends SessionDeps, DecideDeps {
 const KEEP_ALIVE_MS = 25_000
 
 const ID_SHAPE = /^[A-Za-z0-9_-]{1,64}$/
+
+/** How a session must have been signed in to confirm a high-risk approval (passkeys: user-verified). */
+const FRESH_SIGN_IN_METHODS: ReadonlySet<string> = new Set(['password', 'passkey'])
 
 function page(c: Context<AppEnv>, body: string, status = 200): Response {
   return c.html(body, status as 200, { 'Cache-Control': 'no-store' })
@@ -117,11 +121,12 @@ export function createInboxRoutes(deps: InboxDeps): Hono<AppEnv> {
     return request?.userId === session.user.id ? request : undefined
   }
 
-  // Only a password typed within minutes counts: a provider sign-in completes without the person
-  // typing anything while the provider's session is still open in the browser.
+  // Only a password typed or a user-verified passkey used within minutes counts: a provider
+  // sign-in completes without the person doing anything while the provider's session is still
+  // open in the browser.
   const needsFreshSignIn = (shown: ShownApproval, session: CurrentSession) =>
     shown.highRisk &&
-    (session.signedInWith !== 'password' ||
+    (!FRESH_SIGN_IN_METHODS.has(session.signedInWith) ||
       deps.clock.now().getTime() - session.signedInAt > freshMs)
 
   app.get('/approvals', async (c) => {
@@ -279,7 +284,7 @@ export function createInboxRoutes(deps: InboxDeps): Hono<AppEnv> {
           : 'This request was already decided.',
         back,
       )
-    // Approve counts only with a fresh password for high-risk types; Deny always counts.
+    // Approve counts only with a fresh password or passkey for high-risk types; Deny always counts.
     if (decision === 'approve' && needsFreshSignIn(shown, session)) return toSignIn(c, back, true)
     const result = await decideApproval(deps, {
       id: request.id,

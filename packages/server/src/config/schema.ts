@@ -293,7 +293,7 @@ export const ConfigSchema = z
       .max(1440)
       .default(5)
       .describe(
-        'Approving a request with a high-risk detail type needs the password entered within this many minutes.',
+        'Approving a request with a high-risk detail type needs the password entered (or a passkey used) within this many minutes.',
       ),
     smtpUrl: z
       .url({ protocol: /^smtps?$/ })

@@ -118,18 +118,7 @@ export async function signIn(deps: LoginDeps, attempt: LoginAttempt): Promise<Lo
     return { ok: false, locked: false }
   }
 
-  if (attempt.previousSessionId) {
-    const ended = await endSession(deps, attempt.previousSessionId)
-    if (ended) {
-      await audit.append({
-        actor: { type: 'user', id: ended.userId },
-        requestId: attempt.requestId,
-        type: 'session.ended',
-        reason: 'replaced at sign-in',
-        data: { session: ended.idHash.slice(0, 16) },
-      })
-    }
-  }
+  await endReplacedSession(deps, attempt.previousSessionId, attempt.requestId)
   const session = await startSession(deps, user.id)
   await recordSuccess(db, keys, settings)
   await audit.append({
@@ -139,6 +128,27 @@ export async function signIn(deps: LoginDeps, attempt: LoginAttempt): Promise<Lo
     data: { ...where, session: session.idHash.slice(0, 16) },
   })
   return { ok: true, user, session }
+}
+
+/**
+ * Ends the session a browser came to sign-in with, if any, and records it: a planted session id
+ * must not survive sign-in (session fixation, OWASP ASVS V3.2.1).
+ */
+export async function endReplacedSession(
+  deps: SessionDeps & { audit: AuditLog },
+  previousSessionId: string | undefined,
+  requestId: string | null,
+): Promise<void> {
+  if (!previousSessionId) return
+  const ended = await endSession(deps, previousSessionId)
+  if (!ended) return
+  await deps.audit.append({
+    actor: { type: 'user', id: ended.userId },
+    requestId,
+    type: 'session.ended',
+    reason: 'replaced at sign-in',
+    data: { session: ended.idHash.slice(0, 16) },
+  })
 }
 
 /** Ends the session a browser holds (sign-out) and records it. */

@@ -8,6 +8,7 @@ import { loginPage } from '../ui/login-page.js'
 import { messagePage } from '../ui/message-page.js'
 import { type LoginDeps, signIn, signOut } from './login.js'
 import { DEFAULT_RETURN_TO, LOGIN_CSRF_COOKIE, safeReturnTo } from './return-to.js'
+import { setSessionCookie } from './session-cookie.js'
 import { cookieValue, readSession, SESSION_COOKIE } from './sessions.js'
 
 /** The one message for every refused email/password pair, so it never tells which part was wrong. */
@@ -125,15 +126,18 @@ export function createIdentityRoutes(
 
   app.get('/login', async (c) => {
     const returnTo = safeReturnTo(c.req.query('return_to'))
-    // `fresh`: a signed-in person is asked for their password again (a high-risk approval needs
-    // it entered within minutes); signing in starts a new session, whose start is that entry.
+    // `fresh`: a signed-in person is asked for their password (or a passkey) again: a high-risk
+    // approval needs one within minutes; signing in starts a new session, whose start is that.
     const fresh = c.req.query('fresh') !== undefined
     const session = await readSession(deps, c.req.raw)
     if (session && !fresh) return c.redirect(returnTo, 303)
     const csrfToken = loginCsrfToken(c)
     const message =
       session && fresh
-        ? { kind: 'notice' as const, text: 'Enter your password again to confirm it is you.' }
+        ? {
+            kind: 'notice' as const,
+            text: 'Enter your password again, or use a passkey, to confirm it is you.',
+          }
         : c.req.query('signed_out') !== undefined
           ? { kind: 'notice' as const, text: 'You have signed out.' }
           : undefined
@@ -145,7 +149,7 @@ export function createIdentityRoutes(
         message,
         // Confirming it is you takes the password: a provider sign-in would not ask for anything.
         providers: session && fresh ? [] : await deps.signInProviders(),
-        ...(session && fresh && { email: session.user.email }),
+        ...(session && fresh && { email: session.user.email, confirming: true }),
       }),
       200,
     )
@@ -210,13 +214,7 @@ export function createIdentityRoutes(
       }
       return page(400, INVALID_CREDENTIALS)
     }
-    setCookie(c, SESSION_COOKIE, result.session.id, {
-      secure: true,
-      httpOnly: true,
-      sameSite: 'Lax',
-      path: '/',
-      maxAge: deps.config.sessionTtlSeconds,
-    })
+    setSessionCookie(c, result.session.id, deps.config.sessionTtlSeconds)
     // The sign-in form's secret has done its job; the session carries its own from here on.
     deleteCookie(c, LOGIN_CSRF_COOKIE, { secure: true, path: '/' })
     c.header('Cache-Control', 'no-store')

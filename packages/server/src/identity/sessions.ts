@@ -23,8 +23,10 @@ export interface CurrentSession {
    * its start is the time of the last password entry (what a high-risk approval asks of).
    */
   signedInAt: number
-  /** `password`, or `provider:<name>` for a sign-in through an upstream provider. */
+  /** `password`, `passkey`, or `provider:<name>` for a sign-in through an upstream provider. */
   signedInWith: string
+  /** SHA-256 of the session id: what binds something to this session (a passkey challenge). */
+  idHash: string
 }
 
 /**
@@ -64,7 +66,10 @@ export interface StartedSession {
 export async function startSession(
   deps: SessionDeps,
   userId: string,
-  /** `password`, or `provider:<name>`: a high-risk approval counts only a fresh password. */
+  /**
+   * `password`, `passkey` (user-verified) or `provider:<name>`: a high-risk approval counts only a
+   * fresh password or passkey.
+   */
   signedInWith = 'password',
 ): Promise<StartedSession> {
   const id = randomToken(32)
@@ -148,5 +153,6 @@ export async function readSession(
     csrfToken: row.csrf_token,
     signedInAt: Number(row.created_at),
     signedInWith: row.signed_in_with,
+    idHash,
   }
 }

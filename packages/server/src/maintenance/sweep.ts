@@ -40,6 +40,8 @@ export interface SweepReport {
   approvalRequests: number
   /** Redirects to an upstream provider (sign-in, connect) nobody came back from in time. */
   providerFlows: number
+  /** Passkey challenges past their two minutes (registrations not finished, used sign-ins). */
+  passkeyChallenges: number
 }
 
 /** What a sweep needs: the database, the time, the audit chain, and the throttle window. */
@@ -66,6 +68,7 @@ type KeyedTable =
   | 'authorization_requests'
   | 'sessions'
   | 'provider_flows'
+  | 'passkey_challenges'
 
 const KEYS = {
   authorization_codes: 'code_hash',
@@ -74,6 +77,7 @@ const KEYS = {
   authorization_requests: 'id_hash',
   sessions: 'id_hash',
   provider_flows: 'state_hash',
+  passkey_challenges: 'challenge_hash',
 } as const
 
 /** Deletes, in batches, the rows of `table` that expired before `before`. */
@@ -267,6 +271,7 @@ export async function sweepExpiredRows(deps: SweepDeps): Promise<SweepReport> {
     expiredApprovals,
     approvalRequests: await sweepOldApprovals(deps, now),
     providerFlows: await sweepExpired(db, 'provider_flows', now),
+    passkeyChallenges: await sweepExpired(db, 'passkey_challenges', now),
   }
   const lapsed = await db
     .selectFrom('clients')

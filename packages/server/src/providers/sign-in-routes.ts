@@ -4,8 +4,10 @@ import type { RefusalLog } from '../audit/refusals.js'
 import type { Actor, AuditEventInput, AuditLog } from '../audit/types.js'
 import type { ResolvedConfig } from '../config/load.js'
 import type { AppEnv } from '../http/env.js'
+import { endReplacedSession } from '../identity/login.js'
 import { DEFAULT_RETURN_TO, LOGIN_CSRF_COOKIE, safeReturnTo } from '../identity/return-to.js'
-import { endSession, SESSION_COOKIE, type SessionDeps, startSession } from '../identity/sessions.js'
+import { setSessionCookie } from '../identity/session-cookie.js'
+import { SESSION_COOKIE, type SessionDeps, startSession } from '../identity/sessions.js'
 import { safeEqual } from '../lib/random.js'
 import { messagePage } from '../ui/message-page.js'
 import { findPerson, type PersonRefusal, type ProviderAccountDeps } from './accounts.js'
@@ -278,19 +280,7 @@ export function createProviderSignInRoutes(deps: ProviderSignInDeps): Hono<AppEn
     const { user } = person
     // As with a password: the session the browser came with ends, a fresh one starts (session
     // fixation, OWASP ASVS V3.2.1).
-    const previous = getCookie(c, SESSION_COOKIE)
-    if (previous) {
-      const ended = await endSession(deps, previous)
-      if (ended) {
-        await deps.audit.append({
-          actor: { type: 'user', id: ended.userId },
-          requestId,
-          type: 'session.ended',
-          reason: 'replaced at sign-in',
-          data: { session: ended.idHash.slice(0, 16) },
-        })
-      }
-    }
+    await endReplacedSession(deps, getCookie(c, SESSION_COOKIE), requestId)
     const session = await startSession(deps, user.id, `provider:${provider.name}`)
     await deps.audit.append({
       type: 'login.succeeded',
@@ -307,13 +297,7 @@ export function createProviderSignInRoutes(deps: ProviderSignInDeps): Hono<AppEn
         ...(!person.claimsStored && { claimsStored: false }),
       },
     })
-    setCookie(c, SESSION_COOKIE, session.id, {
-      secure: true,
-      httpOnly: true,
-      sameSite: 'Lax',
-      path: '/',
-      maxAge: deps.config.sessionTtlSeconds,
-    })
+    setSessionCookie(c, session.id, deps.config.sessionTtlSeconds)
     deleteCookie(c, PROVIDER_SIGN_IN_COOKIE, { secure: true, path: '/' })
     deleteCookie(c, LOGIN_CSRF_COOKIE, { secure: true, path: '/' })
     c.header('Cache-Control', 'no-store')

@@ -17,6 +17,7 @@ import * as m0018 from './migrations/0018-grant-redirect-uri.js'
 import * as m0019 from './migrations/0019-audit-checkpoints.js'
 import * as m0020 from './migrations/0020-session-sign-in-method.js'
 import * as m0024 from './migrations/0024-cache-versions.js'
+import * as m0025 from './migrations/0025-passkeys.js'
 
 /** Every migration, in order (by name). Append new ones; never edit or reorder landed ones. */
 export const MIGRATIONS: Record<string, Migration> = {
@@ -36,6 +37,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0019-audit-checkpoints': m0019,
   '0020-session-sign-in-method': m0020,
   '0024-cache-versions': m0024,
+  '0025-passkeys': m0025,
 }
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS }

@@ -43,6 +43,8 @@ export interface Database {
   provider_flows: ProviderFlowsTable
   connections: ConnectionsTable
   cache_versions: CacheVersionsTable
+  passkeys: PasskeysTable
+  passkey_challenges: PasskeyChallengesTable
 }
 
 export type UserStatus = 'active' | 'disabled'
@@ -557,4 +559,30 @@ export interface CacheVersionsTable {
   /** `clients`, `resources`, `signing_keys`. */
   kind: string
   version: number
+}
+
+/** A person's passkey, a WebAuthn credential (migration 0025). */
+export interface PasskeysTable {
+  /** The credential id, base64url (as the browser sends it). */
+  credential_id: string
+  user_id: string
+  /** The COSE public key, base64url. Public: verifying needs it, nothing else does. */
+  public_key: string
+  /** The signature counter the authenticator last reported (0 for those that keep none). */
+  counter: ColumnType<number, number | undefined, number>
+  /** JSON array of transports the browser named at registration. */
+  transports: string
+  name: string
+  created_at: number
+  last_used_at: number | null
+}
+
+/** A WebAuthn challenge by digest: a registration's (bound to a session) or a used sign-in's. */
+export interface PasskeyChallengesTable {
+  /** SHA-256 of the challenge (its base64url text). */
+  challenge_hash: string
+  purpose: 'register' | 'sign-in'
+  /** Registration: SHA-256 of the session id; sign-in: null. */
+  session_hash: string | null
+  expires_at: number
 }

@@ -42,6 +42,10 @@ export function AccountPage(props: { user: AccountPerson; csrfToken: string }) {
             (accounts at other services your agents may use for you, and a way to disconnect)
           </span>
         </li>
+        <li>
+          <a href="/account/security">Security</a>{' '}
+          <span class="muted">(passkeys for signing in and confirming it is you)</span>
+        </li>
       </ul>
       {/* Signing out changes state, so it is a form with the CSRF token, never a plain link. */}
       <form method="post" action="/logout">

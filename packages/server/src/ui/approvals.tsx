@@ -187,8 +187,9 @@ export function ApprovalPage(props: ApprovalPageProps) {
           </p>
           {props.needsFreshSignIn ? (
             <p class="alert notice" role="status">
-              This request is high risk: to approve it, enter your password again (you come back
-              here, and Approve counts for {props.freshSignInMinutes} minutes after that).
+              This request is high risk: to approve it, enter your password again or use a passkey
+              (you come back here, and Approve counts for {props.freshSignInMinutes} minutes after
+              that).
             </p>
           ) : null}
           <form method="post" action={`/approvals/${a.id}`}>

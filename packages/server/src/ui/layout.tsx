@@ -3,13 +3,15 @@ import { STYLESHEET_PATH } from './assets.js'
 
 /**
  * The frame every page shares: language, viewport, the one stylesheet, and a landmark; `script`
- * names a script from /assets/ (deferred, so pages work before and without it). `wide` pages (the
- * operator console) use more of a desktop screen; `nav` goes in the header.
+ * (or `scripts`) names a script from /assets/ (deferred, so pages work before and without it).
+ * `wide` pages (the operator console) use more of a desktop screen; `nav` goes in the header.
  */
 export function Layout(props: {
   title: string
   children: Child
   script?: string
+  /** Several scripts from /assets/, run in this order (deferred scripts keep document order). */
+  scripts?: readonly string[]
   wide?: boolean
   nav?: Child
 }) {
@@ -22,6 +24,9 @@ export function Layout(props: {
         <title>{`${props.title} · Deputy`}</title>
         <link rel="stylesheet" href={STYLESHEET_PATH} />
         {props.script ? <script src={props.script} defer /> : null}
+        {(props.scripts ?? []).map((src) => (
+          <script src={src} defer />
+        ))}
       </head>
       <body class={props.wide ? 'wide' : undefined}>
         <a class="skip" href="#main">

@@ -1,3 +1,4 @@
+import { PASSKEY_SCRIPT_PATHS } from './assets.js'
 import { Layout, renderPage } from './layout.js'
 
 export interface LoginPageProps {
@@ -8,6 +9,11 @@ export interface LoginPageProps {
   message?: { kind: 'error' | 'notice'; text: string }
   /** Upstream providers a person may sign in with, a "Sign in with …" link each. */
   providers?: readonly { name: string; displayName: string }[]
+  /**
+   * The page confirms a signed-in person (a high-risk approval): the passkey button reads "Use a
+   * passkey" rather than "Sign in with a passkey".
+   */
+  confirming?: boolean
 }
 
 /**
@@ -19,10 +25,13 @@ export function providerSignInHref(provider: string, returnTo: string): string {
   return `/login/${encodeURIComponent(provider)}?return_to=${encodeURIComponent(returnTo)}`
 }
 
-/** The sign-in form, then a link per sign-in provider. It posts to itself; nothing on it runs script. */
+/**
+ * The sign-in form, a passkey button (shown by the passkey script where the browser has WebAuthn;
+ * the form itself runs no script), then a link per sign-in provider.
+ */
 export function LoginPage(props: LoginPageProps) {
   return (
-    <Layout title="Sign in">
+    <Layout title="Sign in" scripts={PASSKEY_SCRIPT_PATHS}>
       <h1>Sign in</h1>
       {props.message ? (
         <p
@@ -60,6 +69,12 @@ export function LoginPage(props: LoginPageProps) {
         </div>
         <button type="submit">Sign in</button>
       </form>
+      <section class="passkey" aria-label="Passkey" hidden>
+        <button type="button" id="passkey-sign-in" class="secondary">
+          {props.confirming ? 'Use a passkey' : 'Sign in with a passkey'}
+        </button>
+        <p id="passkey-status" class="alert error" role="alert" hidden />
+      </section>
       {props.providers && props.providers.length > 0 ? (
         <nav class="providers" aria-label="Other ways to sign in">
           {props.providers.map((p) => (

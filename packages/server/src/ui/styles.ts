@@ -201,4 +201,9 @@ fieldset { border: 1px solid var(--border); border-radius: 0.5rem; margin: 0 0 1
 legend { font-weight: 600; padding: 0 0.25rem; }
 select:focus-visible, textarea:focus-visible { outline: 3px solid var(--focus); outline-offset: 2px; }
 ul.actions { list-style: none; padding: 0; }
+[hidden] { display: none !important; }
+.passkey { margin-top: 1.5rem; }
+ul.passkeys { list-style: none; padding: 0; margin: 0 0 1rem; }
+ul.passkeys li { padding: 0.75rem 0; border-top: 1px solid var(--border); overflow-wrap: anywhere; }
+ul.passkeys li p { margin: 0 0 0.5rem; }
 `

@@ -116,7 +116,7 @@ describe.skipIf(!hasChromium)('approvals inbox in Chromium (issue 11 §3)', () =
     await page.getByLabel('Password').fill(PASSWORDS.alice)
     await Promise.all([
       page.waitForURL(`${f.origin}/approvals/${risky.id}`),
-      page.getByRole('button', { name: 'Sign in' }).click(),
+      page.getByRole('button', { name: 'Sign in', exact: true }).click(),
     ])
     await Promise.all([
       page.waitForURL(`${f.origin}/approvals/${risky.id}`),

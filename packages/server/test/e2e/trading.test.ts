@@ -67,7 +67,7 @@ describe.skipIf(!hasChromium)('the trading agent, approvals on the phone (issue 
     await page.getByLabel('Password').fill(demo.person.password)
     await Promise.all([
       page.waitForURL(`${demo.issuer}/approvals`),
-      page.getByRole('button', { name: 'Sign in' }).click(),
+      page.getByRole('button', { name: 'Sign in', exact: true }).click(),
     ])
     await page.close()
     return { demo, agent, phone }
