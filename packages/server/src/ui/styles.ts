@@ -165,7 +165,7 @@ ul.rows li { padding: 0.6rem 0; border-top: 1px solid var(--border); overflow-wr
 ul.rows li p { margin: 0.15rem 0 0; }
 ul.stats {
   display: grid;
-  grid-template-columns: repeat(auto-fill, minmax(11rem, 1fr));
+  grid-template-columns: repeat(auto-fill, minmax(8.5rem, 1fr));
   gap: 0.75rem;
   list-style: none;
   padding: 0;
