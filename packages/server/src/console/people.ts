@@ -7,12 +7,15 @@ import { DeputyError } from '../lib/errors.js'
 import { hasNul } from '../lib/form.js'
 import { jsonTextProblem } from '../lib/json-input.js'
 import { type PersonView, peoplePage, personPage } from '../ui/console/people.js'
+import type { Vault } from '../vault/types.js'
 import { consoleAction, consoleView, done, html } from './gate.js'
 
 /** What the people pages read and change: the same users and roles the admin API uses. */
 export interface PeopleConsoleDeps extends SessionDeps {
   users: Users
   roles: Pick<Roles, 'list'>
+  /** The person's connected accounts, listed on their page. */
+  vault: Pick<Vault, 'list'>
 }
 
 const NOTICES: Record<string, string> = {
@@ -109,6 +112,12 @@ export function registerPeoplePages(app: Hono<AppEnv>, deps: PeopleConsoleDeps):
         c,
         personPage({
           person: view(user),
+          connections: (await deps.vault.list(user.id)).map((k) => ({
+            provider: k.provider,
+            accountLabel: k.accountLabel,
+            status: k.status,
+            lastUsedAt: k.lastUsedAt,
+          })),
           roles: await roleNames(),
           csrfToken: admin.session.csrfToken,
           notice: notice(c),

@@ -4,7 +4,11 @@ import { countAuditEvents, searchAudit } from '../audit/query.js'
 import type { AppEnv } from '../http/env.js'
 import type { Users } from '../identity/users.js'
 import type { SigningKeys } from '../keys/types.js'
+import { scopeSentence } from '../oauth/consent.js'
+import type { Resources } from '../oauth/resources.js'
+import type { Providers } from '../providers/types.js'
 import { type ApprovalView, approvalsListPage } from '../ui/console/approvals.js'
+import { providersPage, resourcesPage } from '../ui/console/catalogue.js'
 import { dashboardPage } from '../ui/console/dashboard.js'
 import { keysPage } from '../ui/console/keys.js'
 import { type AuditConsoleDeps, auditLine, registerAuditPages } from './audit.js'
@@ -19,6 +23,8 @@ export interface ConsoleDeps
     Omit<AuditConsoleDeps, 'users'> {
   users: Users
   signingKeys: Pick<SigningKeys, 'list' | 'rotate'>
+  resources: Pick<Resources, 'list'>
+  providers: Pick<Providers, 'list'>
   approvals: Pick<ApprovalRequests, 'list'>
 }
 
@@ -63,6 +69,37 @@ export function createConsoleRoutes(deps: ConsoleDeps): Hono<AppEnv> {
   registerPeoplePages(app, deps)
   registerClientPages(app, deps)
   registerAuditPages(app, deps)
+
+  app.get(
+    '/admin/resources',
+    consoleView(deps, async (c) => {
+      const resources = (await deps.resources.list()).map((r) => ({
+        uri: r.uri,
+        name: r.name,
+        scopes: Object.keys(r.scopes)
+          .sort()
+          .map((scope) => ({ scope, sentence: scopeSentence(r, scope) })),
+        claimsTemplate: r.claimsTemplate,
+        isDefault: r.isDefault,
+      }))
+      return html(c, resourcesPage({ resources }))
+    }),
+  )
+
+  app.get(
+    '/admin/providers',
+    consoleView(deps, async (c) => {
+      const providers = (await deps.providers.list()).map((p) => ({
+        name: p.name,
+        displayName: p.displayName,
+        type: p.type,
+        uses: p.uses.map((use) => (use === 'connect' ? 'connected accounts' : 'sign-in')),
+        status: p.status,
+        scopes: p.scopes,
+      }))
+      return html(c, providersPage({ providers }))
+    }),
+  )
 
   app.get(
     '/admin/approvals',

@@ -69,7 +69,8 @@ p { margin: 0 0 1rem; }
 form { margin: 0; }
 .field { margin-bottom: 1rem; }
 label { display: block; font-weight: 600; margin-bottom: 0.35rem; }
-input[type="email"], input[type="password"], input[type="text"] {
+input[type="email"], input[type="password"], input[type="text"],
+input[type="search"], input[type="datetime-local"], textarea {
   width: 100%;
   padding: 0.6rem 0.75rem;
   font: inherit;
@@ -164,7 +165,7 @@ ul.rows li { padding: 0.6rem 0; border-top: 1px solid var(--border); overflow-wr
 ul.rows li p { margin: 0.15rem 0 0; }
 ul.stats {
   display: grid;
-  grid-template-columns: repeat(auto-fill, minmax(11rem, 1fr));
+  grid-template-columns: repeat(auto-fill, minmax(8.5rem, 1fr));
   gap: 0.75rem;
   list-style: none;
   padding: 0;
@@ -186,15 +187,6 @@ form.filters {
   grid-template-columns: repeat(auto-fill, minmax(13rem, 1fr));
   gap: 0 1rem;
   margin-bottom: 1rem;
-}
-input[type="search"], input[type="datetime-local"], textarea {
-  width: 100%;
-  padding: 0.6rem 0.75rem;
-  font: inherit;
-  color: inherit;
-  background: var(--bg);
-  border: 1px solid var(--border);
-  border-radius: 0.5rem;
 }
 textarea { font-family: ui-monospace, monospace; font-size: 0.9rem; min-height: 8rem; }
 fieldset { border: 1px solid var(--border); border-radius: 0.5rem; margin: 0 0 1rem; padding: 0.5rem 1rem; }

@@ -330,6 +330,16 @@ describe('deputy resources and clients (§0, §5)', () => {
     expect(after.map((c) => c.client_id)).not.toContain(client_id)
   })
 
+  it('clients enable undoes disable', () => {
+    const { client_id } = json<{ client_id: string }>(
+      run(['--json', 'clients', 'add', '--name', 'Back', '--redirect-uri', 'https://b.example/cb']),
+    )
+    run(['clients', 'disable', client_id])
+    expect(run(['clients', 'enable', client_id]).stdout).toBe(`${client_id} is now enabled\n`)
+    const listed = json<{ client_id: string; status: string }[]>(run(['--json', 'clients', 'list']))
+    expect(listed.find((c) => c.client_id === client_id)?.status).toBe('active')
+  })
+
   it('clients: mistakes are one clear line', () => {
     oneLineError(
       run(['clients', 'add', '--name', 'x', '--redirect-uri', 'javascript:alert(1)']),

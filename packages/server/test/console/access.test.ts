@@ -213,4 +213,35 @@ describe.each(DIALECTS)('operator console access and changes ($name)', ({ name, 
       expect(await deputy.deps.clients.get(client.clientId)).toBeDefined()
     },
   )
+
+  it.skipIf(skipDialect(name))(
+    'answers 404 for an unknown person or client, and serves every page under the strict CSP',
+    async () => {
+      const { b } = await signedIn(ADA)
+      expect((await b.get('/admin/people/no-such-person')).status).toBe(404)
+      expect((await b.get('/admin/clients/no-such-client')).status).toBe(404)
+      const page = await b.get('/admin')
+      expect(page.headers.get('cache-control')).toBe('no-store')
+      const csp = page.headers.get('content-security-policy') ?? ''
+      expect(csp).toContain("script-src 'self'")
+      expect(csp).not.toContain('unsafe-inline')
+      expect(await page.text()).not.toContain('<script')
+    },
+  )
+
+  // Last: it breaks this Deputy's chain on purpose.
+  it.skipIf(skipDialect(name))('says where the chain breaks when a record was edited', async () => {
+    const { b } = await signedIn(ADA)
+    const intact = await (await b.get('/admin/audit?verify=1')).text()
+    expect(intact).toContain('The chain is intact')
+    await deputy.deps.db
+      .updateTable('audit_events')
+      .set({ reason: 'edited by hand' })
+      .where('seq', '=', 2)
+      .execute()
+    const broken = await (await b.get('/admin/audit?verify=1')).text()
+    expect(broken).toContain(
+      'The chain is broken: record 2: content does not match its hash (edited?)',
+    )
+  })
 })

@@ -158,6 +158,9 @@ describe.skipIf(!hasChromium)('operator console in Chromium (issue 15 §1)', () 
         ])
         await expect(page.getByRole('status').textContent()).resolves.toBe('Person added.')
         await expectUsablePage(page)
+        await expect(page.locator('main').textContent()).resolves.toContain(
+          'No connected accounts.',
+        )
         const person = await deputy.deps.users.findByEmail(email)
         expect(person?.roles).toEqual(['support'])
         expect((await lastOf('user.created'))?.actor).toMatchObject({ type: 'user', id: adaId })

@@ -77,7 +77,7 @@ function assertScopesOffered(resources: Resource[], scopes: string[], named: str
   )
 }
 
-/** `deputy clients …`: add, list, disable, delete OAuth clients. */
+/** `deputy clients …`: add, list, disable, enable, delete OAuth clients. */
 export function registerClients(program: Command): void {
   const clients = program.command('clients').description('manage OAuth clients (agents, apps)')
 
@@ -255,6 +255,15 @@ export function registerClients(program: Command): void {
         { client_id: clientId, status: 'disabled' },
         () => `${clientId} is now disabled`,
       )
+    })
+
+  clients
+    .command('enable <client-id>')
+    .description('let a disabled client ask for tokens again (the grants that ended stay ended)')
+    .action(async (clientId: string, _opts: unknown, command: Command) => {
+      const options = globalOptions(command)
+      await withDeputy(options, (deps) => deps.clients.enable(clientId, cliActor()))
+      output(options, { client_id: clientId, status: 'active' }, () => `${clientId} is now enabled`)
     })
 
   clients

@@ -1,15 +1,8 @@
+import type { SigningKeySummary } from '../../keys/types.js'
 import { ConsoleLayout, Csrf, consolePage, Time } from './layout.js'
 
-/** A signing key as the console lists it (public facts only). */
-export interface KeyView {
-  kid: string
-  alg: string
-  status: 'active' | 'retired'
-  createdAt: string
-  retiredAt: string | null
-  publishUntil: string | null
-  published: boolean
-}
+/** A signing key as the console lists it: the public facts keys/ reports (no key material). */
+export type KeyView = SigningKeySummary
 
 /** Signing keys: which signs, which are still published, and rotation. */
 export function keysPage(props: { keys: KeyView[]; csrfToken: string; notice?: string }): string {

@@ -6,6 +6,8 @@ export const CONSOLE_SECTIONS = [
   { key: 'dashboard', href: '/admin', label: 'Dashboard' },
   { key: 'people', href: '/admin/people', label: 'People' },
   { key: 'clients', href: '/admin/clients', label: 'Clients' },
+  { key: 'resources', href: '/admin/resources', label: 'Resources' },
+  { key: 'providers', href: '/admin/providers', label: 'Providers' },
   { key: 'approvals', href: '/admin/approvals', label: 'Approvals' },
   { key: 'audit', href: '/admin/audit', label: 'Audit' },
   { key: 'keys', href: '/admin/keys', label: 'Signing keys' },

@@ -95,8 +95,17 @@ export function peoplePage(props: PeoplePageProps): string {
   )
 }
 
+/** A connected account of the person, as listed (read-only; never a token). */
+export interface ConnectionView {
+  provider: string
+  accountLabel: string | null
+  status: 'active' | 'needs_reconnect'
+  lastUsedAt: string | null
+}
+
 export interface PersonPageProps {
   person: PersonView
+  connections: ConnectionView[]
   roles: string[]
   csrfToken: string
   notice?: string
@@ -156,6 +165,30 @@ export function personPage(props: PersonPageProps): string {
           Save claims
         </button>
       </form>
+      <h2>Connected accounts</h2>
+      {props.connections.length === 0 ? (
+        <p class="muted">No connected accounts.</p>
+      ) : (
+        <ul class="rows" aria-label="Connected accounts">
+          {props.connections.map((k) => (
+            <li>
+              <strong>{k.provider}</strong> {k.accountLabel ?? ''}
+              {k.status === 'needs_reconnect' ? (
+                <span class="badge">needs reconnecting</span>
+              ) : null}
+              <p class="muted">
+                {k.lastUsedAt ? (
+                  <>
+                    last used <Time iso={k.lastUsedAt} />
+                  </>
+                ) : (
+                  'not used yet'
+                )}
+              </p>
+            </li>
+          ))}
+        </ul>
+      )}
       <p>
         <a href={`/admin/audit?person=${encodeURIComponent(p.id)}`}>Their audit trail</a> ·{' '}
         <a href="/admin/people">All people</a>
