@@ -226,7 +226,8 @@ for (const dialect of DIALECTS) {
         expect(acknowledged.chains.length).toBeGreaterThan(0)
         expect(acknowledged.approved.length).toBeGreaterThan(0)
 
-        replica = await startReplica(dir, env)
+        // Logging at info from here: the SIGTERM test reads what the shutdown says of its grace.
+        replica = await startReplica(dir, { ...env, DEPUTY_LOG_LEVEL: 'info' })
         const { db } = deputy.deps
 
         // Every token answered was audited before it was answered.
@@ -322,6 +323,8 @@ for (const dialect of DIALECTS) {
         const answers = await Promise.all(inFlight)
         expect(await replica.exit).toBe(0)
         await closedStuck
+        // The grace it cut the stuck request at is the setting's (1 s here, 10 s by default).
+        expect(replica.stdout()).toMatch(/"graceSeconds":1\b.*"msg":"shutting down"/)
         const answered = answers.filter((a) => a !== null)
         expect(answered.length).toBeGreaterThan(0)
         for (const a of answered) {
