@@ -16,6 +16,8 @@ export interface Replica {
   exit: Promise<number | null>
   /** Everything it wrote to stderr so far. */
   stderr(): string
+  /** Everything it wrote to stdout (its JSON log) so far. */
+  stdout(): string
   /** Ends it with SIGTERM (if it still runs) and waits for it to exit. */
   stop(): Promise<void>
 }
@@ -45,9 +47,13 @@ export async function startReplica(
   const child = spawn(process.execPath, [BIN, 'start', '--port', '0', ...args], {
     cwd: dir,
     env: { ...clean, DEPUTY_DATA_DIR: join(dir, 'data'), DEPUTY_LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'ignore', 'pipe'],
+    stdio: ['ignore', 'pipe', 'pipe'],
   })
   let stderr = ''
+  let stdout = ''
+  child.stdout?.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString('utf8')
+  })
   const exit = new Promise<number | null>((done) => child.once('exit', (code) => done(code)))
   child.stderr?.on('data', (chunk: Buffer) => {
     stderr += chunk.toString('utf8')
@@ -65,6 +71,7 @@ export async function startReplica(
     url,
     exit,
     stderr: () => stderr,
+    stdout: () => stdout,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
       await exit

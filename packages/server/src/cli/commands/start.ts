@@ -6,6 +6,9 @@ import { randomToken } from '../../lib/random.js'
 import { listen, type ServedFetch, serveFetch } from '../../server.js'
 import { commandConfig, globalOptions } from '../context.js'
 
+/** How long after the grace `deputy start` waits for the database to close before exiting anyway. */
+const FORCED_EXIT_AFTER_GRACE_MS = 5_000
+
 /** The flags `deputy start` and `deputy demo` share. */
 export interface StartOptions {
   port?: string
@@ -73,9 +76,16 @@ export async function serveDeputy(
   const metricsServer = await serveMetrics(deputy, config)
   // Handlers go in before anything is printed: whoever reads the banner may signal at once.
   const stop = async (signal: string) => {
-    deputy.deps.logger.info({ signal }, 'shutting down')
-    await metricsServer?.drain()
-    await server.shutdown()
+    const graceMs = config.shutdownGraceSeconds * 1000
+    deputy.deps.logger.info({ signal, graceSeconds: config.shutdownGraceSeconds }, 'shutting down')
+    // The bound on the whole exit: requests get the grace, closing the database a few seconds
+    // more; a close that hangs past that (a database that stopped answering) ends the process.
+    setTimeout(() => {
+      deputy.deps.logger.error({ signal }, 'shutdown did not finish in time; exiting')
+      process.exit(1)
+    }, graceMs + FORCED_EXIT_AFTER_GRACE_MS).unref()
+    await metricsServer?.drain({ graceMs })
+    await server.shutdown({ graceMs })
     process.exit(0)
   }
   process.once('SIGTERM', () => void stop('SIGTERM'))
