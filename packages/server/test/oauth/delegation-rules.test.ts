@@ -78,7 +78,10 @@ describe('delegation rules: the admin API', () => {
       .where('type', 'in', ['client.delegation-set', 'client.delegation-cleared'])
       .orderBy('seq')
       .execute()
-    expect(events.map((e) => e.type)).toEqual(['client.delegation-set', 'client.delegation-cleared'])
+    expect(events.map((e) => e.type)).toEqual([
+      'client.delegation-set',
+      'client.delegation-cleared',
+    ])
     expect(JSON.parse(events[0]?.data as string)).toMatchObject({ resources: [R1, R2] })
   })
 
@@ -149,6 +152,9 @@ describe('delegation rules: deputy clients set-delegation', () => {
       to: [],
       impersonate: false,
     })
-    oneLineError(run(['clients', 'set-delegation', id]), /name a resource with --to, or use --clear/)
+    oneLineError(
+      run(['clients', 'set-delegation', id]),
+      /name a resource with --to, or use --clear/,
+    )
   }, 120_000)
 })
