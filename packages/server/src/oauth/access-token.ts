@@ -215,6 +215,21 @@ export function looksLikeJwt(token: string): boolean {
 }
 
 /**
+ * The key set verification uses, kept while the published keys stay the same: jose imports each
+ * key once per set (a WebCrypto import per token otherwise, the larger part of a verification).
+ */
+let localKeys: { text: string; set: ReturnType<typeof createLocalJWKSet> } | undefined
+
+async function publishedKeySet(
+  deps: TokenSigningDeps,
+): Promise<ReturnType<typeof createLocalJWKSet>> {
+  const jwks = await deps.signingKeys.jwks()
+  const text = JSON.stringify(jwks)
+  if (localKeys?.text !== text) localKeys = { text, set: createLocalJWKSet(jwks) }
+  return localKeys.set
+}
+
+/**
  * Verifies an access token Deputy issued: signature by a published key, `typ: at+jwt` (an ID
  * token or client assertion is not an access token, RFC 9068 §4), issuer and expiry. Returns the
  * claims, or undefined when it is not a valid Deputy access token. Revocation is `inactiveReason`.
@@ -225,7 +240,7 @@ export async function verifyAccessToken(
 ): Promise<AccessTokenClaims | undefined> {
   if (!looksLikeJwt(token)) return undefined
   try {
-    const { payload } = await jwtVerify(token, createLocalJWKSet(await deps.signingKeys.jwks()), {
+    const { payload } = await jwtVerify(token, await publishedKeySet(deps), {
       issuer: deps.config.issuer,
       typ: ACCESS_TOKEN_TYP,
       algorithms: ['ES256', 'EdDSA'],

@@ -458,6 +458,39 @@ for (const dialect of DIALECTS) {
         expect(body.act).toEqual({ sub: b.client.clientId })
       })
 
+      it("ending the person's grant ends every token exchanged from it, at every hop", async () => {
+        const grant = await deputy.deps.grants.create({
+          userId: alice.id,
+          clientId: agent.client.clientId,
+          resource: R_B,
+          scopes: ['read'],
+        })
+        const minted = await mintAccessToken(deputy.deps, {
+          client: agent.client,
+          user: alice,
+          resource: resources[R_B] as Resource,
+          scopes: ['read'],
+          grantId: grant.id,
+        })
+        const first = await exchange(b, { subject_token: minted.token, resource: R_C })
+        const second = await exchange(c, {
+          subject_token: first.body.access_token as string,
+          resource: R_D,
+        })
+        expect(decodeJwt(second.body.access_token as string).grant_id).toBe(grant.id)
+        await deputy.deps.grants.revoke(grant.id, 'test', ADMIN)
+        const introspect = await deputy.app.request('/introspect', {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: c.basic },
+          body: new URLSearchParams({ token: second.body.access_token as string }).toString(),
+        })
+        expect(await introspect.json()).toEqual({ active: false })
+        await refused(
+          exchange(c, { subject_token: first.body.access_token as string, resource: R_D }),
+          'invalid_request',
+        )
+      })
+
       it('every exchange is audited as token.exchanged with the chain, current actor first; never the token', async () => {
         const subject = await personToken()
         const first = await exchange(b, { subject_token: subject, resource: R_C })
