@@ -1,4 +1,4 @@
-import { decodeJwt } from 'jose'
+import { calculateJwkThumbprint, decodeJwt, exportJWK } from 'jose'
 import * as client from 'openid-client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Actor } from '../../src/audit/types.js'
@@ -119,6 +119,38 @@ describe('openid-client: RFC 8693 delegation over two hops', () => {
     expect(claims.act).toEqual({ sub: agents.c.clientId, act: { sub: agents.b.clientId } })
     expect(decodeJwt(first.access_token).act).toEqual({ sub: agents.b.clientId })
     expect(claims.exp as number).toBeLessThanOrEqual(subject.exp)
+  })
+
+  it('RFC 9449: with the library DPoP handle the exchanged token is bound to its key (token_type DPoP, cnf.jkt)', async () => {
+    const { deps } = env.deputy
+    const web = await deps.clients.get(env.webClient.clientId)
+    if (!web) throw new Error('fixture missing')
+    const subject = await mintAccessToken(deps, {
+      client: web,
+      user: env.user,
+      resource: (await deps.resources.get(RESOURCE.uri)) as Resource,
+      scopes: ['shop:order'],
+      grantId: null,
+    })
+    const config = await configure('b')
+    const keyPair = await client.randomDPoPKeyPair('ES256')
+    const answer = await client.genericGrantRequest(
+      config,
+      TOKEN_EXCHANGE_GRANT_TYPE,
+      {
+        subject_token: subject.token,
+        subject_token_type: ACCESS_TOKEN_TYPE,
+        resource: OTHER_RESOURCE.uri,
+      },
+      { DPoP: client.getDPoPHandle(config, keyPair) },
+    )
+    expect(answer.token_type).toBe('dpop')
+    expect(answer.issued_token_type).toBe(ACCESS_TOKEN_TYPE)
+    const claims = decodeJwt(answer.access_token)
+    expect(claims.cnf).toEqual({
+      jkt: await calculateJwkThumbprint(await exportJWK(keyPair.publicKey)),
+    })
+    expect(claims.act).toEqual({ sub: agents.b.clientId })
   })
 
   it("a broader scope on the second hop is the library's ResponseBodyError invalid_scope", async () => {
