@@ -16,6 +16,8 @@ export interface ToolCallAuthorizationRequest {
   readonly clientId: string | undefined
   /** The access token's scopes. */
   readonly scopes: readonly string[]
+  /** The token's `act` chain, the current actor first (`identity.actors`): `context.chain`. */
+  readonly actors?: readonly string[]
   /** The tool's arguments, as validated by its input schema. */
   readonly arguments: unknown
   /** The declared state keys the person has a value for. */
@@ -126,6 +128,7 @@ export function cedarPolicy(
         sub: identity.sub,
         clientId: identity.clientId,
         scopes: identity.scopes,
+        actors: identity.actors,
         arguments: args,
         state: values,
         approved: false,

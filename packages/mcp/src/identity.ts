@@ -18,6 +18,11 @@ export interface Identity {
   readonly tokenId: string | undefined
   /** RFC 8693 §4.1 `act`: the chain of actors when the token came from a token exchange. */
   readonly actor: Readonly<Record<string, unknown>> | undefined
+  /**
+   * The actors of `act` as a list of their `sub`s (client ids at Deputy), the current actor
+   * first: `['C', 'B']` for `act: {sub: 'C', act: {sub: 'B'}}`; empty when nobody exchanged it.
+   */
+  readonly actors: readonly string[]
   /** Every claim of the verified token (custom ones such as `favorite_song` included), never the token itself. */
   readonly claims: Readonly<Record<string, unknown>>
 }
@@ -26,6 +31,22 @@ function stringList(value: unknown): string[] {
   if (typeof value === 'string') return value.split(' ').filter((part) => part.length > 0)
   if (Array.isArray(value)) return value.filter((item): item is string => typeof item === 'string')
   return []
+}
+
+/** How deep `act` is followed: a token is small, a loop in a claim is not. */
+const MAX_ACTORS = 10
+
+/** The `sub`s of an `act` chain, outermost (current actor) first, up to the first malformed one. */
+function actorsOf(act: unknown): string[] {
+  const actors: string[] = []
+  let current = act
+  while (current !== null && typeof current === 'object' && actors.length < MAX_ACTORS) {
+    const sub = (current as Record<string, unknown>).sub
+    if (typeof sub !== 'string') break
+    actors.push(sub)
+    current = (current as Record<string, unknown>).act
+  }
+  return actors
 }
 
 function optionalString(value: unknown): string | undefined {
@@ -54,6 +75,7 @@ export function identityFromClaims(claims: Record<string, unknown>): Identity | 
       act !== null && typeof act === 'object' && !Array.isArray(act)
         ? (act as Record<string, unknown>)
         : undefined,
+    actors: Object.freeze(actorsOf(act)),
     claims: Object.freeze({ ...claims }),
   })
 }

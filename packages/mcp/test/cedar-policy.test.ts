@@ -112,7 +112,7 @@ const token = (claims: Record<string, unknown> = {}) =>
   mintToken(key, { iss: as.issuer, aud: resource, ...person, ...claims })
 
 describe('cedarPolicy: what the decision point is asked', () => {
-  it('sends the resource, tool, person, agent, scopes, validated arguments and the declared state keys only', async () => {
+  it('sends the resource, tool, person, agent, scopes, actors, validated arguments and the declared state keys only', async () => {
     const client = await connect(resource, await token({ sub: 'asker' }), '2026-07-28')
     await client.callTool({ name: 'set_state', arguments: { key: 'demoMode', value: 'banned' } })
     await client.callTool({
@@ -128,6 +128,8 @@ describe('cedarPolicy: what the decision point is asked', () => {
         sub: 'asker',
         clientId: 'https://agent.example/client.json',
         scopes: ['shop.buy'],
+        // RFC 8693 `act` of the token, the current actor first: nobody exchanged this one.
+        actors: [],
         arguments: { size: 'M' },
         state: { demoMode: 'banned' },
         approved: false,

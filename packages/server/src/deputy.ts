@@ -52,6 +52,7 @@ import { createBackchannelRoutes } from './oauth/backchannel.js'
 import { type ClientJwks, createClientJwks } from './oauth/client-jwks.js'
 import { type Clients, createClients } from './oauth/clients.js'
 import { scopeSentence } from './oauth/consent.js'
+import { createDelegationRules, type DelegationRules } from './oauth/delegation-rules.js'
 import { createGrants, type Grants } from './oauth/grants.js'
 import { createIntrospectionRoutes } from './oauth/introspect.js'
 import { createMetadataRoutes } from './oauth/metadata.js'
@@ -116,6 +117,8 @@ export interface DeputyDeps {
   clientJwks: ClientJwks
   /** The operator's allow-list of Client ID Metadata Document hosts for machine tokens. */
   metadataHosts: MetadataHosts
+  /** Who may act for whom through token exchange (docs/delegation.md). */
+  delegationRules: DelegationRules
   grants: Grants
   authorizationCodes: AuthorizationCodes
   /** Rotating refresh tokens (stored as digests). */
@@ -285,6 +288,7 @@ export async function openDeputy(
       },
     }),
     metadataHosts: createMetadataHosts({ store, clock, audit }),
+    delegationRules: createDelegationRules({ store, clock, audit }),
     grants,
     policies,
     relationships,

@@ -151,6 +151,15 @@ export const ConfigSchema = z
       .describe(
         'After a refresh token is rotated, a confidential client presenting it again within this time (a lost response) gets a fresh successor, and the successor it supersedes ends the grant if it is ever used; public clients get no grace. After it, reuse revokes the whole grant.',
       ),
+    delegationMaxDepth: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(10)
+      .default(3)
+      .describe(
+        'The most actors a delegated token (RFC 8693 token exchange, docs/delegation.md) may name in its `act` chain; an exchange that would make it longer is refused with `invalid_request`.',
+      ),
     vaultRefreshAheadSeconds: z.coerce
       .number()
       .int()

@@ -45,6 +45,18 @@ export interface AccessTokenInput {
   approvalId?: string
   /** RFC 9449 §6.1: the thumbprint of the DPoP key the token is bound to (`cnf.jkt`). */
   dpopJkt?: string | undefined
+  /** RFC 8693 §4.1: who acts for `sub`, the current actor outermost (token exchange). */
+  act?: ActClaim | undefined
+  /** RFC 8693 §4.4: who may act for `sub` with this token. */
+  mayAct?: { sub: string } | undefined
+  /** Epoch seconds the token may not outlive (an exchanged token ends with its subject token). */
+  notAfter?: number | undefined
+}
+
+/** RFC 8693 §4.1 `act`: an actor, with the actor before it nested inside. */
+export interface ActClaim {
+  sub: string
+  act?: ActClaim
 }
 
 export interface MintedAccessToken {
@@ -73,6 +85,10 @@ export interface AccessTokenClaims extends JWTPayload {
   grant_id?: string
   /** RFC 9449 §6.1: the key the token is bound to. */
   cnf?: { jkt?: string }
+  /** RFC 8693 §4.1: the actors, when the token came from a delegation exchange. */
+  act?: unknown
+  /** RFC 8693 §4.4: who may act for the subject with this token. */
+  may_act?: unknown
 }
 
 /** The value of a person's claim named in a resource's claims template, or undefined. */
@@ -101,7 +117,10 @@ export async function mintAccessToken(
 ): Promise<MintedAccessToken> {
   const key = await deps.signingKeys.active()
   const iat = Math.floor(deps.clock.now().getTime() / 1000)
-  const expiresIn = deps.config.accessTokenTtlSeconds
+  const expiresIn =
+    input.notAfter === undefined
+      ? deps.config.accessTokenTtlSeconds
+      : Math.max(0, Math.min(deps.config.accessTokenTtlSeconds, input.notAfter - iat))
   const jti = randomToken(16)
   const claims: Record<string, unknown> = {}
   if (input.user) {
@@ -124,6 +143,8 @@ export async function mintAccessToken(
     claims.authorization_details = input.authorizationDetails
   if (input.approvalId) claims.approval_id = input.approvalId
   if (input.dpopJkt) claims.cnf = { jkt: input.dpopJkt }
+  if (input.act) claims.act = input.act
+  if (input.mayAct) claims.may_act = input.mayAct
   const token = await signCompactJwt(key, ACCESS_TOKEN_TYP, claims)
   return {
     token,
@@ -194,6 +215,21 @@ export function looksLikeJwt(token: string): boolean {
 }
 
 /**
+ * The key set verification uses, kept while the published keys stay the same: jose imports each
+ * key once per set (a WebCrypto import per token otherwise, the larger part of a verification).
+ */
+let localKeys: { text: string; set: ReturnType<typeof createLocalJWKSet> } | undefined
+
+async function publishedKeySet(
+  deps: TokenSigningDeps,
+): Promise<ReturnType<typeof createLocalJWKSet>> {
+  const jwks = await deps.signingKeys.jwks()
+  const text = JSON.stringify(jwks)
+  if (localKeys?.text !== text) localKeys = { text, set: createLocalJWKSet(jwks) }
+  return localKeys.set
+}
+
+/**
  * Verifies an access token Deputy issued: signature by a published key, `typ: at+jwt` (an ID
  * token or client assertion is not an access token, RFC 9068 §4), issuer and expiry. Returns the
  * claims, or undefined when it is not a valid Deputy access token. Revocation is `inactiveReason`.
@@ -204,7 +240,7 @@ export async function verifyAccessToken(
 ): Promise<AccessTokenClaims | undefined> {
   if (!looksLikeJwt(token)) return undefined
   try {
-    const { payload } = await jwtVerify(token, createLocalJWKSet(await deps.signingKeys.jwks()), {
+    const { payload } = await jwtVerify(token, await publishedKeySet(deps), {
       issuer: deps.config.issuer,
       typ: ACCESS_TOKEN_TYP,
       algorithms: ['ES256', 'EdDSA'],

@@ -10,6 +10,7 @@ import {
   type CreatedClient,
   GRANT_TYPES,
 } from './clients.js'
+import type { DelegationRule, DelegationRules } from './delegation-rules.js'
 import type { MetadataHostGrant, MetadataHosts } from './metadata-hosts.js'
 import type { Resource, Resources } from './resources.js'
 
@@ -60,6 +61,11 @@ export function metadataHostToWire(grant: MetadataHostGrant) {
   }
 }
 
+/** What a client may do for people through token exchange (docs/delegation.md). */
+export function delegationRuleToWire(rule: DelegationRule) {
+  return { client_id: rule.clientId, to: rule.resources, impersonate: rule.impersonate }
+}
+
 /** A client just created: with its secret, the only time it is ever shown. */
 export function createdClientToWire(created: CreatedClient) {
   return {
@@ -97,6 +103,11 @@ const AllowMetadataHostBody = z.strictObject({
   scopes: z.array(z.string()).max(100),
 })
 
+const SetDelegationBody = z.strictObject({
+  to: z.array(z.string().max(2048)).max(100),
+  impersonate: z.boolean().optional(),
+})
+
 async function readBody<T>(c: Context<AdminEnv>, schema: z.ZodType<T>): Promise<T> {
   let raw: unknown
   try {
@@ -124,6 +135,7 @@ export function createOAuthAdminApi(deps: {
   resources: Resources
   clients: Clients
   metadataHosts: MetadataHosts
+  delegationRules: DelegationRules
   /** The admin gate (admin/auth.ts `requireAdmin`). */
   adminGate: MiddlewareHandler<AdminEnv>
 }): Hono<AppEnv> {
@@ -200,6 +212,25 @@ export function createOAuthAdminApi(deps: {
     const client = await deps.clients.get(id)
     if (!client) throw new DeputyError('ERR_NOT_FOUND', `no client ${id}`)
     return c.json(clientToWire(client), 200, noStore)
+  })
+  // Who the client may act for people toward (RFC 8693 delegation); `to: []` clears it.
+  app.get('/clients/:id/delegation', async (c) => {
+    const id = c.req.param('id')
+    if (!(await deps.clients.get(id))) throw new DeputyError('ERR_NOT_FOUND', `no client ${id}`)
+    return c.json(delegationRuleToWire(await deps.delegationRules.forClient(id)), 200, noStore)
+  })
+  app.put('/clients/:id/delegation', async (c) => {
+    const body = await readBody(c, SetDelegationBody)
+    const rule = await deps.delegationRules.set(
+      c.req.param('id'),
+      { resources: body.to, impersonate: body.impersonate ?? false },
+      c.get('actor'),
+    )
+    return c.json(delegationRuleToWire(rule), 200, noStore)
+  })
+  app.delete('/clients/:id/delegation', async (c) => {
+    await deps.delegationRules.set(c.req.param('id'), { resources: [] }, c.get('actor'))
+    return c.body(null, 204, noStore)
   })
   app.delete('/clients/:id', async (c) => {
     await deps.clients.delete(c.req.param('id'), c.get('actor'))

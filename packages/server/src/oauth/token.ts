@@ -24,7 +24,7 @@ import { tokenExchangeGrant } from './grants/token-exchange.js'
 /** What the token endpoint uses: client authentication, the grants, and the audit chain. */
 export interface TokenEndpointDeps extends GrantDeps, ClientAuthDeps, TokenEndpointDpopDeps {
   clients: GrantDeps['clients'] & ClientAuthDeps['clients']
-  config: Pick<ResolvedConfig, 'issuer' | 'accessTokenTtlSeconds'>
+  config: Pick<ResolvedConfig, 'issuer' | 'accessTokenTtlSeconds' | 'delegationMaxDepth'>
   audit: AuditLog
   refusals: Pick<RefusalLog, 'record'>
 }
@@ -115,31 +115,26 @@ export function createTokenRoutes(deps: TokenEndpointDeps): Hono<AppEnv> {
       const actor = { type: 'client', id: client.clientId, label: client.name } as const
       if (result.exchanged) {
         const { exchanged } = result
-        // Who asked (the MCP server, authenticated), for whom (the person) through which agent
-        // (the subject token's client), for which provider: recorded before the token is sent.
+        // Recorded before the token is sent: who asked (authenticated), for whom, through whom.
         await deps.audit.append({
           type: 'token.exchanged',
           actor,
-          onBehalfOf: { type: 'user', id: exchanged.userId },
-          delegationChain: [{ type: 'client', id: exchanged.agentClientId }],
-          target: { type: 'connection', id: exchanged.provider },
+          onBehalfOf: exchanged.onBehalfOf,
+          delegationChain: exchanged.delegationChain,
+          target: exchanged.target,
           decision: 'allow',
           requestId: c.get('requestId'),
           data: {
             grantType,
             clientId: client.clientId,
-            agentClientId: exchanged.agentClientId,
-            userId: exchanged.userId,
-            provider: exchanged.provider,
-            requestedTokenType: exchanged.requestedTokenType,
-            scopes: exchanged.scopes,
-            subjectTokenJti: exchanged.subjectTokenJti,
-            subjectAudience: exchanged.subjectAudience,
-            expiresAt:
-              exchanged.expiresAt === null ? null : new Date(exchanged.expiresAt).toISOString(),
+            ...exchanged.data,
+            ...(dpopJkt !== undefined ? { dpopJkt } : {}),
           },
         })
-        return edgeResponse(c, JSON.stringify(result.body), 200, NO_STORE_JSON)
+        return edgeResponse(c, JSON.stringify(result.body), 200, {
+          ...NO_STORE_JSON,
+          ...(dpopJkt !== undefined && dpop.nonceHeader()),
+        })
       }
       const { issued } = result
       await deps.audit.append({

@@ -172,6 +172,7 @@ export function createDecisions(
               ...(decided.agent === undefined ? {} : { label: decided.agent }),
             },
       onBehalfOf: request.clientId === undefined ? null : person,
+      delegationChain: (request.chain ?? []).map((id) => ({ type: 'agent', id })),
       target: resource,
       // The chain's decision words are hyphenated (`needs-approval`), as tool-call events are.
       decision: decision.decision === 'needs_approval' ? 'needs-approval' : decision.decision,
@@ -202,6 +203,7 @@ export function createDecisions(
         arguments: call.arguments,
         state: call.state,
         ...(call.approved === undefined ? {} : { approved: call.approved }),
+        ...(call.actors === undefined ? {} : { chain: call.actors }),
       })
     },
 

@@ -334,13 +334,13 @@ export type ContextShape = Readonly<Record<string, CedarType>>
 /**
  * The Cedar context of a request, shaped to what the action's context declares: the agent (when
  * one acts), the token's scopes, the time (`now` as a Cedar datetime, `hour` in UTC), whether the
- * person approved, and, when declared, the tool's arguments and the person's state (what does not
+ * person approved, the delegation chain (`chain`, `depth`), and, when declared, the tool's arguments and the person's state (what does not
  * fit the declared types was refused before, see `misfitOf`; undeclared keys are left out) and the
  * person's relations to the resource.
  */
 export function buildContext(
   shape: ContextShape,
-  request: Pick<AuthorizationRequest, 'scopes' | 'arguments' | 'state' | 'approved'>,
+  request: Pick<AuthorizationRequest, 'scopes' | 'arguments' | 'state' | 'approved' | 'chain'>,
   facts: { agentId?: string | undefined; now: Date; relations?: readonly string[] | undefined },
 ): CedarContext {
   const context: CedarContext = {
@@ -348,6 +348,8 @@ export function buildContext(
     now: { __extn: { fn: 'datetime', arg: facts.now.toISOString() } },
     hour: facts.now.getUTCHours(),
     approved: request.approved === true,
+    chain: [...new Set(request.chain ?? [])].filter((a) => typeof a === 'string'),
+    depth: request.chain?.length ?? 0,
   }
   if (facts.agentId !== undefined)
     context.agent = { __entity: { type: ENTITY.agent, id: facts.agentId } }

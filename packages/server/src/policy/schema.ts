@@ -67,6 +67,10 @@ function baseContext(): Record<string, CedarType & { required?: boolean }> {
     // 0–23 in UTC: business-hours rules without datetime arithmetic.
     hour: LONG,
     approved: BOOL,
+    // RFC 8693 delegation (docs/delegation.md): the actors of the token's `act`, and how many.
+    // Cedar sets have no order or size, hence `depth`; empty and 0 for a token nobody exchanged.
+    chain: STRINGS,
+    depth: LONG,
   }
 }
 
@@ -99,7 +103,7 @@ function entityTypes(): Record<string, unknown> {
 
 /**
  * Deputy's Cedar schema with an action per declared tool (`<resource>#<tool>`): principal
- * `Person`, resource `Tool`, context `{ agent?, scopes, now, hour, approved, arguments, state }`
+ * `Person`, resource `Tool`, context `{ agent?, scopes, now, hour, approved, chain, depth, arguments, state }`
  * where `arguments` and `state` are the records `recordOfJsonSchema` makes of the declaration;
  * each in its server's action group (`Deputy::Action::"<resource>"`, for "every tool of this
  * server"); plus Deputy's own `read` on `Document` or `Folder` with `relations` (the person's

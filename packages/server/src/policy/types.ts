@@ -24,8 +24,9 @@ import type { Actor } from '../audit/types.js'
  *   of its `Tool`), in its server's action group `Deputy::Action::"<resource>"`: principal
  *   `Person`, resource `Tool` (that tool only: the engine refuses another), context
  *   `{ agent?: Agent, scopes: Set<String>, now: datetime, hour: Long (0–23, UTC),
- *   approved: Bool, arguments: {declared}, state: {declared} }`; and `read` on `Document` or
- *   `Folder` with context `{ agent?, scopes, now, hour, approved, relations: Set<String> }`.
+ *   approved: Bool, chain: Set<String>, depth: Long, arguments: {declared}, state: {declared} }`
+ *   (`chain`: the token's `act` actors, `depth` how many); and `read` on `Document` or
+ *   `Folder` with context `{ agent?, scopes, now, hour, approved, chain, depth, relations: Set<String> }`.
  * - Annotations: `@id("…")` names a policy, `@description("…")` explains it, `@message("…")` is
  *   the caller's refusal text when that forbid decides.
  */
@@ -284,6 +285,11 @@ export interface AuthorizationRequest {
   readonly approved?: boolean
   /** Relations the person holds on the resource; filled from tuples when left out. */
   readonly relations?: readonly string[]
+  /**
+   * RFC 8693 §4.1: the client ids of the token's `act` chain, the current actor first (empty
+   * or absent when the token was not exchanged); policies see it as `context.chain`/`depth`.
+   */
+  readonly chain?: readonly string[]
   /** Audit: the request id that led here. */
   readonly requestId?: string
 }
@@ -299,6 +305,8 @@ export interface ToolCallAuthorization {
   readonly arguments: unknown
   readonly state: Readonly<Record<string, unknown>>
   readonly approved?: boolean
+  /** The token's `act` chain, the current actor first (`@deputy/mcp` `identity.actors`). */
+  readonly actors?: readonly string[]
 }
 
 /** One row of "what may agent X do for person Y". */

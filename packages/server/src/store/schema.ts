@@ -20,6 +20,7 @@ export interface Database {
   resource_scopes: ResourceScopesTable
   clients: ClientsTable
   client_metadata_hosts: ClientMetadataHostsTable
+  delegation_rules: DelegationRulesTable
   approval_requests: ApprovalRequestsTable
   authorization_detail_types: AuthorizationDetailTypesTable
   approval_notifications: ApprovalNotificationsTable
@@ -349,6 +350,17 @@ export interface ClientMetadataHostsTable {
   scope: string
   created_at: number
   updated_at: number
+}
+
+/** The operator's delegation rules (RFC 8693 token exchange, docs/delegation.md). */
+export interface DelegationRulesTable {
+  /** The client that may act for a person. */
+  client_id: string
+  /** A resource its exchanged tokens may be for. */
+  resource: string
+  /** 1 when its tokens there carry no `act` (impersonation). */
+  impersonate: number
+  created_at: number
 }
 
 export interface RefreshTokensTable {

@@ -177,10 +177,17 @@ for (const dialect of DIALECTS) {
         )
       })
 
-      it('requested_token_type names the profile: missing or unknown is refused, never defaulted', async () => {
-        await expectRefused(exchangeForm({ requested_token_type: null }), 'invalid_request')
+      it('requested_token_type names the profile: an unknown one is refused (absent means access_token, delegation: test/oauth/delegation.test.ts)', async () => {
         await expectRefused(
           exchangeForm({ requested_token_type: 'urn:ietf:params:oauth:token-type:refresh_token' }),
+          'invalid_request',
+        )
+      })
+
+      it('§2.1: actor_token_type comes with actor_token and never without it', async () => {
+        await expectRefused(exchangeForm({ actor_token: aliceToken }), 'invalid_request')
+        await expectRefused(
+          exchangeForm({ actor_token_type: ACCESS_TOKEN_TYPE }),
           'invalid_request',
         )
       })

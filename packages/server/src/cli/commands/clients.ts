@@ -1,7 +1,12 @@
 import { readFileSync } from 'node:fs'
 import type { Command } from 'commander'
 import { DeputyError } from '../../lib/errors.js'
-import { clientToWire, createdClientToWire, metadataHostToWire } from '../../oauth/admin-api.js'
+import {
+  clientToWire,
+  createdClientToWire,
+  delegationRuleToWire,
+  metadataHostToWire,
+} from '../../oauth/admin-api.js'
 import {
   CLIENT_AUTH_METHODS,
   GRANT_TYPES,
@@ -243,6 +248,46 @@ export function registerClients(program: Command): void {
         ),
       )
     })
+
+  clients
+    .command('set-delegation <client-id>')
+    .description(
+      'let a client act for people (RFC 8693 token exchange) toward these resources; replaces what it had',
+    )
+    .option('--to <uri>', 'a resource its exchanged tokens may be for (repeatable)', collect, [])
+    .option('--impersonate', 'its exchanged tokens carry no act: it stands in for the person')
+    .option(
+      '--clear',
+      'take back every resource: it may act only where a token names it in may_act',
+    )
+    .action(
+      async (
+        clientId: string,
+        opts: { to: string[]; impersonate?: boolean; clear?: boolean },
+        command: Command,
+      ) => {
+        const options = globalOptions(command)
+        if (opts.clear === true && (opts.to.length > 0 || opts.impersonate === true))
+          throw new DeputyError('ERR_INVALID_INPUT', '--clear takes no --to or --impersonate')
+        if (opts.clear !== true && opts.to.length === 0)
+          throw new DeputyError('ERR_INVALID_INPUT', 'name a resource with --to, or use --clear')
+        const rule = await withDeputy(options, (deps) =>
+          deps.delegationRules.set(
+            clientId,
+            {
+              resources: opts.clear === true ? [] : opts.to,
+              impersonate: opts.impersonate === true,
+            },
+            cliActor(),
+          ),
+        )
+        output(options, delegationRuleToWire(rule), () =>
+          rule.resources.length === 0
+            ? `${clientId} may no longer act for people (except where a token names it in may_act)`
+            : `${clientId} may now act for people toward ${rule.resources.join(', ')}${rule.impersonate ? ', impersonating them (no act claim)' : ''}`,
+        )
+      },
+    )
 
   clients
     .command('disable <client-id>')

@@ -1,5 +1,7 @@
 import type { Kysely } from 'kysely'
 import type { ApprovalRequests } from '../../approvals/requests.js'
+import type { Actor, AuditTarget } from '../../audit/types.js'
+import type { ResolvedConfig } from '../../config/load.js'
 import type { User, Users } from '../../identity/users.js'
 import type { Form } from '../../lib/form.js'
 import type { Providers } from '../../providers/types.js'
@@ -8,6 +10,7 @@ import type { Vault } from '../../vault/types.js'
 import type { TokenSigningDeps } from '../access-token.js'
 import type { AuthorizationCodes } from '../authorization-codes.js'
 import type { Client, Clients } from '../clients.js'
+import type { DelegationRules } from '../delegation-rules.js'
 import type { Grants } from '../grants.js'
 import type { MetadataHosts } from '../metadata-hosts.js'
 import type { RefreshTokens } from '../refresh-tokens.js'
@@ -33,30 +36,27 @@ export interface TokenResponse {
 export interface TokenExchangeResponse {
   access_token: string
   issued_token_type: string
-  token_type: 'Bearer'
+  /** RFC 9449 §5: `DPoP` for a delegated token bound to the proof's key. */
+  token_type: 'Bearer' | 'DPoP'
   expires_in?: number
   scope?: string
 }
 
-/** What the token endpoint records of an exchange (never a token). */
+/**
+ * What the token endpoint records of an exchange as `token.exchanged` (never a token): for whom,
+ * through which actors, what was handed out, and the profile's own facts.
+ */
 export interface Exchanged {
-  /** The person whose connected account's token was handed out. */
-  userId: string
-  /** The agent: the client the subject token was issued to. */
-  agentClientId: string
-  /** The subject token's `jti`, so the record points at it without holding it. */
-  subjectTokenJti: string
-  /** The subject token's audience: the MCP server or API the person's token is for. */
-  subjectAudience: string[]
-  provider: string
-  requestedTokenType: string
-  scopes: string[]
-  /** Epoch ms, when the provider said. */
-  expiresAt: number | null
+  onBehalfOf: Actor | null
+  /** The actors, the current one first (as the audit chain's `delegationChain`). */
+  delegationChain: Actor[]
+  target: AuditTarget
+  data: Record<string, unknown>
 }
 
 /** The services grant handlers use: tokens to mint, codes, grants, people and resources. */
 export interface GrantDeps extends TokenSigningDeps {
+  config: TokenSigningDeps['config'] & Pick<ResolvedConfig, 'delegationMaxDepth'>
   db: Kysely<Database>
   authorizationCodes: Pick<AuthorizationCodes, 'consume' | 'markRedeemed'>
   refreshTokens: Pick<RefreshTokens, 'issue' | 'rotate'>
@@ -70,6 +70,8 @@ export interface GrantDeps extends TokenSigningDeps {
   /** The provider catalogue and the token vault (token exchange's vault profile). */
   providers: Pick<Providers, 'get'>
   vault: Pick<Vault, 'accessToken'>
+  /** Who may act for whom (token exchange's delegation profile). */
+  delegationRules: Pick<DelegationRules, 'forClient'>
 }
 
 /** What a grant handler is given: an authenticated client and the parsed request. */

@@ -1,19 +1,26 @@
 import type { Provider } from '../../providers/types.js'
 import { type Vault, VaultError } from '../../vault/types.js'
-import { type AccessTokenClaims, inactiveReason, verifyAccessToken } from '../access-token.js'
-import type { Client } from '../clients.js'
 import { OAuthError } from '../errors.js'
 import { formatScope, parseScope } from '../scopes.js'
+import { DELEGATION_PROFILE } from './delegation.js'
+import {
+  ACCESS_TOKEN_TYPE,
+  activeAccessToken,
+  audiences,
+  type ExchangeProfile,
+  type ExchangeRequest,
+  holdsSubjectToken,
+  invalid,
+} from './exchange-profile.js'
 import type { GrantContext, GrantResult } from './grant.js'
 
-// RFC 8693 token exchange at /token, one profile per `requested_token_type` (a registry, as the
-// grant types are): the vault's (issue 12 §5), where the caller — an MCP server or agent holding
-// the person's Deputy access token — gets a short-lived upstream access token of the person's
-// connected account. Issue 13's delegation profile (a Deputy access token with an `act` chain)
-// registers beside it.
+export { ACCESS_TOKEN_TYPE, ID_TOKEN_TYPE } from './exchange-profile.js'
 
-/** RFC 8693 §3: a Deputy access token as the subject token. */
-export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token'
+// RFC 8693 token exchange at /token, one profile per `requested_token_type` (a registry, as the
+// grant types are): delegation (issue 13 §1, grants/delegation.ts: a Deputy access token with an
+// `act` chain, the default) and the vault's (issue 12 §5), where the caller — an MCP server or
+// agent holding the person's Deputy access token — gets a short-lived upstream access token of
+// the person's connected account.
 
 /**
  * Deputy's token type: the access token of a person's connected account at an upstream provider,
@@ -22,43 +29,37 @@ export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token'
 export const CONNECTION_ACCESS_TOKEN_TYPE =
   'urn:deputy:params:oauth:token-type:connection-access-token'
 
-/** A token exchange profile: what one `requested_token_type` is answered with. */
-type ExchangeProfile = (
-  ctx: GrantContext,
-  subject: AccessTokenClaims,
-  requestedTokenType: string,
-) => Promise<GrantResult>
-
-/** RFC 8693 §2.2.2: an invalid or unacceptable request or subject token is `invalid_request`. */
-function invalid(description: string, reason: string): OAuthError {
-  return new OAuthError('invalid_request', description, { reason })
-}
-
-/** `aud` as a list (RFC 7519 §4.1.3 allows a string or an array). */
-function audiences(claims: AccessTokenClaims): string[] {
-  return typeof claims.aud === 'string' ? [claims.aud] : [...claims.aud]
-}
-
 /**
- * Whether the caller holds the person's token legitimately: it was issued to the caller itself
- * (the agent exchanging its own token), or it is for a resource the operator registered the
- * caller for (`allowedResources`: the MCP server that received the token from the agent). A
- * client with no resources listed serves none: a stolen token is no use to just any client.
- */
-function holdsSubjectToken(client: Client, subject: AccessTokenClaims): boolean {
-  if (subject.client_id === client.clientId) return true
-  const served = client.allowedResources ?? []
-  return audiences(subject).some((aud) => served.includes(aud))
-}
-
-/**
- * The vault profile: `connection=<provider>`, an optional narrower `scope`, and the person's
+ * The vault profile: a person's active access token held by a client that received it
+ * legitimately, `connection=<provider>`, an optional narrower `scope`, and the person's
  * connected account's current access token back (refreshed ahead of expiry by the vault). Only a
  * client the operator allowed for that provider; no usable connection (none, needs reconnecting,
  * fewer scopes than asked) is Deputy's `connection_required` with the link the person follows.
+ * `actor_token` is for delegation and is refused rather than ignored.
  */
-const connectionAccessToken: ExchangeProfile = async (ctx, subject, requestedTokenType) => {
+async function connectionAccessToken(
+  ctx: GrantContext,
+  { subjectToken, requestedTokenType, actor }: ExchangeRequest,
+): Promise<GrantResult> {
   const { deps, client, form } = ctx
+  if (actor !== undefined) {
+    throw invalid('actor_token is not accepted for this token type', 'actor-token-not-supported')
+  }
+  if (form.all('resource').length > 0 || form.get('audience') !== undefined) {
+    // The connection names the target; a second way to name one would be ambiguous.
+    throw invalid('use connection, not resource or audience', 'resource-or-audience-given')
+  }
+  const subject = await activeAccessToken(ctx, subjectToken, 'subject_token')
+  if (subject.sub === subject.client_id) {
+    // A client_credentials token names no person, so it has no connected accounts.
+    throw invalid('the subject_token does not name a person', 'subject-token-without-person')
+  }
+  if (!holdsSubjectToken(client, subject)) {
+    throw invalid(
+      'the subject_token was not issued to this client or for a resource it serves',
+      'subject-token-not-held',
+    )
+  }
   const { providers, vault } = deps
   const name = form.get('connection')
   if (!name) throw invalid('connection is required', 'missing-connection')
@@ -108,15 +109,22 @@ const connectionAccessToken: ExchangeProfile = async (ctx, subject, requestedTok
       ...(expiresIn !== undefined && { expires_in: expiresIn }),
       ...(token.scopes.length > 0 && { scope: formatScope(token.scopes) }),
     },
+    // Who asked (the MCP server, authenticated), for whom (the person) through which agent
+    // (the subject token's client), for which provider.
     exchanged: {
-      userId,
-      agentClientId: subject.client_id,
-      subjectTokenJti: subject.jti,
-      subjectAudience: audiences(subject),
-      provider: provider.name,
-      requestedTokenType,
-      scopes: token.scopes,
-      expiresAt: token.expiresAt,
+      onBehalfOf: { type: 'user', id: userId },
+      delegationChain: [{ type: 'client', id: subject.client_id }],
+      target: { type: 'connection', id: provider.name },
+      data: {
+        agentClientId: subject.client_id,
+        userId,
+        provider: provider.name,
+        requestedTokenType,
+        scopes: token.scopes,
+        subjectTokenJti: subject.jti,
+        subjectAudience: audiences(subject),
+        expiresAt: token.expiresAt === null ? null : new Date(token.expiresAt).toISOString(),
+      },
     },
   }
 }
@@ -143,20 +151,22 @@ export function connectionRequired(
   )
 }
 
-/** The profiles by `requested_token_type` (issue 13 adds the delegation profile here). */
+/** The profiles by `requested_token_type`; delegation is the default (grants/delegation.ts). */
 export const EXCHANGE_PROFILES = new Map<string, ExchangeProfile>([
-  [CONNECTION_ACCESS_TOKEN_TYPE, connectionAccessToken],
+  [ACCESS_TOKEN_TYPE, DELEGATION_PROFILE],
+  [
+    CONNECTION_ACCESS_TOKEN_TYPE,
+    { subjectTokenTypes: [ACCESS_TOKEN_TYPE], exchange: connectionAccessToken },
+  ],
 ])
 
 /**
- * The token exchange grant (RFC 8693 §2.1): the subject token must be an active Deputy access
- * token issued to a person (our issuer and signature, not expired, not revoked — the checks of
- * introspection and userinfo), held by a confidential client that received it legitimately;
- * the profile named by `requested_token_type` answers. `actor_token` is for delegation, which
- * no profile here offers, and is refused rather than ignored.
+ * The token exchange grant (RFC 8693 §2.1), for confidential clients: the request's shape is
+ * checked here, and the profile named by `requested_token_type` (RFC 8693's `access_token` when
+ * absent: delegation) checks the tokens and answers.
  */
 export async function tokenExchangeGrant(ctx: GrantContext): Promise<GrantResult> {
-  const { deps, client, form } = ctx
+  const { client, form } = ctx
   if (client.tokenEndpointAuthMethod === 'none') {
     throw new OAuthError('unauthorized_client', 'token exchange needs a confidential client', {
       reason: 'public-client',
@@ -167,44 +177,32 @@ export async function tokenExchangeGrant(ctx: GrantContext): Promise<GrantResult
   const subjectTokenType = form.get('subject_token_type')
   if (!subjectTokenType)
     throw invalid('subject_token_type is required', 'missing-subject-token-type')
-  if (subjectTokenType !== ACCESS_TOKEN_TYPE) {
+  const requestedTokenType = form.get('requested_token_type') ?? ACCESS_TOKEN_TYPE
+  const profile = EXCHANGE_PROFILES.get(requestedTokenType)
+  if (profile === undefined) {
     throw invalid(
-      `subject_token_type must be ${ACCESS_TOKEN_TYPE}`,
+      `requested_token_type must be ${[...EXCHANGE_PROFILES.keys()].join(' or ')}`,
+      `unsupported-requested-token-type ${requestedTokenType.slice(0, 100)}`,
+    )
+  }
+  if (!profile.subjectTokenTypes.includes(subjectTokenType)) {
+    throw invalid(
+      `subject_token_type must be ${profile.subjectTokenTypes.join(' or ')}`,
       `unsupported-subject-token-type ${subjectTokenType.slice(0, 100)}`,
     )
   }
-  const requestedTokenType = form.get('requested_token_type')
-  const profile =
-    requestedTokenType === undefined ? undefined : EXCHANGE_PROFILES.get(requestedTokenType)
-  if (requestedTokenType === undefined || profile === undefined) {
-    // No default: what a caller gets must be what it asked for by name.
+  // RFC 8693 §2.1: actor_token_type is REQUIRED with actor_token and MUST NOT come without it.
+  const actorToken = form.get('actor_token')
+  const actorTokenType = form.get('actor_token_type')
+  if ((actorToken === undefined) !== (actorTokenType === undefined)) {
     throw invalid(
-      `requested_token_type must be ${[...EXCHANGE_PROFILES.keys()].join(' or ')}`,
-      `unsupported-requested-token-type ${requestedTokenType?.slice(0, 100) ?? 'none'}`,
+      'actor_token and actor_token_type come together or not at all',
+      'actor-token-type-mismatch',
     )
   }
-  if (form.get('actor_token') !== undefined || form.get('actor_token_type') !== undefined) {
-    throw invalid('actor_token is not accepted for this token type', 'actor-token-not-supported')
-  }
-  if (form.all('resource').length > 0 || form.get('audience') !== undefined) {
-    // The connection names the target; a second way to name one would be ambiguous.
-    throw invalid('use connection, not resource or audience', 'resource-or-audience-given')
-  }
-  const subject = await verifyAccessToken(deps, subjectToken)
-  if (!subject) throw invalid('the subject_token is invalid or expired', 'subject-token-invalid')
-  const inactive = await inactiveReason(deps, subject)
-  if (inactive !== null) {
-    throw invalid('the subject_token is no longer active', `subject-token-${inactive}`)
-  }
-  if (subject.sub === subject.client_id) {
-    // A client_credentials token names no person, so it has no connected accounts.
-    throw invalid('the subject_token does not name a person', 'subject-token-without-person')
-  }
-  if (!holdsSubjectToken(client, subject)) {
-    throw invalid(
-      'the subject_token was not issued to this client or for a resource it serves',
-      'subject-token-not-held',
-    )
-  }
-  return profile(ctx, subject, requestedTokenType)
+  const actor =
+    actorToken !== undefined && actorTokenType !== undefined
+      ? { token: actorToken, tokenType: actorTokenType }
+      : undefined
+  return profile.exchange(ctx, { subjectToken, subjectTokenType, requestedTokenType, actor })
 }
