@@ -39,15 +39,25 @@ export type LoginResult =
   | { ok: false; locked: false }
   | { ok: false; locked: true; retryAfterSeconds: number }
 
+/** The outcome of checking a typed password against the throttle and the account. */
+export type PasswordCheck =
+  | { ok: true; user: User; settle(): Promise<void> }
+  | { ok: false; locked: false }
+  | { ok: false; locked: true; retryAfterSeconds: number }
+
 /**
- * Checks an email and password and, when they match an active account, starts a fresh session.
- * Each attempt is claimed against the (account, address) pair and the address before the password
- * is checked (identity/throttle.ts), so a flood from one place only slows that place; the session
- * the browser came with is ended so a planted session id cannot survive sign-in (session
- * fixation, OWASP ASVS V3.2.1). A typed email that matches no account is recorded only as a
- * keyed digest, and unknown accounts are throttled exactly like known ones.
+ * Checks an email and password against an active account, claiming the attempt against the
+ * (account, address) pair and the address before the password is checked (identity/throttle.ts),
+ * so a flood from one place only slows that place. A typed email that matches no account is
+ * recorded only as a keyed digest, and unknown accounts are throttled exactly like known ones.
+ * Every guess at a password goes through here — the sign-in form's and the current password the
+ * security page asks for before a change (`method`) — so neither is an unthrottled oracle.
+ * On success, `settle()` clears the throttle's failures once the caller has done its work.
  */
-export async function signIn(deps: LoginDeps, attempt: LoginAttempt): Promise<LoginResult> {
+export async function checkPassword(
+  deps: LoginDeps,
+  attempt: Omit<LoginAttempt, 'previousSessionId'> & { method: 'password' | 'password-change' },
+): Promise<PasswordCheck> {
   const { db, clock, config, audit } = deps
   const now = clock.now().getTime()
   const email = normaliseEmail(attempt.email)
@@ -59,7 +69,7 @@ export async function signIn(deps: LoginDeps, attempt: LoginAttempt): Promise<Lo
     : { type: 'user', id: 'unknown', label: digest }
   const event = { actor, requestId: attempt.requestId }
   const where = {
-    method: 'password',
+    method: attempt.method,
     email: user ? user.email : digest,
     address: attempt.address ?? 'unknown',
   }
@@ -117,15 +127,32 @@ export async function signIn(deps: LoginDeps, attempt: LoginAttempt): Promise<Lo
     }
     return { ok: false, locked: false }
   }
+  return { ok: true, user, settle: () => recordSuccess(db, keys, settings) }
+}
 
+/**
+ * Checks an email and password (`checkPassword`) and, when they match an active account, starts
+ * a fresh session. The session the browser came with is ended so a planted session id cannot
+ * survive sign-in (session fixation, OWASP ASVS V3.2.1).
+ */
+export async function signIn(deps: LoginDeps, attempt: LoginAttempt): Promise<LoginResult> {
+  const checked = await checkPassword(deps, { ...attempt, method: 'password' })
+  if (!checked.ok) return checked
+  const { user } = checked
   await endReplacedSession(deps, attempt.previousSessionId, attempt.requestId)
   const session = await startSession(deps, user.id)
-  await recordSuccess(db, keys, settings)
-  await audit.append({
-    ...event,
+  await checked.settle()
+  await deps.audit.append({
+    actor: { type: 'user', id: user.id, label: user.email },
+    requestId: attempt.requestId,
     type: 'login.succeeded',
     target: { type: 'user', id: user.id },
-    data: { ...where, session: session.idHash.slice(0, 16) },
+    data: {
+      method: 'password',
+      email: user.email,
+      address: attempt.address ?? 'unknown',
+      session: session.idHash.slice(0, 16),
+    },
   })
   return { ok: true, user, session }
 }

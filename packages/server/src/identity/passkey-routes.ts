@@ -3,17 +3,20 @@ import { type Context, Hono } from 'hono'
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie'
 import { z } from 'zod'
 import type { AppEnv } from '../http/env.js'
+import { isDeputyError } from '../lib/errors.js'
 import { FormError, readForm } from '../lib/form.js'
 import { JsonInputError, parseJsonInput } from '../lib/json-input.js'
 import { safeEqual } from '../lib/random.js'
 import { messagePage } from '../ui/message-page.js'
 import { securityPage } from '../ui/security-page.js'
+import { checkPassword, type LoginDeps } from './login.js'
 import {
   PASSKEY_CHALLENGE_COOKIE,
   PASSKEY_CHALLENGE_SECONDS,
   PasskeyError,
   type Passkeys,
 } from './passkeys.js'
+import { MIN_PASSWORD_LENGTH } from './passwords.js'
 import { LOGIN_CSRF_COOKIE, safeReturnTo } from './return-to.js'
 import { setSessionCookie } from './session-cookie.js'
 import {
@@ -23,16 +26,19 @@ import {
   SESSION_COOKIE,
   type SessionDeps,
 } from './sessions.js'
+import type { Users } from './users.js'
 
 // The passkey endpoints (issue 15 §3). The security page (/account/security) lists, adds and
-// removes a signed-in person's passkeys; /login/passkey signs in with one. The WebAuthn steps
+// removes a signed-in person's passkeys and changes their password; /login/passkey signs in
+// with a passkey. The WebAuthn steps
 // are JSON calls from the passkey script (ui/passkey-script.ts), each with the page's CSRF token
 // in X-CSRF-Token; removing is a plain form, so it works without script.
 
 /** What the passkey routes read. */
-export interface PasskeyRouteDeps extends SessionDeps {
-  config: SessionDeps['config'] & { sessionTtlSeconds: number }
+export interface PasskeyRouteDeps extends SessionDeps, LoginDeps {
+  config: SessionDeps['config'] & LoginDeps['config'] & { sessionTtlSeconds: number }
   passkeys: Passkeys
+  users: LoginDeps['users'] & Pick<Users, 'setPassword'>
 }
 
 const b64url = z
@@ -145,6 +151,7 @@ export function createPasskeyRoutes(deps: PasskeyRouteDeps): Hono<AppEnv> {
       securityPage({
         csrfToken: session.csrfToken,
         notice,
+        hasPassword: (await deps.users.passwordHashOf(session.user.id)) !== null,
         passkeys: list.map((p) => ({
           credentialId: p.credentialId,
           name: p.name,
@@ -166,7 +173,12 @@ export function createPasskeyRoutes(deps: PasskeyRouteDeps): Hono<AppEnv> {
         ? { kind: 'notice' as const, text: 'Your passkey was added.' }
         : 'removed' in query
           ? { kind: 'notice' as const, text: 'The passkey was removed.' }
-          : undefined
+          : 'password-changed' in query
+            ? {
+                kind: 'notice' as const,
+                text: 'Your password was changed. Your other sessions were signed out.',
+              }
+            : undefined
     return showSecurity(c, session, notice)
   })
 
@@ -246,6 +258,78 @@ export function createPasskeyRoutes(deps: PasskeyRouteDeps): Hono<AppEnv> {
       )
     c.header('Cache-Control', 'no-store')
     return c.redirect('/account/security?removed', 303)
+  })
+
+  // A password change asks for the current password, checked exactly like a sign-in's (the
+  // same throttle, the same records), so a session left open is no way to guess it unthrottled
+  // or to take the account over by setting a new one. Every other session ends with the change.
+  app.post('/account/security/password', async (c) => {
+    let form: Awaited<ReturnType<typeof readForm>>
+    try {
+      form = await readForm(c.req)
+    } catch (err) {
+      if (!(err instanceof FormError)) throw err
+      return page(
+        c,
+        messagePage({
+          title: 'Form not accepted',
+          text: 'The form was not sent as Deputy built it. Reload the page and try again.',
+          link: { href: '/account/security', label: 'Back to security' },
+        }),
+        err.problem === 'not-form' ? 415 : 400,
+      )
+    }
+    const session = await readSession(deps, c.req.raw)
+    if (!session)
+      return c.redirect(`/login?return_to=${encodeURIComponent('/account/security')}`, 303)
+    const refuse = (status: number, text: string, headers: Record<string, string> = {}) => {
+      for (const [name, value] of Object.entries(headers)) c.header(name, value)
+      return showSecurity(c, session, { kind: 'error', text }, status)
+    }
+    if (!safeEqual(form.get('csrf_token') ?? '', session.csrfToken))
+      return refuse(403, 'This form has expired. Reload the page and try again.')
+    if ((await deps.users.passwordHashOf(session.user.id)) === null)
+      return refuse(
+        409,
+        'You sign in without a password here (with a provider or a passkey); there is none to change.',
+      )
+    const current = form.get('current_password') ?? ''
+    const next = form.get('new_password') ?? ''
+    if (next.length < MIN_PASSWORD_LENGTH)
+      return refuse(400, `The new password must be at least ${MIN_PASSWORD_LENGTH} characters.`)
+    if (next.length > 1024) return refuse(400, 'The new password is longer than 1,024 characters.')
+    if (next !== (form.get('confirm_password') ?? ''))
+      return refuse(400, 'The new password and its confirmation differ.')
+    const checked = await checkPassword(deps, {
+      email: session.user.email,
+      password: current,
+      address: c.get('clientAddress'),
+      requestId: c.get('requestId') ?? null,
+      method: 'password-change',
+    })
+    if (!checked.ok) {
+      if (checked.locked)
+        return refuse(
+          429,
+          `Too many wrong passwords. Try again in ${checked.retryAfterSeconds} seconds.`,
+          { 'Retry-After': String(checked.retryAfterSeconds) },
+        )
+      return refuse(400, 'Your current password is not correct; nothing was changed.')
+    }
+    try {
+      await deps.users.setPassword(
+        session.user.email,
+        next,
+        { type: 'user', id: session.user.id, label: session.user.email },
+        { keepSession: session.idHash },
+      )
+    } catch (err) {
+      if (isDeputyError(err)) return refuse(400, err.message)
+      throw err
+    }
+    await checked.settle()
+    c.header('Cache-Control', 'no-store')
+    return c.redirect('/account/security?password-changed', 303)
   })
 
   // Sign-in with a passkey. The login page's CSRF secret (its cookie) must come back in the

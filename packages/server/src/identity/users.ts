@@ -346,8 +346,16 @@ export function createUsers(deps: UsersDeps) {
       return (await this.findById(row.id)) as User
     },
 
-    /** Sets a new password. */
-    async setPassword(email: string, password: string, actor: ChangeActor): Promise<void> {
+    /**
+     * Sets a new password and ends the person's sessions: all of them, or all but `keepSession`
+     * (the SHA-256 of a session id) when the person changes it themselves from that session.
+     */
+    async setPassword(
+      email: string,
+      password: string,
+      actor: ChangeActor,
+      options: { keepSession?: string } = {},
+    ): Promise<void> {
       const row = await requireRow(email)
       if (password.length < MIN_PASSWORD_LENGTH) {
         throw new DeputyError(
@@ -362,8 +370,10 @@ export function createUsers(deps: UsersDeps) {
           .set({ password_hash: passwordHash, updated_at: clock.now().getTime() })
           .where('id', '=', row.id)
           .execute()
-        // A new password ends every existing session.
-        await trx.deleteFrom('sessions').where('user_id', '=', row.id).execute()
+        // A new password ends every existing session (but the one it was changed from).
+        let sessions = trx.deleteFrom('sessions').where('user_id', '=', row.id)
+        if (options.keepSession) sessions = sessions.where('id_hash', '!=', options.keepSession)
+        await sessions.execute()
       })
       await audit.append({
         type: 'user.password-changed',

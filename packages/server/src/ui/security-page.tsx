@@ -13,6 +13,8 @@ export interface PasskeyEntry {
 export interface SecurityPageProps {
   passkeys: readonly PasskeyEntry[]
   csrfToken: string
+  /** False for a person who signs in only with a provider or a passkey: no password to change. */
+  hasPassword: boolean
   /** One line at the top: what just happened, or why it did not. */
   notice?: { kind: 'error' | 'notice'; text: string }
 }
@@ -92,6 +94,50 @@ export function SecurityPage(props: SecurityPageProps) {
       <p id="passkey-unsupported" class="muted">
         Adding a passkey needs a browser that supports passkeys, with JavaScript on.
       </p>
+      <h2>Password</h2>
+      {props.hasPassword ? (
+        <form method="post" action="/account/security/password" id="password-change">
+          <input type="hidden" name="csrf_token" value={props.csrfToken} />
+          <div class="field">
+            <label for="current-password">Current password</label>
+            <input
+              id="current-password"
+              name="current_password"
+              type="password"
+              autocomplete="current-password"
+              required
+            />
+          </div>
+          <div class="field">
+            <label for="new-password">New password (at least 10 characters)</label>
+            <input
+              id="new-password"
+              name="new_password"
+              type="password"
+              autocomplete="new-password"
+              minlength={10}
+              required
+            />
+          </div>
+          <div class="field">
+            <label for="confirm-password">New password again</label>
+            <input
+              id="confirm-password"
+              name="confirm_password"
+              type="password"
+              autocomplete="new-password"
+              minlength={10}
+              required
+            />
+          </div>
+          <p class="muted">Changing it signs you out everywhere else.</p>
+          <button type="submit">Change password</button>
+        </form>
+      ) : (
+        <p class="muted" id="no-password">
+          You sign in without a password here, with a provider or a passkey.
+        </p>
+      )}
       <p>
         <a href="/account">Back to your account</a>
       </p>
