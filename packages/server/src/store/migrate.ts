@@ -16,6 +16,7 @@ import * as m0017 from './migrations/0017-dpop-bound-refresh-tokens.js'
 import * as m0018 from './migrations/0018-grant-redirect-uri.js'
 import * as m0019 from './migrations/0019-audit-checkpoints.js'
 import * as m0020 from './migrations/0020-session-sign-in-method.js'
+import * as m0022 from './migrations/0022-trusted-issuers.js'
 
 /** Every migration, in order (by name). Append new ones; never edit or reorder landed ones. */
 export const MIGRATIONS: Record<string, Migration> = {
@@ -34,6 +35,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0018-grant-redirect-uri': m0018,
   '0019-audit-checkpoints': m0019,
   '0020-session-sign-in-method': m0020,
+  '0022-trusted-issuers': m0022,
 }
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS }

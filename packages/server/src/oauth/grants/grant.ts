@@ -12,6 +12,7 @@ import type { Grants } from '../grants.js'
 import type { MetadataHosts } from '../metadata-hosts.js'
 import type { RefreshTokens } from '../refresh-tokens.js'
 import type { Resources } from '../resources.js'
+import type { JwtBearerDeps } from './assertion.js'
 
 // The contract of a grant handler (one file per grant type beside this one); the token endpoint
 // (oauth/token.ts) authenticates the client, picks the handler from its registry and audits.
@@ -56,12 +57,12 @@ export interface Exchanged {
 }
 
 /** The services grant handlers use: tokens to mint, codes, grants, people and resources. */
-export interface GrantDeps extends TokenSigningDeps {
+export interface GrantDeps extends TokenSigningDeps, JwtBearerDeps {
   db: Kysely<Database>
   authorizationCodes: Pick<AuthorizationCodes, 'consume' | 'markRedeemed'>
   refreshTokens: Pick<RefreshTokens, 'issue' | 'rotate'>
   grants: Pick<Grants, 'isActive' | 'revoke' | 'detailsOf'>
-  users: Pick<Users, 'findById'>
+  users: Pick<Users, 'findById' | 'findByEmail'>
   resources: Pick<Resources, 'get' | 'resolve'>
   metadataHosts: Pick<MetadataHosts, 'forHost'>
   approvals: Pick<ApprovalRequests, 'poll'>
@@ -108,6 +109,8 @@ export interface IssuedResult {
     retried?: boolean
     /** The approval (CIBA) the token was issued for. */
     approvalId?: string
+    /** The jwt-bearer assertion the token was issued on (never the assertion itself). */
+    assertion?: { trustedIssuer: string; issuer: string; subject: string; jti: string }
   }
   exchanged?: undefined
 }
