@@ -154,6 +154,31 @@ export function createTokenRoutes(deps: TokenEndpointDeps): Hono<AppEnv> {
         })
         return edgeResponse(c, JSON.stringify(result.body), 200, NO_STORE_JSON)
       }
+      if (result.idJag) {
+        const { idJag } = result
+        // Deputy vouches for the person to another authorization server: recorded before it is sent.
+        await deps.audit.append({
+          type: 'id-jag.issued',
+          actor,
+          onBehalfOf: { type: 'user', id: idJag.userId },
+          target: { type: 'id-jag', id: idJag.jti },
+          decision: 'allow',
+          requestId: c.get('requestId'),
+          data: {
+            grantType,
+            clientId: client.clientId,
+            userId: idJag.userId,
+            audience: idJag.audience,
+            trustedIssuer: idJag.trustedIssuer,
+            remoteClientId: idJag.remoteClientId,
+            resources: idJag.resources,
+            scopes: idJag.scopes,
+            jti: idJag.jti,
+            expiresAt: new Date(idJag.expiresAt).toISOString(),
+          },
+        })
+        return edgeResponse(c, JSON.stringify(result.body), 200, NO_STORE_JSON)
+      }
       const { issued } = result
       await deps.audit.append({
         type: 'token.issued',

@@ -34,7 +34,8 @@ export interface TokenResponse {
 export interface TokenExchangeResponse {
   access_token: string
   issued_token_type: string
-  token_type: 'Bearer'
+  /** `N_A` for a token that is not an access token (an ID-JAG). */
+  token_type: 'Bearer' | 'N_A'
   expires_in?: number
   scope?: string
 }
@@ -86,13 +87,34 @@ export interface GrantContext {
  * A grant handler's answer: the response body, and what was issued (a Deputy token) or handed
  * out (an exchange's upstream token), for the audit record.
  */
-export type GrantResult = IssuedResult | ExchangedResult
+export type GrantResult = IssuedResult | ExchangedResult | IdJagResult
+
+/** An Identity Assertion JWT Deputy issued as an enterprise IdP (grants/id-jag-exchange.ts). */
+export interface IdJagResult {
+  body: TokenExchangeResponse
+  idJag: {
+    userId: string
+    /** The issuer of the authorization server it is for, and its name in the trust store. */
+    audience: string
+    trustedIssuer: string
+    /** The client_id it names: the caller's at that authorization server. */
+    remoteClientId: string
+    resources: string[]
+    scopes: string[]
+    jti: string
+    /** Epoch ms. */
+    expiresAt: number
+  }
+  issued?: undefined
+  exchanged?: undefined
+}
 
 /** An exchange that handed out a connected account's token (RFC 8693 §2.2.1). */
 export interface ExchangedResult {
   body: TokenExchangeResponse
   exchanged: Exchanged
   issued?: undefined
+  idJag?: undefined
 }
 
 /** Deputy issued tokens of its own. */
@@ -113,6 +135,7 @@ export interface IssuedResult {
     assertion?: { trustedIssuer: string; issuer: string; subject: string; jti: string }
   }
   exchanged?: undefined
+  idJag?: undefined
 }
 
 export type GrantHandler = (ctx: GrantContext) => Promise<GrantResult>

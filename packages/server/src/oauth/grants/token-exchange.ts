@@ -5,6 +5,7 @@ import type { Client } from '../clients.js'
 import { OAuthError } from '../errors.js'
 import { formatScope, parseScope } from '../scopes.js'
 import type { GrantContext, GrantResult } from './grant.js'
+import { ID_JAG_TOKEN_TYPE, idJagExchange } from './id-jag-exchange.js'
 
 // RFC 8693 token exchange at /token, one profile per `requested_token_type` (a registry, as the
 // grant types are): the vault's (issue 12 §5), where the caller — an MCP server or agent holding
@@ -162,6 +163,8 @@ export async function tokenExchangeGrant(ctx: GrantContext): Promise<GrantResult
       reason: 'public-client',
     })
   }
+  // Its subject token is an ID token, which the ID-JAG profile verifies itself.
+  if (form.get('requested_token_type') === ID_JAG_TOKEN_TYPE) return idJagExchange(ctx)
   const subjectToken = form.get('subject_token')
   if (!subjectToken) throw invalid('subject_token is required', 'missing-subject-token')
   const subjectTokenType = form.get('subject_token_type')
