@@ -110,6 +110,23 @@ function toIssuer(row: TrustedIssuersTable): TrustedIssuer {
   }
 }
 
+/**
+ * The keys of a stored set that sign JWTs. A SPIFFE trust bundle (`spire-server bundle show
+ * -format spiffe`) marks JWT-SVID keys `use: jwt-svid` and holds X.509 authorities
+ * (`x509-svid`) too: the former are signing keys (jose only takes `sig` or no `use`), the latter
+ * are left out.
+ */
+function signingKeys(jwks: { keys: Record<string, unknown>[] }): {
+  keys: Record<string, unknown>[]
+} {
+  const keys = jwks.keys
+    .filter((k) => k.use !== 'x509-svid')
+    .map((k) => (k.use === 'jwt-svid' ? { ...k, use: 'sig' } : k))
+  if (keys.length === 0)
+    throw new DeputyError('ERR_INVALID_INPUT', 'the JWK Set holds no key for signatures')
+  return { keys }
+}
+
 /** What an audit record says of an issuer: everything but the keys themselves. */
 function described(issuer: TrustedIssuer): Record<string, unknown> {
   const { jwks, createdAt: _c, updatedAt: _u, ...rest } = issuer
@@ -199,7 +216,7 @@ export function createTrustedIssuers(deps: { store: Store; clock: Clock; audit: 
         kind: v.kind,
         issuer: v.issuer,
         jwks_uri: v.jwksUri ?? null,
-        jwks: v.jwks ? JSON.stringify(v.jwks) : null,
+        jwks: v.jwks ? JSON.stringify(signingKeys(v.jwks)) : null,
         algorithms: (v.algorithms ?? ['ES256', 'RS256', 'EdDSA']).join(' '),
         audience: v.audience ?? null,
         max_lifetime_seconds: v.maxLifetimeSeconds ?? DEFAULT_MAX_ASSERTION_LIFETIME_SECONDS,

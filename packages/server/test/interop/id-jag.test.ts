@@ -159,6 +159,17 @@ describe('ID-JAG between two Deputy instances (issue 13 §2)', () => {
   const redeem = (assertion: string, params: Record<string, string> = {}, config = rasConfig) =>
     client.genericGrantRequest(config, JWT_BEARER, { assertion, ...params })
 
+  it('both advertise it: the resource AS the id-jag grant profile and jwt-bearer, the IdP the id-jag token type', () => {
+    const metadata = rasConfig.serverMetadata()
+    expect(metadata.grant_types_supported).toContain(JWT_BEARER)
+    expect(metadata.authorization_grant_profiles_supported).toEqual([
+      'urn:ietf:params:oauth:grant-profile:id-jag',
+    ])
+    expect(idpConfig.serverMetadata().identity_chaining_requested_token_types_supported).toEqual([
+      ID_JAG,
+    ])
+  })
+
   it('the IdP issues an ID-JAG for the resource AS; the resource AS exchanges it for an access token for the person', async () => {
     const answer = await requestIdJag()
     expect(answer.issued_token_type).toBe(ID_JAG)

@@ -275,6 +275,38 @@ for (const dialect of DIALECTS) {
         ).toBe(indexer)
       })
 
+      it('a SPIFFE trust bundle file works as it is: its jwt-svid keys verify, its x509-svid authorities are left out', async () => {
+        const { deps } = world.deputy
+        const bundleKey = await newKey('bundle-1')
+        const added = await deps.trustedIssuers.add(
+          {
+            name: 'spire-bundle',
+            kind: 'workload',
+            issuer: 'https://spire.staging.acme.example',
+            jwks: {
+              keys: [
+                { ...bundleKey.jwk, use: 'jwt-svid' },
+                { kty: 'EC', crv: 'P-256', use: 'x509-svid', x5c: ['MIIB'], x: 'a', y: 'b' },
+              ],
+            },
+            algorithms: ['ES256'],
+          },
+          ADMIN,
+        )
+        expect(added.jwks?.keys).toHaveLength(1)
+        await deps.trustedIssuers.map(
+          'spire-bundle',
+          { client: indexer, claims: { sub: 'spiffe://staging.acme.example/indexer' } },
+          ADMIN,
+        )
+        const claims = {
+          ...spiffeClaims(),
+          iss: 'https://spire.staging.acme.example',
+          sub: 'spiffe://staging.acme.example/indexer',
+        }
+        expect((await exchange(await sign(claims, bundleKey))).status).toBe(200)
+      })
+
       it('an unknown kid refetches the key set at most once a minute (unauthenticated callers cannot make Deputy fetch at will)', async () => {
         const path = '/spiffe/keys'
         const before = docs.hits.get(path) ?? 0

@@ -17,6 +17,9 @@ import type { GrantContext, GrantResult } from './grant.js'
 /** The draft's token type of an ID-JAG. */
 export const ID_JAG_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:id-jag'
 
+/** The draft's §6 grant profile: the jwt-bearer grant with an ID-JAG (grants/id-jag-grant.ts). */
+export const ID_JAG_GRANT_PROFILE = 'urn:ietf:params:oauth:grant-profile:id-jag'
+
 /** RFC 8693 §3: an OpenID Connect ID token as the subject token. */
 export const ID_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:id_token'
 
