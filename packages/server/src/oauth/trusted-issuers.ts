@@ -92,6 +92,11 @@ const RuleClaimsSchema = z
   .refine((c) => Object.keys(c).length > 0, 'name at least one claim')
   .refine((c) => Object.keys(c).length <= 20, 'at most 20 claims')
 
+/** Whether an entry is trusted for the assertions it signs or as an audience of ID-JAGs. */
+function roleOf(kind: TrustedIssuerKind): TrustedIssuersTable['role'] {
+  return kind === 'resource-as' ? 'audience' : 'assertions'
+}
+
 function toIssuer(row: TrustedIssuersTable): TrustedIssuer {
   return {
     name: row.name,
@@ -176,13 +181,20 @@ export function createTrustedIssuers(deps: { store: Store; clock: Clock; audit: 
   return {
     get,
 
-    /** The trusted entry whose `issuer` is exactly `iss` (an assertion's, not yet verified). */
-    async byIssuer(iss: string): Promise<TrustedIssuer | undefined> {
+    /**
+     * The entry whose `issuer` is exactly `iss`: as a source of assertions (an assertion's `iss`,
+     * not yet verified) or as an ID-JAG audience (resource-as).
+     */
+    async byIssuer(
+      iss: string,
+      role: TrustedIssuersTable['role'] = 'assertions',
+    ): Promise<TrustedIssuer | undefined> {
       if (iss.length > 2048) return undefined
       const row = await db
         .selectFrom('trusted_issuers')
         .selectAll()
         .where('issuer', '=', iss)
+        .where('role', '=', role)
         .executeTakeFirst()
       return row ? toIssuer(row) : undefined
     },
@@ -195,10 +207,12 @@ export function createTrustedIssuers(deps: { store: Store; clock: Clock; audit: 
     async add(input: AddTrustedIssuerInput, actor: Actor): Promise<TrustedIssuer> {
       const v = parseInput(AddTrustedIssuerSchema, input, 'trusted issuer')
       if (await get(v.name)) throw new DeputyError('ERR_CONFLICT', `${v.name} already exists`)
+      const role = roleOf(v.kind)
       const taken = await db
         .selectFrom('trusted_issuers')
         .select('name')
         .where('issuer', '=', v.issuer)
+        .where('role', '=', role)
         .executeTakeFirst()
       if (taken)
         throw new DeputyError('ERR_CONFLICT', `${v.issuer} is already trusted as ${taken.name}`)
@@ -215,6 +229,7 @@ export function createTrustedIssuers(deps: { store: Store; clock: Clock; audit: 
         name: v.name,
         kind: v.kind,
         issuer: v.issuer,
+        role,
         jwks_uri: v.jwksUri ?? null,
         jwks: v.jwks ? JSON.stringify(signingKeys(v.jwks)) : null,
         algorithms: (v.algorithms ?? ['ES256', 'RS256', 'EdDSA']).join(' '),

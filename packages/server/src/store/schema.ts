@@ -344,6 +344,8 @@ export interface TrustedIssuersTable {
   name: string
   kind: 'workload' | 'enterprise-idp' | 'resource-as'
   issuer: string
+  /** `assertions` (workload, enterprise-idp) or `audience` (resource-as); unique with issuer. */
+  role: 'assertions' | 'audience'
   jwks_uri: string | null
   /** A JWK Set (JSON) read from a file when the issuer was added. */
   jwks: string | null

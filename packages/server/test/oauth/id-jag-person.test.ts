@@ -140,6 +140,33 @@ for (const dialect of DIALECTS) {
       ).toBe('id-jag-without-client-authentication acme-idp')
     })
 
+    it('an ID-JAG naming more audiences than this one is refused', async () => {
+      const aud = [world.deputy.config.issuer, 'https://elsewhere.example']
+      expect(await refused(await redeem(await idJag({ aud })), 'invalid_grant')).toBe(
+        'id-jag-aud-not-single acme-idp',
+      )
+    })
+
+    it('one issuer is trusted once for its assertions and once as an ID-JAG audience (two Deputies in both roles)', async () => {
+      const trust = world.deputy.deps.trustedIssuers
+      await expect(
+        trust.add({ name: 'acme-as', kind: 'resource-as', issuer: IDP }, ADMIN),
+      ).resolves.toMatchObject({ kind: 'resource-as' })
+      await expect(
+        trust.add(
+          {
+            name: 'acme-workloads',
+            kind: 'workload',
+            issuer: IDP,
+            jwksUri: 'https://idp.acme.example/jwks',
+          },
+          ADMIN,
+        ),
+      ).rejects.toThrow(`${IDP} is already trusted as acme-idp`)
+      // The audience entry takes nothing away from the IdP entry.
+      expect((await redeem(await idJag())).status).toBe(200)
+    })
+
     it("a disabled person's ID-JAG gets nothing", async () => {
       await world.deputy.deps.users.setStatus('alice@example.com', 'disabled', ADMIN)
       expect(await refused(await redeem(await idJag()), 'invalid_grant')).toBe(

@@ -148,6 +148,14 @@ export async function verifyGrantAssertion(
       `assertion-${code}${claim ? ` ${claim}` : ''} ${issuer.name}`,
     )
   }
+  // The draft's §4.3: an ID-JAG is for one authorization server; one naming others too could be
+  // replayed there.
+  if (idJag && Array.isArray(payload.aud) && payload.aud.length !== 1) {
+    throw refuse(
+      'the identity assertion names more than one audience',
+      `id-jag-aud-not-single ${issuer.name}`,
+    )
+  }
   const nowSeconds = Math.floor(now.getTime() / 1000)
   const exp = payload.exp as number
   if (exp > nowSeconds + issuer.maxLifetimeSeconds + ASSERTION_CLOCK_TOLERANCE_SECONDS) {

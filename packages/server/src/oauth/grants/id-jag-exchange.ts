@@ -96,7 +96,7 @@ export async function idJagExchange(ctx: GrantContext): Promise<GrantResult> {
       'audience is required: the issuer of the authorization server',
       'missing-audience',
     )
-  const target = await deps.trustedIssuers.byIssuer(audience)
+  const target = await deps.trustedIssuers.byIssuer(audience, 'audience')
   if (target?.kind !== 'resource-as') {
     throw new OAuthError(
       'invalid_target',

@@ -23,7 +23,10 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('kind', 'text', (c) =>
       c.notNull().check(sql`kind in ('workload', 'enterprise-idp', 'resource-as')`),
     )
-    .addColumn('issuer', 'text', (c) => c.notNull().unique())
+    .addColumn('issuer', 'text', (c) => c.notNull())
+    // `assertions` (workload, enterprise-idp) or `audience` (resource-as): one issuer is trusted
+    // once as a source of assertions and once as an ID-JAG audience (two Deputies in both roles).
+    .addColumn('role', 'text', (c) => c.notNull().check(sql`role in ('assertions', 'audience')`))
     .addColumn('jwks_uri', 'text')
     .addColumn('jwks', 'text')
     // Space-separated JWS algorithms accepted (asymmetric only).
@@ -38,6 +41,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('rules', 'text', (c) => c.notNull().defaultTo('[]'))
     .addColumn('created_at', 'bigint', (c) => c.notNull())
     .addColumn('updated_at', 'bigint', (c) => c.notNull())
+    .addUniqueConstraint('trusted_issuers_issuer_role', ['issuer', 'role'])
     .execute()
 }
 
