@@ -121,7 +121,7 @@ export {
   userState,
 } from './state.js'
 export { type IntrospectionVerifierOptions, introspectionVerifier } from './verify/introspection.js'
-export { type JwtVerifierOptions, jwtVerifier } from './verify/jwt.js'
+export { ASYMMETRIC, type JwtVerifierOptions, jwtVerifier } from './verify/jwt.js'
 export type {
   AccessTokenVerifier,
   Clock,

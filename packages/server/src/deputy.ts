@@ -62,6 +62,11 @@ import { createRegistrationRoutes } from './oauth/register.js'
 import { createResources, type Resources } from './oauth/resources.js'
 import { createRevocationRoutes } from './oauth/revoke.js'
 import { createTokenRoutes } from './oauth/token.js'
+import {
+  createTrustedIssuerAdminApi,
+  TRUSTED_ISSUER_ADMIN_ROUTES,
+} from './oauth/trusted-issuer-routes.js'
+import { createTrustedIssuers, type TrustedIssuers } from './oauth/trusted-issuers.js'
 import { createUserinfoRoutes } from './oauth/userinfo.js'
 import { createPolicyAdminApi } from './policy/admin-api.js'
 import { POLICY_ADMIN_ROUTES } from './policy/admin-routes.js'
@@ -119,6 +124,10 @@ export interface DeputyDeps {
   metadataHosts: MetadataHosts
   /** Who may act for whom through token exchange (docs/delegation.md). */
   delegationRules: DelegationRules
+  /** Workload issuers, enterprise IdPs and ID-JAG audiences the operator trusts (jwt-bearer). */
+  trustedIssuers: TrustedIssuers
+  /** Key sets at trusted issuers' JWKS URLs (fetched, cached, refetched on a new kid). */
+  issuerJwks: ClientJwks
   grants: Grants
   authorizationCodes: AuthorizationCodes
   /** Rotating refresh tokens (stored as digests). */
@@ -289,6 +298,14 @@ export async function openDeputy(
     }),
     metadataHosts: createMetadataHosts({ store, clock, audit }),
     delegationRules: createDelegationRules({ store, clock, audit }),
+    trustedIssuers: createTrustedIssuers({ store, clock, audit }),
+    // An operator chose these URLs, so the client-metadata host allow-list does not apply; the
+    // SSRF guard (public addresses, https) and the refetch interval do, since any caller can
+    // send an assertion naming a trusted issuer and a made-up kid.
+    issuerJwks: createClientJwks({
+      clock,
+      fetch: { allowHttpLoopback: config.dangerouslyAllowHttpLoopbackClientMetadata },
+    }),
     grants,
     policies,
     relationships,
@@ -457,6 +474,7 @@ export async function createDeputy(
         ...POLICY_ADMIN_ROUTES,
         ...APPROVAL_ADMIN_ROUTES,
         ...PROVIDER_ADMIN_ROUTES,
+        ...TRUSTED_ISSUER_ADMIN_ROUTES,
       ],
     }),
   )
@@ -466,6 +484,7 @@ export async function createDeputy(
   app.route('/admin/api', createProviderAdminApi({ ...deps, adminGate }))
   // The operator console's pages (/admin, /admin/people …), over the same domain services.
   app.route('/', createConsoleRoutes(deps))
+  app.route('/admin/api', createTrustedIssuerAdminApi({ ...deps, adminGate }))
   // The authorization server, one module per endpoint.
   app.route('/', createMetadataRoutes(deps))
   app.route('/', createRegistrationRoutes(deps))

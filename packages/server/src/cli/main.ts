@@ -15,6 +15,7 @@ import { registerRelations } from './commands/relations.js'
 import { registerResources } from './commands/resources.js'
 import { registerRoles } from './commands/roles.js'
 import { registerStart } from './commands/start.js'
+import { registerTrustedIssuers } from './commands/trusted-issuers.js'
 import { registerUsers } from './commands/users.js'
 
 /** The version in packages/server/package.json (dist/cli and src/cli both sit two levels below it). */
@@ -57,6 +58,7 @@ export function buildProgram(): Command {
   registerResources(program)
   registerClients(program)
   registerProviders(program)
+  registerTrustedIssuers(program)
   registerApprovals(program)
   registerPolicy(program)
   registerRelations(program)

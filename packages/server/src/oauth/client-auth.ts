@@ -100,6 +100,21 @@ function parseBasic(header: string): { clientId: string; secret: string } {
 }
 
 /**
+ * Whether the request carries client credentials (Basic, a secret or a client assertion), not
+ * merely a `client_id`: a workload's jwt-bearer grant without them is authenticated by its
+ * assertion alone (grants/jwt-bearer.ts).
+ */
+export function presentsClientCredentials(authorization: string | undefined, form: Form): boolean {
+  const basic = authorization !== undefined && /^basic /i.test(authorization)
+  return (
+    basic ||
+    form.has('client_secret') ||
+    form.has('client_assertion') ||
+    form.has('client_assertion_type')
+  )
+}
+
+/**
  * Works out which method the request uses. RFC 6749 §2.3: a client MUST NOT use more than one
  * authentication method in a request, so two at once is refused rather than one picked.
  */

@@ -29,12 +29,16 @@ export const CIBA_GRANT_TYPE = 'urn:openid:params:grant-type:ciba'
 /** RFC 8693 §2.1: the grant type of token exchange. */
 export const TOKEN_EXCHANGE_GRANT_TYPE = 'urn:ietf:params:oauth:grant-type:token-exchange'
 
+/** RFC 7523 §2.1: the grant type of an assertion (a workload's token, an ID-JAG). */
+export const JWT_BEARER_GRANT_TYPE = 'urn:ietf:params:oauth:grant-type:jwt-bearer'
+
 export type GrantType =
   | 'authorization_code'
   | 'refresh_token'
   | 'client_credentials'
   | typeof CIBA_GRANT_TYPE
   | typeof TOKEN_EXCHANGE_GRANT_TYPE
+  | typeof JWT_BEARER_GRANT_TYPE
 
 /** CIBA §5: how a client gets its tokens (push mode is not offered). */
 export type BackchannelDeliveryMode = 'poll' | 'ping'
@@ -83,6 +87,7 @@ export const GRANT_TYPES = [
   'client_credentials',
   CIBA_GRANT_TYPE,
   TOKEN_EXCHANGE_GRANT_TYPE,
+  JWT_BEARER_GRANT_TYPE,
 ] as const
 
 export function rowToClient(row: ClientRow): Client {

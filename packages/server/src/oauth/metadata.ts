@@ -5,6 +5,7 @@ import type { AppEnv } from '../http/env.js'
 import { CLIENT_ASSERTION_ALGS } from './client-auth.js'
 import { CLIENT_AUTH_METHODS, GRANT_TYPES } from './clients.js'
 import { DPOP_SIGNING_ALGS } from './dpop.js'
+import { ID_JAG_GRANT_PROFILE, ID_JAG_TOKEN_TYPE } from './grants/id-jag-exchange.js'
 import type { Resources } from './resources.js'
 import { OIDC_SCOPES } from './scopes.js'
 
@@ -86,6 +87,10 @@ export async function authorizationServerMetadata(
     backchannel_user_code_parameter_supported: false,
     // RFC 9396 §10: the detail types some resource accepts.
     authorization_details_types_supported: await deps.detailTypes.names(),
+    // draft-ietf-oauth-identity-assertion-authz-grant §6: ID-JAGs accepted (jwt-bearer, as the
+    // resource's authorization server) and issued (token exchange, as the enterprise IdP).
+    authorization_grant_profiles_supported: [ID_JAG_GRANT_PROFILE],
+    identity_chaining_requested_token_types_supported: [ID_JAG_TOKEN_TYPE],
   }
 }
 

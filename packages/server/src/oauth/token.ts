@@ -5,11 +5,17 @@ import type { ResolvedConfig } from '../config/load.js'
 import type { AppEnv } from '../http/env.js'
 import { edgeResponse } from '../http/middleware.js'
 import { type Form, FormError, readForm } from '../lib/form.js'
-import { authenticateClient, type ClientAuthDeps, claimedClientId } from './client-auth.js'
+import {
+  authenticateClient,
+  type ClientAuthDeps,
+  claimedClientId,
+  presentsClientCredentials,
+} from './client-auth.js'
 import {
   CIBA_GRANT_TYPE,
   type Client,
   type GrantType,
+  JWT_BEARER_GRANT_TYPE,
   TOKEN_EXCHANGE_GRANT_TYPE,
 } from './clients.js'
 import { type TokenEndpointDpopDeps, tokenEndpointDpop } from './dpop.js'
@@ -18,6 +24,7 @@ import { authorizationCodeGrant } from './grants/authorization-code.js'
 import { cibaGrant } from './grants/ciba.js'
 import { clientCredentialsGrant } from './grants/client-credentials.js'
 import type { GrantDeps, GrantHandler } from './grants/grant.js'
+import { jwtBearerGrant, workloadClientOf } from './grants/jwt-bearer.js'
 import { refreshTokenGrant } from './grants/refresh-token.js'
 import { tokenExchangeGrant } from './grants/token-exchange.js'
 
@@ -36,6 +43,7 @@ export const GRANT_HANDLERS = new Map<GrantType, GrantHandler>([
   ['client_credentials', clientCredentialsGrant],
   [CIBA_GRANT_TYPE, cibaGrant],
   [TOKEN_EXCHANGE_GRANT_TYPE, tokenExchangeGrant],
+  [JWT_BEARER_GRANT_TYPE, jwtBearerGrant],
 ])
 
 /** Parameters that may repeat: RFC 8707 §2 allows several `resource` values. */
@@ -99,10 +107,15 @@ export function createTokenRoutes(deps: TokenEndpointDeps): Hono<AppEnv> {
           reason: `unsupported-grant-type ${grantType.slice(0, 64)}`,
         })
       }
-      ;({ client } = await authenticateClient(deps, authorization, form, {
-        endpointUrl: tokenEndpoint,
-        requester: c.get('clientAddress') ?? 'unknown',
-      }))
+      if (grantType === JWT_BEARER_GRANT_TYPE && !presentsClientCredentials(authorization, form)) {
+        // A workload holds no secret: its assertion is its credential (grants/jwt-bearer.ts).
+        client = await workloadClientOf(deps, form)
+      } else {
+        ;({ client } = await authenticateClient(deps, authorization, form, {
+          endpointUrl: tokenEndpoint,
+          requester: c.get('clientAddress') ?? 'unknown',
+        }))
+      }
       if (!client.grantTypes.includes(grantType as GrantType)) {
         throw new OAuthError('unauthorized_client', 'this client may not use this grant type', {
           reason: `grant-type-not-allowed ${grantType}`,
@@ -136,6 +149,31 @@ export function createTokenRoutes(deps: TokenEndpointDeps): Hono<AppEnv> {
           ...(dpopJkt !== undefined && dpop.nonceHeader()),
         })
       }
+      if (result.idJag) {
+        const { idJag } = result
+        // Deputy vouches for the person to another authorization server: recorded before it is sent.
+        await deps.audit.append({
+          type: 'id-jag.issued',
+          actor,
+          onBehalfOf: { type: 'user', id: idJag.userId },
+          target: { type: 'id-jag', id: idJag.jti },
+          decision: 'allow',
+          requestId: c.get('requestId'),
+          data: {
+            grantType,
+            clientId: client.clientId,
+            userId: idJag.userId,
+            audience: idJag.audience,
+            trustedIssuer: idJag.trustedIssuer,
+            remoteClientId: idJag.remoteClientId,
+            resources: idJag.resources,
+            scopes: idJag.scopes,
+            jti: idJag.jti,
+            expiresAt: new Date(idJag.expiresAt).toISOString(),
+          },
+        })
+        return edgeResponse(c, JSON.stringify(result.body), 200, NO_STORE_JSON)
+      }
       const { issued } = result
       await deps.audit.append({
         type: 'token.issued',
@@ -156,6 +194,7 @@ export function createTokenRoutes(deps: TokenEndpointDeps): Hono<AppEnv> {
           ...(dpopJkt !== undefined ? { dpopJkt } : {}),
           ...(issued.retried ? { retriedWithinGrace: true } : {}),
           ...(issued.approvalId ? { approvalId: issued.approvalId } : {}),
+          ...(issued.assertion ? { assertion: issued.assertion } : {}),
         },
       })
       return edgeResponse(c, JSON.stringify(result.body), 200, {

@@ -17,6 +17,7 @@ import * as m0018 from './migrations/0018-grant-redirect-uri.js'
 import * as m0019 from './migrations/0019-audit-checkpoints.js'
 import * as m0020 from './migrations/0020-session-sign-in-method.js'
 import * as m0021 from './migrations/0021-delegation-rules.js'
+import * as m0022 from './migrations/0022-trusted-issuers.js'
 import * as m0024 from './migrations/0024-cache-versions.js'
 import * as m0025 from './migrations/0025-passkeys.js'
 
@@ -38,6 +39,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0019-audit-checkpoints': m0019,
   '0020-session-sign-in-method': m0020,
   '0021-delegation-rules': m0021,
+  '0022-trusted-issuers': m0022,
   '0024-cache-versions': m0024,
   '0025-passkeys': m0025,
 }

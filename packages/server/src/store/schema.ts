@@ -32,6 +32,7 @@ export interface Database {
   refresh_tokens: RefreshTokensTable
   revoked_access_tokens: RevokedAccessTokensTable
   client_assertion_jtis: ClientAssertionJtisTable
+  trusted_issuers: TrustedIssuersTable
   mcp_user_state: McpUserStateTable
   mcp_shop_orders: McpShopOrdersTable
   policy_set: PolicySetTable
@@ -338,6 +339,28 @@ export interface NotificationPreferencesTable {
   channel: string
   /** JSON. */
   settings: string
+  created_at: number
+  updated_at: number
+}
+
+/** Issuers of jwt-bearer assertions an operator trusts, and ID-JAG audiences (migration 0022). */
+export interface TrustedIssuersTable {
+  name: string
+  kind: 'workload' | 'enterprise-idp' | 'resource-as'
+  issuer: string
+  /** `assertions` (workload, enterprise-idp) or `audience` (resource-as); unique with issuer. */
+  role: 'assertions' | 'audience'
+  jwks_uri: string | null
+  /** A JWK Set (JSON) read from a file when the issuer was added. */
+  jwks: string | null
+  /** Space-separated JWS algorithms. */
+  algorithms: string
+  audience: string | null
+  max_lifetime_seconds: number
+  link_provider: string | null
+  match_email: number
+  /** JSON `[{client, claims}]`. */
+  rules: string
   created_at: number
   updated_at: number
 }

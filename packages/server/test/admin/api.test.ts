@@ -351,6 +351,12 @@ describe('admin API with an admin API key (§9)', () => {
           'DELETE /providers/{name}',
           'POST /providers/{name}/disable',
           'POST /providers/{name}/enable',
+          'GET /trusted-issuers',
+          'POST /trusted-issuers',
+          'GET /trusted-issuers/{name}',
+          'DELETE /trusted-issuers/{name}',
+          'POST /trusted-issuers/{name}/rules',
+          'DELETE /trusted-issuers/{name}/rules/{client}',
         ].sort(),
       )
       const createUser = doc.paths['/users']?.post as {

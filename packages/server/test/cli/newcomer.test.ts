@@ -206,14 +206,15 @@ describe('deputy CLI: what a newcomer tripped over (issue 10 §7)', () => {
     expect(lines(ok.stdout)[0]).toMatch(/^client_id: client_/)
   })
 
-  it('`clients add --help` names every grant type a client can register for, CIBA and token exchange too', () => {
+  it('`clients add --help` names every grant type a client can register for, CIBA, token exchange and jwt-bearer too', () => {
     const help = deputyCli(['clients', 'add', '--help']).stdout.replace(/\s+/g, ' ')
     for (const grant of [
       'authorization_code',
       'refresh_token',
       'client_credentials',
       'urn:openid:params:grant-type:ciba',
-      'urn:ietf:params:oauth:grant-type:token-exchange (repeatable)',
+      'urn:ietf:params:oauth:grant-type:token-exchange',
+      'urn:ietf:params:oauth:grant-type:jwt-bearer (repeatable)',
     ]) {
       expect(help).toContain(grant)
     }

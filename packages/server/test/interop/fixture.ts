@@ -4,6 +4,7 @@ import type { Actor } from '../../src/audit/types.js'
 import type { ConfigInput } from '../../src/config/schema.js'
 import { createRoles } from '../../src/identity/roles.js'
 import type { User } from '../../src/identity/users.js'
+import type { Clock } from '../../src/lib/clock.js'
 import { listen, type RunningServer } from '../../src/server.js'
 import { startTestDeputy, type TestDeputy } from '../helpers/deputy.js'
 
@@ -78,12 +79,15 @@ export async function startInteropDeputy(options: {
   webClientAuth: 'client_secret_basic' | 'client_secret_post'
   /** Further settings (the signing algorithm, lifetimes). */
   config?: ConfigInput
+  /** A clock the test moves (default: the real one). */
+  clock?: Clock
 }): Promise<InteropDeputy> {
   // The issuer must equal the URL the clients discover, so the port is chosen before Deputy starts.
   const port = await freePort()
   const issuer = `http://127.0.0.1:${port}`
   const deputy = await startTestDeputy({
     config: { ...options.config, issuer, host: '127.0.0.1', port },
+    ...(options.clock && { clock: options.clock }),
   })
   let server: RunningServer
   try {

@@ -50,6 +50,7 @@ describe('authorization server metadata (RFC 8414, OpenID Connect Discovery 1.0)
       'client_credentials',
       'urn:openid:params:grant-type:ciba',
       'urn:ietf:params:oauth:grant-type:token-exchange',
+      'urn:ietf:params:oauth:grant-type:jwt-bearer',
     ])
     expect(doc.grant_types_supported).not.toContain('password')
     expect(doc.grant_types_supported).not.toContain('implicit')

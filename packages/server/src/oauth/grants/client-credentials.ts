@@ -88,13 +88,21 @@ function offered(resource: Resource, scopes: readonly string[]): Set<string> {
  * dropped, and a token with no scope at all is never issued.
  */
 export async function clientCredentialsGrant(ctx: GrantContext): Promise<GrantResult> {
-  const { deps, client, form } = ctx
   // RFC 6749 §4.4.2: only confidential clients.
-  if (client.tokenEndpointAuthMethod === 'none') {
+  if (ctx.client.tokenEndpointAuthMethod === 'none') {
     throw new OAuthError('unauthorized_client', 'client_credentials needs a confidential client', {
       reason: 'public-client',
     })
   }
+  return machineTokens(ctx)
+}
+
+/**
+ * A token for the client acting as itself, within what the operator granted it (the scope
+ * rules above): client_credentials, and a workload's jwt-bearer assertion mapped to the client.
+ */
+export async function machineTokens(ctx: GrantContext): Promise<GrantResult> {
+  const { deps, client, form } = ctx
   const requested = parseScope(form.get('scope'))
   if (requested === null) {
     throw new OAuthError('invalid_scope', 'scope is malformed', { reason: 'malformed-scope' })

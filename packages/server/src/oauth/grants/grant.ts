@@ -15,6 +15,7 @@ import type { Grants } from '../grants.js'
 import type { MetadataHosts } from '../metadata-hosts.js'
 import type { RefreshTokens } from '../refresh-tokens.js'
 import type { Resources } from '../resources.js'
+import type { JwtBearerDeps } from './assertion.js'
 
 // The contract of a grant handler (one file per grant type beside this one); the token endpoint
 // (oauth/token.ts) authenticates the client, picks the handler from its registry and audits.
@@ -36,8 +37,9 @@ export interface TokenResponse {
 export interface TokenExchangeResponse {
   access_token: string
   issued_token_type: string
-  /** RFC 9449 §5: `DPoP` for a delegated token bound to the proof's key. */
-  token_type: 'Bearer' | 'DPoP'
+  /** RFC 9449 §5: `DPoP` for a delegated token bound to the proof's key; `N_A` for a token that
+   * is not an access token (an ID-JAG). */
+  token_type: 'Bearer' | 'DPoP' | 'N_A'
   expires_in?: number
   scope?: string
 }
@@ -55,13 +57,13 @@ export interface Exchanged {
 }
 
 /** The services grant handlers use: tokens to mint, codes, grants, people and resources. */
-export interface GrantDeps extends TokenSigningDeps {
+export interface GrantDeps extends TokenSigningDeps, JwtBearerDeps {
   config: TokenSigningDeps['config'] & Pick<ResolvedConfig, 'delegationMaxDepth'>
   db: Kysely<Database>
   authorizationCodes: Pick<AuthorizationCodes, 'consume' | 'markRedeemed'>
   refreshTokens: Pick<RefreshTokens, 'issue' | 'rotate'>
   grants: Pick<Grants, 'isActive' | 'revoke' | 'detailsOf'>
-  users: Pick<Users, 'findById'>
+  users: Pick<Users, 'findById' | 'findByEmail'>
   resources: Pick<Resources, 'get' | 'resolve'>
   metadataHosts: Pick<MetadataHosts, 'forHost'>
   approvals: Pick<ApprovalRequests, 'poll'>
@@ -87,13 +89,34 @@ export interface GrantContext {
  * A grant handler's answer: the response body, and what was issued (a Deputy token) or handed
  * out (an exchange's upstream token), for the audit record.
  */
-export type GrantResult = IssuedResult | ExchangedResult
+export type GrantResult = IssuedResult | ExchangedResult | IdJagResult
+
+/** An Identity Assertion JWT Deputy issued as an enterprise IdP (grants/id-jag-exchange.ts). */
+export interface IdJagResult {
+  body: TokenExchangeResponse
+  idJag: {
+    userId: string
+    /** The issuer of the authorization server it is for, and its name in the trust store. */
+    audience: string
+    trustedIssuer: string
+    /** The client_id it names: the caller's at that authorization server. */
+    remoteClientId: string
+    resources: string[]
+    scopes: string[]
+    jti: string
+    /** Epoch ms. */
+    expiresAt: number
+  }
+  issued?: undefined
+  exchanged?: undefined
+}
 
 /** An exchange that handed out a connected account's token (RFC 8693 §2.2.1). */
 export interface ExchangedResult {
   body: TokenExchangeResponse
   exchanged: Exchanged
   issued?: undefined
+  idJag?: undefined
 }
 
 /** Deputy issued tokens of its own. */
@@ -110,8 +133,11 @@ export interface IssuedResult {
     retried?: boolean
     /** The approval (CIBA) the token was issued for. */
     approvalId?: string
+    /** The jwt-bearer assertion the token was issued on (never the assertion itself). */
+    assertion?: { trustedIssuer: string; issuer: string; subject: string; jti: string }
   }
   exchanged?: undefined
+  idJag?: undefined
 }
 
 export type GrantHandler = (ctx: GrantContext) => Promise<GrantResult>

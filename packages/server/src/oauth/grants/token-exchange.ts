@@ -13,6 +13,7 @@ import {
   invalid,
 } from './exchange-profile.js'
 import type { GrantContext, GrantResult } from './grant.js'
+import { ID_JAG_TOKEN_TYPE, idJagExchange } from './id-jag-exchange.js'
 
 export { ACCESS_TOKEN_TYPE, ID_TOKEN_TYPE } from './exchange-profile.js'
 
@@ -172,6 +173,8 @@ export async function tokenExchangeGrant(ctx: GrantContext): Promise<GrantResult
       reason: 'public-client',
     })
   }
+  // Its subject token is an ID token, which the ID-JAG profile verifies itself.
+  if (form.get('requested_token_type') === ID_JAG_TOKEN_TYPE) return idJagExchange(ctx)
   const subjectToken = form.get('subject_token')
   if (!subjectToken) throw invalid('subject_token is required', 'missing-subject-token')
   const subjectTokenType = form.get('subject_token_type')
