@@ -39,6 +39,8 @@ export interface SweepReport {
   approvalRequests: number
   /** Redirects to an upstream provider (sign-in, connect) nobody came back from in time. */
   providerFlows: number
+  /** Shared rate-limit buckets (PostgreSQL) that are full again, so mean nothing. */
+  rateLimitBuckets: number
 }
 
 /** What a sweep needs: the database, the time, the audit chain, and the throttle window. */
@@ -65,6 +67,7 @@ type KeyedTable =
   | 'authorization_requests'
   | 'sessions'
   | 'provider_flows'
+  | 'rate_limit_buckets'
 
 const KEYS = {
   authorization_codes: 'code_hash',
@@ -73,6 +76,7 @@ const KEYS = {
   authorization_requests: 'id_hash',
   sessions: 'id_hash',
   provider_flows: 'state_hash',
+  rate_limit_buckets: 'key',
 } as const
 
 /** Deletes, in batches, the rows of `table` that expired before `before`. */
@@ -264,6 +268,7 @@ export async function sweepExpiredRows(deps: SweepDeps): Promise<SweepReport> {
     expiredApprovals,
     approvalRequests: await sweepOldApprovals(deps, now),
     providerFlows: await sweepExpired(db, 'provider_flows', now),
+    rateLimitBuckets: await sweepExpired(db, 'rate_limit_buckets', now),
   }
   const lapsed = await db
     .selectFrom('clients')
