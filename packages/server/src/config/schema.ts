@@ -363,7 +363,7 @@ export const ConfigSchema = z
       .number()
       .int()
       .min(0)
-      .default(30)
+      .default(60)
       .describe(
         'Sign-in attempts (`POST /login`, and starting a sign-in with a provider at `/login/<provider>`, which stores a redirect for 10 minutes) one client address may make per minute, besides the per-account throttle of `loginMaxFailures`; 0 turns it off.',
       ),

@@ -2,6 +2,7 @@ import { createClient } from '@redis/client'
 import * as oauth from 'oauth4webapi'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { addressKey } from '../../src/http/rate-limits.js'
+import { sweepExpiredRows } from '../../src/maintenance/sweep.js'
 import type { Client } from '../../src/oauth/clients.js'
 import { listen, type RunningServer } from '../../src/server.js'
 import { createPostgresDatabase, POSTGRES_URL, type TestDatabase } from '../helpers/databases.js'
@@ -102,6 +103,7 @@ describe('rate limits on one Deputy (SQLite: counted in the process)', () => {
     ;({ deputy, agent, secret } = await agentDeputy({
       tokenRateLimitPerClient: 3,
       tokenRateLimitPerAddress: 5,
+      backchannelRateLimitPerAddress: 2,
       trustedProxies: ['127.0.0.5'],
     }))
     server = await listen(deputy, { port: 0, host: '127.0.0.1' })
@@ -199,6 +201,21 @@ describe('rate limits on one Deputy (SQLite: counted in the process)', () => {
     expect(direct).toEqual([400, 400, 400, 400, 400, 429])
   })
 
+  it('the backchannel endpoint (CIBA §7) is limited per address the same way, before the client is read', async () => {
+    const statuses: number[] = []
+    for (let i = 0; i < 3; i++)
+      statuses.push(
+        (
+          await requestFrom('127.0.0.13', `${server.url}/bc-authorize`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/x-www-form-urlencoded' },
+            body: 'scope=openid&login_hint=alice%40example.com&client_id=nobody',
+          })
+        ).status,
+      )
+    expect(statuses).toEqual([400, 400, 429])
+  })
+
   it('an IPv6 client is counted by its /64, so rotating the interface id does not escape the limit', () => {
     expect(addressKey('2001:db8:1:2:aaaa::1')).toBe('2001:db8:1:2::/64')
     expect(addressKey('2001:db8:1:2:bbbb:cccc:dddd:eeee')).toBe('2001:db8:1:2::/64')
@@ -254,6 +271,11 @@ describe.skipIf(!POSTGRES_URL)(
         .where('key', 'like', 'token-client:%')
         .execute()
       expect(rows.map((r) => r.key)).toEqual([`token-client:${agent.clientId}`])
+      // Once full again a bucket means nothing, and the sweep deletes it.
+      const later = { now: () => new Date(Date.now() + 5 * 60_000) }
+      const swept = await sweepExpiredRows({ ...a.deps, clock: later })
+      expect(swept.rateLimitBuckets).toBeGreaterThanOrEqual(1)
+      expect(await a.deps.db.selectFrom('rate_limit_buckets').select('key').execute()).toEqual([])
     })
   },
 )

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { PROVIDER_SIGN_IN_COOKIE } from '../../src/providers/sign-in-routes.js'
-import { requestFrom } from '../helpers/loopback.js'
+import { browserAt, requestFrom } from '../helpers/loopback.js'
 import { parseForms } from '../helpers/sign-in.js'
 import { PROVIDER, SYSTEM, startVaultFixture, type VaultFixture } from '../vault/vault-fixture.js'
 
@@ -68,6 +68,29 @@ describe('anonymous provider sign-in starts and callbacks cost bounded rows and 
     expect((await flows('sign-in')) - before).toBe(5)
     // Another address is not held back.
     expect((await requestFrom('127.0.0.10', `${f.server.url}/login/${SIGN_IN}`)).status).toBe(303)
+  })
+
+  it('POST /login past the per-address limit is 429 with Retry-After, and the attempt is neither checked nor recorded', async () => {
+    await f.deputy.deps.refusals.flush()
+    const before = (await loginFailed()).length
+    const b = browserAt(f.server.url, '127.0.0.12')
+    const csrf = await b.openLogin()
+    const statuses: number[] = []
+    let last: Response | undefined
+    for (let i = 0; i < 7; i++) {
+      last = await b.postLogin(csrf, `guess${i}@example.com`, 'not the password')
+      statuses.push(last.status)
+    }
+    expect(statuses).toEqual([400, 400, 400, 400, 400, 429, 429])
+    expect(Number(last?.headers.get('retry-after'))).toBeGreaterThan(0)
+    expect(await last?.text()).toContain('Too many sign-in attempts came from your network')
+    // The five checked attempts are recorded (in full or counted in a summary); the two refused
+    // by the limit left nothing.
+    await f.deputy.deps.refusals.flush()
+    const counted = (await loginFailed())
+      .slice(before)
+      .reduce((sum, r) => sum + (typeof r.data.count === 'number' ? r.data.count : 1), 0)
+    expect(counted).toBe(5)
   })
 
   it('callbacks with error=access_denied for flows the caller started are summarised: two records, not one each', async () => {
