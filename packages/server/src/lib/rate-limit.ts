@@ -58,26 +58,24 @@ export interface AsyncRateLimiter {
   take(key: string): Promise<number>
 }
 
-/** Buckets in this process's memory (SQLite deployments, tests): nothing shared. */
+/**
+ * Buckets in this process's memory (SQLite deployments, tests): nothing shared, so nothing to
+ * save by taking shares — each take gets one token, from `createRateLimiter`'s buckets (one set
+ * per rate, each bounded by `maxKeys`).
+ */
 export function memoryBuckets(options: { maxKeys?: number } = {}): BucketStore {
-  const maxKeys = options.maxKeys ?? RATE_LIMITER_MAX_KEYS
-  const buckets = new Map<string, { tokens: number; at: number }>()
+  const limiters = new Map<string, RateLimiter>()
   return {
     shared: false,
-    async take(key, rate, want) {
-      const t = performance.now()
-      const bucket = buckets.get(key)
-      let tokens = rate.limit
-      if (bucket) {
-        buckets.delete(key)
-        tokens = refilled(rate, bucket.tokens, t - bucket.at)
-      } else if (buckets.size >= maxKeys) {
-        const oldest = buckets.keys().next()
-        if (!oldest.done) buckets.delete(oldest.value)
+    async take(key, rate) {
+      const id = `${rate.limit}/${rate.perSeconds}`
+      let limiter = limiters.get(id)
+      if (!limiter) {
+        limiter = createRateLimiter(rate, options)
+        limiters.set(id, limiter)
       }
-      const granted = shareOf(tokens, want)
-      buckets.set(key, { tokens: tokens - granted, at: t })
-      return { granted, retryAfterSeconds: granted > 0 ? 0 : secondsUntilOne(rate, tokens) }
+      const wait = limiter.take(key)
+      return { granted: wait === 0 ? 1 : 0, retryAfterSeconds: wait }
     },
     async close() {},
   }
@@ -154,7 +152,6 @@ export function createRateLimiter(
 ): RateLimiter {
   const maxKeys = options.maxKeys ?? RATE_LIMITER_MAX_KEYS
   const now = options.now ?? (() => performance.now())
-  const perMs = rate.limit / (rate.perSeconds * 1000)
   // A Map iterates in insertion order; re-inserting on each use keeps it in LRU order.
   const buckets = new Map<string, { tokens: number; at: number }>()
   return {
@@ -164,7 +161,7 @@ export function createRateLimiter(
       let tokens = rate.limit
       if (bucket) {
         buckets.delete(key)
-        tokens = Math.min(rate.limit, bucket.tokens + (t - bucket.at) * perMs)
+        tokens = refilled(rate, bucket.tokens, t - bucket.at)
       } else if (buckets.size >= maxKeys) {
         const oldest = buckets.keys().next()
         if (!oldest.done) buckets.delete(oldest.value)
@@ -174,7 +171,7 @@ export function createRateLimiter(
         return 0
       }
       buckets.set(key, { tokens, at: t })
-      return Math.max(1, Math.ceil((1 - tokens) / perMs / 1000))
+      return secondsUntilOne(rate, tokens)
     },
   }
 }

@@ -2,6 +2,13 @@ import { createClient } from '@redis/client'
 import * as oauth from 'oauth4webapi'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { addressKey } from '../../src/http/rate-limits.js'
+import {
+  type BucketStore,
+  createSharedRateLimiter,
+  refilled,
+  secondsUntilOne,
+  shareOf,
+} from '../../src/lib/rate-limit.js'
 import { sweepExpiredRows } from '../../src/maintenance/sweep.js'
 import type { Client } from '../../src/oauth/clients.js'
 import { listen, type RunningServer } from '../../src/server.js'
@@ -347,3 +354,31 @@ function headerRecord(headers: RequestInit['headers']): Record<string, string> {
   })
   return out
 }
+
+describe('the shared limiter takes shares, so the shared store is not asked for every request', () => {
+  it('far below the limit one round trip per share; the limit still holds exactly once the shares are spent', async () => {
+    // A shared store with the same arithmetic as PostgreSQL's and Redis' (one bucket), counting
+    // its round trips; the period is so long that nothing refills while the test runs.
+    let trips = 0
+    const bucket = { tokens: 500, at: performance.now() }
+    const store: BucketStore = {
+      shared: true,
+      async take(_key, rate, want) {
+        trips++
+        const now = performance.now()
+        const available = refilled(rate, bucket.tokens, now - bucket.at)
+        const granted = shareOf(available, want)
+        Object.assign(bucket, { tokens: available - granted, at: now })
+        return { granted, retryAfterSeconds: granted ? 0 : secondsUntilOne(rate, available) }
+      },
+      async close() {},
+    }
+    const limiter = createSharedRateLimiter(store, { limit: 500, perSeconds: 1e9 }, { name: 't' })
+    for (let i = 0; i < 100; i++) expect(await limiter.take('k')).toBe(0)
+    // 500 / 50 = shares of 10: ten round trips for a hundred requests.
+    expect(trips).toBe(10)
+    let admitted = 100
+    while ((await limiter.take('k')) === 0) admitted++
+    expect(admitted).toBe(500)
+  })
+})
