@@ -34,6 +34,11 @@ try {
       backchannelPollIntervalSeconds: 1,
       backchannelMaxPendingPerClientAndPerson: 1000,
       dangerouslyAllowHttpLoopbackNotifications: true,
+      // Rate limits on (their cost is measured) but far above what one load client sends.
+      tokenRateLimitPerClient: 1_000_000_000,
+      tokenRateLimitPerAddress: 1_000_000_000,
+      backchannelRateLimitPerClient: 1_000_000_000,
+      backchannelRateLimitPerAddress: 1_000_000_000,
     },
   })
   const deputy = await createDeputy(config)

@@ -37,6 +37,9 @@ try {
       database: join(dir, 'deputy.db'),
       masterKey: randomBytes(32).toString('base64url'),
       logLevel: process.env.BENCH_DEPUTY_LOG_LEVEL ?? 'warn',
+      // Rate limits on (their cost is measured) but far above what one load client sends.
+      tokenRateLimitPerClient: 1_000_000_000,
+      tokenRateLimitPerAddress: 1_000_000_000,
     },
   })
   const deputy = await createDeputy(config)

@@ -27,6 +27,7 @@ import type { AppEnv } from './http/env.js'
 import { errorResponse } from './http/errors.js'
 import { createMetrics, type Metrics } from './http/metrics.js'
 import { refuseNulInPath, requestContext, securityHeaders } from './http/middleware.js'
+import { createRateLimits, type RateLimits } from './http/rate-limits.js'
 import { createPasskeyRoutes } from './identity/passkey-routes.js'
 import { createPasskeys, PASSKEY_CHALLENGE_DIGEST, type Passkeys } from './identity/passkeys.js'
 import { createRoles, type Roles } from './identity/roles.js'
@@ -154,6 +155,8 @@ export interface DeputyDeps {
   providers: Providers
   /** Connected accounts: sealed upstream tokens, refresh that never races (vault/). */
   vault: Vault
+  /** Request limits per client, address and person, shared by the replicas (http/rate-limits.ts). */
+  rateLimits: RateLimits
 }
 
 export interface CreateDeputyOptions {
@@ -213,6 +216,22 @@ export async function openDeputy(
       onError: (err) => logger.error({ err }, 'audit refusal summary not written'),
     }),
   )
+  let rateLimits: RateLimits
+  try {
+    rateLimits = await createRateLimits({
+      config,
+      store,
+      logger,
+      onRefused: (limit) => metrics.rateLimited(limit),
+    })
+  } catch (err) {
+    await store.close()
+    throw new DeputyError(
+      'ERR_CONFIG_INVALID',
+      `cannot reach the Redis of redisUrl: ${(err as Error).message || 'connection refused'}`,
+      { cause: err },
+    )
+  }
   const users = createUsers({ store, clock, audit })
   const clients = createClients({ store, clock, audit, refusals, config })
   const grants = createGrants({ store, clock, audit })
@@ -271,6 +290,7 @@ export async function openDeputy(
     audit,
     refusals,
     metrics,
+    rateLimits,
     emailDigest: createKeyedDigest(masterKeys, LOGIN_EMAIL_DIGEST),
     sealer,
     masterKeys,
@@ -343,6 +363,7 @@ export async function openDeputy(
       await notifier.close()
       await notifier.idle()
       policy.close()
+      await rateLimits.close()
       await store.close()
     },
   }

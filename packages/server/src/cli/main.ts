@@ -4,8 +4,10 @@ import { isDeputyError } from '../lib/errors.js'
 import { registerAdminKeys } from './commands/admin-keys.js'
 import { registerApprovals } from './commands/approvals.js'
 import { registerAudit } from './commands/audit.js'
+import { registerBackup } from './commands/backup.js'
 import { registerClients } from './commands/clients.js'
 import { registerDemo } from './commands/demo.js'
+import { registerDoctor } from './commands/doctor.js'
 import { registerGateway } from './commands/gateway.js'
 import { registerKeys } from './commands/keys.js'
 import { registerMigrate, registerSweep } from './commands/migrate.js'
@@ -55,6 +57,8 @@ export function buildProgram(): Command {
   registerAdminKeys(program)
   registerKeys(program)
   registerAudit(program)
+  registerBackup(program)
+  registerDoctor(program)
   registerResources(program)
   registerClients(program)
   registerProviders(program)

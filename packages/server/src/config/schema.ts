@@ -352,7 +352,61 @@ export const ConfigSchema = z
       .min(1)
       .default(30)
       .describe(
-        "Dynamic registration requests (`POST /register`) one client address may make per hour; past it the answer is 429 with `Retry-After`. Counted in each process's memory, so N replicas let N times as many through.",
+        'Dynamic registration requests (`POST /register`) one client address may make per hour; past it the answer is 429 with `Retry-After`. Shared by the replicas (see `redisUrl`).',
+      ),
+    tokenRateLimitPerClient: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .default(600)
+      .describe(
+        'Token requests (`POST /token`) one authenticated client may make per minute, in bursts of up to as many; past it 429 with `Retry-After`. Shared by the replicas (see `redisUrl`); 0 turns it off.',
+      ),
+    tokenRateLimitPerAddress: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .default(1200)
+      .describe(
+        'Token requests one client address (an IPv6 /64) may make per minute, counted before the client is authenticated; 0 turns it off. Behind a proxy set `trustedProxies`, or every client shares its address.',
+      ),
+    backchannelRateLimitPerClient: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .default(60)
+      .describe(
+        'Backchannel authentication requests (`POST /bc-authorize`) one authenticated client may make per minute; 0 turns it off.',
+      ),
+    backchannelRateLimitPerAddress: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .default(120)
+      .describe(
+        'Backchannel authentication requests one client address may make per minute, counted before the client is authenticated; 0 turns it off.',
+      ),
+    signInRateLimit: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .default(60)
+      .describe(
+        'Sign-in attempts (`POST /login`, and starting a sign-in with a provider at `/login/<provider>`, which stores a redirect for 10 minutes) one client address may make per minute, besides the per-account throttle of `loginMaxFailures`; 0 turns it off.',
+      ),
+    connectRateLimit: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .default(60)
+      .describe(
+        'Connections to a provider (`POST /connect/<provider>`, each storing a redirect for 10 minutes) one signed-in person may start per hour; 0 turns it off.',
+      ),
+    redisUrl: z
+      .url({ protocol: /^rediss?$/ })
+      .optional()
+      .describe(
+        'A Redis (`redis://host:6379`, `rediss://…` for TLS) where the rate limits of all replicas are counted. Unset: on PostgreSQL they are counted in the database (table `rate_limit_buckets`), on SQLite in the process.',
       ),
     clientMetadataFetchRateLimit: z.coerce
       .number()
@@ -450,6 +504,13 @@ export const ENVIRONMENT_VARIABLES: Record<string, keyof ConfigInput> = {
   DEPUTY_TRUSTED_PROXIES: 'trustedProxies',
   DEPUTY_LOGIN_MAX_FAILURES_PER_ADDRESS: 'loginMaxFailuresPerAddress',
   DEPUTY_REGISTRATION_RATE_LIMIT: 'registrationRateLimit',
+  DEPUTY_TOKEN_RATE_LIMIT_PER_CLIENT: 'tokenRateLimitPerClient',
+  DEPUTY_TOKEN_RATE_LIMIT_PER_ADDRESS: 'tokenRateLimitPerAddress',
+  DEPUTY_BACKCHANNEL_RATE_LIMIT_PER_CLIENT: 'backchannelRateLimitPerClient',
+  DEPUTY_BACKCHANNEL_RATE_LIMIT_PER_ADDRESS: 'backchannelRateLimitPerAddress',
+  DEPUTY_SIGN_IN_RATE_LIMIT: 'signInRateLimit',
+  DEPUTY_CONNECT_RATE_LIMIT: 'connectRateLimit',
+  DEPUTY_REDIS_URL: 'redisUrl',
   DEPUTY_CLIENT_METADATA_FETCH_RATE_LIMIT: 'clientMetadataFetchRateLimit',
   DEPUTY_AUTHORIZATION_REQUEST_RATE_LIMIT: 'authorizationRequestRateLimit',
   DEPUTY_AUDIT_REFUSAL_SUMMARY_SECONDS: 'auditRefusalSummarySeconds',

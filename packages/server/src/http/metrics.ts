@@ -27,6 +27,8 @@ export interface Metrics {
   observeAudit(audit: AuditLog): AuditLog
   /** The refusal log, counting refusals by event type and reason kind. */
   observeRefusals(refusals: RefusalLog): RefusalLog
+  /** Counts a request refused by a rate limit (http/rate-limits.ts), by the limit's name. */
+  rateLimited(limit: string): void
   /** The text exposition format (and its content type) of every metric now. */
   render(): Promise<{ contentType: string; body: string }>
 }
@@ -101,6 +103,13 @@ export function createMetrics(
     name: 'deputy_refusals_total',
     help: 'Requests refused, by event type and reason kind (also summarised in the audit chain).',
     labelNames: ['type', 'reason'] as const,
+    registers: [registry],
+  })
+  const limitLabel = boundedLabel()
+  const rateLimited = new Counter({
+    name: 'deputy_rate_limited_total',
+    help: 'Requests refused 429 by a rate limit, by limit (token-client, sign-in, …).',
+    labelNames: ['limit'] as const,
     registers: [registry],
   })
   new Gauge({
@@ -178,6 +187,9 @@ export function createMetrics(
         flush: () => log.flush(),
         close: () => log.close(),
       }
+    },
+    rateLimited(limit) {
+      rateLimited.inc({ limit: limitLabel(limit) })
     },
     async render() {
       return { contentType: registry.contentType, body: await registry.metrics() }

@@ -1,7 +1,9 @@
 import { type Context, Hono } from 'hono'
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie'
 import type { AppEnv } from '../http/env.js'
+import { addressKey, type RateLimits } from '../http/rate-limits.js'
 import { randomToken, safeEqual } from '../lib/random.js'
+import { isRateLimited } from '../lib/rate-limit.js'
 import { accountPage } from '../ui/account-page.js'
 import { assetRoutes } from '../ui/assets.js'
 import { loginPage } from '../ui/login-page.js'
@@ -97,6 +99,10 @@ function lockoutText(seconds: number): string {
   return `Too many failed sign-in attempts. Try again in ${n} ${unit}${n === 1 ? '' : 's'}.`
 }
 
+function tooManyText(seconds: number): string {
+  return `Too many sign-in attempts came from your network. Try again in ${seconds} second${seconds === 1 ? '' : 's'}.`
+}
+
 /** The login CSRF secret this browser holds, or a new one set as a cookie. */
 function loginCsrfToken(c: Context<AppEnv>): string {
   const existing = getCookie(c, LOGIN_CSRF_COOKIE)
@@ -119,6 +125,8 @@ export function createIdentityRoutes(
      * identity/ knows them only through this, so it depends on no provider module).
      */
     signInProviders(): Promise<{ name: string; displayName: string }[]>
+    /** The per-address sign-in limit (`signInRateLimit`), shared with provider sign-in starts. */
+    rateLimits: Pick<RateLimits, 'take'>
   },
 ): Hono<AppEnv> {
   const app = new Hono<AppEnv>()
@@ -199,6 +207,16 @@ export function createIdentityRoutes(
       )
     }
 
+    // Each attempt costs an argon2id hash: counted per address before it is computed, besides
+    // the per-account throttle of failures (which counts only what was wrong).
+    try {
+      await deps.rateLimits.take('sign-in', addressKey(c.get('clientAddress')))
+    } catch (err) {
+      if (!isRateLimited(err)) throw err
+      return page(429, tooManyText(err.retryAfterSeconds), {
+        'Retry-After': String(err.retryAfterSeconds),
+      })
+    }
     const result = await signIn(deps, {
       email,
       password,

@@ -14,6 +14,130 @@ export interface RateLimiter {
 /** Most keys a limiter remembers; the least recently seen key is forgotten first. */
 export const RATE_LIMITER_MAX_KEYS = 10_000
 
+/** The token-bucket arithmetic every backend shares: `tokens` refilled since `at`, capped. */
+export function refilled(rate: RateLimit, tokens: number, elapsedMs: number): number {
+  return Math.min(
+    rate.limit,
+    tokens + Math.max(0, elapsedMs) * (rate.limit / (rate.perSeconds * 1000)),
+  )
+}
+
+/**
+ * How many tokens a backend hands out for one ask of up to `want`: never more than half of what
+ * the bucket holds (at least one), so as a key nears its limit the shares replicas hold shrink
+ * to one and no replica sits on tokens another needs.
+ */
+export function shareOf(available: number, want: number): number {
+  if (available < 1) return 0
+  return Math.min(want, Math.max(1, Math.floor(available / 2)))
+}
+
+/** Seconds until a bucket holding `tokens` holds one again. */
+export function secondsUntilOne(rate: RateLimit, tokens: number): number {
+  const perMs = rate.limit / (rate.perSeconds * 1000)
+  return Math.max(1, Math.ceil((1 - tokens) / perMs / 1000))
+}
+
+/**
+ * Where buckets live: this process's memory, or a store every replica shares (PostgreSQL,
+ * Redis). `take` asks for up to `want` tokens of `key`'s bucket at once and answers how many it
+ * got (see `shareOf`) or, with none, how long until one.
+ */
+export interface BucketStore {
+  readonly shared: boolean
+  take(
+    key: string,
+    rate: RateLimit,
+    want: number,
+  ): Promise<{ granted: number; retryAfterSeconds: number }>
+  close(): Promise<void>
+}
+
+/** A limiter whose buckets may live elsewhere: 0 when the event may go ahead, else seconds to wait. */
+export interface AsyncRateLimiter {
+  take(key: string): Promise<number>
+}
+
+/**
+ * Buckets in this process's memory (SQLite deployments, tests): nothing shared, so nothing to
+ * save by taking shares — each take gets one token, from `createRateLimiter`'s buckets (one set
+ * per rate, each bounded by `maxKeys`).
+ */
+export function memoryBuckets(options: { maxKeys?: number } = {}): BucketStore {
+  const limiters = new Map<string, RateLimiter>()
+  return {
+    shared: false,
+    async take(key, rate) {
+      const id = `${rate.limit}/${rate.perSeconds}`
+      let limiter = limiters.get(id)
+      if (!limiter) {
+        limiter = createRateLimiter(rate, options)
+        limiters.set(id, limiter)
+      }
+      const wait = limiter.take(key)
+      return { granted: wait === 0 ? 1 : 0, retryAfterSeconds: wait }
+    },
+    async close() {},
+  }
+}
+
+/** Fewest and most tokens a replica takes from a shared bucket in one round trip. */
+const SHARE_FRACTION = 50
+const MAX_SHARE = 1000
+
+/**
+ * A limiter over a `BucketStore`. With a shared store each take would be a round trip, which on
+ * the token endpoint costs more than the token; so a replica takes a share of a key's bucket at
+ * once (up to 1/50 of the limit, never more than half of what is left) and spends it locally,
+ * asking again only when it is used up. Far below the limit that is one round trip per share;
+ * near it shares shrink to one token and every take asks the store. The price, stated in
+ * docs/deploy.md: a replica holding unspent tokens of a key can let them through after the
+ * bucket refilled (at most one share per replica above the limit), and another replica may be
+ * refused while they sit unspent (at most one share per other replica early). When the shared
+ * store fails, the limiter falls back to this process's own buckets (limits still hold per
+ * replica) and says so through `onStoreError`.
+ */
+export function createSharedRateLimiter(
+  store: BucketStore,
+  rate: RateLimit,
+  options: { name: string; maxKeys?: number; onStoreError?: (err: unknown) => void },
+): AsyncRateLimiter {
+  const maxKeys = options.maxKeys ?? RATE_LIMITER_MAX_KEYS
+  const share = store.shared
+    ? Math.min(MAX_SHARE, Math.max(1, Math.floor(rate.limit / SHARE_FRACTION)))
+    : 1
+  const held = new Map<string, number>()
+  const fallback = createRateLimiter(rate, { maxKeys })
+  return {
+    async take(key) {
+      const spare = held.get(key)
+      if (spare !== undefined && spare > 0) {
+        if (spare === 1) held.delete(key)
+        else held.set(key, spare - 1)
+        return 0
+      }
+      let answer: { granted: number; retryAfterSeconds: number }
+      try {
+        answer = await store.take(`${options.name}:${key}`, rate, share)
+      } catch (err) {
+        options.onStoreError?.(err)
+        return fallback.take(key)
+      }
+      if (answer.granted === 0) return answer.retryAfterSeconds
+      if (answer.granted > 1) {
+        // Takes of one key may overlap: each adds what it got beyond its own token.
+        const before = held.get(key) ?? 0
+        if (before === 0 && held.size >= maxKeys) {
+          const oldest = held.keys().next()
+          if (!oldest.done) held.delete(oldest.value)
+        }
+        held.set(key, before + answer.granted - 1)
+      }
+      return 0
+    },
+  }
+}
+
 /**
  * A token bucket per key (a client address), in this process's memory: each key holds up to
  * `limit` tokens, refilled at `limit / perSeconds` a second, and each event takes one. Memory is
@@ -28,7 +152,6 @@ export function createRateLimiter(
 ): RateLimiter {
   const maxKeys = options.maxKeys ?? RATE_LIMITER_MAX_KEYS
   const now = options.now ?? (() => performance.now())
-  const perMs = rate.limit / (rate.perSeconds * 1000)
   // A Map iterates in insertion order; re-inserting on each use keeps it in LRU order.
   const buckets = new Map<string, { tokens: number; at: number }>()
   return {
@@ -38,7 +161,7 @@ export function createRateLimiter(
       let tokens = rate.limit
       if (bucket) {
         buckets.delete(key)
-        tokens = Math.min(rate.limit, bucket.tokens + (t - bucket.at) * perMs)
+        tokens = refilled(rate, bucket.tokens, t - bucket.at)
       } else if (buckets.size >= maxKeys) {
         const oldest = buckets.keys().next()
         if (!oldest.done) buckets.delete(oldest.value)
@@ -48,7 +171,7 @@ export function createRateLimiter(
         return 0
       }
       buckets.set(key, { tokens, at: t })
-      return Math.max(1, Math.ceil((1 - tokens) / perMs / 1000))
+      return secondsUntilOne(rate, tokens)
     },
   }
 }

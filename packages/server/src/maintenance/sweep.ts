@@ -42,6 +42,8 @@ export interface SweepReport {
   providerFlows: number
   /** Passkey challenges past their two minutes (registrations not finished, used sign-ins). */
   passkeyChallenges: number
+  /** Shared rate-limit buckets (PostgreSQL) that are full again, so mean nothing. */
+  rateLimitBuckets: number
 }
 
 /** What a sweep needs: the database, the time, the audit chain, and the throttle window. */
@@ -69,6 +71,7 @@ type KeyedTable =
   | 'sessions'
   | 'provider_flows'
   | 'passkey_challenges'
+  | 'rate_limit_buckets'
 
 const KEYS = {
   authorization_codes: 'code_hash',
@@ -78,6 +81,7 @@ const KEYS = {
   sessions: 'id_hash',
   provider_flows: 'state_hash',
   passkey_challenges: 'challenge_hash',
+  rate_limit_buckets: 'key',
 } as const
 
 /** Deletes, in batches, the rows of `table` that expired before `before`. */
@@ -272,6 +276,7 @@ export async function sweepExpiredRows(deps: SweepDeps): Promise<SweepReport> {
     approvalRequests: await sweepOldApprovals(deps, now),
     providerFlows: await sweepExpired(db, 'provider_flows', now),
     passkeyChallenges: await sweepExpired(db, 'passkey_challenges', now),
+    rateLimitBuckets: await sweepExpired(db, 'rate_limit_buckets', now),
   }
   const lapsed = await db
     .selectFrom('clients')

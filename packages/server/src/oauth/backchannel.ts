@@ -8,12 +8,13 @@ import type { RefusalLog } from '../audit/refusals.js'
 import type { AuditLog } from '../audit/types.js'
 import type { ResolvedConfig } from '../config/load.js'
 import type { AppEnv } from '../http/env.js'
+import { addressKey, type RateLimits } from '../http/rate-limits.js'
 import type { User, Users } from '../identity/users.js'
 import type { SigningKeys } from '../keys/types.js'
 import type { Clock } from '../lib/clock.js'
 import { authenticateClient, type ClientAuthDeps, claimedClientId } from './client-auth.js'
 import { CIBA_GRANT_TYPE, type Client } from './clients.js'
-import { isOAuthError, OAuthError } from './errors.js'
+import { isOAuthError, OAuthError, withinRateLimit } from './errors.js'
 import type { Grants } from './grants.js'
 import type { Resources } from './resources.js'
 import { OIDC_SCOPES, parseScope } from './scopes.js'
@@ -44,6 +45,7 @@ export interface BackchannelDeps extends ClientAuthDeps {
   notifier: Pick<ApprovalNotifier, 'requested'>
   audit: AuditLog
   refusals: Pick<RefusalLog, 'record'>
+  rateLimits: Pick<RateLimits, 'take'>
 }
 
 /** CIBA §7.1: a binding message is short and plain: shown on both devices. */
@@ -187,11 +189,21 @@ export function createBackchannelRoutes(deps: BackchannelDeps): Hono<AppEnv> {
     let client: Client | undefined
     let form: Awaited<ReturnType<typeof readOAuthForm>> | undefined
     try {
+      const address = addressKey(c.get('clientAddress'))
+      await withinRateLimit(
+        () => deps.rateLimits.take('backchannel-address', address),
+        'backchannel-address',
+      )
       form = await readOAuthForm(c)
       ;({ client } = await authenticateClient(deps, authorization, form, {
         endpointUrl,
         requester: c.get('clientAddress') ?? 'unknown',
       }))
+      const clientId = client.clientId
+      await withinRateLimit(
+        () => deps.rateLimits.take('backchannel-client', clientId),
+        'backchannel-client',
+      )
       // CIBA §7.1: only confidential clients, registered for this grant.
       if (client.tokenEndpointAuthMethod === 'none' || !client.grantTypes.includes(CIBA_GRANT_TYPE))
         throw invalid('unauthorized_client', 'this client may not use CIBA', 'not-a-ciba-client')

@@ -1,4 +1,5 @@
 import type { AnswersItself } from '../lib/errors.js'
+import { isRateLimited } from '../lib/rate-limit.js'
 
 /**
  * OAuth error codes on the wire: RFC 6749 §4.1.2.1 and §5.2, RFC 6750 §3.1, RFC 7009 §2.2.1,
@@ -133,4 +134,22 @@ export function oauthErrorResponse(err: OAuthError): Response {
     status: err.status,
     headers,
   })
+}
+
+/**
+ * Runs a rate-limit take and turns its refusal into the OAuth answer: 429 (RFC 6585 §4) with
+ * `Retry-After`, `temporarily_unavailable` (the OAuth code for "not now"; RFC 7591 and RFC 6749
+ * §5.2 name none for this), and the limit's name as the reason the refusal log records.
+ */
+export async function withinRateLimit(take: () => Promise<void>, limit: string): Promise<void> {
+  try {
+    await take()
+  } catch (err) {
+    if (!isRateLimited(err)) throw err
+    throw new OAuthError('temporarily_unavailable', err.message, {
+      reason: `rate-limited ${limit}`,
+      status: 429,
+      headers: { 'Retry-After': String(err.retryAfterSeconds) },
+    })
+  }
 }

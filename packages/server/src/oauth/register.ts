@@ -4,12 +4,12 @@ import type { RefusalLog } from '../audit/refusals.js'
 import type { Actor } from '../audit/types.js'
 import type { ResolvedConfig } from '../config/load.js'
 import type { AppEnv } from '../http/env.js'
+import { addressKey, type RateLimits } from '../http/rate-limits.js'
 import type { Clock } from '../lib/clock.js'
 import { isDeputyError } from '../lib/errors.js'
 import { JsonInputError, parseJsonInput } from '../lib/json-input.js'
-import { createRateLimiter } from '../lib/rate-limit.js'
 import { CIBA_GRANT_TYPE, type Client, type Clients } from './clients.js'
-import { OAuthError, oauthErrorResponse } from './errors.js'
+import { OAuthError, oauthErrorResponse, withinRateLimit } from './errors.js'
 import { redirectUriProblem } from './redirect-uris.js'
 
 /** Who registers a client dynamically: an anonymous caller, as the audit chain names it. */
@@ -103,37 +103,23 @@ const CORS = {
  * `dynamicRegistration: false`: then the route does not exist at all.
  */
 export function createRegistrationRoutes(deps: {
-  config: Pick<
-    ResolvedConfig,
-    'dynamicRegistration' | 'dynamicRegistrationTtlSeconds' | 'registrationRateLimit'
-  >
+  config: Pick<ResolvedConfig, 'dynamicRegistration' | 'dynamicRegistrationTtlSeconds'>
   clock: Clock
   clients: Pick<Clients, 'register'>
   refusals: Pick<RefusalLog, 'record'>
+  rateLimits: Pick<RateLimits, 'take'>
 }): Hono<AppEnv> {
   const app = new Hono<AppEnv>()
   if (!deps.config.dynamicRegistration) return app
-  // Each registration is a row anyone may write: a bucket per client address and hour, so one
-  // address cannot fill the database. In this process's memory (replicas each count their own).
-  const limiter = createRateLimiter({
-    limit: deps.config.registrationRateLimit,
-    perSeconds: 3600,
-  })
-
   app.options('/register', () => new Response(null, { status: 204, headers: CORS }))
 
   app.post('/register', async (c) => {
     const requestId = c.get('requestId')
     try {
-      const wait = limiter.take(c.get('clientAddress') ?? 'unknown')
-      if (wait > 0) {
-        // RFC 6585 §4; RFC 7591 names no error for this, so the OAuth one for "not now".
-        throw new OAuthError(
-          'temporarily_unavailable',
-          'too many registrations from this address; try again later',
-          { reason: 'rate-limited', status: 429, headers: { 'Retry-After': String(wait) } },
-        )
-      }
+      // Each registration is a row anyone may write: a bucket per client address and hour,
+      // shared by the replicas, so one address cannot fill the database.
+      const address = addressKey(c.get('clientAddress'))
+      await withinRateLimit(() => deps.rateLimits.take('register', address), 'register')
       const parsed = await parseRequest(c.req.raw)
       const method = parsed.token_endpoint_auth_method
       const grantTypes = parsed.grant_types ?? ['authorization_code', 'refresh_token']

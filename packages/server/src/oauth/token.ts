@@ -4,6 +4,7 @@ import type { AuditLog } from '../audit/types.js'
 import type { ResolvedConfig } from '../config/load.js'
 import type { AppEnv } from '../http/env.js'
 import { edgeResponse } from '../http/middleware.js'
+import { addressKey, type RateLimits } from '../http/rate-limits.js'
 import { type Form, FormError, readForm } from '../lib/form.js'
 import {
   authenticateClient,
@@ -19,7 +20,7 @@ import {
   TOKEN_EXCHANGE_GRANT_TYPE,
 } from './clients.js'
 import { type TokenEndpointDpopDeps, tokenEndpointDpop } from './dpop.js'
-import { isOAuthError, OAuthError } from './errors.js'
+import { isOAuthError, OAuthError, withinRateLimit } from './errors.js'
 import { authorizationCodeGrant } from './grants/authorization-code.js'
 import { cibaGrant } from './grants/ciba.js'
 import { clientCredentialsGrant } from './grants/client-credentials.js'
@@ -34,6 +35,7 @@ export interface TokenEndpointDeps extends GrantDeps, ClientAuthDeps, TokenEndpo
   config: Pick<ResolvedConfig, 'issuer' | 'accessTokenTtlSeconds' | 'delegationMaxDepth'>
   audit: AuditLog
   refusals: Pick<RefusalLog, 'record'>
+  rateLimits: Pick<RateLimits, 'take'>
 }
 
 /** The grant types /token serves (the registry metadata advertises). */
@@ -94,6 +96,10 @@ export function createTokenRoutes(deps: TokenEndpointDeps): Hono<AppEnv> {
     let client: Client | undefined
     let grantType: string | undefined
     try {
+      // Per address before anything is read or checked, per client once it is authenticated (a
+      // client's own limit must not be spendable by someone merely naming it).
+      const address = addressKey(c.get('clientAddress'))
+      await withinRateLimit(() => deps.rateLimits.take('token-address', address), 'token-address')
       form = await readOAuthForm(c)
       grantType = form.get('grant_type')
       if (!grantType) {
@@ -116,6 +122,8 @@ export function createTokenRoutes(deps: TokenEndpointDeps): Hono<AppEnv> {
           requester: c.get('clientAddress') ?? 'unknown',
         }))
       }
+      const clientId = client.clientId
+      await withinRateLimit(() => deps.rateLimits.take('token-client', clientId), 'token-client')
       if (!client.grantTypes.includes(grantType as GrantType)) {
         throw new OAuthError('unauthorized_client', 'this client may not use this grant type', {
           reason: `grant-type-not-allowed ${grantType}`,

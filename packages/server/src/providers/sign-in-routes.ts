@@ -4,11 +4,13 @@ import type { RefusalLog } from '../audit/refusals.js'
 import type { Actor, AuditEventInput, AuditLog } from '../audit/types.js'
 import type { ResolvedConfig } from '../config/load.js'
 import type { AppEnv } from '../http/env.js'
+import { addressKey, type RateLimits } from '../http/rate-limits.js'
 import { endReplacedSession } from '../identity/login.js'
 import { DEFAULT_RETURN_TO, LOGIN_CSRF_COOKIE, safeReturnTo } from '../identity/return-to.js'
 import { setSessionCookie } from '../identity/session-cookie.js'
 import { SESSION_COOKIE, type SessionDeps, startSession } from '../identity/sessions.js'
 import { safeEqual } from '../lib/random.js'
+import { isRateLimited } from '../lib/rate-limit.js'
 import { messagePage } from '../ui/message-page.js'
 import { findPerson, type PersonRefusal, type ProviderAccountDeps } from './accounts.js'
 import { PROVIDER_FLOW_TTL_MS, type ProviderFlows } from './flows.js'
@@ -31,6 +33,8 @@ export interface ProviderSignInDeps extends ProviderAccountDeps, Omit<SessionDep
   emailDigest(email: string): string
   providers: Pick<Providers, 'get' | 'list' | 'authorizationUrl' | 'redeemCallback' | 'profile'>
   providerFlows: Pick<ProviderFlows, 'begin' | 'take'>
+  /** The per-address sign-in limit (`signInRateLimit`), shared with `POST /login`. */
+  rateLimits: Pick<RateLimits, 'take'>
 }
 
 /** The redirect URI to register at the provider for sign-in. */
@@ -177,8 +181,15 @@ export function createProviderSignInRoutes(deps: ProviderSignInDeps): Hono<AppEn
         ...options.data,
       },
     }
-    // Anyone can send a callback with a made-up state: those are summarised (audit/refusals.ts).
-    if (reason === 'state-mismatch' || reason === 'unknown-state' || reason === 'expired-state')
+    // Anyone can send a callback with a made-up state, or start a sign-in of their own and come
+    // back with `error=access_denied` (or a made-up code the provider refuses): those are
+    // summarised (audit/refusals.ts), not written each in full.
+    if (
+      reason === 'state-mismatch' ||
+      reason === 'unknown-state' ||
+      reason === 'expired-state' ||
+      reason === 'provider-error'
+    )
       await deps.refusals.record(event)
     else await deps.audit.append(event)
     deleteCookie(c, PROVIDER_SIGN_IN_COOKIE, { secure: true, path: '/' })
@@ -193,6 +204,20 @@ export function createProviderSignInRoutes(deps: ProviderSignInDeps): Hono<AppEn
     if (provider.status !== 'active') {
       const shown = refusalText('provider-disabled', provider)
       return page(c, shown.status, shown.title, shown.text, returnTo)
+    }
+    // Each start stores a redirect for ten minutes, for anyone who asks: counted per address.
+    try {
+      await deps.rateLimits.take('sign-in', addressKey(c.get('clientAddress')))
+    } catch (err) {
+      if (!isRateLimited(err)) throw err
+      c.header('Retry-After', String(err.retryAfterSeconds))
+      return page(
+        c,
+        429,
+        'Too many sign-ins',
+        `Too many sign-in attempts came from your network. Try again in ${err.retryAfterSeconds} seconds.`,
+        returnTo,
+      )
     }
     const flow = await deps.providerFlows.begin('sign-in', provider.name, {
       scopes: provider.scopes,

@@ -1,4 +1,4 @@
-import { type Migration, type MigrationProvider, Migrator } from 'kysely'
+import { type Migration, type MigrationProvider, Migrator, sql } from 'kysely'
 import { DeputyError } from '../lib/errors.js'
 import type { Store } from './db.js'
 import * as m0001 from './migrations/0001-foundation.js'
@@ -18,6 +18,7 @@ import * as m0019 from './migrations/0019-audit-checkpoints.js'
 import * as m0020 from './migrations/0020-session-sign-in-method.js'
 import * as m0021 from './migrations/0021-delegation-rules.js'
 import * as m0022 from './migrations/0022-trusted-issuers.js'
+import * as m0023 from './migrations/0023-rate-limit-buckets.js'
 import * as m0024 from './migrations/0024-cache-versions.js'
 import * as m0025 from './migrations/0025-passkeys.js'
 
@@ -40,6 +41,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0020-session-sign-in-method': m0020,
   '0021-delegation-rules': m0021,
   '0022-trusted-issuers': m0022,
+  '0023-rate-limit-buckets': m0023,
   '0024-cache-versions': m0024,
   '0025-passkeys': m0025,
 }
@@ -69,4 +71,25 @@ export async function migrateToLatest(store: Store): Promise<MigrationOutcome> {
   return {
     applied: (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName),
   }
+}
+
+/**
+ * Which migrations this version has that the database has not applied (`deputy migrate` applies
+ * them), and which the database has applied that this version does not know (a newer Deputy
+ * wrote it), without changing anything.
+ */
+export async function migrationStatus(
+  store: Store,
+): Promise<{ pending: string[]; unknown: string[] }> {
+  const migrator = new Migrator({ db: store.db, provider })
+  const known = await migrator.getMigrations()
+  const pending = known.filter((m) => m.executedAt === undefined).map((m) => m.name)
+  let applied: string[] = []
+  try {
+    const rows = await sql<{ name: string }>`SELECT name FROM kysely_migration`.execute(store.db)
+    applied = rows.rows.map((r) => r.name)
+  } catch {
+    // No migration table yet: nothing applied.
+  }
+  return { pending, unknown: applied.filter((name) => !(name in MIGRATIONS)) }
 }

@@ -47,6 +47,17 @@ export interface Database {
   cache_versions: CacheVersionsTable
   passkeys: PasskeysTable
   passkey_challenges: PasskeyChallengesTable
+  rate_limit_buckets: RateLimitBucketsTable
+}
+
+/** A shared rate-limit bucket (PostgreSQL; migration 0023). Times are the database's epoch ms. */
+export interface RateLimitBucketsTable {
+  /** `<limit>:<key>`, e.g. `token-client:agent-1`. */
+  key: string
+  tokens: number
+  granted: number
+  updated_at: number
+  expires_at: number
 }
 
 export type UserStatus = 'active' | 'disabled'

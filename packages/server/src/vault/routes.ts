@@ -3,9 +3,11 @@ import type { Actor } from '../audit/types.js'
 import type { ResolvedConfig } from '../config/load.js'
 import type { AppEnv } from '../http/env.js'
 import { CONTENT_SECURITY_POLICY } from '../http/middleware.js'
+import type { RateLimits } from '../http/rate-limits.js'
 import { type CurrentSession, readSession, type SessionDeps } from '../identity/sessions.js'
 import { hasNul } from '../lib/form.js'
 import { safeEqual } from '../lib/random.js'
+import { isRateLimited } from '../lib/rate-limit.js'
 import type { Provider, Providers, UpstreamProfile } from '../providers/types.js'
 import { connectConfirmPage, connectionsPage } from '../ui/connections.js'
 import { messagePage } from '../ui/message-page.js'
@@ -49,6 +51,8 @@ export interface VaultRoutesDeps extends SessionDeps {
   providers: Pick<Providers, 'get' | 'list' | 'authorizationUrl' | 'redeemCallback' | 'profile'>
   providerFlows: ConnectFlows
   clients: { get(clientId: string): Promise<ReturnToClient | undefined> }
+  /** The per-person limit on connections started (`connectRateLimit`). */
+  rateLimits: Pick<RateLimits, 'take'>
 }
 
 /** RFC 6749 §3.3 scope-token characters. */
@@ -256,6 +260,22 @@ export function createVaultRoutes(deps: VaultRoutesDeps): Hono<AppEnv> {
     })
     if ('error' in checked) return checked.error
     const { provider } = checked
+    // Each start stores a redirect for ten minutes: counted per person.
+    try {
+      await deps.rateLimits.take('connect', got.session.user.id)
+    } catch (err) {
+      if (!isRateLimited(err)) throw err
+      return noStore(
+        c,
+        messagePage({
+          title: 'Not now',
+          text: `You started many connections in a short time. Try again in ${err.retryAfterSeconds} seconds.`,
+          link: { href: '/account/connections', label: 'Your connected accounts' },
+        }),
+        429,
+        { 'Retry-After': String(err.retryAfterSeconds) },
+      )
+    }
     const existing = await deps.vault.get(got.session.user.id, provider.name)
     // A reconnect keeps what the connection had: the new tokens replace the old ones.
     const scopes = scopesFor(provider, existing?.scopes ?? [], checked.asked)
