@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import SQLite from 'better-sqlite3'
 import {
-  type CompiledQuery,
+  CompiledQuery,
   type DatabaseConnection,
   type Driver,
   Kysely,
@@ -162,7 +162,13 @@ class GatedSqliteDialect extends SqliteDialect {
         wrapped ??= connection(conn)
         return wrapped
       },
-      beginTransaction: (conn, settings) => inner.beginTransaction(conn, settings),
+      // BEGIN IMMEDIATE takes the write lock at the start, waiting for it (busy_timeout). A
+      // deferred BEGIN that reads and then writes must upgrade its lock, and SQLite refuses
+      // that at once with "database is locked" when another process wrote meanwhile (it
+      // cannot wait: its snapshot is stale). Every transaction here is a read-modify-write.
+      beginTransaction: async (conn) => {
+        await conn.executeQuery(CompiledQuery.raw('begin immediate'))
+      },
       commitTransaction: (conn) => inner.commitTransaction(conn),
       rollbackTransaction: (conn) => inner.rollbackTransaction(conn),
       savepoint: inner.savepoint?.bind(inner),
