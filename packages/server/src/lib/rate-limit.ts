@@ -108,35 +108,63 @@ export function createSharedRateLimiter(
     : 1
   const held = new Map<string, number>()
   const fallback = createRateLimiter(rate, { maxKeys })
+  /** Per key, the store round trip under way: concurrent takes wait for it, not ask again. */
+  const asking = new Map<string, Promise<ShareOutcome>>()
+
+  const spend = (key: string): boolean => {
+    const spare = held.get(key) ?? 0
+    if (spare <= 0) return false
+    if (spare === 1) held.delete(key)
+    else held.set(key, spare - 1)
+    return true
+  }
+  const ask = async (key: string, tokens: number): Promise<ShareOutcome> => {
+    let answer: { granted: number; retryAfterSeconds: number }
+    try {
+      answer = await store.take(`${options.name}:${key}`, rate, tokens)
+    } catch (err) {
+      options.onStoreError?.(err)
+      return { failed: true }
+    }
+    if (answer.granted > 0) {
+      const before = held.get(key) ?? 0
+      if (before === 0 && held.size >= maxKeys) {
+        const oldest = held.keys().next()
+        if (!oldest.done) held.delete(oldest.value)
+      }
+      held.set(key, before + answer.granted)
+    }
+    return { failed: false, ...answer }
+  }
+
   return {
     async take(key) {
-      const spare = held.get(key)
-      if (spare !== undefined && spare > 0) {
-        if (spare === 1) held.delete(key)
-        else held.set(key, spare - 1)
-        return 0
-      }
-      let answer: { granted: number; retryAfterSeconds: number }
-      try {
-        answer = await store.take(`${options.name}:${key}`, rate, share)
-      } catch (err) {
-        options.onStoreError?.(err)
-        return fallback.take(key)
-      }
-      if (answer.granted === 0) return answer.retryAfterSeconds
-      if (answer.granted > 1) {
-        // Takes of one key may overlap: each adds what it got beyond its own token.
-        const before = held.get(key) ?? 0
-        if (before === 0 && held.size >= maxKeys) {
-          const oldest = held.keys().next()
-          if (!oldest.done) held.delete(oldest.value)
+      // A burst of takes of one key shares one round trip: each asking on its own would take a
+      // share apiece, draining the bucket by up to `share` tokens per request and refusing
+      // requests while the tokens they drained sat unspent here.
+      for (let round = 0; round < 3; round++) {
+        if (spend(key)) return 0
+        let pending = asking.get(key)
+        if (!pending) {
+          pending = ask(key, share).finally(() => asking.delete(key))
+          asking.set(key, pending)
         }
-        held.set(key, before + answer.granted - 1)
+        const outcome = await pending
+        if (outcome.failed) return fallback.take(key)
+        if (outcome.granted === 0) return outcome.retryAfterSeconds
       }
-      return 0
+      // Others spent three shares first: ask for this one request's token alone.
+      if (spend(key)) return 0
+      const outcome = await ask(key, 1)
+      if (outcome.failed) return fallback.take(key)
+      if (outcome.granted === 0) return outcome.retryAfterSeconds
+      return spend(key) ? 0 : 1
     },
   }
 }
+
+/** What one round trip to the bucket store came back with. */
+type ShareOutcome = { failed: true } | { failed: false; granted: number; retryAfterSeconds: number }
 
 /**
  * A token bucket per key (a client address), in this process's memory: each key holds up to

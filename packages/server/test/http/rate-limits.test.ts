@@ -381,4 +381,27 @@ describe('the shared limiter takes shares, so the shared store is not asked for 
     while ((await limiter.take('k')) === 0) admitted++
     expect(admitted).toBe(500)
   })
+
+  it('a burst of concurrent requests for one key shares round trips and is refused only past the limit', async () => {
+    // Each concurrent take asking on its own would drain a share apiece (200 × 10 of 500).
+    let trips = 0
+    let tokens = 500
+    const store: BucketStore = {
+      shared: true,
+      async take(_key, _rate, want) {
+        trips++
+        await new Promise((resolve) => setImmediate(resolve))
+        const granted = shareOf(tokens, want)
+        tokens -= granted
+        return { granted, retryAfterSeconds: granted ? 0 : 60 }
+      },
+      async close() {},
+    }
+    const limiter = createSharedRateLimiter(store, { limit: 500, perSeconds: 1e9 }, { name: 't' })
+    const burst = await Promise.all(Array.from({ length: 200 }, () => limiter.take('k')))
+    expect(burst.filter((wait) => wait !== 0)).toEqual([])
+    expect(trips).toBeLessThan(200)
+    const rest = await Promise.all(Array.from({ length: 400 }, () => limiter.take('k')))
+    expect(rest.filter((wait) => wait === 0)).toHaveLength(300)
+  })
 })
