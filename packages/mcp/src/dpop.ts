@@ -10,6 +10,9 @@ import {
 import { sha256Base64url } from './sha256.js'
 import { ASYMMETRIC } from './verify/jwt.js'
 
+// Also `@deputy/mcp/dpop`: an authorization server checks proofs without loading the MCP SDK.
+export { ASYMMETRIC }
+
 // RFC 9449 (DPoP) proof checking, shared by the kit's gate, Deputy's gateway and Deputy's token
 // endpoint: one implementation of §4.3, so the authorization server and every resource server
 // judge a proof alike.

@@ -6,6 +6,13 @@ import {
   WebStandardStreamableHTTPServerTransport,
 } from '@modelcontextprotocol/server'
 import {
+  DEFAULT_IDLE_TIMEOUT_MS,
+  DEFAULT_MAX_CHILDREN,
+  DEFAULT_MAX_CHILDREN_PER_PERSON,
+  INHERITED_ENVIRONMENT,
+  MAX_IDLE_TIMEOUT_MS,
+} from './stdio-limits.js'
+import {
   INTERNAL_ERROR,
   INVALID_REQUEST,
   rpcErrorResponse,
@@ -13,6 +20,14 @@ import {
   SESSION_NOT_FOUND,
   type Upstream,
 } from './upstream.js'
+
+export {
+  DEFAULT_IDLE_TIMEOUT_MS,
+  DEFAULT_MAX_CHILDREN,
+  DEFAULT_MAX_CHILDREN_PER_PERSON,
+  INHERITED_ENVIRONMENT,
+  MAX_IDLE_TIMEOUT_MS,
+}
 
 /** Options of {@link stdioUpstream}. */
 export interface StdioUpstreamOptions {
@@ -33,19 +48,6 @@ export interface StdioUpstreamOptions {
   idleTimeoutMs?: number
   onError?: (error: Error) => void
 }
-
-/** Default cap on children in total. */
-export const DEFAULT_MAX_CHILDREN = 64
-/** Default cap on the children of one person. */
-export const DEFAULT_MAX_CHILDREN_PER_PERSON = 4
-/** Default idle time after which a child is stopped: 10 minutes. */
-export const DEFAULT_IDLE_TIMEOUT_MS = 10 * 60 * 1000
-/**
- * The variables a child inherits from the gateway. The SDK's stdio transport adds its own safe
- * set (`HOME`, `LOGNAME`, `PATH`, `SHELL`, `TERM`, `USER`; Windows' system variables); nothing
- * else of the gateway's environment, where Deputy's secrets live, reaches the child.
- */
-export const INHERITED_ENVIRONMENT = ['PATH', 'HOME', 'LANG'] as const
 
 interface Session {
   readonly http: WebStandardStreamableHTTPServerTransport
@@ -105,9 +107,6 @@ function requestId(message: JSONRPCMessage): unknown {
   const candidate = message as { id?: unknown; method?: unknown }
   return candidate.method !== undefined && candidate.id !== undefined ? candidate.id : undefined
 }
-
-/** The longest idle timeout: a Node timer longer than 2^31 - 1 ms fires at once. */
-export const MAX_IDLE_TIMEOUT_MS = 2 ** 31 - 1
 
 function positive(name: string, value: number | undefined, fallback: number, max = Infinity) {
   if (value === undefined) return fallback

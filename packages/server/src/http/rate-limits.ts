@@ -10,7 +10,6 @@ import {
 } from '../lib/rate-limit.js'
 import type { Store } from '../store/db.js'
 import { postgresBuckets } from '../store/rate-limit-buckets.js'
-import { redisBuckets } from '../store/redis-buckets.js'
 
 /** The request limits Deputy enforces (issue 14 §4), by what they count per what. */
 export type LimitName =
@@ -114,6 +113,8 @@ export async function createRateLimits(deps: {
   let buckets: BucketStore
   let backend: RateLimitBackend
   if (config.redisUrl) {
+    // Loaded only when configured: the Redis client is most of a command's start-up otherwise.
+    const { redisBuckets } = await import('../store/redis-buckets.js')
     buckets = await redisBuckets(config.redisUrl)
     backend = 'redis'
   } else if (deps.store.dialect === 'postgres') {

@@ -1,11 +1,9 @@
-import {
-  type AuthenticationResponseJSON,
-  type AuthenticatorTransport,
-  generateAuthenticationOptions,
-  generateRegistrationOptions,
-  type PublicKeyCredentialCreationOptionsJSON,
-  type PublicKeyCredentialRequestOptionsJSON,
-  type RegistrationResponseJSON,
+import type {
+  AuthenticationResponseJSON,
+  AuthenticatorTransport,
+  PublicKeyCredentialCreationOptionsJSON,
+  PublicKeyCredentialRequestOptionsJSON,
+  RegistrationResponseJSON,
   verifyAuthenticationResponse,
   verifyRegistrationResponse,
 } from '@simplewebauthn/server'
@@ -21,6 +19,16 @@ import {
   startSession,
 } from './sessions.js'
 import type { User } from './users.js'
+
+/**
+ * @simplewebauthn/server, loaded on the first passkey step: it and its CBOR and ASN.1 parsers
+ * take about as long to load as the rest of a `deputy` command, which never needs them.
+ */
+let webauthn: Promise<typeof import('@simplewebauthn/server')> | undefined
+function simpleWebAuthn(): Promise<typeof import('@simplewebauthn/server')> {
+  webauthn ??= import('@simplewebauthn/server')
+  return webauthn
+}
 
 // Passkeys (WebAuthn Level 3, issue 15 §3) through @simplewebauthn/server: register one while
 // signed in, sign in with one (a discoverable credential: no email typed), and count a sign-in
@@ -150,7 +158,7 @@ export function createPasskeys(deps: PasskeyDeps) {
           'too-many',
           `You have ${MAX_PASSKEYS_PER_PERSON} passkeys, the most Deputy keeps; remove one first.`,
         )
-      const options = await generateRegistrationOptions({
+      const options = await (await simpleWebAuthn()).generateRegistrationOptions({
         rpName: rp.rpName,
         rpID: rp.rpID,
         userName: session.user.email,
@@ -208,7 +216,7 @@ export function createPasskeys(deps: PasskeyDeps) {
         throw new PasskeyError('expired-challenge', 'This passkey request has expired. Try again.')
       let verified: Awaited<ReturnType<typeof verifyRegistrationResponse>>
       try {
-        verified = await verifyRegistrationResponse({
+        verified = await (await simpleWebAuthn()).verifyRegistrationResponse({
           response: input.response,
           expectedChallenge: challenge,
           expectedOrigin: rp.origin,
@@ -299,7 +307,7 @@ export function createPasskeys(deps: PasskeyDeps) {
       options: PublicKeyCredentialRequestOptionsJSON
       cookie: string
     }> {
-      const options = await generateAuthenticationOptions({
+      const options = await (await simpleWebAuthn()).generateAuthenticationOptions({
         rpID: rp.rpID,
         challenge: Buffer.from(randomToken(32), 'base64url'),
         timeout: PASSKEY_CHALLENGE_SECONDS * 1000,
@@ -380,7 +388,7 @@ export function createPasskeys(deps: PasskeyDeps) {
       let verified: Awaited<ReturnType<typeof verifyAuthenticationResponse>> | undefined
       let problem = 'not verified'
       try {
-        verified = await verifyAuthenticationResponse({
+        verified = await (await simpleWebAuthn()).verifyAuthenticationResponse({
           response: attempt.response,
           expectedChallenge: challenge,
           expectedOrigin: rp.origin,

@@ -1,4 +1,4 @@
-import { ASYMMETRIC } from '@deputy/mcp'
+import { ASYMMETRIC } from '@deputy/mcp/dpop'
 import { z } from 'zod'
 import type { Actor, AuditLog } from '../audit/types.js'
 import { parseInput } from '../identity/users.js'

@@ -1,4 +1,4 @@
-import nodemailer from 'nodemailer'
+import type { Transporter } from 'nodemailer'
 import type { ApprovalNotice, NotificationChannel } from '../notify.js'
 
 // Email over SMTP (nodemailer): a short mail naming the agent and what it asks, with the link to
@@ -36,15 +36,19 @@ export function emailText(notice: ApprovalNotice): string {
  */
 export function emailChannel(options: EmailChannelOptions): NotificationChannel {
   const secure = options.url.startsWith('smtps:')
-  const transport = nodemailer.createTransport({
-    url: options.url,
-    requireTLS: !secure && options.requireTls,
-  })
+  // nodemailer is loaded with the first mail: a `deputy` command that sends none need not load it.
+  let transport: Promise<Transporter> | undefined
+  const connect = async () =>
+    (await import('nodemailer')).default.createTransport({
+      url: options.url,
+      requireTLS: !secure && options.requireTls,
+    })
   return {
     name: 'email',
     target: (_settings, person) => person.email,
     async send(notice) {
-      await transport.sendMail({
+      transport ??= connect()
+      await (await transport).sendMail({
         from: options.from,
         to: notice.person.email,
         subject: `${notice.clientName} asks for your approval`,

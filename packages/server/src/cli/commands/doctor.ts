@@ -1,7 +1,6 @@
 import { existsSync, statfsSync, statSync } from 'node:fs'
 import { isIP } from 'node:net'
 import { dirname } from 'node:path'
-import { createClient } from '@redis/client'
 import type { Command } from 'commander'
 import { sql } from 'kysely'
 import { verifyAuditChain } from '../../audit/verify.js'
@@ -195,6 +194,7 @@ async function rateLimitCheck(config: ResolvedConfig): Promise<DoctorCheck> {
     ? 'counted in PostgreSQL for all replicas'
     : 'counted in the process (SQLite: one process)'
   if (config.redisUrl) {
+    const { createClient } = await import('@redis/client')
     const client = createClient({ url: config.redisUrl, socket: { reconnectStrategy: false } })
     client.on('error', () => {})
     try {
