@@ -351,7 +351,7 @@ describe('deputy resources and clients (§0, §5)', () => {
     )
     oneLineError(
       run(['clients', 'add', '--name', 'x', '--grant-type', 'password']),
-      /^deputy: --grant-type must be one of authorization_code, refresh_token, client_credentials, urn:openid:params:grant-type:ciba, urn:ietf:params:oauth:grant-type:token-exchange$/m,
+      /^deputy: --grant-type must be one of authorization_code, refresh_token, client_credentials, urn:openid:params:grant-type:ciba, urn:ietf:params:oauth:grant-type:token-exchange, urn:ietf:params:oauth:grant-type:jwt-bearer$/m,
     )
     oneLineError(
       run(['clients', 'add', '--name', 'x', '--jwks', join(dir, 'missing.json')]),
