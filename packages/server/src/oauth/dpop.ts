@@ -1,4 +1,9 @@
-import { checkDpopProof, DPOP_ALGORITHMS, type DpopReplayCache, dpopReplayCache } from '@deputy/mcp/dpop'
+import {
+  checkDpopProof,
+  DPOP_ALGORITHMS,
+  type DpopReplayCache,
+  dpopReplayCache,
+} from '@deputy/mcp/dpop'
 import type { Sealer } from '../keys/types.js'
 import type { Clock } from '../lib/clock.js'
 import { OAuthError } from './errors.js'

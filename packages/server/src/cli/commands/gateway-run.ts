@@ -29,7 +29,7 @@ import {
   invalid,
   positiveInteger,
   upstreamEnvironment,
-} from './gateway.js'
+} from './gateway-options.js'
 
 // `deputy gateway`'s run (cli/commands/gateway.ts declares the command): loaded only when it runs.
 
