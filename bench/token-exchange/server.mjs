@@ -40,6 +40,9 @@ try {
       logLevel: process.env.BENCH_DEPUTY_LOG_LEVEL ?? 'warn',
       // The subject token must outlive the run (an exchanged token ends with it).
       accessTokenTtlSeconds: 3600,
+      // Rate limits on (their cost is measured) but far above what one load client sends.
+      tokenRateLimitPerClient: 1_000_000_000,
+      tokenRateLimitPerAddress: 1_000_000_000,
     },
   })
   const deputy = await createDeputy(config)
