@@ -50,6 +50,33 @@ describe('gateway audit sinks', () => {
     expect((await verifyAuditChain(store)).ok).toBe(true)
   })
 
+  it('a call made with a delegated token (RFC 8693 act) is recorded with the whole chain, current actor first', async () => {
+    db = await createSqliteDatabase()
+    store = openStore(db.url)
+    await migrateToLatest(store)
+    const delegated: ToolCallEvent = {
+      ...event,
+      clientId: 'agent-c',
+      actor: {
+        sub: 'agent-c',
+        client_id: 'agent-c',
+        act: { sub: 'agent-b', client_id: 'agent-b' },
+      },
+    }
+    await chainAudit(createAuditLog(store, systemClock))(delegated)
+    const [record] = await tailAudit(store, { limit: 1, type: 'tool.refused' })
+    expect(record?.delegationChain).toEqual([
+      { type: 'client', id: 'agent-c' },
+      { type: 'client', id: 'agent-b' },
+    ])
+    const lines: string[] = []
+    await jsonLineAudit((line) => lines.push(line))(delegated)
+    expect(JSON.parse(lines[0] as string).actor.act).toEqual({
+      sub: 'agent-b',
+      client_id: 'agent-b',
+    })
+  })
+
   it('without --db, writes each tool call as one JSON line', async () => {
     const lines: string[] = []
     await jsonLineAudit((line) => lines.push(line))(event)
