@@ -218,25 +218,41 @@ export function createPasskeyRoutes(deps: PasskeyRouteDeps): Hono<AppEnv> {
     }
   })
 
-  app.post('/account/security/passkeys/remove', async (c) => {
+  /** A security-page form and the session that sent it, or the answer when either is missing. */
+  const securityForm = async (
+    c: Context<AppEnv>,
+  ): Promise<
+    { form: Awaited<ReturnType<typeof readForm>>; session: CurrentSession } | { response: Response }
+  > => {
     let form: Awaited<ReturnType<typeof readForm>>
     try {
       form = await readForm(c.req)
     } catch (err) {
       if (!(err instanceof FormError)) throw err
-      return page(
-        c,
-        messagePage({
-          title: 'Form not accepted',
-          text: 'The form was not sent as Deputy built it. Reload the page and try again.',
-          link: { href: '/account/security', label: 'Back to security' },
-        }),
-        err.problem === 'not-form' ? 415 : 400,
-      )
+      return {
+        response: page(
+          c,
+          messagePage({
+            title: 'Form not accepted',
+            text: 'The form was not sent as Deputy built it. Reload the page and try again.',
+            link: { href: '/account/security', label: 'Back to security' },
+          }),
+          err.problem === 'not-form' ? 415 : 400,
+        ),
+      }
     }
     const session = await readSession(deps, c.req.raw)
     if (!session)
-      return c.redirect(`/login?return_to=${encodeURIComponent('/account/security')}`, 303)
+      return {
+        response: c.redirect(`/login?return_to=${encodeURIComponent('/account/security')}`, 303),
+      }
+    return { form, session }
+  }
+
+  app.post('/account/security/passkeys/remove', async (c) => {
+    const read = await securityForm(c)
+    if ('response' in read) return read.response
+    const { form, session } = read
     if (!safeEqual(form.get('csrf_token') ?? '', session.csrfToken))
       return showSecurity(
         c,
@@ -264,24 +280,9 @@ export function createPasskeyRoutes(deps: PasskeyRouteDeps): Hono<AppEnv> {
   // same throttle, the same records), so a session left open is no way to guess it unthrottled
   // or to take the account over by setting a new one. Every other session ends with the change.
   app.post('/account/security/password', async (c) => {
-    let form: Awaited<ReturnType<typeof readForm>>
-    try {
-      form = await readForm(c.req)
-    } catch (err) {
-      if (!(err instanceof FormError)) throw err
-      return page(
-        c,
-        messagePage({
-          title: 'Form not accepted',
-          text: 'The form was not sent as Deputy built it. Reload the page and try again.',
-          link: { href: '/account/security', label: 'Back to security' },
-        }),
-        err.problem === 'not-form' ? 415 : 400,
-      )
-    }
-    const session = await readSession(deps, c.req.raw)
-    if (!session)
-      return c.redirect(`/login?return_to=${encodeURIComponent('/account/security')}`, 303)
+    const read = await securityForm(c)
+    if ('response' in read) return read.response
+    const { form, session } = read
     const refuse = (status: number, text: string, headers: Record<string, string> = {}) => {
       for (const [name, value] of Object.entries(headers)) c.header(name, value)
       return showSecurity(c, session, { kind: 'error', text }, status)
