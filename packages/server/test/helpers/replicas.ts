@@ -1,6 +1,8 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { createRequire } from 'node:module'
 import { join, resolve } from 'node:path'
+import { sha256 } from '../../src/lib/random.js'
+import type { TestDeputy } from './deputy.js'
 
 /** The repository's root, for the built CLI. */
 export const ROOT = resolve(import.meta.dirname, '../../../..')
@@ -77,4 +79,54 @@ export async function startReplica(
       await exit
     },
   }
+}
+
+/** The shop the replica tests seed: one resource, and the code flow's fixed values. */
+export const SHOP = {
+  resource: 'https://shop.example/mcp',
+  redirect: 'http://127.0.0.1:3000/callback',
+  verifier: 'dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk',
+} as const
+
+/** Client credentials sent with HTTP Basic. */
+export interface Credentials {
+  id: string
+  secret: string
+}
+
+/** A code for `userId` and the public `clientId`, issued as /authorize would, to redeem anywhere. */
+export async function issueShopCode(
+  deps: TestDeputy['deps'],
+  who: { userId: string; clientId: string },
+): Promise<{ code: string; grantId: string }> {
+  const scopes = ['shop:read']
+  const grant = await deps.grants.create({ ...who, resource: SHOP.resource, scopes })
+  const code = await deps.authorizationCodes.issue({
+    ...who,
+    grantId: grant.id,
+    redirectUri: SHOP.redirect,
+    codeChallenge: sha256(SHOP.verifier),
+    resource: SHOP.resource,
+    scopes,
+    nonce: null,
+    authTime: Date.now(),
+  })
+  return { code, grantId: grant.id }
+}
+
+/** POSTs a form to `path` of a running process, with Basic credentials when `who` is given. */
+export function postFormTo(
+  on: Replica,
+  path: string,
+  params: Record<string, string>,
+  who?: Credentials,
+): Promise<Response> {
+  return fetch(`${on.url}${path}`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      ...(who && { authorization: `Basic ${btoa(`${who.id}:${who.secret}`)}` }),
+    },
+    body: new URLSearchParams(params),
+  })
 }

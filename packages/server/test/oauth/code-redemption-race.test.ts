@@ -4,11 +4,16 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Actor } from '../../src/audit/types.js'
 import { generateMasterKey } from '../../src/keys/master-key.js'
-import { sha256 } from '../../src/lib/random.js'
 import type { Client } from '../../src/oauth/clients.js'
 import { DIALECTS, skipDialect } from '../helpers/databases.js'
 import { startTestDeputy, type TestDeputy } from '../helpers/deputy.js'
-import { buildServer, type Replica, startReplica } from '../helpers/replicas.js'
+import {
+  buildServer,
+  issueShopCode,
+  type Replica,
+  SHOP,
+  startReplica,
+} from '../helpers/replicas.js'
 
 // Issue 9 §11: one code redeemed on three processes at once on PostgreSQL — single use held, but
 // a losing replica sometimes answered 500 (`deadlock detected` in the grant revocation a replay
@@ -17,9 +22,7 @@ import { buildServer, type Replica, startReplica } from '../helpers/replicas.js'
 // winner issued revokes what it issued.
 
 const ADMIN: Actor = { type: 'system', id: 'test' }
-const RESOURCE = 'https://shop.example/mcp'
-const REDIRECT = 'http://127.0.0.1:3000/callback'
-const VERIFIER = 'dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk'
+const { resource: RESOURCE, redirect: REDIRECT, verifier: VERIFIER } = SHOP
 const ISSUER = 'http://localhost:8080'
 const ROUNDS = 15
 
@@ -67,27 +70,7 @@ for (const dialect of DIALECTS) {
         if (dir) rmSync(dir, { recursive: true, force: true })
       })
 
-      async function newCode(): Promise<{ code: string; grantId: string }> {
-        const { deps } = deputy
-        const grant = await deps.grants.create({
-          userId,
-          clientId: app.clientId,
-          resource: RESOURCE,
-          scopes: ['shop:read'],
-        })
-        const code = await deps.authorizationCodes.issue({
-          grantId: grant.id,
-          clientId: app.clientId,
-          userId,
-          redirectUri: REDIRECT,
-          codeChallenge: sha256(VERIFIER),
-          resource: RESOURCE,
-          scopes: ['shop:read'],
-          nonce: null,
-          authTime: Date.now(),
-        })
-        return { code, grantId: grant.id }
-      }
+      const newCode = () => issueShopCode(deputy.deps, { userId, clientId: app.clientId })
 
       const post = (replica: Replica, params: Record<string, string>) =>
         fetch(`${replica.url}/token`, {

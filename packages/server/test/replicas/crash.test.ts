@@ -12,7 +12,15 @@ import { sha256 } from '../../src/lib/random.js'
 import { deputyCliAsync } from '../cli/run.js'
 import { DIALECTS, skipDialect } from '../helpers/databases.js'
 import { startTestDeputy, type TestDeputy } from '../helpers/deputy.js'
-import { buildServer, type Replica, startReplica } from '../helpers/replicas.js'
+import {
+  buildServer,
+  type Credentials,
+  issueShopCode,
+  postFormTo,
+  type Replica,
+  SHOP,
+  startReplica,
+} from '../helpers/replicas.js'
 
 // Issue 14 §2: `kill -9` of a `deputy start` while it answers a load of writes — tokens (each an
 // audit append), code redemptions, refresh rotations, approval decisions — loses nothing it
@@ -20,18 +28,11 @@ import { buildServer, type Replica, startReplica } from '../helpers/replicas.js'
 // exits within the grace. A few hundred requests, not a soak (that is bench/'s).
 
 const ADMIN: Actor = { type: 'system', id: 'test' }
-const RESOURCE = 'https://shop.example/mcp'
-const REDIRECT = 'http://127.0.0.1:3000/callback'
-const VERIFIER = 'dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk'
+const { resource: RESOURCE, redirect: REDIRECT, verifier: VERIFIER } = SHOP
 const ISSUER = 'http://localhost:8080'
 const CIBA = 'urn:openid:params:grant-type:ciba'
 /** Acknowledged writes after which the process is killed: enough to be in the middle of it. */
 const KILL_AFTER = 60
-
-interface Credentials {
-  id: string
-  secret: string
-}
 
 for (const dialect of DIALECTS) {
   describe.skipIf(skipDialect(dialect.name))(
@@ -100,36 +101,8 @@ for (const dialect of DIALECTS) {
       })
 
       const form = (path: string, params: Record<string, string>, who?: Credentials) =>
-        fetch(`${replica.url}${path}`, {
-          method: 'POST',
-          headers: {
-            'content-type': 'application/x-www-form-urlencoded',
-            ...(who && { authorization: `Basic ${btoa(`${who.id}:${who.secret}`)}` }),
-          },
-          body: new URLSearchParams(params),
-        })
-
-      async function newCode(): Promise<{ code: string; grantId: string }> {
-        const { deps } = deputy
-        const grant = await deps.grants.create({
-          userId,
-          clientId: appId,
-          resource: RESOURCE,
-          scopes: ['shop:read'],
-        })
-        const code = await deps.authorizationCodes.issue({
-          grantId: grant.id,
-          clientId: appId,
-          userId,
-          redirectUri: REDIRECT,
-          codeChallenge: sha256(VERIFIER),
-          resource: RESOURCE,
-          scopes: ['shop:read'],
-          nonce: null,
-          authTime: Date.now(),
-        })
-        return { code, grantId: grant.id }
-      }
+        postFormTo(replica, path, params, who)
+      const newCode = () => issueShopCode(deputy.deps, { userId, clientId: appId })
 
       const refresh = (refreshToken: string) =>
         form('/token', {

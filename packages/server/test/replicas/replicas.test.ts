@@ -6,11 +6,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createAdminApiKeys } from '../../src/admin/api-keys.js'
 import type { Actor } from '../../src/audit/types.js'
 import { generateMasterKey } from '../../src/keys/master-key.js'
-import { sha256 } from '../../src/lib/random.js'
 import { deputyCliAsync } from '../cli/run.js'
 import { createPostgresDatabase, POSTGRES_URL } from '../helpers/databases.js'
 import { startTestDeputy, type TestDeputy } from '../helpers/deputy.js'
-import { buildServer, type Replica, startReplica } from '../helpers/replicas.js'
+import {
+  buildServer,
+  type Credentials,
+  issueShopCode,
+  postFormTo,
+  type Replica,
+  SHOP,
+  startReplica,
+} from '../helpers/replicas.js'
 
 // Issue 14 §1: three `deputy start` processes on one PostgreSQL database (and this test's own
 // Deputy, which seeds it: a fourth process). A change that ends authority, made through one of
@@ -22,18 +29,11 @@ import { buildServer, type Replica, startReplica } from '../helpers/replicas.js'
 // (approvals/replicas.test.ts), one vault refresh per expiry (vault/race.test.ts).
 
 const ADMIN: Actor = { type: 'system', id: 'test' }
-const RESOURCE = 'https://shop.example/mcp'
-const REDIRECT = 'http://127.0.0.1:3000/callback'
-const VERIFIER = 'dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk'
+const { resource: RESOURCE, redirect: REDIRECT, verifier: VERIFIER } = SHOP
 const ISSUER = 'http://localhost:8080'
 const CIBA = 'urn:openid:params:grant-type:ciba'
 /** The spec's bound: what every poll below waits for at most. */
 const BOUND_MS = 1000
-
-interface Credentials {
-  id: string
-  secret: string
-}
 
 /** Asks every 20 ms until `done`, for at most the bound; true when it got there. */
 async function within(probe: () => Promise<boolean>): Promise<boolean> {
@@ -93,15 +93,7 @@ describe.skipIf(!POSTGRES_URL)('three replicas on one PostgreSQL database', () =
 
   const [A, B, C] = [0, 1, 2].map((i) => () => replicas[i] as Replica)
 
-  const form = (on: Replica, path: string, params: Record<string, string>, who?: Credentials) =>
-    fetch(`${on.url}${path}`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/x-www-form-urlencoded',
-        ...(who && { authorization: `Basic ${btoa(`${who.id}:${who.secret}`)}` }),
-      },
-      body: new URLSearchParams(params),
-    })
+  const form = postFormTo
 
   const admin = (on: Replica, method: string, path: string, body?: unknown) =>
     fetch(`${on.url}/admin/api${path}`, {
@@ -126,26 +118,8 @@ describe.skipIf(!POSTGRES_URL)('three replicas on one PostgreSQL database', () =
 
   /** A code for `email` issued as /authorize would, to redeem at any replica. */
   async function newCode(email = 'alice@example.com'): Promise<{ code: string; grantId: string }> {
-    const { deps } = deputy
-    const userId = (await deps.users.findByEmail(email))?.id as string
-    const grant = await deps.grants.create({
-      userId,
-      clientId: appId,
-      resource: RESOURCE,
-      scopes: ['shop:read'],
-    })
-    const code = await deps.authorizationCodes.issue({
-      grantId: grant.id,
-      clientId: appId,
-      userId,
-      redirectUri: REDIRECT,
-      codeChallenge: sha256(VERIFIER),
-      resource: RESOURCE,
-      scopes: ['shop:read'],
-      nonce: null,
-      authTime: Date.now(),
-    })
-    return { code, grantId: grant.id }
+    const userId = (await deputy.deps.users.findByEmail(email))?.id as string
+    return issueShopCode(deputy.deps, { userId, clientId: appId })
   }
 
   const redeem = (on: Replica, code: string) =>
