@@ -62,9 +62,14 @@ function refusedProblems(err: unknown): ProblemView[] | undefined {
   return ((err.problems ?? []) as PolicyProblem[]).map(problemView)
 }
 
-/** A text from the form, bounded as the admin API bounds it. */
-function policyText(text: string | undefined): string {
-  if (text === undefined || text.trim() === '')
+/**
+ * A text from the form, bounded as the admin API bounds it. Browsers send a textarea's line
+ * breaks as CRLF (HTML's form submission); the text is stored with the LF it was typed with, so
+ * saving an unchanged text makes no new version and diffs compare line by line.
+ */
+function policyText(sent: string | undefined): string {
+  const text = (sent ?? '').replace(/\r\n?/g, '\n')
+  if (text.trim() === '')
     throw new DeputyError('ERR_INVALID_INPUT', 'the policy text must not be empty')
   if (text.length > MAX_POLICY_TEXT)
     throw new DeputyError('ERR_INVALID_INPUT', `the policy text is longer than ${MAX_POLICY_TEXT}`)

@@ -215,7 +215,11 @@ when { context has agent };
       expect(record?.actor).toEqual({ type: 'user', id: adaId, label: ADA.email })
       expect(record?.target).toEqual({ type: 'policy', id: 'shop.tools' })
 
-      const again = await b.post('/admin/policies/shop.tools', { csrf_token: csrf, text })
+      // The same text again, with the CRLF line breaks a browser submits a textarea with.
+      const again = await b.post('/admin/policies/shop.tools', {
+        csrf_token: csrf,
+        text: text.replaceAll('\n', '\r\n'),
+      })
       expect(again.headers.get('location')).toBe('/admin/policies/shop.tools?done=unchanged')
       expect((await deputy.deps.policies.get('shop.tools'))?.version).toBe(version + 1)
 
