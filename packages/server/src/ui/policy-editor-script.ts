@@ -24,7 +24,12 @@ export const POLICY_EDITOR_SCRIPT = `'use strict';
     var list = region.querySelector('ul');
     var timer = null;
     var asked = 0;
+    var shown = null;
     function show(problems, note) {
+      // The region is live: the same answer again is not announced again.
+      var key = JSON.stringify([problems, note]);
+      if (key === shown) return;
+      shown = key;
       list.textContent = '';
       problems.forEach(function (p) {
         var item = document.createElement('li');
@@ -33,6 +38,7 @@ export const POLICY_EDITOR_SCRIPT = `'use strict';
       });
       list.hidden = problems.length === 0;
       status.textContent = note;
+      status.className = problems.length > 0 ? 'alert error' : 'muted';
       if (problems.length > 0) text.setAttribute('aria-invalid', 'true');
       else text.removeAttribute('aria-invalid');
     }
@@ -42,7 +48,6 @@ export const POLICY_EDITOR_SCRIPT = `'use strict';
       var body = { text: text.value };
       var id = form.getAttribute('data-policy-id') || (idField ? idField.value.trim() : '');
       if (id) body.id = id;
-      status.textContent = 'Checking…';
       fetch(form.getAttribute('data-validate'), {
         method: 'POST',
         credentials: 'same-origin',
@@ -64,7 +69,7 @@ export const POLICY_EDITOR_SCRIPT = `'use strict';
           }
         })
         .catch(function () {
-          if (mine === asked) status.textContent = 'Could not check the text; saving checks it.';
+          if (mine === asked) show([], 'Could not check the text; saving checks it.');
         });
     }
     function later() {

@@ -16,6 +16,12 @@ permit (principal, action == Deputy::Action::"${BUY}", resource)
 when { context.stat.demoMode == "open" };
 `
 
+/** The text in a page's policy editor, as a browser would submit it. */
+function hiddenText(html: string): string {
+  const text = /<textarea id="policy-text"[^>]*>([^<]*)<\/textarea>/.exec(html)?.[1] ?? ''
+  return text.replaceAll('&quot;', '"').replaceAll('&#39;', "'").replaceAll('&amp;', '&')
+}
+
 /** Line and column (1-based) of `needle` in `text`, as an editor shows them. */
 function positionOf(text: string, needle: string): { line: number; column: number } {
   const before = text.slice(0, text.indexOf(needle)).split('\n')
@@ -264,6 +270,16 @@ when { context has agent };
         /shop\.read-info<\/a> <span class="muted">version 2<\/span><span class="badge">removed/,
       )
       expect((await b.get('/admin/policies/shop.read-info/remove')).status).toBe(404)
+      // A removed policy's page offers its last text; saving it restores the policy.
+      const gone = await (await b.get('/admin/policies/shop.read-info')).text()
+      expect(gone).toContain('Removed in version 2')
+      expect(gone).toContain('#getUserInfo&quot;, resource);</textarea>')
+      const restored = await b.post('/admin/policies/shop.read-info', {
+        csrf_token: csrf,
+        text: hiddenText(gone),
+      })
+      expect(restored.headers.get('location')).toBe('/admin/policies/shop.read-info?done=saved')
+      expect((await deputy.deps.policies.get('shop.read-info'))?.version).toBe(3)
 
       const history = await (await b.get('/admin/policies/shop.tools/history')).text()
       expect(history).toContain('href="/admin/policies/shop.tools/versions/2"')
@@ -296,12 +312,11 @@ when { context has agent };
       expect(sim.status).toBe(200)
       const simHtml = await sim.text()
       expect(simHtml).toContain(`<code>${BUY}</code>`)
-      expect(simHtml).toContain('<strong>Allowed.</strong>')
+      expect(simHtml).toContain(`<code>${BUY}</code><p><strong>Allowed.</strong>`)
       expect(simHtml).toContain('href="/admin/policies/shop.tools"')
       // Without the agent the same policy no longer permits.
       const alone = await (await b.get(`/admin/policy/simulate?person=${aliceId}`)).text()
-      expect(alone).not.toContain('<strong>Allowed.</strong>')
-      expect(alone).toContain('<strong>Denied.</strong>')
+      expect(alone).toContain(`<code>${BUY}</code><p><strong>Denied.</strong>`)
 
       const explained = await b.get(
         `/admin/policy/explain?person=alice%40example.com&client=${encodeURIComponent(agentId)}` +
