@@ -125,6 +125,45 @@ export function consoleAction(
   }
 }
 
+/**
+ * A console endpoint a page's script calls with JSON (validation as one types): the same gate
+ * and CSRF rule as a form, answered in JSON (a script cannot follow a sign-in redirect), with the
+ * session's CSRF token in `x-csrf-token` as the admin API's session path takes it. The body must
+ * be `application/json` (a cross-site form cannot send that without CORS); nothing is changed.
+ */
+export function consoleJson(
+  deps: SessionDeps,
+  answer: (c: Context<AppEnv>, admin: ConsoleUser, body: unknown) => Promise<Response>,
+): Handler {
+  return async (c) => {
+    const refuse = (status: number, error: string, message: string) =>
+      c.json({ error, message }, status as 400, { 'Cache-Control': 'no-store' })
+    const session = await readSession(deps, c.req.raw)
+    if (!session) return refuse(401, 'unauthorized', 'sign in first')
+    if (!session.user.permissions.includes(ADMIN_PERMISSION))
+      return refuse(403, 'forbidden', `the ${ADMIN_PERMISSION} permission is needed`)
+    const sent = c.req.header('x-csrf-token')
+    if (!sent || !safeEqual(sent, session.csrfToken))
+      return refuse(403, 'forbidden', 'the x-csrf-token header is missing or wrong')
+    const type = (c.req.header('content-type') ?? '').split(';')[0]?.trim().toLowerCase()
+    if (type !== 'application/json')
+      return refuse(415, 'unsupported_media_type', 'the body must be application/json')
+    let body: unknown
+    try {
+      body = await c.req.json()
+    } catch {
+      return refuse(400, 'invalid_request', 'the body is not JSON')
+    }
+    const { user } = session
+    const admin: ConsoleUser = {
+      session,
+      actor: { type: 'user', id: user.id, label: user.email },
+      requestId: c.get('requestId') ?? null,
+    }
+    return answer(c, admin, body)
+  }
+}
+
 function capitalise(text: string): string {
   const sentence = `${text.charAt(0).toUpperCase()}${text.slice(1)}`
   return /[.!?]$/.test(sentence) ? sentence : `${sentence}.`

@@ -15,12 +15,14 @@ import { type AuditConsoleDeps, auditLine, registerAuditPages } from './audit.js
 import { type ClientsConsoleDeps, registerClientPages } from './clients.js'
 import { consoleAction, consoleView, done, html } from './gate.js'
 import { type PeopleConsoleDeps, registerPeoplePages } from './people.js'
+import { type PoliciesConsoleDeps, registerPolicyPages } from './policies.js'
 
 /** What the operator console uses: the same domain services as the admin API and the CLI. */
 export interface ConsoleDeps
   extends Omit<PeopleConsoleDeps, 'users'>,
     Omit<ClientsConsoleDeps, 'users'>,
-    Omit<AuditConsoleDeps, 'users'> {
+    Omit<AuditConsoleDeps, 'users'>,
+    Omit<PoliciesConsoleDeps, 'users' | 'clients'> {
   users: Users
   signingKeys: Pick<SigningKeys, 'list' | 'rotate'>
   resources: Pick<Resources, 'list'>
@@ -69,6 +71,7 @@ export function createConsoleRoutes(deps: ConsoleDeps): Hono<AppEnv> {
   registerPeoplePages(app, deps)
   registerClientPages(app, deps)
   registerAuditPages(app, deps)
+  registerPolicyPages(app, deps)
 
   app.get(
     '/admin/resources',

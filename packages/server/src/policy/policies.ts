@@ -349,6 +349,10 @@ export function createPolicies(deps: PoliciesDeps): Policies {
       return rows.filter(hasText).map(stored)
     },
 
+    async latestVersions() {
+      return (await newest(store.db)).map(versionOf)
+    },
+
     async get(id) {
       if (typeof id !== 'string' || !POLICY_ID.test(id)) return undefined
       const [row] = await newest(store.db, [id])
@@ -363,16 +367,7 @@ export function createPolicies(deps: PoliciesDeps): Policies {
         .where('policy_id', '=', id)
         .orderBy('version')
         .execute()
-      return rows.map(
-        (row): PolicyVersion => ({
-          id: row.policy_id,
-          version: row.version,
-          setVersion: row.set_version,
-          text: row.text,
-          createdAt: new Date(Number(row.created_at)).toISOString(),
-          createdBy: row.created_by,
-        }),
-      )
+      return rows.map(versionOf)
     },
 
     async setVersion() {
@@ -517,6 +512,17 @@ function describeProblem(problem: PolicyProblem): string {
 /** In the order they appear in the text. */
 function sorted(problems: readonly PolicyProblem[]): PolicyProblem[] {
   return [...problems].sort((a, b) => a.line - b.line || a.column - b.column)
+}
+
+function versionOf(row: VersionRow): PolicyVersion {
+  return {
+    id: row.policy_id,
+    version: row.version,
+    setVersion: row.set_version,
+    text: row.text,
+    createdAt: new Date(Number(row.created_at)).toISOString(),
+    createdBy: row.created_by,
+  }
 }
 
 function hasText(row: VersionRow): row is VersionRow & { text: string } {

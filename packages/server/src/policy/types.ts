@@ -119,6 +119,8 @@ export interface Policies {
   remove(id: string, actor: Actor): Promise<void>
   /** The current policies, by id. */
   list(): Promise<StoredPolicy[]>
+  /** The newest version of every policy ever written, by id: a removed one's has no text. */
+  latestVersions(): Promise<PolicyVersion[]>
   get(id: string): Promise<StoredPolicy | undefined>
   /** Every version of a policy, oldest first. */
   history(id: string): Promise<PolicyVersion[]>

@@ -6,6 +6,7 @@ import type { AppEnv } from '../http/env.js'
 import { sha256Hex } from '../lib/random.js'
 import { INBOX_SCRIPT } from './inbox-script.js'
 import { PASSKEY_SCRIPT } from './passkey-script.js'
+import { POLICY_EDITOR_SCRIPT } from './policy-editor-script.js'
 import { STYLESHEET } from './styles.js'
 
 const version = sha256Hex(STYLESHEET).slice(0, 12)
@@ -15,6 +16,9 @@ export const STYLESHEET_PATH = `/assets/deputy-${version}.css`
 
 /** Where the approvals pages load their script (live updates), named by its content hash too. */
 export const INBOX_SCRIPT_PATH = `/assets/inbox-${sha256Hex(INBOX_SCRIPT).slice(0, 12)}.js`
+
+/** Where the console's policy editor loads its script (validation as one types). */
+export const POLICY_EDITOR_SCRIPT_PATH = `/assets/policy-editor-${sha256Hex(POLICY_EDITOR_SCRIPT).slice(0, 12)}.js`
 
 // @simplewebauthn/browser's prebuilt bundle (it defines `SimpleWebAuthnBrowser`), served from
 // Deputy itself: no CDN, and the CSP's script-src 'self' stays as it is. The package's `main` is
@@ -40,6 +44,7 @@ const SCRIPTS: [string, string][] = [
   [INBOX_SCRIPT_PATH, INBOX_SCRIPT],
   [PASSKEY_SCRIPT_PATHS[0], WEBAUTHN_BUNDLE],
   [PASSKEY_SCRIPT_PATHS[1], PASSKEY_SCRIPT],
+  [POLICY_EDITOR_SCRIPT_PATH, POLICY_EDITOR_SCRIPT],
 ]
 
 /** Serves the stylesheet and the scripts (the CSP allows both from 'self' only, never inline). */

@@ -198,4 +198,16 @@ ul.actions { list-style: none; padding: 0; }
 ul.passkeys { list-style: none; padding: 0; margin: 0 0 1rem; }
 ul.passkeys li { padding: 0.75rem 0; border-top: 1px solid var(--border); overflow-wrap: anywhere; }
 ul.passkeys li p { margin: 0 0 0.5rem; }
+/* Pickers (the console's policy simulation) look like the text fields and fit a phone. */
+select {
+  width: 100%;
+  max-width: 100%;
+  padding: 0.6rem 0.75rem;
+  font: inherit;
+  color: inherit;
+  background: var(--bg);
+  border: 1px solid var(--border);
+  border-radius: 0.5rem;
+}
+pre:focus-visible { outline: 3px solid var(--focus); outline-offset: 2px; }
 `

@@ -9,6 +9,7 @@ export const CONSOLE_SECTIONS = [
   { key: 'resources', href: '/admin/resources', label: 'Resources' },
   { key: 'providers', href: '/admin/providers', label: 'Providers' },
   { key: 'approvals', href: '/admin/approvals', label: 'Approvals' },
+  { key: 'policies', href: '/admin/policies', label: 'Policies' },
   { key: 'audit', href: '/admin/audit', label: 'Audit' },
   { key: 'keys', href: '/admin/keys', label: 'Signing keys' },
 ] as const
@@ -20,6 +21,8 @@ export interface ConsoleFrame {
   section: ConsoleSection
   /** One sentence confirming the change just made (fixed text, never from the request). */
   notice?: string
+  /** A script from /assets/ the page enhances itself with (it works without it too). */
+  script?: string
 }
 
 /** The console's frame: the shared layout, wide, with the console's navigation. */
@@ -41,7 +44,7 @@ export function ConsoleLayout(props: ConsoleFrame & { title: string; children: C
     </nav>
   )
   return (
-    <Layout title={`${props.title} · Console`} wide nav={nav}>
+    <Layout title={`${props.title} · Console`} wide nav={nav} script={props.script}>
       <h1>{props.title}</h1>
       {props.notice ? (
         <p class="alert notice" role="status">
