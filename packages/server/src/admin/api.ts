@@ -60,6 +60,7 @@ const CreateRoleBody = z.strictObject({
 const SetPermissionsBody = z.strictObject({
   permissions: z.array(NameSchema).describe('Every permission must exist already.'),
 })
+const UpdateRoleBody = z.strictObject({ description: DescriptionSchema })
 const CreatePermissionBody = z.strictObject({
   name: NameSchema,
   description: DescriptionSchema.optional(),
@@ -199,6 +200,28 @@ export function createAdminApi(deps: AdminApiDeps): Hono<AppEnv> {
         roleToWire(await roles.setPermissions(params.name as string, body.permissions, actor)),
     }),
     route({
+      method: 'patch',
+      path: '/roles/:name',
+      summary: "Change a role's description",
+      body: UpdateRoleBody,
+      response: RoleWire,
+      errors: [400, 404],
+      handle: async ({ params, body, actor }) =>
+        roleToWire(await roles.setDescription(params.name as string, body.description, actor)),
+    }),
+    route({
+      method: 'delete',
+      path: '/roles/:name',
+      summary: 'Delete a role; the people who hold it lose it (not the built-in admin role)',
+      response: z.null(),
+      noContent: true,
+      errors: [400, 404],
+      handle: async ({ params, actor }) => {
+        await roles.remove(params.name as string, actor)
+        return null
+      },
+    }),
+    route({
       method: 'get',
       path: '/permissions',
       summary: 'List permissions with the roles that grant them',
@@ -214,6 +237,18 @@ export function createAdminApi(deps: AdminApiDeps): Hono<AppEnv> {
       status: 201,
       errors: [400, 409],
       handle: async ({ body, actor }) => permissionToWire(await roles.addPermission(body, actor)),
+    }),
+    route({
+      method: 'delete',
+      path: '/permissions/:name',
+      summary: 'Delete a permission no role grants (not deputy:admin)',
+      response: z.null(),
+      noContent: true,
+      errors: [400, 404, 409],
+      handle: async ({ params, actor }) => {
+        await roles.removePermission(params.name as string, actor)
+        return null
+      },
     }),
   ]
 
@@ -242,6 +277,7 @@ export function createAdminApi(deps: AdminApiDeps): Hono<AppEnv> {
     app.on(r.method.toUpperCase(), r.path, async (c) => {
       const body = r.body ? await readBody(c, r.body) : undefined
       const result = await r.handle({ params: c.req.param(), body, actor: c.get('actor') })
+      if (r.noContent) return c.body(null, 204, { 'Cache-Control': 'no-store' })
       return c.json(result as object, r.status ?? 200, { 'Cache-Control': 'no-store' })
     })
   }

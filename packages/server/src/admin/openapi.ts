@@ -28,7 +28,7 @@ const ERROR_MEANING: Record<number, string> = {
   401: 'No valid admin API key or session.',
   403: 'Signed in without the deputy:admin permission, or a session change without X-CSRF-Token.',
   404: 'No such user, role, permission, policy, person, client, resource, approval request, detail type or provider.',
-  409: 'A user, role, permission or provider with that name already exists, or the approval request was already decided or has expired.',
+  409: 'A user, role, permission or provider with that name already exists, a permission to delete is still granted by a role, or the approval request was already decided or has expired.',
 }
 
 /** The JSON Schema of a zod schema, as OpenAPI 3.1 embeds it (without its own `$schema`). */

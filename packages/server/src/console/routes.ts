@@ -4,11 +4,9 @@ import { countAuditEvents, searchAudit } from '../audit/query.js'
 import type { AppEnv } from '../http/env.js'
 import type { Users } from '../identity/users.js'
 import type { SigningKeys } from '../keys/types.js'
-import { scopeSentence } from '../oauth/consent.js'
-import type { Resources } from '../oauth/resources.js'
 import type { Providers } from '../providers/types.js'
 import { type ApprovalView, approvalsListPage } from '../ui/console/approvals.js'
-import { providersPage, resourcesPage } from '../ui/console/catalogue.js'
+import { providersPage } from '../ui/console/catalogue.js'
 import { dashboardPage } from '../ui/console/dashboard.js'
 import { keysPage } from '../ui/console/keys.js'
 import { type AuditConsoleDeps, auditLine, registerAuditPages } from './audit.js'
@@ -16,16 +14,20 @@ import { type ClientsConsoleDeps, registerClientPages } from './clients.js'
 import { consoleAction, consoleView, done, html } from './gate.js'
 import { type PeopleConsoleDeps, registerPeoplePages } from './people.js'
 import { type PoliciesConsoleDeps, registerPolicyPages } from './policies.js'
+import { type ResourcesConsoleDeps, registerResourcePages } from './resources.js'
+import { type RolesConsoleDeps, registerRolePages } from './roles.js'
 
 /** What the operator console uses: the same domain services as the admin API and the CLI. */
 export interface ConsoleDeps
   extends Omit<PeopleConsoleDeps, 'users'>,
     Omit<ClientsConsoleDeps, 'users'>,
     Omit<AuditConsoleDeps, 'users'>,
-    Omit<PoliciesConsoleDeps, 'users' | 'clients'> {
+    Omit<PoliciesConsoleDeps, 'users' | 'clients'>,
+    Omit<RolesConsoleDeps, 'roles'>,
+    ResourcesConsoleDeps {
   users: Users
+  roles: RolesConsoleDeps['roles']
   signingKeys: Pick<SigningKeys, 'list' | 'rotate'>
-  resources: Pick<Resources, 'list'>
   providers: Pick<Providers, 'list'>
   approvals: Pick<ApprovalRequests, 'list'>
 }
@@ -72,22 +74,8 @@ export function createConsoleRoutes(deps: ConsoleDeps): Hono<AppEnv> {
   registerClientPages(app, deps)
   registerAuditPages(app, deps)
   registerPolicyPages(app, deps)
-
-  app.get(
-    '/admin/resources',
-    consoleView(deps, async (c) => {
-      const resources = (await deps.resources.list()).map((r) => ({
-        uri: r.uri,
-        name: r.name,
-        scopes: Object.keys(r.scopes)
-          .sort()
-          .map((scope) => ({ scope, sentence: scopeSentence(r, scope) })),
-        claimsTemplate: r.claimsTemplate,
-        isDefault: r.isDefault,
-      }))
-      return html(c, resourcesPage({ resources }))
-    }),
-  )
+  registerRolePages(app, deps)
+  registerResourcePages(app, deps)
 
   app.get(
     '/admin/providers',

@@ -201,6 +201,67 @@ export function createRoles(deps: UsersDeps) {
       return (await repository.find(name)) as Role
     },
 
+    /** Replaces a role's description. */
+    async setDescription(roleName: string, text: string, actor: ChangeActor): Promise<Role> {
+      const name = parseInput(NameSchema, roleName, 'role')
+      const description = parseInput(DescriptionSchema, text, 'description')
+      const updated = await db
+        .updateTable('roles')
+        .set({ description })
+        .where('name', '=', name)
+        .executeTakeFirst()
+      if (Number(updated.numUpdatedRows) === 0) await requireRole(name)
+      await audit.append({
+        type: 'role.description-changed',
+        actor,
+        target: { type: 'role', id: name },
+        data: { name },
+      })
+      return (await repository.find(name)) as Role
+    },
+
+    /** How many people hold each role, by role name (roles nobody holds are absent). */
+    async holders(): Promise<Map<string, number>> {
+      const rows = await db
+        .selectFrom('user_roles')
+        .select(['role', db.fn.countAll<number | string | bigint>().as('people')])
+        .groupBy('role')
+        .execute()
+      return new Map(rows.map((row) => [row.role, Number(row.people)]))
+    },
+
+    /**
+     * Deletes a role: the people who held it lose it, and its permissions with it (one
+     * transaction). The built-in admin role cannot be deleted: that would leave no way in.
+     */
+    async remove(roleName: string, actor: ChangeActor): Promise<{ holders: number }> {
+      const name = parseInput(NameSchema, roleName, 'role')
+      if (name === ADMIN_ROLE)
+        throw new DeputyError(
+          'ERR_INVALID_INPUT',
+          `the built-in ${ADMIN_ROLE} role cannot be deleted`,
+        )
+      const holders = await db.transaction().execute(async (trx) => {
+        const held = await trx
+          .selectFrom('user_roles')
+          .select(trx.fn.countAll<number | string | bigint>().as('people'))
+          .where('role', '=', name)
+          .executeTakeFirstOrThrow()
+        // user_roles and role_permissions rows go with it (ON DELETE CASCADE, migration 0001).
+        const deleted = await trx.deleteFrom('roles').where('name', '=', name).executeTakeFirst()
+        if (Number(deleted.numDeletedRows) === 0)
+          throw new DeputyError('ERR_NOT_FOUND', `unknown role: ${name}`)
+        return Number(held.people)
+      })
+      await audit.append({
+        type: 'role.deleted',
+        actor,
+        target: { type: 'role', id: name },
+        data: { name, holders },
+      })
+      return { holders }
+    },
+
     /** Every permission with the roles that grant it, by name. */
     async listPermissions(): Promise<Permission[]> {
       const rows = await db.selectFrom('permissions').selectAll().orderBy('name').execute()
@@ -236,6 +297,52 @@ export function createRoles(deps: UsersDeps) {
         data: { name, description },
       })
       return { name, description, roles: [], createdAt: new Date(now).toISOString() }
+    },
+
+    /**
+     * Deletes a permission no role grants. One granted is refused rather than taken from its
+     * roles: the operator sees which roles would change and changes them first. deputy:admin
+     * cannot be deleted (the built-in admin role always grants it).
+     */
+    async removePermission(permissionName: string, actor: ChangeActor): Promise<void> {
+      const name = parseInput(NameSchema, permissionName, 'permission')
+      if (name === ADMIN_PERMISSION)
+        throw new DeputyError(
+          'ERR_INVALID_INPUT',
+          `the permission ${ADMIN_PERMISSION} cannot be deleted`,
+        )
+      // One statement: a role granting it between a check and the delete cannot lose it.
+      const deleted = await db
+        .deleteFrom('permissions')
+        .where('name', '=', name)
+        .where((eb) =>
+          eb.not(
+            eb.exists(
+              eb.selectFrom('role_permissions').select('role').where('permission', '=', name),
+            ),
+          ),
+        )
+        .executeTakeFirst()
+      if (Number(deleted.numDeletedRows) === 0) {
+        const grants = await db
+          .selectFrom('role_permissions')
+          .select('role')
+          .where('permission', '=', name)
+          .orderBy('role')
+          .execute()
+        if (grants.length > 0)
+          throw new DeputyError(
+            'ERR_CONFLICT',
+            `the permission ${name} is granted by ${grants.map((g) => g.role).join(', ')}: take it from ${grants.length > 1 ? 'those roles' : 'that role'} first`,
+          )
+        throw new DeputyError('ERR_NOT_FOUND', `unknown permission: ${name}`)
+      }
+      await audit.append({
+        type: 'permission.deleted',
+        actor,
+        target: { type: 'permission', id: name },
+        data: { name },
+      })
     },
   }
   return repository

@@ -37,6 +37,34 @@ export const ScopeNameSchema = z
   .string()
   .regex(/^[\x21\x23-\x5B\x5D-\x7E]{1,128}$/, 'is not a valid scope name')
 
+/** Claims every access token carries from Deputy itself (RFC 9068 §2.2 and ours): never copied from a person. */
+const PROTOCOL_CLAIMS = new Set([
+  'iss',
+  'sub',
+  'aud',
+  'exp',
+  'nbf',
+  'iat',
+  'jti',
+  'scope',
+  'client_id',
+  'cnf',
+  'act',
+  'may_act',
+  'grant_id',
+  'approval_id',
+  'authorization_details',
+])
+
+/** A claim a resource's tokens copy from the person: `email`, `favorite_song`. */
+export const ClaimNameSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1–64 letters, digits or _ . : -')
+  .refine(
+    (name) => !PROTOCOL_CLAIMS.has(name),
+    'is set by Deputy in every token and cannot be copied',
+  )
+
 export interface AddResourceInput {
   uri: string
   name?: string
@@ -136,6 +164,8 @@ export function createResources(deps: {
       const uri = parseInput(ResourceUriSchema, input.uri, 'resource')
       for (const scope of Object.keys(input.scopes))
         parseInput(ScopeNameSchema, scope, `scope "${scope}"`)
+      for (const claim of input.claimsTemplate ?? [])
+        parseInput(ClaimNameSchema, claim, `claim "${claim}"`)
       for (const [scope, description] of Object.entries(input.scopes)) {
         if (!description.trim()) {
           throw new DeputyError(
@@ -143,7 +173,14 @@ export function createResources(deps: {
             `scope "${scope}" needs a sentence for the consent page`,
           )
         }
+        if (description.length > 500)
+          throw new DeputyError(
+            'ERR_INVALID_INPUT',
+            `the sentence of scope "${scope}" must be at most 500 characters`,
+          )
       }
+      if ((input.name ?? '').length > 200)
+        throw new DeputyError('ERR_INVALID_INPUT', 'name must be at most 200 characters')
       const now = deps.clock.now().getTime()
       const name = input.name?.trim() || new URL(uri).host
       await db.transaction().execute(async (trx) => {

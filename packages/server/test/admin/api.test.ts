@@ -292,6 +292,64 @@ describe('admin API with an admin API key (§9)', () => {
     })
   })
 
+  describe('describing and deleting roles and permissions', () => {
+    it('changes a description, deletes a role its holders lose, and a permission no role grants', async () => {
+      await call('POST', '/roles', { name: 'auditor', permissions: ['books:read'] })
+      const user = await deputy.deps.users.create(
+        { email: 'ivy@example.com', name: 'Ivy', roles: ['auditor'] },
+        { type: 'system', id: 'test' },
+      )
+      const described = await call('PATCH', '/roles/auditor', { description: 'Reads the books' })
+      expect(described.status).toBe(200)
+      expect(await described.json()).toMatchObject({ description: 'Reads the books' })
+
+      await expectError(
+        await call('DELETE', '/permissions/books:read'),
+        409,
+        'the permission books:read is granted by auditor: take it from that role first',
+      )
+      const deleted = await call('DELETE', '/roles/auditor')
+      expect(deleted.status).toBe(204)
+      expect(await deleted.text()).toBe('')
+      expect((await deputy.deps.users.findById(user.id))?.roles).toEqual([])
+      expect((await call('DELETE', '/permissions/books:read')).status).toBe(204)
+      const left = (await (await call('GET', '/permissions')).json()) as {
+        permissions: { name: string }[]
+      }
+      expect(left.permissions.map((p) => p.name)).not.toContain('books:read')
+    })
+
+    it('refuses to delete the admin role or deputy:admin, and names what is unknown', async () => {
+      await expectError(
+        await call('DELETE', '/roles/admin'),
+        400,
+        'the built-in admin role cannot be deleted',
+      )
+      await expectError(
+        await call('DELETE', `/permissions/${encodeURIComponent('deputy:admin')}`),
+        400,
+        'the permission deputy:admin cannot be deleted',
+      )
+      await expectError(await call('DELETE', '/roles/ghost'), 404, 'unknown role: ghost')
+      await expectError(
+        await call('DELETE', '/permissions/ghost'),
+        404,
+        'unknown permission: ghost',
+      )
+      await expectError(
+        await call('PATCH', '/roles/ghost', { description: 'x' }),
+        404,
+        /^unknown role: ghost/,
+      )
+      await expectError(
+        await call('PATCH', '/roles/admin', { description: 'x'.repeat(501) }),
+        400,
+        'description must be at most 500 characters',
+      )
+      expect((await deputy.deps.roles.find('admin'))?.permissions).toEqual(['deputy:admin'])
+    })
+  })
+
   describe('openapi.json', () => {
     it('lists every route, generated from the request schemas', async () => {
       const res = await deputy.app.request('/admin/api/openapi.json')
@@ -316,8 +374,11 @@ describe('admin API with an admin API key (§9)', () => {
           'GET /roles',
           'POST /roles',
           'PUT /roles/{name}/permissions',
+          'PATCH /roles/{name}',
+          'DELETE /roles/{name}',
           'GET /permissions',
           'POST /permissions',
+          'DELETE /permissions/{name}',
           'GET /policies',
           'POST /policies',
           'POST /policies/validate',

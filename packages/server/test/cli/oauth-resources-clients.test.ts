@@ -61,6 +61,11 @@ describe('deputy resources and clients (§0, §5)', () => {
       /--scope "shop:order" must be "name=sentence for the consent page"/,
     )
     oneLineError(run(['resources', 'add', 'mcp', '--scope', 'a=b']), /resource must be an absolute/)
+    // A claim Deputy sets in every token itself would be copied from the person for nothing.
+    oneLineError(
+      run(['resources', 'add', 'https://a.example/mcp', '--claims', 'email,sub']),
+      /claim "sub" is set by Deputy in every token and cannot be copied/,
+    )
     oneLineError(
       run(['resources', 'remove', 'https://nope.example/mcp']),
       /no resource https:\/\/nope/,

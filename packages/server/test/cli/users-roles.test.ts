@@ -151,6 +151,34 @@ describe('deputy users, roles and admin-keys (§8)', () => {
     )
   })
 
+  it('describes and removes a role, and adds and removes a permission no role grants', () => {
+    expect(
+      run(['roles', 'add-permission', 'books:read', '--description', 'Read the books']).stdout,
+    ).toBe('added permission books:read\n')
+    expect(run(['roles', 'add', 'auditor', '--permission', 'books:read']).status).toBe(0)
+    expect(run(['roles', 'set-description', 'auditor', 'Reads the books']).stdout).toBe(
+      'role auditor: Reads the books\n',
+    )
+    expect(run(['users', 'set-roles', 'bob@example.com', 'auditor']).status).toBe(0)
+    const granted = run(['roles', 'remove-permission', 'books:read'])
+    expect(granted.status).not.toBe(0)
+    expect(granted.stderr.trim().split('\n')).toHaveLength(1)
+    expect(granted.stderr).toContain('books:read is granted by auditor')
+    expect(run(['roles', 'remove', 'auditor']).stdout).toBe(
+      'removed role auditor (1 person held it)\n',
+    )
+    expect(run(['roles', 'remove-permission', 'books:read']).stdout).toBe(
+      'removed permission books:read\n',
+    )
+    const admin = run(['roles', 'remove', 'admin'])
+    expect(admin.status).not.toBe(0)
+    expect(admin.stderr).toContain('the built-in admin role cannot be deleted')
+    const bob = json<WireUser[]>(run(['users', 'list', '--json'])).find(
+      (u) => u.email === 'bob@example.com',
+    )
+    expect(bob?.roles).toEqual([])
+  })
+
   it('sets a new password from stdin; the old one stops working', async () => {
     const changed = run(
       ['users', 'set-password', 'alice@example.com', '--password-stdin'],

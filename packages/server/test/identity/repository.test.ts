@@ -247,6 +247,62 @@ for (const dialect of DIALECTS) {
         expect((await roles.find('admin'))?.permissions).toEqual(['deputy:admin'])
       })
 
+      it('deletes a role in one step: its holders lose it and its permissions, the count audited', async () => {
+        await roles.add({ name: 'temp-crew', permissions: ['crew:board'] }, actor)
+        const gus = await users.create(
+          { email: 'gus@example.com', name: 'Gus', roles: ['temp-crew'] },
+          actor,
+        )
+        expect((await roles.holders()).get('temp-crew')).toBe(1)
+        expect((await users.findById(gus.id))?.permissions).toContain('crew:board')
+        await roles.setDescription('temp-crew', 'Boards for a day', actor)
+        expect((await roles.find('temp-crew'))?.description).toBe('Boards for a day')
+
+        expect(await roles.remove('temp-crew', actor)).toEqual({ holders: 1 })
+        expect(await roles.find('temp-crew')).toBeUndefined()
+        const after = await users.findById(gus.id)
+        expect(after?.roles).toEqual([])
+        expect(after?.permissions).toEqual([])
+        expect(await eventsFor('role.deleted', 'temp-crew')).toEqual([
+          {
+            actor,
+            target: { type: 'role', id: 'temp-crew' },
+            data: { name: 'temp-crew', holders: 1 },
+          },
+        ])
+        await expect(roles.remove('temp-crew', actor)).rejects.toMatchObject({
+          code: 'ERR_NOT_FOUND',
+        })
+        await expect(roles.remove('admin', actor)).rejects.toMatchObject({
+          code: 'ERR_INVALID_INPUT',
+          message: 'the built-in admin role cannot be deleted',
+        })
+        await expect(roles.setDescription('temp-crew', 'x', actor)).rejects.toMatchObject({
+          code: 'ERR_NOT_FOUND',
+        })
+      })
+
+      it('deletes only a permission no role grants, never deputy:admin', async () => {
+        await roles.add({ name: 'deckhand', permissions: ['deck:swab'] }, actor)
+        await expect(roles.removePermission('deck:swab', actor)).rejects.toMatchObject({
+          code: 'ERR_CONFLICT',
+          message: 'the permission deck:swab is granted by deckhand: take it from that role first',
+        })
+        expect((await roles.find('deckhand'))?.permissions).toEqual(['deck:swab'])
+        await roles.setPermissions('deckhand', [], actor)
+        await roles.removePermission('deck:swab', actor)
+        expect((await roles.listPermissions()).map((p) => p.name)).not.toContain('deck:swab')
+        expect((await eventsFor('permission.deleted', 'deck:swab')).map((e) => e.data)).toEqual([
+          { name: 'deck:swab' },
+        ])
+        await expect(roles.removePermission('deck:swab', actor)).rejects.toMatchObject({
+          code: 'ERR_NOT_FOUND',
+        })
+        await expect(roles.removePermission('deputy:admin', actor)).rejects.toMatchObject({
+          code: 'ERR_INVALID_INPUT',
+        })
+      })
+
       it('stores custom claims as JSON and audits which claims changed, not their values', async () => {
         const frank = await users.create({ email: 'frank@example.com', name: 'Frank' }, actor)
         const claims = { favorite_song: 'Careless Whisper', shoe: { size: 44, wide: true } }

@@ -1,9 +1,9 @@
 import type { Command } from 'commander'
-import { roleToWire } from '../../admin/wire.js'
+import { permissionToWire, roleToWire } from '../../admin/wire.js'
 import { globalOptions, output, table, withDeputy } from '../context.js'
 import { cliActor, commaList } from './users.js'
 
-/** `deputy roles …`: add, list, set-permissions. */
+/** `deputy roles …`: add, list, describe, set-permissions, remove; add and remove permissions. */
 export function registerRoles(program: Command): void {
   const roles = program.command('roles').description('manage roles and their permissions')
 
@@ -59,5 +59,54 @@ export function registerRoles(program: Command): void {
         roleToWire(role),
         () => `role ${role.name} grants ${role.permissions.join(', ') || '(nothing)'}`,
       )
+    })
+
+  roles
+    .command('set-description <name> <description>')
+    .description("replace a role's description")
+    .action(async (name: string, description: string, _opts: unknown, command: Command) => {
+      const options = globalOptions(command)
+      const role = await withDeputy(options, (deps) =>
+        deps.roles.setDescription(name, description, cliActor()),
+      )
+      output(
+        options,
+        roleToWire(role),
+        () => `role ${role.name}: ${role.description || '(no description)'}`,
+      )
+    })
+
+  roles
+    .command('remove <name>')
+    .description('delete a role: the people who hold it lose it (not the built-in admin role)')
+    .action(async (name: string, _opts: unknown, command: Command) => {
+      const options = globalOptions(command)
+      const { holders } = await withDeputy(options, (deps) => deps.roles.remove(name, cliActor()))
+      output(
+        options,
+        { removed: name, holders },
+        () => `removed role ${name} (${holders === 1 ? '1 person' : `${holders} people`} held it)`,
+      )
+    })
+
+  roles
+    .command('add-permission <name>')
+    .description('add a permission that roles can grant')
+    .option('--description <text>', 'what it allows')
+    .action(async (name: string, opts: { description?: string }, command: Command) => {
+      const options = globalOptions(command)
+      const permission = await withDeputy(options, (deps) =>
+        deps.roles.addPermission({ name, description: opts.description }, cliActor()),
+      )
+      output(options, permissionToWire(permission), () => `added permission ${permission.name}`)
+    })
+
+  roles
+    .command('remove-permission <name>')
+    .description('delete a permission no role grants (not deputy:admin)')
+    .action(async (name: string, _opts: unknown, command: Command) => {
+      const options = globalOptions(command)
+      await withDeputy(options, (deps) => deps.roles.removePermission(name, cliActor()))
+      output(options, { removed: name }, () => `removed permission ${name}`)
     })
 }

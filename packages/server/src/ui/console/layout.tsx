@@ -6,6 +6,7 @@ export const CONSOLE_SECTIONS = [
   { key: 'dashboard', href: '/admin', label: 'Dashboard' },
   { key: 'people', href: '/admin/people', label: 'People' },
   { key: 'clients', href: '/admin/clients', label: 'Clients' },
+  { key: 'roles', href: '/admin/roles', label: 'Roles' },
   { key: 'resources', href: '/admin/resources', label: 'Resources' },
   { key: 'providers', href: '/admin/providers', label: 'Providers' },
   { key: 'approvals', href: '/admin/approvals', label: 'Approvals' },
