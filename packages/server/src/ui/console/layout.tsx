@@ -8,6 +8,7 @@ export const CONSOLE_SECTIONS = [
   { key: 'clients', href: '/admin/clients', label: 'Clients' },
   { key: 'resources', href: '/admin/resources', label: 'Resources' },
   { key: 'providers', href: '/admin/providers', label: 'Providers' },
+  { key: 'relationships', href: '/admin/relationships', label: 'Relationships' },
   { key: 'approvals', href: '/admin/approvals', label: 'Approvals' },
   { key: 'audit', href: '/admin/audit', label: 'Audit' },
   { key: 'keys', href: '/admin/keys', label: 'Signing keys' },
