@@ -83,7 +83,7 @@ export function providerPage(props: ProviderPageProps): string {
       <dl>
         <dt>Name</dt>
         <dd>
-          <code>{p.name}</code> (sign-in at <code>/login/{p.name}</code>)
+          <code>{p.name}</code>
         </dd>
         <dt>Type</dt>
         <dd>{p.type}</dd>
