@@ -402,6 +402,50 @@ describe.each(DIALECTS)(
     )
 
     it.skipIf(skipDialect(name))(
+      'providers: the connections listed most recently used first, never a token',
+      async () => {
+        const { b } = await signedIn(ADA)
+        const { deps } = deputy
+        const connect = async (email: string) => {
+          const id = (await deps.users.create({ email, name: email }, SYSTEM)).id
+          await deps.vault.connect(
+            {
+              userId: id,
+              provider: 'acme',
+              tokens: {
+                accessToken: `${email}-token-never-shown`,
+                refreshToken: null,
+                expiresAt: null,
+                scopes: ['read'],
+                idToken: null,
+              },
+              requestedScopes: ['read'],
+              accountSubject: email,
+              accountLabel: null,
+            },
+            SYSTEM,
+          )
+          return id
+        }
+        await connect('carol@example.com')
+        const dave = await connect('dave@example.com')
+        expect((await deps.vault.accessToken(dave, 'acme')).accessToken).toContain('dave')
+        const listed = (await deps.vault.listByProvider('acme', 10)).map((k) => k.userId)
+        expect(listed[0]).toBe(dave)
+        expect(listed).toHaveLength(3)
+        expect(await deps.vault.listByProvider('acme', 1)).toHaveLength(1)
+        const page = await (await b.get('/admin/providers/acme')).text()
+        const order = ['dave@example.com', 'carol@example.com', 'bob@example.com'].map((e) =>
+          page.indexOf(`>${e}</a>`),
+        )
+        expect(order.every((at) => at > 0)).toBe(true)
+        expect(order[0]).toBeLessThan(order[1] as number)
+        expect(page).toContain('last used')
+        expect(page).not.toContain('never-shown')
+      },
+    )
+
+    it.skipIf(skipDialect(name))(
       'providers: an operator disconnects a person’s account, audited on their behalf',
       async () => {
         const { b, csrf } = await signedIn(ADA)
