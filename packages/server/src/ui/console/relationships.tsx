@@ -156,7 +156,7 @@ export function checkPage(props: CheckView): string {
           {props.answer.path ? (
             <>
               <h2>Why</h2>
-              <ol aria-label="Through these tuples">
+              <ol class="path" aria-label="Through these tuples">
                 {props.answer.path.map((tuple) => (
                   <li>
                     <code>{tuple}</code>
