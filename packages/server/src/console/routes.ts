@@ -1,19 +1,18 @@
 import { Hono } from 'hono'
-import type { ApprovalRequests } from '../approvals/requests.js'
 import { countAuditEvents, searchAudit } from '../audit/query.js'
 import type { AppEnv } from '../http/env.js'
 import type { Users } from '../identity/users.js'
 import type { SigningKeys } from '../keys/types.js'
-import type { Providers } from '../providers/types.js'
-import { type ApprovalView, approvalsListPage } from '../ui/console/approvals.js'
-import { providersPage } from '../ui/console/catalogue.js'
 import { dashboardPage } from '../ui/console/dashboard.js'
 import { keysPage } from '../ui/console/keys.js'
+import { type ApprovalsConsoleDeps, registerApprovalPages } from './approvals.js'
 import { type AuditConsoleDeps, auditLine, registerAuditPages } from './audit.js'
 import { type ClientsConsoleDeps, registerClientPages } from './clients.js'
 import { consoleAction, consoleView, done, html } from './gate.js'
 import { type PeopleConsoleDeps, registerPeoplePages } from './people.js'
 import { type PoliciesConsoleDeps, registerPolicyPages } from './policies.js'
+import { type ProvidersConsoleDeps, registerProviderPages } from './providers.js'
+import { type RelationshipsConsoleDeps, registerRelationshipPages } from './relationships.js'
 import { type ResourcesConsoleDeps, registerResourcePages } from './resources.js'
 import { type RolesConsoleDeps, registerRolePages } from './roles.js'
 
@@ -24,17 +23,19 @@ export interface ConsoleDeps
     Omit<AuditConsoleDeps, 'users'>,
     Omit<PoliciesConsoleDeps, 'users' | 'clients'>,
     Omit<RolesConsoleDeps, 'roles'>,
-    ResourcesConsoleDeps {
+    Omit<ResourcesConsoleDeps, 'resources'>,
+    RelationshipsConsoleDeps,
+    Omit<ApprovalsConsoleDeps, 'users' | 'resources' | 'clients'>,
+    Omit<ProvidersConsoleDeps, 'users' | 'vault'> {
   users: Users
   roles: RolesConsoleDeps['roles']
   signingKeys: Pick<SigningKeys, 'list' | 'rotate'>
-  providers: Pick<Providers, 'list'>
-  approvals: Pick<ApprovalRequests, 'list'>
+  resources: ResourcesConsoleDeps['resources'] & ApprovalsConsoleDeps['resources']
+  vault: PeopleConsoleDeps['vault'] & ProvidersConsoleDeps['vault']
 }
 
 /** Most pending approvals the dashboard counts exactly. */
 const PENDING_COUNTED = 1000
-const APPROVAL_STATUSES = ['pending', 'approved', 'denied', 'expired'] as const
 
 /**
  * The operator console at /admin (issue 15 §1): server-rendered pages for administrators. Every
@@ -76,59 +77,9 @@ export function createConsoleRoutes(deps: ConsoleDeps): Hono<AppEnv> {
   registerPolicyPages(app, deps)
   registerRolePages(app, deps)
   registerResourcePages(app, deps)
-
-  app.get(
-    '/admin/providers',
-    consoleView(deps, async (c) => {
-      const providers = (await deps.providers.list()).map((p) => ({
-        name: p.name,
-        displayName: p.displayName,
-        type: p.type,
-        uses: p.uses.map((use) => (use === 'connect' ? 'connected accounts' : 'sign-in')),
-        status: p.status,
-        scopes: p.scopes,
-      }))
-      return html(c, providersPage({ providers }))
-    }),
-  )
-
-  app.get(
-    '/admin/approvals',
-    consoleView(deps, async (c) => {
-      const asked = c.req.query('status') ?? 'pending'
-      const status = (APPROVAL_STATUSES as readonly string[]).includes(asked)
-        ? (asked as (typeof APPROVAL_STATUSES)[number])
-        : asked === 'all'
-          ? undefined
-          : 'pending'
-      const requests = await deps.approvals.list({ ...(status && { status }), limit: 100 })
-      const names = new Map<string, string>()
-      const nameOf = async (kind: 'user' | 'client', id: string) => {
-        const key = `${kind}:${id}`
-        if (!names.has(key)) {
-          const found =
-            kind === 'user'
-              ? (await deps.users.findById(id))?.email
-              : (await deps.clients.get(id))?.name
-          names.set(key, found ?? id)
-        }
-        return names.get(key) as string
-      }
-      const approvals: ApprovalView[] = []
-      for (const r of requests) {
-        approvals.push({
-          id: r.id,
-          status: r.status,
-          person: await nameOf('user', r.userId),
-          client: await nameOf('client', r.clientId),
-          bindingMessage: r.bindingMessage,
-          createdAt: new Date(r.createdAt).toISOString(),
-          expiresAt: new Date(r.expiresAt).toISOString(),
-        })
-      }
-      return html(c, approvalsListPage({ approvals, status: status ?? 'all' }))
-    }),
-  )
+  registerRelationshipPages(app, deps)
+  registerApprovalPages(app, deps)
+  registerProviderPages(app, deps)
 
   app.get(
     '/admin/keys',

@@ -260,6 +260,15 @@ export function createRelationships(deps: RelationshipsDeps): Relationships {
           .where('subject_id', '=', subject_id)
           .where('subject_relation', '=', subject_relation)
       }
+      if (filter.after) {
+        invalidIf(tupleProblem(filter.after), 'after: ')
+        // Keyset paging on the primary key, in the order below: a row value comparison, which
+        // both dialects compare column by column with the same collation as their ORDER BY.
+        const key = toRow(filter.after)
+        const columns = sql.join(KEY_COLUMNS.map((column) => sql.ref(column)))
+        const values = sql.join(KEY_COLUMNS.map((column) => key[column]))
+        query = query.where(sql<SqlBool>`(${columns}) > (${values})`)
+      }
       const rows = await query
         .orderBy('object_type')
         .orderBy('object_id')

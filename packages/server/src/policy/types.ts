@@ -200,12 +200,16 @@ export interface Relationships {
   write(tuples: readonly RelationshipTuple[], actor: Actor): Promise<{ written: number }>
   /** Deletes tuples (absent ones are ignored) in one transaction. */
   delete(tuples: readonly RelationshipTuple[], actor: Actor): Promise<{ deleted: number }>
-  /** Tuples matching a filter (any part may be left out), at most `limit` (default 1000). */
+  /**
+   * Tuples matching a filter (any part may be left out), at most `limit` (default 1000), in
+   * object, relation, subject order; `after` pages on: only the tuples that sort after it.
+   */
   read(
     filter: {
       object?: { type: string; id?: string }
       relation?: string
       subject?: TupleSubject
+      after?: RelationshipTuple
     },
     limit?: number,
   ): Promise<RelationshipTuple[]>

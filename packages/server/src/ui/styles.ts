@@ -122,6 +122,8 @@ ul.approvals li { padding: 0.75rem 0; border-top: 1px solid var(--border); }
 ul.approvals li p { margin: 0.25rem 0 0; }
 /* A tool call's arguments read as one long word of JSON: on a phone they wrap, not overflow. */
 ul.scopes li, ul.approvals li { overflow-wrap: anywhere; }
+/* Ids (a relationship tuple's, a client's) are long words too, in alerts and in a check's path. */
+.alert, ol.path li { overflow-wrap: anywhere; }
 .badge {
   display: inline-block;
   margin-left: 0.5rem;

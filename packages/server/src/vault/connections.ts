@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import type { Kysely, Selectable } from 'kysely'
+import { type Kysely, type Selectable, sql } from 'kysely'
 import type { Sealer } from '../keys/types.js'
 import type { Clock } from '../lib/clock.js'
 import type { Store } from '../store/db.js'
@@ -86,6 +86,19 @@ export function createConnectionStore(deps: ConnectionStoreDeps) {
         .selectAll()
         .where('user_id', '=', userId)
         .orderBy('provider')
+        .execute()
+    },
+
+    /** One provider's connections, the most recently used first (never used: last). */
+    async listByProvider(provider: string, limit: number): Promise<ConnectionRow[]> {
+      return db
+        .selectFrom('connections')
+        .selectAll()
+        .where('provider', '=', provider)
+        .orderBy(sql`coalesce(last_used_at, 0)`, 'desc')
+        .orderBy('created_at', 'desc')
+        .orderBy('id')
+        .limit(limit)
         .execute()
     },
 

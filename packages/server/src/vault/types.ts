@@ -42,6 +42,8 @@ export interface VaultAccessToken {
  */
 export interface Vault {
   list(userId: string): Promise<Connection[]>
+  /** Every person's connection at one provider, the most recently used first, at most `limit`. */
+  listByProvider(provider: string, limit: number): Promise<Connection[]>
   get(userId: string, provider: string): Promise<Connection | null>
   /**
    * A usable access token for the person's connection, with at least `scopes` when given.

@@ -51,6 +51,10 @@ export function createVault(deps: VaultDeps): Vault {
       return (await connections.list(userId)).map(toConnection)
     },
 
+    async listByProvider(provider: string, limit: number): Promise<Connection[]> {
+      return (await connections.listByProvider(provider, limit)).map(toConnection)
+    },
+
     async get(userId: string, provider: string): Promise<Connection | null> {
       const row = await connections.find(userId, provider)
       return row ? toConnection(row) : null

@@ -11,7 +11,7 @@ export interface ApprovalView {
   expiresAt: string
 }
 
-/** Approvals: the requests agents made of people, newest first (read-only). */
+/** Approvals: the requests agents made of people, newest first, each linking to its page. */
 export function approvalsListPage(props: { approvals: ApprovalView[]; status: string }): string {
   const tabs = ['pending', 'approved', 'denied', 'expired', 'all']
   return consolePage(
@@ -36,7 +36,9 @@ export function approvalsListPage(props: { approvals: ApprovalView[]; status: st
         <ul class="rows" aria-label="Approval requests">
           {props.approvals.map((a) => (
             <li>
-              <strong>{a.client}</strong> asks <strong>{a.person}</strong>{' '}
+              <a href={`/admin/approvals/${encodeURIComponent(a.id)}`}>
+                {a.client} asks {a.person}
+              </a>{' '}
               <span class="muted">({a.status})</span>
               <p class="muted">
                 <Time iso={a.createdAt} />, expires <Time iso={a.expiresAt} />

@@ -9,6 +9,7 @@ export const CONSOLE_SECTIONS = [
   { key: 'roles', href: '/admin/roles', label: 'Roles' },
   { key: 'resources', href: '/admin/resources', label: 'Resources' },
   { key: 'providers', href: '/admin/providers', label: 'Providers' },
+  { key: 'relationships', href: '/admin/relationships', label: 'Relationships' },
   { key: 'approvals', href: '/admin/approvals', label: 'Approvals' },
   { key: 'policies', href: '/admin/policies', label: 'Policies' },
   { key: 'audit', href: '/admin/audit', label: 'Audit' },
