@@ -3,7 +3,7 @@ import { deleteCookie } from 'hono/cookie'
 import type { Actor, AuditLog } from '../audit/types.js'
 import type { AppEnv } from '../http/env.js'
 import { isDeputyError } from '../lib/errors.js'
-import { type Form, FormError, hasNul, readForm } from '../lib/form.js'
+import { type Form, FormError, readForm } from '../lib/form.js'
 import { safeEqual } from '../lib/random.js'
 import { type AccountNotice, accountPage } from '../ui/account-page.js'
 import { messagePage } from '../ui/message-page.js'
@@ -117,15 +117,8 @@ export function createAccountRoutes(deps: AccountDeps): Hono<AppEnv> {
     const read = await changeForm(c)
     if ('response' in read) return read.response
     const { form, session } = read
+    // lib/form.ts has already refused a NUL (PostgreSQL text cannot hold one).
     const name = form.get('name') ?? ''
-    if (hasNul(name))
-      return show(
-        c,
-        session,
-        { kind: 'error', text: 'The name held a character Deputy does not accept (a NUL byte).' },
-        400,
-        name.replaceAll('\u0000', ''),
-      )
     try {
       // users.setName validates (1–200 characters) and records `user.renamed` with the person.
       await deps.users.setName(session.user.email, name, actorOf(session))

@@ -163,7 +163,7 @@ export async function readSession(
 
 /** One of a person's sessions as their account page lists it. */
 export interface SessionEntry {
-  /** The first 16 hex digits of the id's SHA-256: how the page and the audit chain name it. */
+  /** The first 16 characters of the id's SHA-256 (base64url): how the page and the audit chain name it. */
   handle: string
   /** ISO times. */
   startedAt: string
@@ -179,7 +179,7 @@ export function sessionHandle(idHash: string): string {
   return idHash.slice(0, 16)
 }
 
-const HANDLE_SHAPE = /^[0-9a-f]{16}$/
+const HANDLE_SHAPE = /^[A-Za-z0-9_-]{16}$/
 
 /** A person's live sessions, the most recently seen first. */
 export async function listSessions(deps: SessionDeps, userId: string): Promise<SessionEntry[]> {
@@ -211,13 +211,21 @@ export async function endSessionsOf(
   userId: string,
   which: { handle: string } | { allBut: string },
 ): Promise<string[]> {
-  if ('handle' in which && !HANDLE_SHAPE.test(which.handle)) return []
   let query = deps.db.deleteFrom('sessions').where('user_id', '=', userId)
-  query =
-    'handle' in which
-      ? // A prefix match on a fixed-shape hex handle: no LIKE wildcard can come from the form.
-        query.where('id_hash', 'like', `${which.handle}%`)
-      : query.where('id_hash', '!=', which.allBut)
+  if ('handle' in which) {
+    if (!HANDLE_SHAPE.test(which.handle)) return []
+    // Matched here, not with LIKE: `_` and `-` are base64url digits, and `_` a LIKE wildcard.
+    const own = await deps.db
+      .selectFrom('sessions')
+      .select('id_hash')
+      .where('user_id', '=', userId)
+      .execute()
+    const hashes = own.map((r) => r.id_hash).filter((h) => sessionHandle(h) === which.handle)
+    if (hashes.length === 0) return []
+    query = query.where('id_hash', 'in', hashes)
+  } else {
+    query = query.where('id_hash', '!=', which.allBut)
+  }
   const rows = await query.returning('id_hash').execute()
   return rows.map((r) => sessionHandle(r.id_hash))
 }
