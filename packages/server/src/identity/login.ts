@@ -29,6 +29,8 @@ export interface LoginAttempt {
   /** The session cookie the browser already had, if any; it is ended, never reused. */
   previousSessionId: string | undefined
   requestId: string | null
+  /** The browser's User-Agent header, summarised on the session (identity/device.ts). */
+  userAgent?: string
 }
 
 /** Why a sign-in failed. Recorded in the audit chain only; the person sees one generic message. */
@@ -140,7 +142,7 @@ export async function signIn(deps: LoginDeps, attempt: LoginAttempt): Promise<Lo
   if (!checked.ok) return checked
   const { user } = checked
   await endReplacedSession(deps, attempt.previousSessionId, attempt.requestId)
-  const session = await startSession(deps, user.id)
+  const session = await startSession(deps, user.id, 'password', attempt.userAgent)
   await checked.settle()
   await deps.audit.append({
     actor: { type: 'user', id: user.id, label: user.email },

@@ -365,6 +365,7 @@ export function createPasskeyRoutes(deps: PasskeyRouteDeps): Hono<AppEnv> {
         address: c.get('clientAddress'),
         previousSessionId: cookieValue(c.req.raw, SESSION_COOKIE),
         requestId: c.get('requestId') ?? null,
+        userAgent: c.req.header('user-agent'),
       })
     } catch (err) {
       if (err instanceof PasskeyError) return jsonError(c, 400, 'passkey_refused', err.message)

@@ -330,6 +330,8 @@ export function createPasskeys(deps: PasskeyDeps) {
       address: string | undefined
       previousSessionId: string | undefined
       requestId: string | null
+      /** The browser's User-Agent header, summarised on the session (identity/device.ts). */
+      userAgent?: string
     }): Promise<{ user: User; session: StartedSession }> {
       const where = { method: 'passkey', address: attempt.address ?? 'unknown' }
       const refuse = async (
@@ -428,7 +430,7 @@ export function createPasskeys(deps: PasskeyDeps) {
         .where('credential_id', '=', row.credential_id)
         .execute()
       await endReplacedSession(deps, attempt.previousSessionId, attempt.requestId)
-      const session = await startSession(deps, user.id, 'passkey')
+      const session = await startSession(deps, user.id, 'passkey', attempt.userAgent)
       await audit.append({
         type: 'login.succeeded',
         actor: actorOf(user),

@@ -4,14 +4,15 @@ import type { AppEnv } from '../http/env.js'
 import { addressKey, type RateLimits } from '../http/rate-limits.js'
 import { randomToken, safeEqual } from '../lib/random.js'
 import { isRateLimited } from '../lib/rate-limit.js'
-import { accountPage } from '../ui/account-page.js'
 import { assetRoutes } from '../ui/assets.js'
 import { loginPage } from '../ui/login-page.js'
 import { messagePage } from '../ui/message-page.js'
+import { createAccountRoutes } from './account-routes.js'
 import { type LoginDeps, signIn, signOut } from './login.js'
 import { DEFAULT_RETURN_TO, LOGIN_CSRF_COOKIE, safeReturnTo } from './return-to.js'
 import { setSessionCookie } from './session-cookie.js'
 import { cookieValue, readSession, SESSION_COOKIE } from './sessions.js'
+import type { Users } from './users.js'
 
 /** The one message for every refused email/password pair, so it never tells which part was wrong. */
 export const INVALID_CREDENTIALS = 'Email or password is incorrect.'
@@ -117,9 +118,11 @@ function loginCsrfToken(c: Context<AppEnv>): string {
   return token
 }
 
-/** Sign-in, sign-out and the account page (issue 2 §5), plus the stylesheet they use. */
+/** Sign-in, sign-out and the account pages (issue 2 §5, issue 15 §2), plus the stylesheet. */
 export function createIdentityRoutes(
   deps: LoginDeps & {
+    /** The account page renames the person (identity/account-routes.ts). */
+    users: LoginDeps['users'] & Pick<Users, 'setName'>
     /**
      * The providers the login page offers buttons for (providers/sign-in-routes.ts serves them;
      * identity/ knows them only through this, so it depends on no provider module).
@@ -223,6 +226,7 @@ export function createIdentityRoutes(
       address: c.get('clientAddress'),
       previousSessionId: cookieValue(c.req.raw, SESSION_COOKIE),
       requestId: c.get('requestId') ?? null,
+      userAgent: c.req.header('user-agent'),
     })
     if (!result.ok) {
       if (result.locked) {
@@ -254,11 +258,7 @@ export function createIdentityRoutes(
     return c.redirect('/login?signed_out', 303)
   })
 
-  app.get('/account', async (c) => {
-    const session = await readSession(deps, c.req.raw)
-    if (!session) return c.redirect(`/login?return_to=${encodeURIComponent('/account')}`, 303)
-    return html(c, accountPage({ user: session.user, csrfToken: session.csrfToken }), 200)
-  })
+  app.route('/', createAccountRoutes(deps))
 
   return app
 }

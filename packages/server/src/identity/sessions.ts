@@ -3,6 +3,7 @@ import type { ResolvedConfig } from '../config/load.js'
 import type { Clock } from '../lib/clock.js'
 import { randomToken, sha256 } from '../lib/random.js'
 import type { Database } from '../store/schema.js'
+import { describeDevice } from './device.js'
 import type { User, Users } from './users.js'
 
 /** What browser sessions read and write: their table, their lifetime, the time, the people. */
@@ -71,6 +72,8 @@ export async function startSession(
    * fresh password or passkey.
    */
   signedInWith = 'password',
+  /** The browser's User-Agent header; only its summary (identity/device.ts) is kept. */
+  userAgent?: string,
 ): Promise<StartedSession> {
   const id = randomToken(32)
   const idHash = sha256(id)
@@ -94,6 +97,7 @@ export async function startSession(
         expires_at: expiresAt,
         last_seen_at: now,
         signed_in_with: signedInWith,
+        device: describeDevice(userAgent),
       })
       .execute()
   })
@@ -155,4 +159,73 @@ export async function readSession(
     signedInWith: row.signed_in_with,
     idHash,
   }
+}
+
+/** One of a person's sessions as their account page lists it. */
+export interface SessionEntry {
+  /** The first 16 characters of the id's SHA-256 (base64url): how the page and the audit chain name it. */
+  handle: string
+  /** ISO times. */
+  startedAt: string
+  lastSeenAt: string
+  expiresAt: string
+  signedInWith: string
+  /** "Firefox on Linux", or null when not known (sessions from before migration 0026). */
+  device: string | null
+}
+
+/** A session's handle: a prefix of the hash, which names it without being its cookie. */
+export function sessionHandle(idHash: string): string {
+  return idHash.slice(0, 16)
+}
+
+const HANDLE_SHAPE = /^[A-Za-z0-9_-]{16}$/
+
+/** A person's live sessions, the most recently seen first. */
+export async function listSessions(deps: SessionDeps, userId: string): Promise<SessionEntry[]> {
+  const now = deps.clock.now().getTime()
+  const rows = await deps.db
+    .selectFrom('sessions')
+    .select(['id_hash', 'created_at', 'last_seen_at', 'expires_at', 'signed_in_with', 'device'])
+    .where('user_id', '=', userId)
+    .where('expires_at', '>', now)
+    .orderBy('last_seen_at', 'desc')
+    .execute()
+  return rows.map((r) => ({
+    handle: sessionHandle(r.id_hash),
+    startedAt: new Date(Number(r.created_at)).toISOString(),
+    lastSeenAt: new Date(Number(r.last_seen_at)).toISOString(),
+    expiresAt: new Date(Number(r.expires_at)).toISOString(),
+    signedInWith: r.signed_in_with,
+    device: r.device,
+  }))
+}
+
+/**
+ * Ends a person's own sessions: the one `handle` names, or (`handle` null) every one but
+ * `keepIdHash`. Only sessions of `userId` are touched, so a handle copied from someone else's
+ * page ends nothing. Returns the handles ended.
+ */
+export async function endSessionsOf(
+  deps: SessionDeps,
+  userId: string,
+  which: { handle: string } | { allBut: string },
+): Promise<string[]> {
+  let query = deps.db.deleteFrom('sessions').where('user_id', '=', userId)
+  if ('handle' in which) {
+    if (!HANDLE_SHAPE.test(which.handle)) return []
+    // Matched here, not with LIKE: `_` and `-` are base64url digits, and `_` a LIKE wildcard.
+    const own = await deps.db
+      .selectFrom('sessions')
+      .select('id_hash')
+      .where('user_id', '=', userId)
+      .execute()
+    const hashes = own.map((r) => r.id_hash).filter((h) => sessionHandle(h) === which.handle)
+    if (hashes.length === 0) return []
+    query = query.where('id_hash', 'in', hashes)
+  } else {
+    query = query.where('id_hash', '!=', which.allBut)
+  }
+  const rows = await query.returning('id_hash').execute()
+  return rows.map((r) => sessionHandle(r.id_hash))
 }

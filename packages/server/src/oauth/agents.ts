@@ -29,10 +29,25 @@ function grantJson(g: GrantSummary) {
     resource: g.resource,
     scopes: g.scopes,
     created_at: g.createdAt,
+    first_used_at: g.firstUsedAt,
+    last_used_at: g.lastUsedAt,
+    agreed_text: g.agreedText,
   }
 }
 
-/** Groups a person's grants by agent, then resource: the union of scopes, since the oldest. */
+function earliest(a: string | null, b: string | null): string | null {
+  return a === null ? b : b === null ? a : a < b ? a : b
+}
+
+function latest(a: string | null, b: string | null): string | null {
+  return a === null ? b : b === null ? a : a > b ? a : b
+}
+
+/**
+ * Groups a person's grants by agent, then resource: the union of scopes since the oldest grant,
+ * first and last use over all of them, and the sentences the person agreed to (each scope's
+ * wording as first shown, which a resource rewording it later does not change).
+ */
 async function agentEntries(deps: AgentsDeps, grants: GrantSummary[]): Promise<AgentEntry[]> {
   const byClient = new Map<string, AgentEntry>()
   const resources = new Map((await deps.resources.list()).map((r) => [r.uri, r]))
@@ -51,13 +66,25 @@ async function agentEntries(deps: AgentsDeps, grants: GrantSummary[]): Promise<A
         name: resource?.name ?? g.resource,
         scopes: [],
         since: g.createdAt,
+        firstUsedAt: null,
+        lastUsedAt: null,
+        agreed: [],
+        agreedAt: null,
       }
       agent.resources.push(entry)
     }
+    entry.firstUsedAt = earliest(entry.firstUsedAt, g.firstUsedAt)
+    entry.lastUsedAt = latest(entry.lastUsedAt, g.lastUsedAt)
     for (const scope of g.scopes) {
       if (entry.scopes.some((s) => s.scope === scope)) continue
       const sentence = resource ? scopeSentence(resource, scope) : scope
       entry.scopes.push({ scope, sentence })
+    }
+    if (g.agreedText) {
+      entry.agreedAt ??= g.createdAt
+      for (const said of g.agreedText) {
+        if (!entry.agreed.some((s) => s.scope === said.scope)) entry.agreed.push(said)
+      }
     }
   }
   return [...byClient.values()].sort((a, b) => a.clientName.localeCompare(b.clientName))

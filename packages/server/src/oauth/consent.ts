@@ -201,6 +201,7 @@ export async function approveAuthorization(
         resource: resource.uri,
         scopes,
         redirectUri: request.redirectUri,
+        agreedText: scopes.map((scope) => ({ scope, sentence: scopeSentence(resource, scope) })),
         ...(request.authorizationDetails && {
           authorizationDetails: request.authorizationDetails,
         }),

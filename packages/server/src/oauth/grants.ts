@@ -5,7 +5,12 @@ import type { Clock } from '../lib/clock.js'
 import { DeputyError } from '../lib/errors.js'
 import type { Store } from '../store/db.js'
 import type { Database } from '../store/schema.js'
+import { createGrantUse } from './grant-use.js'
 import { formatScope, parseScope } from './scopes.js'
+
+function isoOrNull(ms: number | string | null): string | null {
+  return ms === null ? null : new Date(Number(ms)).toISOString()
+}
 
 /** What one authorization gave one client for one person and one resource. */
 export interface Grant {
@@ -18,9 +23,20 @@ export interface Grant {
   revokedAt: string | null
 }
 
+/** A consent sentence shown for one scope when a grant was made. */
+export interface AgreedScope {
+  scope: string
+  sentence: string
+}
+
 /** A grant as the person sees it on "your agents": which client, for what, since when. */
 export interface GrantSummary extends Grant {
   clientName: string
+  /** ISO times the token endpoint first and last issued tokens under it; null until used. */
+  firstUsedAt: string | null
+  lastUsedAt: string | null
+  /** The sentences the person was shown for its scopes; null for grants from before 0027. */
+  agreedText: AgreedScope[] | null
 }
 
 /**
@@ -30,6 +46,7 @@ export interface GrantSummary extends Grant {
  */
 export function createGrants(deps: { store: Store; clock: Clock; audit: AuditLog }) {
   const db = deps.store.db
+  const use = createGrantUse({ db, clock: deps.clock })
 
   return {
     /** The scopes the person already agreed to for this client and resource. */
@@ -98,6 +115,8 @@ export function createGrants(deps: { store: Store; clock: Clock; audit: AuditLog
         authorizationDetails?: readonly Record<string, unknown>[]
         /** The redirect URI the authorization was for (a metadata document may later drop it). */
         redirectUri?: string
+        /** What the person was shown for each scope, kept as they read it. */
+        agreedText?: readonly AgreedScope[]
       },
       executor: Kysely<Database> = db,
     ): Promise<Grant> {
@@ -116,9 +135,15 @@ export function createGrants(deps: { store: Store; clock: Clock; audit: AuditLog
           revoked_reason: null,
           authorization_details: JSON.stringify(input.authorizationDetails ?? []),
           redirect_uri: input.redirectUri ?? null,
+          consent_text: input.agreedText ? JSON.stringify(input.agreedText) : null,
         })
         .execute()
-      const { authorizationDetails: _details, redirectUri: _redirectUri, ...rest } = input
+      const {
+        authorizationDetails: _details,
+        redirectUri: _redirectUri,
+        agreedText: _agreedText,
+        ...rest
+      } = input
       return {
         id,
         ...rest,
@@ -203,6 +228,9 @@ export function createGrants(deps: { store: Store; clock: Clock; audit: AuditLog
           'grants.scope',
           'grants.created_at',
           'grants.revoked_at',
+          'grants.first_used_at',
+          'grants.last_used_at',
+          'grants.consent_text',
           'clients.name as client_name',
         ])
         .where('grants.user_id', '=', userId)
@@ -216,10 +244,16 @@ export function createGrants(deps: { store: Store; clock: Clock; audit: AuditLog
         clientName: r.client_name,
         resource: r.resource,
         scopes: parseScope(r.scope) ?? [],
-        createdAt: new Date(r.created_at).toISOString(),
+        createdAt: new Date(Number(r.created_at)).toISOString(),
         revokedAt: null,
+        firstUsedAt: isoOrNull(r.first_used_at),
+        lastUsedAt: isoOrNull(r.last_used_at),
+        agreedText: r.consent_text ? (JSON.parse(r.consent_text) as AgreedScope[]) : null,
       }))
     },
+
+    /** Notes that tokens were issued under a grant (at most one write a minute, grant-use.ts). */
+    recordUse: use.record,
 
     /** Revokes every grant a person gave one client, and forgets the consent (a fresh start). */
     async revokeClientForUser(userId: string, clientId: string, actor: Actor): Promise<number> {

@@ -28,10 +28,13 @@ import type { GrantDeps, GrantHandler } from './grants/grant.js'
 import { jwtBearerGrant, workloadClientOf } from './grants/jwt-bearer.js'
 import { refreshTokenGrant } from './grants/refresh-token.js'
 import { tokenExchangeGrant } from './grants/token-exchange.js'
+import type { Grants } from './grants.js'
 
 /** What the token endpoint uses: client authentication, the grants, and the audit chain. */
 export interface TokenEndpointDeps extends GrantDeps, ClientAuthDeps, TokenEndpointDpopDeps {
   clients: GrantDeps['clients'] & ClientAuthDeps['clients']
+  /** First and last use of a grant, shown on "your agents" (oauth/grant-use.ts). */
+  grants: GrantDeps['grants'] & Pick<Grants, 'recordUse'>
   config: Pick<ResolvedConfig, 'issuer' | 'accessTokenTtlSeconds' | 'delegationMaxDepth'>
   audit: AuditLog
   refusals: Pick<RefusalLog, 'record'>
@@ -183,6 +186,7 @@ export function createTokenRoutes(deps: TokenEndpointDeps): Hono<AppEnv> {
         return edgeResponse(c, JSON.stringify(result.body), 200, NO_STORE_JSON)
       }
       const { issued } = result
+      if (issued.grantId) await deps.grants.recordUse(issued.grantId)
       await deps.audit.append({
         type: 'token.issued',
         actor,

@@ -306,7 +306,12 @@ export function createProviderSignInRoutes(deps: ProviderSignInDeps): Hono<AppEn
     // As with a password: the session the browser came with ends, a fresh one starts (session
     // fixation, OWASP ASVS V3.2.1).
     await endReplacedSession(deps, getCookie(c, SESSION_COOKIE), requestId)
-    const session = await startSession(deps, user.id, `provider:${provider.name}`)
+    const session = await startSession(
+      deps,
+      user.id,
+      `provider:${provider.name}`,
+      c.req.header('user-agent'),
+    )
     await deps.audit.append({
       type: 'login.succeeded',
       actor: { type: 'user', id: user.id, label: user.email },

@@ -21,6 +21,8 @@ import * as m0022 from './migrations/0022-trusted-issuers.js'
 import * as m0023 from './migrations/0023-rate-limit-buckets.js'
 import * as m0024 from './migrations/0024-cache-versions.js'
 import * as m0025 from './migrations/0025-passkeys.js'
+import * as m0026 from './migrations/0026-session-device.js'
+import * as m0027 from './migrations/0027-grant-use.js'
 
 /** Every migration, in order (by name). Append new ones; never edit or reorder landed ones. */
 export const MIGRATIONS: Record<string, Migration> = {
@@ -44,6 +46,8 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0023-rate-limit-buckets': m0023,
   '0024-cache-versions': m0024,
   '0025-passkeys': m0025,
+  '0026-session-device': m0026,
+  '0027-grant-use': m0027,
 }
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS }

@@ -109,6 +109,8 @@ export interface SessionsTable {
   last_seen_at: number
   /** `password`, or `provider:<name>` (migration 0020). */
   signed_in_with: ColumnType<string, string | undefined, string>
+  /** The browser it was signed in from, summarised ("Firefox on Linux", migration 0026). */
+  device: Generated<string | null>
 }
 
 export interface LoginThrottleTable {
@@ -253,6 +255,11 @@ export interface GrantsTable {
   authorization_details: Generated<string>
   /** The redirect URI the grant was authorized for (migration 0018); null without one. */
   redirect_uri: Generated<string | null>
+  /** When the token endpoint first and last issued tokens under it (migration 0027). */
+  first_used_at: Generated<number | null>
+  last_used_at: Generated<number | null>
+  /** JSON `[{ scope, sentence }]`: the consent sentences shown when it was made (0027). */
+  consent_text: Generated<string | null>
 }
 
 export interface AuthorizationRequestsTable {

@@ -1,4 +1,11 @@
 import { Layout, renderPage } from './layout.js'
+import { PersonNav } from './person-nav.js'
+
+/** A scope with the sentence the consent page shows (or showed) for it. */
+export interface ScopeLine {
+  scope: string
+  sentence: string
+}
 
 /** One agent on the page: the client and what it holds, per resource. */
 export interface AgentEntry {
@@ -7,9 +14,17 @@ export interface AgentEntry {
   resources: {
     uri: string
     name: string
-    scopes: { scope: string; sentence: string }[]
+    /** The scopes in force, with what the consent page says for each today. */
+    scopes: ScopeLine[]
     /** ISO time of the oldest grant still in force for this resource. */
     since: string
+    /** ISO times the agent first and last got tokens under these grants; null if never. */
+    firstUsedAt: string | null
+    lastUsedAt: string | null
+    /** The sentences the person was shown when they agreed (empty when not recorded). */
+    agreed: ScopeLine[]
+    /** When the oldest grant with recorded sentences was made. */
+    agreedAt: string | null
   }[]
 }
 
@@ -24,10 +39,61 @@ function formatTime(iso: string): string {
   return `${iso.slice(0, 10)} ${iso.slice(11, 16)} UTC`
 }
 
+function Time(props: { iso: string }) {
+  return <time datetime={props.iso}>{formatTime(props.iso)}</time>
+}
+
+type ResourceEntry = AgentEntry['resources'][number]
+
+function Use(props: { r: ResourceEntry }) {
+  const { r } = props
+  if (!r.firstUsedAt || !r.lastUsedAt) return <p class="muted">Not used yet.</p>
+  return (
+    <p class="muted">
+      First used <Time iso={r.firstUsedAt} /> · last used <Time iso={r.lastUsedAt} />
+    </p>
+  )
+}
+
+function AgentResource(props: { r: ResourceEntry; clientName: string }) {
+  const { r } = props
+  return (
+    <div class="agent-resource">
+      <p>
+        <strong>{r.name}</strong> <span class="muted">({r.uri})</span>, since <Time iso={r.since} />
+      </p>
+      <Use r={r} />
+      {r.scopes.length > 0 ? (
+        <ul class="scopes">
+          {r.scopes.map((s) => (
+            <li>
+              {s.sentence} <span class="muted">({s.scope})</span>
+            </li>
+          ))}
+        </ul>
+      ) : (
+        <p class="muted">Basic access, no specific permissions.</p>
+      )}
+      {r.agreed.length > 0 && r.agreedAt ? (
+        <blockquote class="agreed">
+          <p class="muted">
+            What you agreed to on <Time iso={r.agreedAt} />: allow {props.clientName} to
+          </p>
+          <ul>
+            {r.agreed.map((s) => (
+              <li>{s.sentence}</li>
+            ))}
+          </ul>
+        </blockquote>
+      ) : null}
+    </div>
+  )
+}
+
 /** "Your agents": which agents hold grants for the signed-in person, and a way to end each one. */
 export function AgentsPage(props: AgentsPageProps) {
   return (
-    <Layout title="Your agents">
+    <Layout title="Your agents" nav={<PersonNav current="agents" />}>
       <h1>Your agents</h1>
       {props.revokedName ? (
         <p class="alert notice" role="status">
@@ -38,27 +104,11 @@ export function AgentsPage(props: AgentsPageProps) {
         <p class="muted">No agent has access for you.</p>
       ) : (
         props.agents.map((agent) => (
-          <section class="agent">
-            <h2>{agent.clientName}</h2>
+          <section class="agent" aria-labelledby={`agent-${agent.clientId}`}>
+            <h2 id={`agent-${agent.clientId}`}>{agent.clientName}</h2>
             <p class="muted">{agent.clientId}</p>
             {agent.resources.map((r) => (
-              <div class="agent-resource">
-                <p>
-                  <strong>{r.name}</strong> <span class="muted">({r.uri})</span>, since{' '}
-                  <time datetime={r.since}>{formatTime(r.since)}</time>
-                </p>
-                {r.scopes.length > 0 ? (
-                  <ul class="scopes">
-                    {r.scopes.map((s) => (
-                      <li>
-                        {s.sentence} <span class="muted">({s.scope})</span>
-                      </li>
-                    ))}
-                  </ul>
-                ) : (
-                  <p class="muted">Basic access, no specific permissions.</p>
-                )}
-              </div>
+              <AgentResource r={r} clientName={agent.clientName} />
             ))}
             <form method="post" action="/account/agents/revoke">
               <input type="hidden" name="csrf_token" value={props.csrfToken} />
@@ -70,9 +120,6 @@ export function AgentsPage(props: AgentsPageProps) {
           </section>
         ))
       )}
-      <p>
-        <a href="/account">Back to your account</a>
-      </p>
     </Layout>
   )
 }

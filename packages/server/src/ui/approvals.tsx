@@ -1,5 +1,6 @@
 import { INBOX_SCRIPT_PATH } from './assets.js'
 import { Layout, renderPage } from './layout.js'
+import { PersonNav } from './person-nav.js'
 
 /** An approval request as the person's pages show it (built by approvals/shown.ts). */
 export interface ApprovalView {
@@ -83,7 +84,7 @@ export interface InboxPageProps {
  */
 export function InboxPage(props: InboxPageProps) {
   return (
-    <Layout title="Approvals" script={INBOX_SCRIPT_PATH}>
+    <Layout title="Approvals" script={INBOX_SCRIPT_PATH} nav={<PersonNav current="approvals" />}>
       <h1>Approvals</h1>
       <p class="muted" id="live-status" role="status">
         <a href="/approvals">Reload</a> to see new requests.
@@ -139,9 +140,6 @@ export function InboxPage(props: InboxPageProps) {
           </ul>
         )}
       </section>
-      <p>
-        <a href="/account">Back to your account</a>
-      </p>
     </Layout>
   )
 }
@@ -167,7 +165,11 @@ export function ApprovalPage(props: ApprovalPageProps) {
   const a = props.approval
   const pending = a.status === 'pending'
   return (
-    <Layout title={`${a.clientName} asks for your approval`} script={INBOX_SCRIPT_PATH}>
+    <Layout
+      title={`${a.clientName} asks for your approval`}
+      script={INBOX_SCRIPT_PATH}
+      nav={<PersonNav current="approvals" />}
+    >
       <h1>{pending ? 'Approve this request?' : STATUS_WORDS[a.status]}</h1>
       {props.notice ? (
         <p

@@ -1,4 +1,5 @@
 import { Layout, renderPage } from './layout.js'
+import { PersonNav } from './person-nav.js'
 
 /** One connected account as the page shows it (plain data, never a token). */
 export interface ConnectionEntry {
@@ -52,7 +53,7 @@ export function ConnectionsPage(props: ConnectionsPageProps) {
   const connected = new Set(props.connections.map((c) => c.provider))
   const others = props.connectable.filter((p) => !connected.has(p.name))
   return (
-    <Layout title="Connected accounts">
+    <Layout title="Connected accounts" nav={<PersonNav current="connections" />}>
       <h1>Connected accounts</h1>
       {props.notice ? (
         <p class="alert notice" role="status">
@@ -123,9 +124,6 @@ export function ConnectionsPage(props: ConnectionsPageProps) {
           ))}
         </section>
       ) : null}
-      <p>
-        <a href="/account">Back to your account</a>
-      </p>
     </Layout>
   )
 }

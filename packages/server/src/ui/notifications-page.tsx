@@ -1,4 +1,5 @@
 import { Layout, renderPage } from './layout.js'
+import { PersonNav } from './person-nav.js'
 
 export interface NotificationsPageProps {
   csrfToken: string
@@ -15,7 +16,7 @@ export interface NotificationsPageProps {
 /** The person's choice of how they hear about approval requests, beyond the inbox. */
 export function NotificationsPage(props: NotificationsPageProps) {
   return (
-    <Layout title="Notifications">
+    <Layout title="Notifications" nav={<PersonNav current="notifications" />}>
       <h1>Notifications</h1>
       {props.notice ? (
         <p
@@ -66,9 +67,6 @@ export function NotificationsPage(props: NotificationsPageProps) {
         </div>
         <button type="submit">Save</button>
       </form>
-      <p>
-        <a href="/account">Back to your account</a>
-      </p>
     </Layout>
   )
 }

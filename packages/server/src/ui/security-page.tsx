@@ -1,5 +1,6 @@
 import { PASSKEY_SCRIPT_PATHS } from './assets.js'
 import { Layout, renderPage } from './layout.js'
+import { PersonNav } from './person-nav.js'
 
 /** A passkey as the page shows it. */
 export interface PasskeyEntry {
@@ -26,7 +27,7 @@ function formatTime(iso: string): string {
 /** "Security": the person's passkeys (name, added, last used, remove) and a form to add one. */
 export function SecurityPage(props: SecurityPageProps) {
   return (
-    <Layout title="Security" scripts={PASSKEY_SCRIPT_PATHS}>
+    <Layout title="Security" scripts={PASSKEY_SCRIPT_PATHS} nav={<PersonNav current="security" />}>
       <h1>Security</h1>
       {props.notice ? (
         <p
@@ -138,9 +139,6 @@ export function SecurityPage(props: SecurityPageProps) {
           You sign in without a password here, with a provider or a passkey.
         </p>
       )}
-      <p>
-        <a href="/account">Back to your account</a>
-      </p>
     </Layout>
   )
 }

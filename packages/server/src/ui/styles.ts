@@ -212,4 +212,20 @@ select {
   border-radius: 0.5rem;
 }
 pre:focus-visible { outline: 3px solid var(--focus); outline-offset: 2px; }
+/* The person's pages: their sessions (account) and their agents' grants. */
+ul.sessions, ul.grants { list-style: none; padding: 0; margin: 0 0 1rem; }
+ul.sessions li, ul.grants li { padding: 0.75rem 0; border-top: 1px solid var(--border); overflow-wrap: anywhere; }
+ul.sessions li p { margin: 0 0 0.5rem; }
+.tag {
+  display: inline-block;
+  margin-left: 0.5rem;
+  padding: 0 0.4rem;
+  font-size: 0.8rem;
+  color: var(--notice-text);
+  background: var(--notice-bg);
+  border-radius: 0.25rem;
+}
+.console-link { margin-top: 1rem; }
+blockquote.agreed { margin: 0 0 1rem; padding: 0.5rem 0.75rem; border-left: 3px solid var(--border); }
+blockquote.agreed ul { margin: 0.25rem 0 0; padding-left: 1.25rem; }
 `

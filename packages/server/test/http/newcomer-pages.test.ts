@@ -203,7 +203,7 @@ describe('pages a newcomer tripped over (issue 10 §7)', () => {
       await page.goBack()
       await Promise.all([
         page.waitForURL(/\/login\?signed_out/),
-        page.getByRole('button', { name: 'Sign out' }).click(),
+        page.getByRole('button', { name: 'Sign out of this device' }).click(),
       ])
       await context.close()
     })

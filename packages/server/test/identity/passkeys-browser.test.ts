@@ -144,7 +144,7 @@ describe.skipIf(!hasChromium)('passkeys in Chromium (issue 15 §3)', () => {
     await page.goto(`${f.origin}/account`)
     await Promise.all([
       page.waitForURL(/\/login\?signed_out/),
-      page.getByRole('button', { name: 'Sign out' }).click(),
+      page.getByRole('button', { name: 'Sign out of this device' }).click(),
     ])
     const redirectUri = `http://127.0.0.1:${callbackPort}/cb`
     const authorize = new URLSearchParams({
@@ -223,7 +223,7 @@ describe.skipIf(!hasChromium)('passkeys in Chromium (issue 15 §3)', () => {
     await page.goto(`${f.origin}/account`)
     await Promise.all([
       page.waitForURL(/\/login\?signed_out/),
-      page.getByRole('button', { name: 'Sign out' }).click(),
+      page.getByRole('button', { name: 'Sign out of this device' }).click(),
     ])
     await page.getByRole('button', { name: 'Sign in with a passkey' }).click()
     await expect(page.getByRole('alert').textContent()).resolves.toBe(

@@ -45,12 +45,14 @@ describe.skipIf(!hasChromium)('sign-in in a real browser (Chromium, issue 2 §5)
     expect(session).toMatchObject({ secure: true, httpOnly: true, sameSite: 'Lax', path: '/' })
 
     // The stylesheet loaded under the strict CSP (no inline styles): the button is styled.
-    const radius = await page.getByRole('button').evaluate((b) => getComputedStyle(b).borderRadius)
+    const radius = await page
+      .getByRole('button', { name: 'Save name' })
+      .evaluate((b) => getComputedStyle(b).borderRadius)
     expect(radius).not.toBe('0px')
 
     await Promise.all([
       page.waitForURL(/\/login/),
-      page.getByRole('button', { name: 'Sign out' }).click(),
+      page.getByRole('button', { name: 'Sign out of this device' }).click(),
     ])
     await expect(page.locator('main').textContent()).resolves.toContain('You have signed out.')
     await page.goto(`${origin}/account`)

@@ -162,6 +162,12 @@ describe('your agents: see and revoke grants (issue 3 §6)', () => {
           resource: SHOP,
           scopes: ['shop:order', 'shop:read'],
           created_at: '2026-03-01T09:00:00.000Z',
+          first_used_at: null,
+          last_used_at: null,
+          agreed_text: [
+            { scope: 'shop:order', sentence: 'Place orders in your name.' },
+            { scope: 'shop:read', sentence: 'See your past orders.' },
+          ],
         },
       ])
     })
