@@ -181,22 +181,27 @@ export function createRun() {
   /**
    * Runs one load process (`script`, sent `job` over IPC) against processes `cpuPids`; its
    * measurement, with the CPU the measured processes used per request during the measured window
-   * (from its `measuring` message to its `result`).
+   * (from its `measuring` message to its `result`). `sample`, if given, is called at both ends
+   * of the window too, and the result carries its two values as `sampled: [start, end]`.
    */
-  function measure(script, job, cpuPids) {
+  function measure(script, job, cpuPids, { sample } = {}) {
     return new Promise((resolve, reject) => {
       const child = fork(script, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
       children.add(child)
       let cpuStart
+      let sampledStart
       child.on('message', (m) => {
-        if (m.type === 'measuring') cpuStart = cpuOf(cpuPids)
-        else if (m.type === 'result') {
+        if (m.type === 'measuring') {
+          cpuStart = cpuOf(cpuPids)
+          sampledStart = sample?.()
+        } else if (m.type === 'result') {
           const cpuEnd = cpuOf(cpuPids)
+          const sampled = sample ? [sampledStart, sample()] : undefined
           const cpu =
             cpuStart !== undefined && cpuEnd !== undefined && m.requests > 0
               ? (cpuEnd - cpuStart) / m.requests
               : undefined
-          resolve({ ...m, cpuPerRequest: cpu })
+          resolve({ ...m, cpuPerRequest: cpu, ...(sampled && { sampled }) })
         } else if (m.type === 'error') reject(new Error(m.message))
       })
       child.on('exit', () => children.delete(child))
