@@ -16,8 +16,8 @@ import { operations } from './load.mjs'
 const env = process.env
 const settings = {
   minutes: Number(env.SOAK_MINUTES ?? 3),
-  phaseSeconds: Number(env.SOAK_PHASE_SECONDS ?? 10),
-  sampleSeconds: Number(env.SOAK_SAMPLE_SECONDS ?? 5),
+  phaseSeconds: Number(env.SOAK_PHASE_SECONDS ?? 5),
+  sampleSeconds: Number(env.SOAK_SAMPLE_SECONDS ?? 1),
   concurrency: Number(env.SOAK_CONCURRENCY ?? 8),
 }
 /** The phases, in order, repeated until the time is up; each names the operations it mixes. */
@@ -151,18 +151,29 @@ console.log(
 )
 
 const started = Date.now()
+const phaseCount = Math.ceil(totalMs / phaseMs)
 const phaseAt = (t) => PHASES[Math.floor(t / phaseMs) % PHASES.length]
-const counts = { requests: 0, unexpected: 0 }
+/** One row per phase run: its requests, unexpected answers and the RSS samples taken in it. */
+const phases = Array.from({ length: phaseCount }, (_, i) => ({
+  end: Math.min(totalMs, (i + 1) * phaseMs),
+  name: PHASES[i % PHASES.length].name,
+  requests: 0,
+  unexpected: 0,
+  rss: [],
+}))
+const phaseRun = (t) => phases[Math.min(phaseCount - 1, Math.floor(t / phaseMs))]
 const byOp = Object.fromEntries(Object.keys(ops).map((k) => [k, { requests: 0, unexpected: 0 }]))
 let firstUnexpected
 
 async function worker() {
   while (!stopping && !exited && Date.now() - started < totalMs) {
-    const phase = phaseAt(Date.now() - started)
+    const t = Date.now() - started
+    const phase = phaseAt(t)
     if (phase.ops.length === 0) {
-      await sleep(200)
+      await sleep(Math.min(200, phaseMs - (t % phaseMs)))
       continue
     }
+    const run = phaseRun(t)
     const name = phase.ops[Math.floor(Math.random() * phase.ops.length)]
     let ok
     let detail
@@ -174,39 +185,42 @@ async function worker() {
       ok = false
       detail = err.cause?.code ?? err.message
     }
-    counts.requests++
+    run.requests++
     byOp[name].requests++
     if (!ok) {
-      counts.unexpected++
+      run.unexpected++
       byOp[name].unexpected++
       firstUnexpected ??= `${name}: ${detail}`
     }
   }
 }
 
+/** RSS samples on a fixed schedule (no drift): the first at 0, then every `sampleSeconds`. */
 const samples = []
-let last = { requests: 0, unexpected: 0 }
-function sample() {
-  const t = Date.now() - started
-  const rss = rssMb(server.pid)
-  samples.push({
-    t,
-    phase: phaseAt(Math.max(0, t - 1)).name,
-    requests: counts.requests - last.requests,
-    unexpected: counts.unexpected - last.unexpected,
-    rss,
-  })
-  last = { ...counts }
+async function sampler() {
+  const every = settings.sampleSeconds * 1000
+  for (let k = 0; k * every <= totalMs && !exited; k++) {
+    await sleep(Math.max(0, started + k * every - Date.now()))
+    const t = Date.now() - started
+    const rss = rssMb(server.pid)
+    if (rss === undefined) continue
+    samples.push({ t, rss })
+    // A sample on a phase's last instant belongs to the phase it ends.
+    phaseRun(Math.max(0, t - 1)).rss.push(rss)
+  }
 }
-sample()
-const sampler = setInterval(sample, settings.sampleSeconds * 1000)
-await Promise.all(Array.from({ length: settings.concurrency }, worker))
-clearInterval(sampler)
-if (Date.now() - started - samples.at(-1).t > 1000) sample()
+await Promise.all([sampler(), ...Array.from({ length: settings.concurrency }, worker)])
 
-const rows = [['time s', 'phase', 'requests', 'unexpected', 'RSS MB']]
-for (const s of samples) {
-  rows.push([fmt(s.t / 1000), s.phase, String(s.requests), String(s.unexpected), fmt(s.rss, 1)])
+const rows = [['time s', 'phase', 'requests', 'unexpected', 'RSS MB', 'peak MB']]
+for (const p of phases) {
+  rows.push([
+    fmt(p.end / 1000),
+    p.name,
+    String(p.requests),
+    String(p.unexpected),
+    fmt(p.rss.at(-1), 1),
+    fmt(p.rss.length > 0 ? Math.max(...p.rss) : undefined, 1),
+  ])
 }
 console.log(`\n${table(rows)}`)
 
@@ -223,7 +237,7 @@ if (crashed) {
     `\nCRASHED: deputy start exited (${exited.code ?? exited.signal}) during the soak: ${stderr.trim().split('\n').at(-1) ?? ''}`,
   )
 } else {
-  const measured = samples.filter((s) => s.rss !== undefined)
+  const measured = samples
   const half = measured.filter((s) => s.t >= totalMs / 2)
   if (half.length < 2) {
     console.log('\nverdict: n/a (too few RSS samples in the second half; is /proc there?)')
