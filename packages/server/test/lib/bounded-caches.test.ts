@@ -1,4 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createAuditLog } from '../../src/audit/chain.js'
+import { tailAudit } from '../../src/audit/query.js'
+import { createRefusalLog, MAX_REFUSAL_KINDS } from '../../src/audit/refusals.js'
+import { systemClock } from '../../src/lib/clock.js'
 import {
   type BucketStore,
   createRateLimiter,
@@ -8,6 +12,9 @@ import {
 } from '../../src/lib/rate-limit.js'
 import { createTtlCache } from '../../src/lib/ttl-cache.js'
 import { createClientJwks, MAX_CACHED_SETS } from '../../src/oauth/client-jwks.js'
+import { openStore } from '../../src/store/db.js'
+import { migrateToLatest } from '../../src/store/migrate.js'
+import { createSqliteDatabase } from '../helpers/databases.js'
 import { type DocumentServer, json, startDocumentServer } from '../helpers/document-server.js'
 
 // Issue 14 §3: what requests can put in memory stays bounded. Each in-process map keyed by
@@ -122,5 +129,36 @@ describe('bounded caches', () => {
       await jwks.keysFor(uris[0] as string, 'k1')
       expect(hits(uris[0] as string)).toBe(2)
     })
+  })
+
+  it(`refusals of anonymous requests keep at most MAX_REFUSAL_KINDS (${MAX_REFUSAL_KINDS}) kinds a window; the rest are one count`, async () => {
+    const db = await createSqliteDatabase()
+    const store = openStore(db.url)
+    try {
+      await migrateToLatest(store)
+      const refusals = createRefusalLog(createAuditLog(store, systemClock), systemClock, {
+        windowSeconds: 3600,
+      })
+      // A refused registration's reason carries the request's input: every one is a new kind.
+      const type = 'client.registration-refused'
+      for (let i = 0; i < 1_000; i++) {
+        await refusals.record({
+          type,
+          actor: { type: 'system', id: 'dynamic-registration' },
+          decision: 'deny',
+          reason: `invalid_redirect_uri: redirect_uris[0] https://${i}.example is refused`,
+        })
+      }
+      await refusals.close()
+      const written = await tailAudit(store, { type, limit: 5_000 })
+      expect(written).toHaveLength(MAX_REFUSAL_KINDS + 1)
+      expect(written.at(-1)).toMatchObject({
+        actor: { type: 'system', id: 'deputy' },
+        data: { count: 1_000 - MAX_REFUSAL_KINDS, distinct: true },
+      })
+    } finally {
+      await store.close()
+      await db.dispose()
+    }
   })
 })
