@@ -16,7 +16,7 @@ import { metadataTtlSeconds } from './cimd.js'
 export const JWKS_REFETCH_MIN_INTERVAL_SECONDS = 60
 
 /** Most `jwks_uri` sets kept in memory; the oldest is dropped first. */
-const MAX_CACHED_SETS = 1_000
+export const MAX_CACHED_SETS = 1_000
 
 const JwksSchema = z.looseObject({
   keys: z
