@@ -65,13 +65,17 @@ export function createRoles(deps: UsersDeps) {
     }
   }
 
-  async function requirePermissions(names: string[]): Promise<void> {
+  /**
+   * Refuses names that are not permissions. Inside a transaction that then grants them, pass it
+   * as `executor`: on PostgreSQL the rows are share-locked, so a permission deleted at the same
+   * moment is either refused here in one line or waits for the grant (then is in use and stays),
+   * never a foreign-key failure at the insert (SQLite's writer lock already serialises both).
+   */
+  async function requirePermissions(names: string[], executor: typeof db = db): Promise<void> {
     if (names.length === 0) return
-    const found = await db
-      .selectFrom('permissions')
-      .select('name')
-      .where('name', 'in', names)
-      .execute()
+    let query = executor.selectFrom('permissions').select('name').where('name', 'in', names)
+    if (executor !== db && store.dialect === 'postgres') query = query.forShare()
+    const found = await query.execute()
     const missing = names.filter((n) => !found.some((f) => f.name === n))
     if (missing.length > 0) {
       throw new DeputyError(
@@ -141,11 +145,14 @@ export function createRoles(deps: UsersDeps) {
             .executeTakeFirst()
           if (Number(created.numInsertedOrUpdatedRows ?? 0) > 0) createdPermissions.push(permission)
         }
-        if (permissions.length > 0)
+        if (permissions.length > 0) {
+          // An existing permission deleted since the insert-or-nothing above: refused in one line.
+          await requirePermissions(permissions, trx)
           await trx
             .insertInto('role_permissions')
             .values(permissions.map((permission) => ({ role: name, permission })))
             .execute()
+        }
       })
       for (const permission of createdPermissions) {
         await audit.append({
@@ -176,7 +183,6 @@ export function createRoles(deps: UsersDeps) {
       const name = parseInput(NameSchema, roleName, 'role')
       const names = parseInput(z.array(NameSchema), [...new Set(permissions)], 'permissions')
       await requireRole(name)
-      await requirePermissions(names)
       // Without this, one command could leave Deputy with no way in but the database.
       if (name === ADMIN_ROLE && !names.includes(ADMIN_PERMISSION)) {
         throw new DeputyError(
@@ -185,6 +191,7 @@ export function createRoles(deps: UsersDeps) {
         )
       }
       await db.transaction().execute(async (trx) => {
+        await requirePermissions(names, trx)
         await trx.deleteFrom('role_permissions').where('role', '=', name).execute()
         if (names.length > 0)
           await trx
@@ -311,20 +318,15 @@ export function createRoles(deps: UsersDeps) {
           'ERR_INVALID_INPUT',
           `the permission ${ADMIN_PERMISSION} cannot be deleted`,
         )
-      // One statement: a role granting it between a check and the delete cannot lose it.
-      const deleted = await db
-        .deleteFrom('permissions')
-        .where('name', '=', name)
-        .where((eb) =>
-          eb.not(
-            eb.exists(
-              eb.selectFrom('role_permissions').select('role').where('permission', '=', name),
-            ),
-          ),
-        )
-        .executeTakeFirst()
-      if (Number(deleted.numDeletedRows) === 0) {
-        const grants = await db
+      // The permission's row is locked first (PostgreSQL; SQLite's writer lock serialises), so
+      // a role granting it at the same moment either committed before — and the check below
+      // sees the grant — or waits and then finds it gone: never a grant lost to the cascade.
+      await db.transaction().execute(async (trx) => {
+        let row = trx.selectFrom('permissions').select('name').where('name', '=', name)
+        if (store.dialect === 'postgres') row = row.forUpdate()
+        if (!(await row.executeTakeFirst()))
+          throw new DeputyError('ERR_NOT_FOUND', `unknown permission: ${name}`)
+        const grants = await trx
           .selectFrom('role_permissions')
           .select('role')
           .where('permission', '=', name)
@@ -335,8 +337,8 @@ export function createRoles(deps: UsersDeps) {
             'ERR_CONFLICT',
             `the permission ${name} is granted by ${grants.map((g) => g.role).join(', ')}: take it from ${grants.length > 1 ? 'those roles' : 'that role'} first`,
           )
-        throw new DeputyError('ERR_NOT_FOUND', `unknown permission: ${name}`)
-      }
+        await trx.deleteFrom('permissions').where('name', '=', name).execute()
+      })
       await audit.append({
         type: 'permission.deleted',
         actor,

@@ -303,6 +303,37 @@ for (const dialect of DIALECTS) {
         })
       })
 
+      it('a permission granted and deleted at the same moment: one wins in one line, no grant is lost', async () => {
+        const outcomes = new Set<string>()
+        for (let round = 0; round < 20; round++) {
+          const permission = `race:p${round}`
+          const role = `racer-${round}`
+          await roles.addPermission({ name: permission }, actor)
+          await roles.add({ name: role }, actor)
+          const [granted, deleted] = await Promise.allSettled([
+            roles.setPermissions(role, [permission], actor),
+            roles.removePermission(permission, actor),
+          ])
+          const holds = (await roles.find(role))?.permissions.includes(permission)
+          const exists = (await roles.listPermissions()).some((p) => p.name === permission)
+          if (granted.status === 'fulfilled') {
+            // The grant won: the delete was refused as in use, and the grant is still there.
+            expect(deleted).toMatchObject({ status: 'rejected', reason: { code: 'ERR_CONFLICT' } })
+            expect(holds && exists).toBe(true)
+            outcomes.add('granted')
+          } else {
+            expect(granted.reason).toMatchObject({
+              code: 'ERR_INVALID_INPUT',
+              message: `unknown permission: ${permission} (add it first)`,
+            })
+            expect(deleted.status).toBe('fulfilled')
+            expect(holds || exists).toBe(false)
+            outcomes.add('deleted')
+          }
+        }
+        expect(outcomes.size).toBeGreaterThan(0)
+      })
+
       it('stores custom claims as JSON and audits which claims changed, not their values', async () => {
         const frank = await users.create({ email: 'frank@example.com', name: 'Frank' }, actor)
         const claims = { favorite_song: 'Careless Whisper', shoe: { size: 44, wide: true } }
