@@ -23,6 +23,7 @@ import * as m0024 from './migrations/0024-cache-versions.js'
 import * as m0025 from './migrations/0025-passkeys.js'
 import * as m0026 from './migrations/0026-session-device.js'
 import * as m0027 from './migrations/0027-grant-use.js'
+import * as m0028 from './migrations/0028-connections-by-provider.js'
 
 /** Every migration, in order (by name). Append new ones; never edit or reorder landed ones. */
 export const MIGRATIONS: Record<string, Migration> = {
@@ -48,6 +49,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0025-passkeys': m0025,
   '0026-session-device': m0026,
   '0027-grant-use': m0027,
+  '0028-connections-by-provider': m0028,
 }
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS }
