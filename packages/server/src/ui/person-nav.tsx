@@ -10,15 +10,16 @@ export const PERSON_PAGES = [
 
 export type PersonPage = (typeof PERSON_PAGES)[number]['key']
 
-/**
- * The same navigation on every one of the person's pages, for the header of the shared layout;
- * `current` is marked with aria-current. The links wrap onto more lines on a phone.
- */
-export function PersonNav(props: { current?: PersonPage }) {
+/** A page's navigation: one link per entry, `current` marked with aria-current; wraps on a phone. */
+export function SectionNav<K extends string>(props: {
+  label: string
+  entries: readonly { key: K; href: string; label: string }[]
+  current?: K | undefined
+}) {
   return (
-    <nav aria-label="Your account">
+    <nav aria-label={props.label}>
       <ul>
-        {PERSON_PAGES.map((p) => (
+        {props.entries.map((p) => (
           <li>
             <a href={p.href} aria-current={p.key === props.current ? 'page' : undefined}>
               {p.label}
@@ -28,4 +29,9 @@ export function PersonNav(props: { current?: PersonPage }) {
       </ul>
     </nav>
   )
+}
+
+/** The same navigation on every one of the person's pages, for the header of the shared layout. */
+export function PersonNav(props: { current?: PersonPage }) {
+  return <SectionNav label="Your account" entries={PERSON_PAGES} current={props.current} />
 }

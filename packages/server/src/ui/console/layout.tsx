@@ -1,5 +1,6 @@
 import type { Child } from 'hono/jsx'
 import { Layout, renderPage } from '../layout.js'
+import { SectionNav } from '../person-nav.js'
 
 /** The console's sections, in the order the navigation shows them. */
 export const CONSOLE_SECTIONS = [
@@ -30,20 +31,11 @@ export interface ConsoleFrame {
 /** The console's frame: the shared layout, wide, with the console's navigation. */
 export function ConsoleLayout(props: ConsoleFrame & { title: string; children: Child }) {
   const nav = (
-    <nav aria-label="Console">
-      <ul>
-        {CONSOLE_SECTIONS.map((s) => (
-          <li>
-            <a href={s.href} aria-current={s.key === props.section ? 'page' : undefined}>
-              {s.label}
-            </a>
-          </li>
-        ))}
-        <li>
-          <a href="/account">Your account</a>
-        </li>
-      </ul>
-    </nav>
+    <SectionNav
+      label="Console"
+      entries={[...CONSOLE_SECTIONS, { key: 'account', href: '/account', label: 'Your account' }]}
+      current={props.section}
+    />
   )
   return (
     <Layout title={`${props.title} · Console`} wide nav={nav} script={props.script}>
