@@ -7,9 +7,13 @@ export interface DiffLine {
 /**
  * A line diff of `before` and `after` (a longest common subsequence of their lines), in reading
  * order, removals before the additions that replace them. The common start and end are matched
- * first, so the table covers only the lines that differ; policy texts are at most a few thousand
- * lines.
+ * first, so the table covers only the lines that differ. A policy text may have ~30,000 lines
+ * (60,000 characters): two that differ throughout would need a table of 9×10⁸ cells, so past
+ * MAX_TABLE_CELLS the differing middle is shown as removed and then added, whole.
  */
+/** The most cells of the LCS table (4 bytes each: 16 MB) before the middle is shown whole. */
+export const MAX_TABLE_CELLS = 4_000_000
+
 export function lineDiff(before: string, after: string): DiffLine[] {
   const a = splitLines(before)
   const b = splitLines(after)
@@ -27,6 +31,11 @@ export function lineDiff(before: string, after: string): DiffLine[] {
   const newLines = b.slice(start, endB)
   const n = oldLines.length
   const m = newLines.length
+  if ((n + 1) * (m + 1) > MAX_TABLE_CELLS) {
+    const removed = oldLines.map((text): DiffLine => ({ kind: 'removed', text }))
+    const added = newLines.map((text): DiffLine => ({ kind: 'added', text }))
+    return [...head, ...removed, ...added, ...tail]
+  }
   // lengths[i * (m + 1) + j]: the LCS length of oldLines[i..] and newLines[j..].
   const lengths = new Uint32Array((n + 1) * (m + 1))
   const at = (i: number, j: number) => lengths[i * (m + 1) + j] as number

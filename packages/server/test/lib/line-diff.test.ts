@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { lineDiff } from '../../src/lib/line-diff.js'
+import { lineDiff, MAX_TABLE_CELLS } from '../../src/lib/line-diff.js'
 
 /** A diff as `  kept`, `+ added`, `- removed` lines, as one reads it. */
 function shown(before: string, after: string): string[] {
@@ -36,5 +36,19 @@ describe('line diff (the console shows what changed between policy versions)', (
     const diff = lineDiff(before, after)
     expect(performance.now() - started).toBeLessThan(2000)
     expect(diff.filter((l) => l.kind === 'same')).toHaveLength(501)
+  })
+
+  it('two long texts that differ throughout: the middle whole, removed then added, without the table', () => {
+    // 30,000 lines each, as a 60,000-character policy can have: the table would be 9×10⁸ cells.
+    const lines = 30_000
+    expect((lines + 1) ** 2).toBeGreaterThan(MAX_TABLE_CELLS)
+    const before = `head\n${Array.from({ length: lines }, (_, i) => `a${i}`).join('\n')}\ntail`
+    const after = `head\n${Array.from({ length: lines }, (_, i) => `b${i}`).join('\n')}\ntail`
+    const diff = lineDiff(before, after)
+    expect(diff).toHaveLength(2 * lines + 2)
+    expect(diff[0]).toEqual({ kind: 'same', text: 'head' })
+    expect(diff[1]).toEqual({ kind: 'removed', text: 'a0' })
+    expect(diff[lines + 1]).toEqual({ kind: 'added', text: 'b0' })
+    expect(diff.at(-1)).toEqual({ kind: 'same', text: 'tail' })
   })
 })
