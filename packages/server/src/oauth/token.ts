@@ -186,7 +186,12 @@ export function createTokenRoutes(deps: TokenEndpointDeps): Hono<AppEnv> {
         return edgeResponse(c, JSON.stringify(result.body), 200, NO_STORE_JSON)
       }
       const { issued } = result
-      if (issued.grantId) await deps.grants.recordUse(issued.grantId)
+      // "Last used" is a courtesy for the person's agents page: the tokens are issued (a refresh
+      // token already rotated), so a failed write is logged, never a lost answer.
+      if (issued.grantId)
+        await deps.grants.recordUse(issued.grantId).catch((err: unknown) => {
+          c.get('logger')?.warn({ err, requestId: c.get('requestId') }, 'grant use not recorded')
+        })
       await deps.audit.append({
         type: 'token.issued',
         actor,
