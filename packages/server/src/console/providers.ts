@@ -1,8 +1,9 @@
 import type { Context, Hono } from 'hono'
 import type { AppEnv } from '../http/env.js'
 import type { SessionDeps } from '../identity/sessions.js'
-import type { Users } from '../identity/users.js'
+import { parseInput, type Users } from '../identity/users.js'
 import { DeputyError } from '../lib/errors.js'
+import { Changeable } from '../providers/admin-routes.js'
 import type { Provider, Providers, UpdateProviderInput } from '../providers/types.js'
 import {
   type ProviderConnectionView,
@@ -67,9 +68,11 @@ function changesOf(
   const changes: UpdateProviderInput = {}
   const displayName = form.get('display_name')?.trim()
   if (!displayName) throw new DeputyError('ERR_INVALID_INPUT', 'the display name cannot be empty')
+  parseInput(Changeable.display_name, displayName, 'the display name')
   if (displayName !== current.displayName) changes.displayName = displayName
   const clientId = form.get('client_id')?.trim()
   if (!clientId) throw new DeputyError('ERR_INVALID_INPUT', 'the client id cannot be empty')
+  parseInput(Changeable.client_id, clientId, 'the client id')
   if (clientId !== current.clientId) changes.clientId = clientId
   const scopes = [...new Set((form.get('scopes') ?? '').split(/[\s,]+/).filter(Boolean))]
   if (scopes.join(' ') !== current.scopes.join(' ')) changes.scopes = scopes
@@ -81,7 +84,12 @@ function changesOf(
       'ERR_INVALID_INPUT',
       'give a new client secret or remove the one set, not both',
     )
-  if (secret !== undefined) changes.clientSecret = secret
+  if (secret !== undefined)
+    changes.clientSecret = parseInput(
+      Changeable.client_secret,
+      secret,
+      'the client secret',
+    ) as string
   else if (remove && current.hasClientSecret) changes.clientSecret = ''
   return changes
 }

@@ -69,7 +69,8 @@ const EndpointOverrides = z.strictObject({
   emails_api: z.string().optional(),
 })
 
-const Changeable = {
+/** What an update may change, with the bounds every surface shares (the console's form too). */
+export const Changeable = {
   display_name: z.string().max(200).optional(),
   client_id: z.string().min(1).max(500).optional(),
   client_secret: z

@@ -273,6 +273,23 @@ describe.each(DIALECTS)(
         })
         expect(badScope.status).toBe(400)
         expect((await deputy.deps.providers.get('acme'))?.scopes).toEqual(['read', 'write'])
+        // The admin API's bounds hold here too: nothing oversized is stored or audited.
+        const before = await headSeq()
+        const oversizedForms: Record<string, string>[] = [
+          { display_name: 'A'.repeat(201), client_id: 'deputy-at-acme' },
+          { display_name: 'Acme Cloud', client_id: 'c'.repeat(501) },
+          {
+            display_name: 'Acme Cloud',
+            client_id: 'deputy-at-acme',
+            client_secret: 's'.repeat(4097),
+          },
+        ]
+        for (const oversized of oversizedForms) {
+          const res = await b.post('/admin/providers/acme', { csrf_token: csrf, ...oversized })
+          expect(res.status).toBe(400)
+        }
+        expect(await headSeq()).toBe(before)
+        expect((await deputy.deps.providers.get('acme'))?.displayName).toBe('Acme Cloud')
 
         const off = await b.post('/admin/providers/acme/status', {
           csrf_token: csrf,
