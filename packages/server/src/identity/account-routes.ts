@@ -109,7 +109,7 @@ export function createAccountRoutes(deps: AccountDeps): Hono<AppEnv> {
     const session = await readSession(deps, c.req.raw)
     if (!session) return c.redirect(`/login?return_to=${encodeURIComponent(ACCOUNT)}`, 303)
     const done = c.req.query('done')
-    const text = done !== undefined ? NOTICES[done] : undefined
+    const text = done !== undefined && Object.hasOwn(NOTICES, done) ? NOTICES[done] : undefined
     return show(c, session, text ? { kind: 'notice', text } : undefined, 200)
   })
 

@@ -138,6 +138,12 @@ for (const dialect of DIALECTS) {
         expect(phone.headers.get('location')).toBe('/login?return_to=%2Faccount')
         const after = await (await p.here.get('/account?done=signed-out')).text()
         expect(after).toContain('That session was signed out.')
+        // A notice is one of the fixed sentences: a name from Object.prototype shows none.
+        for (const odd of ['constructor', '__proto__', 'toString']) {
+          const page = await (await p.here.get(`/account?done=${odd}`)).text()
+          expect(page).not.toContain('role="status"')
+          expect(page).not.toContain('[object')
+        }
         expect(after).not.toContain('Safari on iPhone')
         expect(after).toContain('You are signed in only here.')
         expect(await sessionEvents(p.user.id)).toEqual([
