@@ -5,6 +5,7 @@ import { ADMIN_PERMISSION } from '../identity/roles.js'
 import { type CurrentSession, readSession, type SessionDeps } from '../identity/sessions.js'
 import { isDeputyError } from '../lib/errors.js'
 import { type Form, FormError, readForm } from '../lib/form.js'
+import { JsonInputError, parseJsonInput } from '../lib/json-input.js'
 import { safeEqual } from '../lib/random.js'
 import { messagePage } from '../ui/message-page.js'
 
@@ -150,9 +151,14 @@ export function consoleJson(
       return refuse(415, 'unsupported_media_type', 'the body must be application/json')
     let body: unknown
     try {
-      body = await c.req.json()
-    } catch {
-      return refuse(400, 'invalid_request', 'the body is not JSON')
+      // The bounds every JSON input from outside gets: depth, NUL characters, then the syntax.
+      body = parseJsonInput(await c.req.text())
+    } catch (err) {
+      return refuse(
+        400,
+        'invalid_request',
+        err instanceof JsonInputError ? err.message : 'the body is not JSON',
+      )
     }
     const { user } = session
     const admin: ConsoleUser = {

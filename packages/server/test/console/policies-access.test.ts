@@ -147,6 +147,20 @@ describe.each(DIALECTS)('console policies: access and changes ($name)', ({ name,
         { 'x-csrf-token': csrf },
       )
       expect(form.status).toBe(415)
+      // The JSON bounds every outside input gets: too deep, or a NUL character, is one line.
+      for (const [text, problem] of [
+        [`${'['.repeat(100)}${']'.repeat(100)}`, 'nested deeper'],
+        ['{"text":"permit\\u0000"}', 'NUL'],
+        ['{"text":', 'not valid JSON'],
+      ] as const) {
+        const refused = await b.request('/admin/policy/validate', {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-csrf-token': csrf },
+          body: text,
+        })
+        expect(refused.status).toBe(400)
+        expect((await refused.json()).message).toContain(problem)
+      }
 
       const answer = await validate(b, { text: BAD_POLICIES }, { 'x-csrf-token': csrf })
       expect(answer.status).toBe(200)
