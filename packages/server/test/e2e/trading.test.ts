@@ -268,6 +268,7 @@ describe.skipIf(!hasChromium)('the trading agent, approvals on the phone (issue 
 
   it('a held buy answers pending with the page; approved there, the identical call runs once; another quantity needs its own approval', async () => {
     const before = await portfolio(pending)
+    const askedAt = Date.now()
     const first = await pending.agent.call('buy_stock', LARGE)
     expect(first.isError).toBe(true)
     const held = first.meta?.['io.deputy/approval'] as {
@@ -307,7 +308,10 @@ describe.skipIf(!hasChromium)('the trading agent, approvals on the phone (issue 
       bindingMessage: 'Buy 9 ATKO at up to $142.18 a share',
     })
 
-    // The approved eight run once, with exactly the approved arguments.
+    // The approved eight run once, with exactly the approved arguments. CIBA §7.3: the kit polls
+    // no sooner than the interval (1 s here) after the request was made, and this setting waits
+    // 0 s, so on a fast machine that got here sooner the call would rightly still be pending.
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, askedAt + 1_100 - Date.now())))
     const eight = await pending.agent.call('buy_stock', LARGE)
     expect(eight.isError).toBe(false)
     expect(JSON.parse(eight.text).trade).toMatchObject({ symbol: 'ATKO', quantity: 8 })
