@@ -102,10 +102,18 @@ export function createSharedRateLimiter(
   rate: RateLimit,
   options: { name: string; maxKeys?: number; onStoreError?: (err: unknown) => void },
 ): AsyncRateLimiter {
+  if (!store.shared) {
+    // Nothing shared (this process's memory): a take is one local bucket operation, which shares,
+    // the held map and the round-trip bookkeeping below would only make dearer (the token
+    // endpoint takes twice per token).
+    return {
+      async take(key) {
+        return (await store.take(`${options.name}:${key}`, rate, 1)).retryAfterSeconds
+      },
+    }
+  }
   const maxKeys = options.maxKeys ?? RATE_LIMITER_MAX_KEYS
-  const share = store.shared
-    ? Math.min(MAX_SHARE, Math.max(1, Math.floor(rate.limit / SHARE_FRACTION)))
-    : 1
+  const share = Math.min(MAX_SHARE, Math.max(1, Math.floor(rate.limit / SHARE_FRACTION)))
   const held = new Map<string, number>()
   const fallback = createRateLimiter(rate, { maxKeys })
   /** Per key, the store round trip under way: concurrent takes wait for it, not ask again. */

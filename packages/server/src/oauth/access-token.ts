@@ -145,7 +145,7 @@ export async function mintAccessToken(
   if (input.dpopJkt) claims.cnf = { jkt: input.dpopJkt }
   if (input.act) claims.act = input.act
   if (input.mayAct) claims.may_act = input.mayAct
-  const token = await signCompactJwt(key, ACCESS_TOKEN_TYP, claims)
+  const token = signCompactJwt(key, ACCESS_TOKEN_TYP, claims)
   return {
     token,
     jti,
@@ -177,18 +177,19 @@ function signerFor(key: ActiveSigningKey): KeySigner {
 
 /**
  * Signs a JWT (RFC 7515 compact serialisation) with node:crypto: the same bytes jose's `SignJWT`
- * produces. The callback form of `sign` runs the signature on the libuv pool, so the event loop,
- * which every request of this process shares, pays only the hand-off: about 20 µs less per token
- * than signing in place, for about the same CPU in all (bench/token-endpoint). WebCrypto (jose)
- * hands off too, but its argument normalisation and promise job cost the event loop more than the
- * hand-off itself (shared/research/token-endpoint-anchors). ES256 signatures are r‖s (RFC 7518
- * §3.4), hence `ieee-p1363`.
+ * produces. Signed in place, not on the libuv pool: the hand-off (the callback form of `sign`)
+ * takes most of the signature (about 25 µs for ES256) off the event loop, but costs about 10 µs
+ * more CPU in all (a job, a thread switch, a callback), and when every core is busy — the load
+ * the token endpoint is measured under (bench/token-endpoint) — CPU bounds tokens per second.
+ * WebCrypto (jose) hands off too, with more argument normalisation on top
+ * (shared/research/token-endpoint-anchors). ES256 signatures are r‖s (RFC 7518 §3.4), hence
+ * `ieee-p1363`.
  */
 export function signCompactJwt(
   key: ActiveSigningKey,
   typ: string,
   claims: Record<string, unknown>,
-): Promise<string> {
+): string {
   const signer = signerFor(key)
   let header = signer.headers.get(typ)
   if (header === undefined) {
@@ -196,17 +197,11 @@ export function signCompactJwt(
     signer.headers.set(typ, header)
   }
   const input = `${header}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`
-  return new Promise((resolve, reject) => {
-    const done = (err: Error | null, signature: Buffer) => {
-      if (err) reject(err)
-      else resolve(`${input}.${signature.toString('base64url')}`)
-    }
-    if (key.alg === 'ES256') {
-      sign('sha256', Buffer.from(input), { key: signer.keyObject, dsaEncoding: 'ieee-p1363' }, done)
-    } else {
-      sign(null, Buffer.from(input), signer.keyObject, done)
-    }
-  })
+  const signature =
+    key.alg === 'ES256'
+      ? sign('sha256', Buffer.from(input), { key: signer.keyObject, dsaEncoding: 'ieee-p1363' })
+      : sign(null, Buffer.from(input), signer.keyObject)
+  return `${input}.${signature.toString('base64url')}`
 }
 
 /** True when a string has the shape of a compact JWS (three base64url parts). */

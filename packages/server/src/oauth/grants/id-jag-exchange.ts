@@ -140,7 +140,7 @@ export async function idJagExchange(ctx: GrantContext): Promise<GrantResult> {
     ...(resources.length > 1 && { resource: resources }),
     ...(scopes.length > 0 && { scope: formatScope(scopes) }),
   }
-  const token = await signCompactJwt(await deps.signingKeys.active(), ID_JAG_TYP, assertion)
+  const token = signCompactJwt(await deps.signingKeys.active(), ID_JAG_TYP, assertion)
   return {
     body: {
       access_token: token,
