@@ -78,23 +78,17 @@ parentPort.on('message', ({ id, time, batch }) => {
       const placed = []
       for (const [type, actor, onBehalfOf, delegationChain, target, decision, reason, requestId, data] of JSON.parse(batch)) {
         seq += 1
-        // Each member's canonical JSON is also what its column stores: canonical text is JSON
-        // that parses back to the same value, so one serialisation serves the hash and the row.
-        const a = canonical(actor)
-        const d = canonical(data)
-        const c = canonical(delegationChain)
-        const o = canonical(onBehalfOf)
-        const t = canonical(target)
         // recordContent's members in canonical (sorted) order.
-        const content = '{"actor":' + a + ',"data":' + d +
-          ',"decision":' + canonical(decision) + ',"delegationChain":' + c +
-          ',"onBehalfOf":' + o + ',"prevHash":' + JSON.stringify(prevHash) +
+        const content = '{"actor":' + canonical(actor) + ',"data":' + canonical(data) +
+          ',"decision":' + canonical(decision) + ',"delegationChain":' + canonical(delegationChain) +
+          ',"onBehalfOf":' + canonical(onBehalfOf) + ',"prevHash":' + JSON.stringify(prevHash) +
           ',"reason":' + canonical(reason) + ',"requestId":' + canonical(requestId) +
-          ',"seq":' + seq + ',"target":' + t + ',"time":' + timeJson +
+          ',"seq":' + seq + ',"target":' + canonical(target) + ',"time":' + timeJson +
           ',"type":' + canonical(type) + '}'
         const hash = createHash('sha256').update(content).digest('hex')
-        s.insert.run(seq, time, type, a, onBehalfOf ? o : null, c, target ? t : null, decision,
-          reason, requestId, d, prevHash, hash)
+        s.insert.run(seq, time, type, JSON.stringify(actor), onBehalfOf ? JSON.stringify(onBehalfOf) : null,
+          JSON.stringify(delegationChain), target ? JSON.stringify(target) : null, decision, reason,
+          requestId, JSON.stringify(data), prevHash, hash)
         placed.push([seq, prevHash, hash])
         prevHash = hash
       }
