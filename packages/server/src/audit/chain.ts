@@ -107,44 +107,67 @@ export function createAuditLog(store: Store, clock: Clock): AuditLog {
     })
   }
   const commit = (batch: Pending[]): Promise<(AuditRecord | Error)[]> =>
-    writer && gate
-      ? writeBatch(writer, gate, clock, batch)
-      : runExclusive(store, LOCKS.auditChain, (conn) =>
-          appendBatch(conn, store.dialect, clock, batch),
-        )
+    batch.length === 0
+      ? Promise.resolve([])
+      : writer && gate
+        ? writeBatch(writer, gate, clock, batch)
+        : runExclusive(store, LOCKS.auditChain, (conn) =>
+            appendBatch(conn, store.dialect, clock, batch),
+          )
 
   async function flush(): Promise<void> {
     try {
-      while (queue.length > 0) {
-        const batch = queue.slice(0, MAX_BATCH)
-        queue = queue.slice(MAX_BATCH)
+      let batch = takeBatch()
+      let committing = commit(batch)
+      while (batch.length > 0) {
         let outcomes: (AuditRecord | Error)[]
         try {
-          outcomes = await commit(batch)
+          outcomes = await committing
         } catch (err) {
-          if (batch.length === 1) {
-            batch[0]?.reject(err)
-            continue
-          }
-          // The batch is one transaction, rolled back whole. So that one record the database
-          // refuses cannot fail the records of other requests that shared its commit, each is
-          // committed again on its own; only the bad one fails.
-          for (const pending of batch) {
-            try {
-              settle(pending, (await commit([pending]))[0] as AuditRecord | Error)
-            } catch (alone) {
-              pending.reject(alone)
-            }
-          }
+          await commitAlone(batch, err)
+          batch = takeBatch()
+          committing = commit(batch)
           continue
         }
-        batch.forEach((pending, i) => {
+        // Hand the next batch to the database before settling this one: the callers' work after
+        // their append (signing, answering) then runs while that commit is under way, instead of
+        // the commit waiting for it. Its records chain after this batch, which has committed.
+        const done = batch
+        batch = takeBatch()
+        committing = commit(batch)
+        done.forEach((pending, i) => {
           settle(pending, outcomes[i] as AuditRecord | Error)
         })
       }
     } finally {
       flushing = false
       for (const resolve of drained.splice(0)) resolve()
+    }
+  }
+
+  /** The next transaction's appends, in order; none when the queue is empty. */
+  function takeBatch(): Pending[] {
+    const batch = queue.slice(0, MAX_BATCH)
+    queue = queue.slice(MAX_BATCH)
+    return batch
+  }
+
+  /**
+   * The batch is one transaction, rolled back whole. So that one record the database refuses
+   * cannot fail the records of other requests that shared its commit, each is committed again on
+   * its own; only the bad one fails.
+   */
+  async function commitAlone(batch: Pending[], err: unknown): Promise<void> {
+    if (batch.length === 1) {
+      batch[0]?.reject(err)
+      return
+    }
+    for (const pending of batch) {
+      try {
+        settle(pending, (await commit([pending]))[0] as AuditRecord | Error)
+      } catch (alone) {
+        pending.reject(alone)
+      }
     }
   }
 
