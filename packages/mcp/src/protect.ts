@@ -1,4 +1,3 @@
-import { createMcpHonoApp } from '@modelcontextprotocol/hono'
 import {
   createMcpHandler,
   McpServer,
@@ -12,6 +11,7 @@ import type { AuditFailure } from './audit.js'
 import { connectionExchange } from './connections/exchange-client.js'
 import { connectionsBroker } from './connections/tool-connections.js'
 import { deputyClient } from './deputy-client.js'
+import { mcpEntryApp } from './http-entry.js'
 import { httpGate, verifiedCallers } from './http-gate.js'
 import type { Identity } from './identity.js'
 import {
@@ -221,12 +221,14 @@ export function protectMcpServer(options: ProtectMcpServerOptions): ProtectedMcp
     app.all(path, (c) => metadataResponse(c.req.raw, metadata()))
   }
   const hostname = resource.hostname
-  const mcp = createMcpHonoApp({
-    host: hostname.replace(/^\[(.*)\]$/, '$1'),
-    allowedHosts: options.allowedHosts ?? [hostname],
-    ...(options.allowedOrigins !== undefined && { allowedOrigins: options.allowedOrigins }),
-  })
-  mcp.all('/', (c) => gate(c.req.raw, (c.get as (key: string) => unknown)('parsedBody')))
+  const mcp = mcpEntryApp(
+    {
+      host: hostname.replace(/^\[(.*)\]$/, '$1'),
+      allowedHosts: options.allowedHosts ?? [hostname],
+      ...(options.allowedOrigins !== undefined && { allowedOrigins: options.allowedOrigins }),
+    },
+    gate,
+  )
   app.route(resource.pathname.replace(/\/+$/, '') || '/', mcp)
 
   return {
