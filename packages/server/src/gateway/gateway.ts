@@ -44,6 +44,7 @@ import {
 } from './messages.js'
 import { type GatewayRules, NO_RULES, ruleFor, scopesOf } from './rules.js'
 import {
+  answerText,
   INTERNAL_ERROR,
   INVALID_REQUEST,
   rpcErrorResponse,
@@ -501,7 +502,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       await onEnd()
       return response
     }
-    const text = await response.text()
+    const text = await answerText(response)
     let out = text
     try {
       const parsed: unknown = JSON.parse(text)
