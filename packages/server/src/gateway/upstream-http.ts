@@ -310,7 +310,7 @@ export function httpUpstream(options: HttpUpstreamOptions): Upstream {
               (bytes) => {
                 release()
                 answered = true
-                resolve(answerRead(bytes, init))
+                resolve(answerRead({ ...init, bytes }))
               },
               (error: Error) => fail(error),
             )

@@ -51,23 +51,32 @@ export const SERVER_ERROR = -32000
 /** The code the official SDKs answer an unknown or ended `Mcp-Session-Id` with (HTTP 404). */
 export const SESSION_NOT_FOUND = -32001
 
-/** The bytes of the answers an upstream read whole, for {@link answerText}. */
-const readWhole = new WeakMap<Response, Uint8Array>()
+/** An answer an upstream read whole (a JSON body), as it came: status, headers and bytes. */
+export interface WholeAnswer {
+  readonly status: number
+  readonly statusText: string
+  readonly headers: Headers
+  readonly bytes: Uint8Array
+}
 
-/** An answer an upstream read whole (a JSON body): passed on as these bytes. */
-export function answerRead(bytes: Uint8Array, init: ResponseInit): Response {
-  const response = new Response(bytes as Uint8Array<ArrayBuffer>, init)
-  readWhole.set(response, bytes)
+const wholeAnswers = new WeakMap<Response, WholeAnswer>()
+
+/**
+ * The Response of an answer read whole, which the gateway can read back with
+ * {@link wholeAnswer} without a stream (and, under @hono/node-server, without turning its light
+ * Response into a full one: reading `body` or `statusText` does that).
+ */
+export function answerRead(answer: WholeAnswer): Response {
+  const response = new Response(answer.bytes as Uint8Array<ArrayBuffer>, {
+    status: answer.status,
+    statusText: answer.statusText,
+    headers: answer.headers,
+  })
+  wholeAnswers.set(response, answer)
   return response
 }
 
-const utf8 = new TextDecoder()
-
-/**
- * An answer's body as text, as `response.text()` decodes it (UTF-8, a leading BOM dropped), from
- * the bytes when the upstream read them whole: no stream is read for a JSON answer.
- */
-export function answerText(response: Response): Promise<string> {
-  const bytes = readWhole.get(response)
-  return bytes === undefined ? response.text() : Promise.resolve(utf8.decode(bytes))
+/** What {@link answerRead} was given for `response`; undefined for any other Response. */
+export function wholeAnswer(response: Response): WholeAnswer | undefined {
+  return wholeAnswers.get(response)
 }
