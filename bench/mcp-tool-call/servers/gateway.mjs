@@ -54,7 +54,16 @@ try {
     .split(/\s+/)
     .filter(Boolean)
     .map((arg) => arg.replace(/\{(\w+)\}/g, (_, key) => values[key] ?? `{${key}}`))
-  const gateway = spawn(process.execPath, [cli, ...args], {
+  // BENCH_PROFILE (see bench/lib/runner.mjs) reaches the gateway itself, not only this wrapper:
+  // the gateway's profile is the one worth reading (its upstream, the direct server, writes its own).
+  const profile = process.env.BENCH_PROFILE
+    ? [
+        '--cpu-prof',
+        `--cpu-prof-dir=${process.env.BENCH_PROFILE}`,
+        `--cpu-prof-name=gateway.${process.pid}.cpuprofile`,
+      ]
+    : []
+  const gateway = spawn(process.execPath, [...profile, cli, ...args], {
     env: { ...process.env, NODE_ENV: 'production' },
     stdio: ['ignore', 'ignore', 'pipe'],
   })

@@ -99,6 +99,11 @@ export interface ToolCallReport {
   identity: Identity
   tool: string
   args: unknown
+  /**
+   * The digest of `args` when the caller has it already (a call's records share it); computed
+   * from `args` otherwise.
+   */
+  argumentsDigest?: string | Promise<string>
   fields: Pick<
     ToolCallEvent,
     'type' | 'decision' | 'reason' | 'outcome' | 'policies' | 'approvalId'
@@ -118,10 +123,15 @@ export async function reportToolCall(
 ): Promise<boolean> {
   if (hook === undefined) return true
   try {
-    const { policies, ...fields } = call.fields
-    await hook({
-      ...fields,
-      ...(policies !== undefined && { policies: [...policies] }),
+    // Built member by member (no spreads or rest objects): this runs twice for every call.
+    const fields = call.fields
+    const event: {
+      -readonly [K in keyof ToolCallEvent]: ToolCallEvent[K]
+    } = {
+      type: fields.type,
+      decision: fields.decision,
+      reason: fields.reason,
+      outcome: fields.outcome,
       callId: call.callId,
       at: call.at,
       resource: call.resource,
@@ -130,8 +140,11 @@ export async function reportToolCall(
       actor: call.identity.actor,
       tokenId: call.identity.tokenId,
       tool: call.tool,
-      argumentsDigest: await argumentsDigest(call.args),
-    })
+      argumentsDigest: await (call.argumentsDigest ?? argumentsDigest(call.args)),
+    }
+    if (fields.policies !== undefined) event.policies = [...fields.policies]
+    if (fields.approvalId !== undefined) event.approvalId = fields.approvalId
+    await hook(event)
     return true
   } catch (error) {
     onError(error instanceof Error ? error : new Error(String(error)))

@@ -1,4 +1,3 @@
-import { createMcpHonoApp } from '@modelcontextprotocol/hono'
 import {
   createMcpHandler,
   McpServer,
@@ -12,6 +11,7 @@ import type { AuditFailure } from './audit.js'
 import { connectionExchange } from './connections/exchange-client.js'
 import { connectionsBroker } from './connections/tool-connections.js'
 import { deputyClient } from './deputy-client.js'
+import { mcpEntryApp } from './http-entry.js'
 import { httpGate, verifiedCallers } from './http-gate.js'
 import type { Identity } from './identity.js'
 import {
@@ -26,6 +26,7 @@ import {
   type ProtectMcpServerOptions,
 } from './protect-options.js'
 import { staticRefusal, type ToolRule } from './rules.js'
+import { convertedOnce } from './schema-memo.js'
 import { missingState, type UserState, userState } from './state.js'
 import { toolCallRunner } from './tool-call.js'
 import {
@@ -96,6 +97,8 @@ export function protectMcpServer(options: ProtectMcpServerOptions): ProtectedMcp
   const clock = options.clock ?? (() => new Date())
   const onError = options.onError ?? ((error: Error) => console.error('[@deputy/mcp]', error))
   const tools = new Map<string, ToolDefinition>()
+  /** Each tool's config as the SDK gets it per request: its schemas converted once. */
+  const sdkConfigs = new Map<string, ToolDefinition['config']>()
   const callers = verifiedCallers()
 
   const scopesSupported = (): string[] =>
@@ -175,7 +178,10 @@ export function protectMcpServer(options: ProtectMcpServerOptions): ProtectedMcp
           ) => RegisteredTool
         )(
           tool.name,
-          { ...tool.config, ...(challenge !== undefined && { scopeChallenge: challenge }) },
+          {
+            ...(sdkConfigs.get(tool.name) ?? tool.config),
+            ...(challenge !== undefined && { scopeChallenge: challenge }),
+          },
           callback,
         )
         // Hidden only from the listing: a direct call still meets the rule and is refused with a
@@ -221,12 +227,14 @@ export function protectMcpServer(options: ProtectMcpServerOptions): ProtectedMcp
     app.all(path, (c) => metadataResponse(c.req.raw, metadata()))
   }
   const hostname = resource.hostname
-  const mcp = createMcpHonoApp({
-    host: hostname.replace(/^\[(.*)\]$/, '$1'),
-    allowedHosts: options.allowedHosts ?? [hostname],
-    ...(options.allowedOrigins !== undefined && { allowedOrigins: options.allowedOrigins }),
-  })
-  mcp.all('/', (c) => gate(c.req.raw, (c.get as (key: string) => unknown)('parsedBody')))
+  const mcp = mcpEntryApp(
+    {
+      host: hostname.replace(/^\[(.*)\]$/, '$1'),
+      allowedHosts: options.allowedHosts ?? [hostname],
+      ...(options.allowedOrigins !== undefined && { allowedOrigins: options.allowedOrigins }),
+    },
+    gate,
+  )
   app.route(resource.pathname.replace(/\/+$/, '') || '/', mcp)
 
   return {
@@ -245,6 +253,12 @@ export function protectMcpServer(options: ProtectMcpServerOptions): ProtectedMcp
         config: config as ToolDefinition['config'],
         handler: toolHandler as ToolDefinition['handler'],
       })
+      const sdkConfig = { ...config } as ToolDefinition['config']
+      if (config.inputSchema !== undefined)
+        sdkConfig.inputSchema = convertedOnce(config.inputSchema)
+      if (config.outputSchema !== undefined)
+        sdkConfig.outputSchema = convertedOnce(config.outputSchema)
+      sdkConfigs.set(name, sdkConfig)
     },
     actions: () => [...tools.values()].flatMap((tool) => toolActionDeclaration(tool, resourceId)),
     close: () => handler.close(),

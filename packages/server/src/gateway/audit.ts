@@ -16,22 +16,24 @@ export function chainAudit(audit: AuditLog): AuditHook {
 
 /** One tool call as a JSON log line: the event's fields, `at` as an ISO time, never arguments. */
 export function toolCallLogRecord(event: ToolCallEvent): Record<string, unknown> {
-  return {
+  // Member by member, in the line's order (no spreads: two records per call).
+  const record: Record<string, unknown> = {
     type: event.type,
     callId: event.callId,
     at: event.at.toISOString(),
     resource: event.resource,
     sub: event.sub,
     clientId: event.clientId ?? null,
-    ...(event.actor !== undefined && { actor: event.actor }),
-    ...(event.tokenId !== undefined && { jti: event.tokenId }),
-    tool: event.tool,
-    argumentsDigest: event.argumentsDigest,
-    decision: event.decision,
-    reason: event.reason ?? null,
-    ...(event.outcome !== undefined && { outcome: event.outcome }),
-    ...(event.approvalId !== undefined && { approvalId: event.approvalId }),
   }
+  if (event.actor !== undefined) record.actor = event.actor
+  if (event.tokenId !== undefined) record.jti = event.tokenId
+  record.tool = event.tool
+  record.argumentsDigest = event.argumentsDigest
+  record.decision = event.decision
+  record.reason = event.reason ?? null
+  if (event.outcome !== undefined) record.outcome = event.outcome
+  if (event.approvalId !== undefined) record.approvalId = event.approvalId
+  return record
 }
 
 /**

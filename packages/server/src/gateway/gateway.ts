@@ -4,6 +4,7 @@ import {
   type AuditFailure,
   type AuditHook,
   approvalRefusal,
+  argumentsDigest,
   awaitApproval,
   bearerChallenge,
   browserPageOr,
@@ -50,6 +51,7 @@ import {
   SERVER_ERROR,
   SESSION_NOT_FOUND,
   type Upstream,
+  wholeAnswer,
 } from './upstream.js'
 
 /** Options of {@link createGateway}. */
@@ -100,6 +102,8 @@ export interface Gateway {
 }
 
 const DEFAULT_MAX_BODY = 4 * 1024 * 1024
+/** As `response.text()` decodes: UTF-8, a leading BOM dropped, bad bytes replaced. */
+const utf8 = new TextDecoder()
 /** How long a call waits for the person's approval unless `approvals.waitSeconds` says otherwise. */
 const DEFAULT_APPROVAL_WAIT_SECONDS = 30
 
@@ -116,6 +120,8 @@ const MAX_SESSIONS = 10_000
 interface Call extends ToolCallRequest {
   /** Shared by the call's records: its decision and its outcome. */
   readonly callId: string
+  /** The digest of its arguments, shared by its records: computed once, at the first. */
+  digest?: Promise<string>
 }
 
 /** The methods MCP's Streamable HTTP transport defines for the MCP endpoint. */
@@ -143,16 +149,24 @@ function toolError(id: unknown, message: string): RpcMessage & { jsonrpc: '2.0' 
 }
 
 // The client's token and its DPoP proof stay in the gateway: neither upstream sees them (MCP authorization "Token
-// Handling", "Access Token Privilege Restriction").
+// Handling", "Access Token Privilege Restriction"). Deleted in place, as the gateway has read them
+// and an upstream reads only the method, headers and signal (the body goes as `body`); a copy only
+// when a runtime made the headers immutable.
 function withoutCredentials(request: Request): Request {
-  const headers = new Headers(request.headers)
-  headers.delete('authorization')
-  headers.delete('dpop')
-  return new Request(request.url, {
-    method: request.method,
-    headers,
-    signal: request.signal,
-  })
+  try {
+    request.headers.delete('authorization')
+    request.headers.delete('dpop')
+    return request
+  } catch {
+    const headers = new Headers(request.headers)
+    headers.delete('authorization')
+    headers.delete('dpop')
+    return new Request(request.url, {
+      method: request.method,
+      headers,
+      signal: request.signal,
+    })
+  }
 }
 
 async function readBody(request: Request, limit: number): Promise<Uint8Array | 'too_large'> {
@@ -279,6 +293,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     fields: Pick<ToolCallEvent, 'type' | 'decision' | 'reason' | 'outcome'>,
   ): Promise<boolean> {
     const approvalId = approvedBy.get(call)
+    call.digest ??= argumentsDigest(call.arguments)
     return reportToolCall(options.audit, onError, {
       callId: call.callId,
       at: clock(),
@@ -286,7 +301,17 @@ export function createGateway(options: GatewayOptions): Gateway {
       identity,
       tool: call.name,
       args: call.arguments,
-      fields: { ...fields, ...(approvalId !== undefined && { approvalId }) },
+      argumentsDigest: call.digest,
+      fields:
+        approvalId === undefined
+          ? fields
+          : {
+              type: fields.type,
+              decision: fields.decision,
+              reason: fields.reason,
+              outcome: fields.outcome,
+              approvalId,
+            },
     })
   }
 
@@ -449,7 +474,9 @@ export function createGateway(options: GatewayOptions): Gateway {
       return rule !== undefined && staticRefusal(rule, identity) !== undefined
     }
     const filterLists = rules.hideForbiddenTools && listIds.length > 0
-    if ((pending.size === 0 && !filterLists) || response.body === null) {
+    // A JSON answer the upstream read whole is read back without a stream.
+    const whole = wholeAnswer(response)
+    if ((pending.size === 0 && !filterLists) || (whole === undefined && response.body === null)) {
       await onEnd()
       return response
     }
@@ -488,10 +515,13 @@ export function createGateway(options: GatewayOptions): Gateway {
         })
       }
     }
-    const headers = new Headers(response.headers)
+    // The upstream's own Headers when it read the answer whole (then mutable, without a length).
+    const headers = whole?.headers ?? new Headers(response.headers)
     const type = headers.get('content-type') ?? ''
-    if (type.includes('text/event-stream')) {
-      return new Response(observeEventStream(response.body, onMessage, onEnd), {
+    // Only JSON answers are read whole: an event stream is always a body stream.
+    const stream = whole === undefined ? response.body : null
+    if (type.includes('text/event-stream') && stream !== null) {
+      return new Response(observeEventStream(stream, onMessage, onEnd), {
         status: response.status,
         statusText: response.statusText,
         headers,
@@ -501,7 +531,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       await onEnd()
       return response
     }
-    const text = await response.text()
+    const text = whole === undefined ? await response.text() : utf8.decode(whole.bytes)
     let out = text
     try {
       const parsed: unknown = JSON.parse(text)
@@ -520,8 +550,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     await onEnd()
     headers.delete('content-length')
     return new Response(out, {
-      status: response.status,
-      statusText: response.statusText,
+      status: whole?.status ?? response.status,
+      statusText: whole?.statusText ?? response.statusText,
       headers,
     })
   }

@@ -79,6 +79,9 @@ const messageSchema = z
     }
   })
 
+// Built once: a zod schema costs more to build than to run.
+const batchSchema = z.array(messageSchema)
+
 // MCP server "Tools", CallToolRequest: `name` is a string and `arguments` an object. A name
 // with a control character names no tool anyone could list, and would only reach logs.
 const callParamsSchema = z.looseObject({
@@ -137,7 +140,7 @@ export function parseRpcBody(bytes: Uint8Array): RpcBody | RpcBodyRefusal {
   if (list.length > MAX_BATCH) {
     return refusal(400, INVALID_REQUEST, `Invalid Request: a batch holds at most ${MAX_BATCH}`)
   }
-  const checked = z.array(messageSchema).safeParse(list)
+  const checked = batchSchema.safeParse(list)
   if (!checked.success) {
     const issue = checked.error.issues[0]
     const path = issue?.path ?? []

@@ -50,3 +50,33 @@ export const INVALID_REQUEST = -32600
 export const SERVER_ERROR = -32000
 /** The code the official SDKs answer an unknown or ended `Mcp-Session-Id` with (HTTP 404). */
 export const SESSION_NOT_FOUND = -32001
+
+/** An answer an upstream read whole (a JSON body), as it came: status, headers and bytes. */
+export interface WholeAnswer {
+  readonly status: number
+  readonly statusText: string
+  readonly headers: Headers
+  readonly bytes: Uint8Array
+}
+
+const wholeAnswers = new WeakMap<Response, WholeAnswer>()
+
+/**
+ * The Response of an answer read whole, which the gateway can read back with
+ * {@link wholeAnswer} without a stream (and, under @hono/node-server, without turning its light
+ * Response into a full one: reading `body` or `statusText` does that).
+ */
+export function answerRead(answer: WholeAnswer): Response {
+  const response = new Response(answer.bytes as Uint8Array<ArrayBuffer>, {
+    status: answer.status,
+    statusText: answer.statusText,
+    headers: answer.headers,
+  })
+  wholeAnswers.set(response, answer)
+  return response
+}
+
+/** What {@link answerRead} was given for `response`; undefined for any other Response. */
+export function wholeAnswer(response: Response): WholeAnswer | undefined {
+  return wholeAnswers.get(response)
+}
