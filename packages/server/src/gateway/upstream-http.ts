@@ -21,6 +21,11 @@ export interface HttpUpstreamOptions {
   headersTimeoutMs?: number
   /** How long a response body may send nothing; 300 s (fetch's, undici's default). */
   bodyTimeoutMs?: number
+  /**
+   * The most bytes a JSON answer, read whole, may decode to; 64 MiB. Larger is a 502: a small
+   * compressed answer can decode to gigabytes, and the gateway must not hold them.
+   */
+  maxAnswerBytes?: number
 }
 
 // The gateway talks to its upstream with node:http over kept-alive connections rather than with
@@ -31,6 +36,7 @@ export interface HttpUpstreamOptions {
 // stream goes on event by event with backpressure. A POST is never sent twice: a kept-alive
 // connection the upstream closes just as a call goes out answers 502, as a call is not idempotent.
 const DEFAULT_TIMEOUT_MS = 300_000
+const DEFAULT_MAX_ANSWER_BYTES = 64 * 1024 * 1024
 
 // RFC 9110 §7.6.1: connection-specific fields belong to one hop; `host` names the gateway, not the
 // upstream. `authorization` never leaves the gateway: the client's token was issued for the
@@ -150,11 +156,19 @@ function incomingHeaders(res: IncomingMessage): Headers {
   return headers
 }
 
-/** Every chunk of a (decoded) body, in one buffer. */
-function readWhole(source: Readable): Promise<Buffer> {
+/** Every chunk of a (decoded) body, in one buffer; refused beyond `limit` bytes. */
+function readWhole(source: Readable, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = []
-    source.on('data', (chunk: Buffer) => chunks.push(chunk))
+    let size = 0
+    source.on('data', (chunk: Buffer) => {
+      size += chunk.byteLength
+      if (size > limit) {
+        source.destroy(new Error(`the upstream's JSON answer is larger than ${limit} bytes`))
+        return
+      }
+      chunks.push(chunk)
+    })
     source.once('end', () =>
       resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)),
     )
@@ -226,6 +240,7 @@ export function httpUpstream(options: HttpUpstreamOptions): Upstream {
   const onError = options.onError ?? (() => {})
   const headersTimeoutMs = options.headersTimeoutMs ?? DEFAULT_TIMEOUT_MS
   const bodyTimeoutMs = options.bodyTimeoutMs ?? DEFAULT_TIMEOUT_MS
+  const maxAnswerBytes = options.maxAnswerBytes ?? DEFAULT_MAX_ANSWER_BYTES
   const unreachable = (error: Error) => {
     onError(new Error(`upstream ${url.href} unreachable: ${error.message}`))
     return rpcErrorResponse(502, INTERNAL_ERROR, 'The upstream MCP server could not be reached')
@@ -311,7 +326,7 @@ export function httpUpstream(options: HttpUpstreamOptions): Upstream {
           if (type.includes('json') && !type.includes('text/event-stream')) {
             // A JSON answer is one message (or a batch): read whole, so the gateway reads it
             // without a stream; the bytes go on as they came (decoded).
-            readWhole(source).then(
+            readWhole(source, maxAnswerBytes).then(
               (bytes) => {
                 release()
                 answered = true

@@ -312,6 +312,35 @@ describe('what it does not do', () => {
     expect(response.status).toBe(502)
   })
 
+  it('answers 502 for a JSON answer that decodes to more than the bound, compressed or not', async () => {
+    // 8 MiB of zeros gzip to about 8 KiB: the bound is on what the answer decodes to.
+    const bomb = gzipSync(Buffer.alloc(8 * 1024 * 1024))
+    handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' })
+      res.end(bomb)
+    }
+    const up = upstream({ maxAnswerBytes: 1024 * 1024 })
+    const response = await up.handle(post(), CALL, caller)
+    expect(response.status).toBe(502)
+    expect(errors.at(-1)?.message).toMatch(/larger than 1048576 bytes/)
+    handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' })
+      res.end(`"${'x'.repeat(2 * 1024 * 1024)}"`)
+    }
+    expect((await up.handle(post(), CALL, caller)).status).toBe(502)
+    // Within the bound, the same upstream answers as ever.
+    handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' })
+      res.end('{"jsonrpc":"2.0","id":1,"result":{}}')
+    }
+    expect(await (await up.handle(post(), CALL, caller)).json()).toEqual({
+      jsonrpc: '2.0',
+      id: 1,
+      result: {},
+    })
+    await up.close()
+  })
+
   it('cancels the upstream request when the client goes away (499)', async () => {
     let closed: () => void = () => {}
     const gone = new Promise<void>((resolve) => {
