@@ -126,7 +126,8 @@ export function createSharedRateLimiter(
     else held.set(key, spare - 1)
     return true
   }
-  const ask = async (key: string, tokens: number): Promise<ShareOutcome> => {
+  /** Asks the store for `tokens`; what it grants is held here for later takes when `hold`. */
+  const ask = async (key: string, tokens: number, hold = true): Promise<ShareOutcome> => {
     let answer: { granted: number; retryAfterSeconds: number }
     try {
       answer = await store.take(`${options.name}:${key}`, rate, tokens)
@@ -134,7 +135,7 @@ export function createSharedRateLimiter(
       options.onStoreError?.(err)
       return { failed: true }
     }
-    if (answer.granted > 0) {
+    if (answer.granted > 0 && hold) {
       const before = held.get(key) ?? 0
       if (before === 0 && held.size >= maxKeys) {
         const oldest = held.keys().next()
@@ -161,12 +162,13 @@ export function createSharedRateLimiter(
         if (outcome.failed) return fallback.take(key)
         if (outcome.granted === 0) return outcome.retryAfterSeconds
       }
-      // Others spent three shares first: ask for this one request's token alone.
+      // Others spent three shares first: ask for this one request's token alone, and spend it
+      // here. Held with the shares, another take resuming first could spend it, and this request
+      // would be refused a token the store granted it.
       if (spend(key)) return 0
-      const outcome = await ask(key, 1)
+      const outcome = await ask(key, 1, false)
       if (outcome.failed) return fallback.take(key)
-      if (outcome.granted === 0) return outcome.retryAfterSeconds
-      return spend(key) ? 0 : 1
+      return outcome.granted > 0 ? 0 : outcome.retryAfterSeconds
     },
   }
 }

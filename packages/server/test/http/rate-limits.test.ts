@@ -404,4 +404,39 @@ describe('the shared limiter takes shares, so the shared store is not asked for 
     const rest = await Promise.all(Array.from({ length: 400 }, () => limiter.take('k')))
     expect(rest.filter((wait) => wait === 0)).toHaveLength(300)
   })
+
+  it('a request the store granted a token to goes ahead, even when others spent the shares first', async () => {
+    // Shares of one token (limit 50), and a store that answers every round trip under way at
+    // once (as a driver reading several answers off one socket read does): a burst's last takes
+    // ask for their own token while a later burst's shared round trip comes back beside theirs.
+    // All 45 are within the limit, so none may be refused, and the store hands out exactly 45.
+    let tokens = 50
+    let waiting: (() => void)[] = []
+    const store: BucketStore = {
+      shared: true,
+      take(_key, _rate, want) {
+        return new Promise((resolve) => {
+          if (waiting.length === 0)
+            setTimeout(() => {
+              const answers = waiting
+              waiting = []
+              for (const answer of answers) answer()
+            }, 1)
+          waiting.push(() => {
+            const granted = shareOf(tokens, want)
+            tokens -= granted
+            resolve({ granted, retryAfterSeconds: granted ? 0 : 60 })
+          })
+        })
+      },
+      async close() {},
+    }
+    const limiter = createSharedRateLimiter(store, { limit: 50, perSeconds: 1e9 }, { name: 't' })
+    const first = Array.from({ length: 30 }, () => limiter.take('k'))
+    await new Promise((resolve) => setTimeout(resolve, 8))
+    const second = Array.from({ length: 15 }, () => limiter.take('k'))
+    const waits = await Promise.all([...first, ...second])
+    expect(waits.filter((wait) => wait !== 0)).toEqual([])
+    expect(50 - tokens).toBe(45)
+  })
 })
