@@ -50,6 +50,30 @@ for (const dialect of DIALECTS) {
       expect(await verifyAuditChain(store)).toMatchObject({ ok: true, records: 1 })
     })
 
+    it('stores the JSON columns as JSON.stringify writes them, keys in the order given: queries match their text', async () => {
+      // Approvals, notifications and the admin CLI find records by the exact text of `target`
+      // (`JSON.stringify({ type, id })`), so the columns are an interface: canonical (sorted)
+      // text would hide every record from them.
+      const target = { type: 'tool_call', id: 'call-1' }
+      const actor = { type: 'user', id: 'u1', label: 'Zed' }
+      const data = { zeta: 1, alpha: { y: 2, b: [3, { d: 4, c: 5 }] } }
+      await audit.append({ type: 'test.appended', actor, target, data })
+      const rows = await store.db
+        .selectFrom('audit_events')
+        .select(['actor', 'target', 'data', 'delegation_chain', 'on_behalf_of'])
+        .where('target', '=', JSON.stringify(target))
+        .execute()
+      expect(rows).toEqual([
+        {
+          actor: JSON.stringify(actor),
+          target: JSON.stringify(target),
+          data: JSON.stringify(data),
+          delegation_chain: '[]',
+          on_behalf_of: null,
+        },
+      ])
+    })
+
     it('refuses only the event that cannot be stored; its concurrent neighbours are written', async () => {
       const results = await Promise.allSettled([
         audit.append(sampleEvent(0)),
