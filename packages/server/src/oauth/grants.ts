@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import type { Kysely } from 'kysely'
+import type { CompiledQuery, Kysely } from 'kysely'
 import type { Actor, AuditLog } from '../audit/types.js'
 import type { Clock } from '../lib/clock.js'
 import { DeputyError } from '../lib/errors.js'
@@ -39,6 +39,20 @@ export interface GrantSummary extends Grant {
   agreedText: AgreedScope[] | null
 }
 
+/** What starts a grant: an approved authorization. */
+export interface GrantInput {
+  userId: string
+  clientId: string
+  resource: string
+  scopes: string[]
+  /** RFC 9396 details the person agreed to, carried into the grant's tokens. */
+  authorizationDetails?: readonly Record<string, unknown>[]
+  /** The redirect URI the authorization was for (a metadata document may later drop it). */
+  redirectUri?: string
+  /** What the person was shown for each scope, kept as they read it. */
+  agreedText?: readonly AgreedScope[]
+}
+
 /**
  * Grants and remembered consents. A consent is what the person agreed to for a client and
  * resource (it grows by union on step-up); a grant is one authorization built on it, which the
@@ -47,6 +61,41 @@ export interface GrantSummary extends Grant {
 export function createGrants(deps: { store: Store; clock: Clock; audit: AuditLog }) {
   const db = deps.store.db
   const use = createGrantUse({ db, clock: deps.clock })
+
+  function prepare(input: GrantInput): { grant: Grant; write: CompiledQuery } {
+    const id = randomUUID()
+    const now = deps.clock.now().getTime()
+    const write = db
+      .insertInto('grants')
+      .values({
+        id,
+        user_id: input.userId,
+        client_id: input.clientId,
+        resource: input.resource,
+        scope: formatScope(input.scopes),
+        created_at: now,
+        revoked_at: null,
+        revoked_reason: null,
+        authorization_details: JSON.stringify(input.authorizationDetails ?? []),
+        redirect_uri: input.redirectUri ?? null,
+        consent_text: input.agreedText ? JSON.stringify(input.agreedText) : null,
+      })
+      .compile()
+    const {
+      authorizationDetails: _details,
+      redirectUri: _redirectUri,
+      agreedText: _agreedText,
+      ...rest
+    } = input
+    const grant: Grant = {
+      id,
+      ...rest,
+      scopes: [...new Set(input.scopes)].sort(),
+      createdAt: new Date(now).toISOString(),
+      revokedAt: null,
+    }
+    return { grant, write }
+  }
 
   return {
     /** The scopes the person already agreed to for this client and resource. */
@@ -105,53 +154,14 @@ export function createGrants(deps: { store: Store; clock: Clock; audit: AuditLog
      * Starts a grant for an approved authorization; `executor` runs it inside a caller's
      * transaction (the code issued with it commits together).
      */
-    async create(
-      input: {
-        userId: string
-        clientId: string
-        resource: string
-        scopes: string[]
-        /** RFC 9396 details the person agreed to, carried into the grant's tokens. */
-        authorizationDetails?: readonly Record<string, unknown>[]
-        /** The redirect URI the authorization was for (a metadata document may later drop it). */
-        redirectUri?: string
-        /** What the person was shown for each scope, kept as they read it. */
-        agreedText?: readonly AgreedScope[]
-      },
-      executor: Kysely<Database> = db,
-    ): Promise<Grant> {
-      const id = randomUUID()
-      const now = deps.clock.now().getTime()
-      await executor
-        .insertInto('grants')
-        .values({
-          id,
-          user_id: input.userId,
-          client_id: input.clientId,
-          resource: input.resource,
-          scope: formatScope(input.scopes),
-          created_at: now,
-          revoked_at: null,
-          revoked_reason: null,
-          authorization_details: JSON.stringify(input.authorizationDetails ?? []),
-          redirect_uri: input.redirectUri ?? null,
-          consent_text: input.agreedText ? JSON.stringify(input.agreedText) : null,
-        })
-        .execute()
-      const {
-        authorizationDetails: _details,
-        redirectUri: _redirectUri,
-        agreedText: _agreedText,
-        ...rest
-      } = input
-      return {
-        id,
-        ...rest,
-        scopes: [...new Set(input.scopes)].sort(),
-        createdAt: new Date(now).toISOString(),
-        revokedAt: null,
-      }
+    async create(input: GrantInput, executor: Kysely<Database> = db): Promise<Grant> {
+      const { grant, write } = prepare(input)
+      await executor.executeQuery(write)
+      return grant
     },
+
+    /** A grant and the statement that stores it, for a caller that commits it with other rows. */
+    prepare,
 
     /** True when the person has a grant in force with this client (they allowed it before). */
     async hasActiveGrantWith(userId: string, clientId: string): Promise<boolean> {
@@ -254,6 +264,8 @@ export function createGrants(deps: { store: Store; clock: Clock; audit: AuditLog
 
     /** Notes that tokens were issued under a grant (at most one write a minute, grant-use.ts). */
     recordUse: use.record,
+    /** The statement `recordUse` would run now (or undefined), to commit with other rows. */
+    useStatement: use.statement,
 
     /** Revokes every grant a person gave one client, and forgets the consent (a fresh start). */
     async revokeClientForUser(userId: string, clientId: string, actor: Actor): Promise<number> {
