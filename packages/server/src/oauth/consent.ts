@@ -15,8 +15,8 @@ import { OIDC_SCOPES } from './scopes.js'
 export interface ConsentDeps {
   db: Kysely<Database>
   config: Pick<ResolvedConfig, 'issuer'>
-  grants: Pick<Grants, 'consentedScopes' | 'rememberConsent' | 'create'>
-  authorizationCodes: Pick<AuthorizationCodes, 'issue'>
+  grants: Pick<Grants, 'consentedScopes' | 'rememberConsent' | 'prepare'>
+  authorizationCodes: Pick<AuthorizationCodes, 'prepareIssue'>
   audit: AuditLog
 }
 
@@ -192,47 +192,43 @@ export async function approveAuthorization(
       },
     })
   }
-  // The grant and its code commit together: one durable commit instead of two.
-  const { grant, code } = await deps.db.transaction().execute(async (trx) => {
-    const grant = await deps.grants.create(
-      {
-        userId: user.id,
-        clientId: client.clientId,
-        resource: resource.uri,
-        scopes,
-        redirectUri: request.redirectUri,
-        agreedText: scopes.map((scope) => ({ scope, sentence: scopeSentence(resource, scope) })),
-        ...(request.authorizationDetails && {
-          authorizationDetails: request.authorizationDetails,
-        }),
-      },
-      trx,
-    )
-    const code = await deps.authorizationCodes.issue(
-      {
-        grantId: grant.id,
-        clientId: client.clientId,
-        userId: user.id,
-        redirectUri: request.redirectUri,
-        codeChallenge: request.codeChallenge,
-        resource: resource.uri,
-        scopes,
-        nonce: request.nonce,
-        authTime: input.authTime,
-      },
-      trx,
-    )
-    return { grant, code }
+  const { grant, write: grantRow } = deps.grants.prepare({
+    userId: user.id,
+    clientId: client.clientId,
+    resource: resource.uri,
+    scopes,
+    redirectUri: request.redirectUri,
+    agreedText: scopes.map((scope) => ({ scope, sentence: scopeSentence(resource, scope) })),
+    ...(request.authorizationDetails && {
+      authorizationDetails: request.authorizationDetails,
+    }),
   })
-  await deps.audit.append({
-    type: 'code.issued',
-    actor: clientActor(client),
-    onBehalfOf: personActor(user),
-    target: { type: 'grant', id: grant.id },
-    decision: 'allow',
-    requestId: input.requestId,
-    data: { client: client.clientId, user: user.id, resource: resource.uri, scopes },
+  const { code, write: codeRow } = deps.authorizationCodes.prepareIssue({
+    grantId: grant.id,
+    clientId: client.clientId,
+    userId: user.id,
+    redirectUri: request.redirectUri,
+    codeChallenge: request.codeChallenge,
+    resource: resource.uri,
+    scopes,
+    nonce: request.nonce,
+    authTime: input.authTime,
   })
+  // The grant, its code and the record of the code commit together in the audit chain's group
+  // commit: one durable commit (on a SQLite file in the writer thread, off the event loop), and
+  // a code never exists without its record, nor a record of a code that was not stored.
+  await deps.audit.appendWith(
+    {
+      type: 'code.issued',
+      actor: clientActor(client),
+      onBehalfOf: personActor(user),
+      target: { type: 'grant', id: grant.id },
+      decision: 'allow',
+      requestId: input.requestId,
+      data: { client: client.clientId, user: user.id, resource: resource.uri, scopes },
+    },
+    { writes: [grantRow, codeRow] },
+  )
   return authorizationResponseUrl(request.redirectUri, deps.config.issuer, {
     code,
     state: request.state,
