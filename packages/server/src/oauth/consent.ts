@@ -9,7 +9,7 @@ import type { Client } from './clients.js'
 import type { Grants } from './grants.js'
 import { isLoopbackRedirect } from './redirect-uris.js'
 import type { Resource } from './resources.js'
-import { OIDC_SCOPES } from './scopes.js'
+import { OIDC_SCOPES, parseScope } from './scopes.js'
 
 /** What planning, approving and denying an authorization reads and writes. */
 export interface ConsentDeps {
@@ -50,16 +50,16 @@ async function rememberedConsent(
   clientId: string,
   resource: string,
 ): Promise<string[] | null> {
-  // A remembered consent with no scopes still counts (basic access was agreed to), so this
-  // looks for the row itself rather than reading an empty scope list as "never asked".
+  // A remembered consent with no scopes still counts (basic access was agreed to), so the row
+  // itself is what matters, not whether its scope list is empty; one read gives both.
   const row = await deps.db
     .selectFrom('consents')
-    .select('user_id')
+    .select('scope')
     .where('user_id', '=', userId)
     .where('client_id', '=', clientId)
     .where('resource', '=', resource)
     .executeTakeFirst()
-  return row ? deps.grants.consentedScopes(userId, clientId, resource) : null
+  return row ? (parseScope(row.scope) ?? []) : null
 }
 
 /**
@@ -164,13 +164,16 @@ export async function approveAuthorization(
     authTime: number
     /** True when the person just pressed Allow (a consent to record), false when remembered. */
     consented: boolean
+    /** When remembered: the scopes `planConsent` just read (`alreadyGranted`), not read again. */
+    remembered?: string[]
     requestId: string | null
   },
 ): Promise<string> {
   const { user, client, resource, request } = input
   const agreed = input.consented
     ? await deps.grants.rememberConsent(user.id, client.clientId, resource.uri, request.scopes)
-    : await deps.grants.consentedScopes(user.id, client.clientId, resource.uri)
+    : (input.remembered ??
+      (await deps.grants.consentedScopes(user.id, client.clientId, resource.uri)))
   // Scopes the resource has since dropped are not handed out again.
   const scopes = [...new Set([...agreed, ...request.scopes])]
     .filter((s) => s in resource.scopes || OIDC_SCOPES.has(s))
