@@ -1,7 +1,8 @@
-import type { CompiledQuery, Kysely } from 'kysely'
+import type { CompiledQuery, Insertable, Kysely } from 'kysely'
 import type { Clock } from '../lib/clock.js'
 import { randomToken, sha256 } from '../lib/random.js'
 import type { Store } from '../store/db.js'
+import { reusedStatement } from '../store/reused-statement.js'
 import type { Database } from '../store/schema.js'
 import { formatScope, parseScope } from './scopes.js'
 
@@ -65,37 +66,54 @@ export function createAuthorizationCodes(deps: { store: Store; clock: Clock }) {
     }
   }
 
-  /** Spends a live code: the conditional UPDATE that only one of any number of racers wins. */
-  const spendQuery = (code: string, now: number, redeemed: boolean) =>
-    db
-      .updateTable('authorization_codes')
-      .set(redeemed ? { consumed_at: now, redeemed_at: now } : { consumed_at: now })
-      .where('code_hash', '=', sha256(code))
-      .where('consumed_at', 'is', null)
-      .where('expires_at', '>', now)
+  // The statements of the flow's hot path, compiled once (store/reused-statement.ts).
+  const insertCode = reusedStatement(
+    (row: Insertable<Database['authorization_codes']>) =>
+      db.insertInto('authorization_codes').values(row).compile(),
+    (row) => Object.values(row),
+  )
+  const redeem = reusedStatement(
+    (hash: string, now: number) =>
+      db
+        .updateTable('authorization_codes')
+        .set({ consumed_at: now, redeemed_at: now })
+        .where('code_hash', '=', hash)
+        .where('consumed_at', 'is', null)
+        .where('expires_at', '>', now)
+        .compile(),
+    (hash, now) => [now, now, hash, now],
+  )
+  const spendOnly = reusedStatement(
+    (hash: string, now: number) =>
+      db
+        .updateTable('authorization_codes')
+        .set({ consumed_at: now })
+        .where('code_hash', '=', hash)
+        .where('consumed_at', 'is', null)
+        .where('expires_at', '>', now)
+        .compile(),
+    (hash, now) => [now, hash, now],
+  )
 
   function prepareIssue(data: AuthorizationCodeData): { code: string; write: CompiledQuery } {
     const code = randomToken(32)
     const now = deps.clock.now().getTime()
-    const write = db
-      .insertInto('authorization_codes')
-      .values({
-        code_hash: sha256(code),
-        grant_id: data.grantId,
-        client_id: data.clientId,
-        user_id: data.userId,
-        redirect_uri: data.redirectUri,
-        code_challenge: data.codeChallenge,
-        resource: data.resource,
-        scope: formatScope(data.scopes),
-        nonce: data.nonce,
-        auth_time: data.authTime,
-        created_at: now,
-        expires_at: now + AUTHORIZATION_CODE_TTL_MS,
-        consumed_at: null,
-        redeemed_at: null,
-      })
-      .compile()
+    const write = insertCode({
+      code_hash: sha256(code),
+      grant_id: data.grantId,
+      client_id: data.clientId,
+      user_id: data.userId,
+      redirect_uri: data.redirectUri,
+      code_challenge: data.codeChallenge,
+      resource: data.resource,
+      scope: formatScope(data.scopes),
+      nonce: data.nonce,
+      auth_time: data.authTime,
+      created_at: now,
+      expires_at: now + AUTHORIZATION_CODE_TTL_MS,
+      consumed_at: null,
+      redeemed_at: null,
+    })
     return { code, write }
   }
 
@@ -124,7 +142,7 @@ export function createAuthorizationCodes(deps: { store: Store; clock: Clock }) {
      * (wrong verifier, another client's code) still uses it up, so it cannot be tried again.
      */
     async spend(code: string): Promise<void> {
-      await spendQuery(code, deps.clock.now().getTime(), false).execute()
+      await db.executeQuery(spendOnly(sha256(code), deps.clock.now().getTime()))
     },
 
     /**
@@ -133,7 +151,7 @@ export function createAuthorizationCodes(deps: { store: Store; clock: Clock }) {
      * redemptions exactly one changes the row, and a code is never spent without its tokens.
      */
     redemption(code: string): CompiledQuery {
-      return spendQuery(code, deps.clock.now().getTime(), true).compile()
+      return redeem(sha256(code), deps.clock.now().getTime())
     },
 
     /**

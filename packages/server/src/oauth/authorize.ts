@@ -9,11 +9,7 @@ import type { RefusalLog } from '../audit/refusals.js'
 import type { ResolvedConfig } from '../config/load.js'
 import type { AppEnv } from '../http/env.js'
 import { CONTENT_SECURITY_POLICY } from '../http/middleware.js'
-import {
-  type CurrentSession,
-  readSession,
-  type SessionDeps,
-} from '../identity/sessions.js'
+import { type CurrentSession, readSession, type SessionDeps } from '../identity/sessions.js'
 import type { Clock } from '../lib/clock.js'
 import { hasNul } from '../lib/form.js'
 import { safeEqual } from '../lib/random.js'

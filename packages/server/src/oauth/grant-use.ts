@@ -1,5 +1,6 @@
 import { type CompiledQuery, type Kysely, sql } from 'kysely'
 import type { Clock } from '../lib/clock.js'
+import { reusedStatement } from '../store/reused-statement.js'
 import type { Database } from '../store/schema.js'
 
 /** How stale a grant's last use may be on "your agents": a write at most this often per grant. */
@@ -16,6 +17,22 @@ const REMEMBERED = 10_000
  */
 export function createGrantUse(deps: { db: Kysely<Database>; clock: Clock }) {
   const written = new Map<string, number>()
+  // Compiled once: it runs with every code's redemption (store/reused-statement.ts).
+  const markUse = reusedStatement(
+    (grantId: string, now: number) =>
+      deps.db
+        .updateTable('grants')
+        .set({ last_used_at: now, first_used_at: sql<number>`coalesce(first_used_at, ${now})` })
+        .where('id', '=', grantId)
+        .where((eb) =>
+          eb.or([
+            eb('last_used_at', 'is', null),
+            eb('last_used_at', '<=', now - GRANT_USE_INTERVAL_MS),
+          ]),
+        )
+        .compile(),
+    (grantId, now) => [now, now, grantId, now - GRANT_USE_INTERVAL_MS],
+  )
 
   /** The conditional UPDATE for a grant's use now, or undefined when this process wrote it lately. */
   function statement(grantId: string): CompiledQuery | undefined {
@@ -28,17 +45,7 @@ export function createGrantUse(deps: { db: Kysely<Database>; clock: Clock }) {
       const oldest = written.keys().next().value
       if (oldest !== undefined) written.delete(oldest)
     }
-    return deps.db
-      .updateTable('grants')
-      .set({ last_used_at: now, first_used_at: sql<number>`coalesce(first_used_at, ${now})` })
-      .where('id', '=', grantId)
-      .where((eb) =>
-        eb.or([
-          eb('last_used_at', 'is', null),
-          eb('last_used_at', '<=', now - GRANT_USE_INTERVAL_MS),
-        ]),
-      )
-      .compile()
+    return markUse(grantId, now)
   }
 
   return {

@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto'
-import type { CompiledQuery, Kysely } from 'kysely'
+import type { CompiledQuery, Insertable, Kysely } from 'kysely'
 import type { Actor, AuditLog } from '../audit/types.js'
 import type { Clock } from '../lib/clock.js'
 import { DeputyError } from '../lib/errors.js'
 import type { Store } from '../store/db.js'
+import { reusedStatement } from '../store/reused-statement.js'
 import type { Database } from '../store/schema.js'
 import { createGrantUse } from './grant-use.js'
 import { formatScope, parseScope } from './scopes.js'
@@ -62,25 +63,28 @@ export function createGrants(deps: { store: Store; clock: Clock; audit: AuditLog
   const db = deps.store.db
   const use = createGrantUse({ db, clock: deps.clock })
 
+  // Compiled once: a grant is inserted on every authorization (store/reused-statement.ts).
+  const insertGrant = reusedStatement(
+    (row: Insertable<Database['grants']>) => db.insertInto('grants').values(row).compile(),
+    (row) => Object.values(row),
+  )
+
   function prepare(input: GrantInput): { grant: Grant; write: CompiledQuery } {
     const id = randomUUID()
     const now = deps.clock.now().getTime()
-    const write = db
-      .insertInto('grants')
-      .values({
-        id,
-        user_id: input.userId,
-        client_id: input.clientId,
-        resource: input.resource,
-        scope: formatScope(input.scopes),
-        created_at: now,
-        revoked_at: null,
-        revoked_reason: null,
-        authorization_details: JSON.stringify(input.authorizationDetails ?? []),
-        redirect_uri: input.redirectUri ?? null,
-        consent_text: input.agreedText ? JSON.stringify(input.agreedText) : null,
-      })
-      .compile()
+    const write = insertGrant({
+      id,
+      user_id: input.userId,
+      client_id: input.clientId,
+      resource: input.resource,
+      scope: formatScope(input.scopes),
+      created_at: now,
+      revoked_at: null,
+      revoked_reason: null,
+      authorization_details: JSON.stringify(input.authorizationDetails ?? []),
+      redirect_uri: input.redirectUri ?? null,
+      consent_text: input.agreedText ? JSON.stringify(input.agreedText) : null,
+    })
     const {
       authorizationDetails: _details,
       redirectUri: _redirectUri,
