@@ -72,6 +72,11 @@ export function createAuthorizationCodes(deps: { store: Store; clock: Clock }) {
       db.insertInto('authorization_codes').values(row).compile(),
     (row) => Object.values(row),
   )
+  const selectCode = reusedStatement(
+    (hash: string) =>
+      db.selectFrom('authorization_codes').selectAll().where('code_hash', '=', hash).compile(),
+    (hash) => [hash],
+  )
   const redeem = reusedStatement(
     (hash: string, now: number) =>
       db
@@ -124,11 +129,7 @@ export function createAuthorizationCodes(deps: { store: Store; clock: Clock }) {
      * even once expired, as `consume` answers.
      */
     async find(code: string): Promise<FoundCode> {
-      const row = await db
-        .selectFrom('authorization_codes')
-        .selectAll()
-        .where('code_hash', '=', sha256(code))
-        .executeTakeFirst()
+      const [row] = (await db.executeQuery(selectCode(sha256(code)))).rows
       if (!row) return { status: 'unknown' }
       const data = toData(row)
       if (row.consumed_at !== null)

@@ -9,13 +9,13 @@ import type { Client } from './clients.js'
 import type { Grants } from './grants.js'
 import { isLoopbackRedirect } from './redirect-uris.js'
 import type { Resource } from './resources.js'
-import { OIDC_SCOPES, parseScope } from './scopes.js'
+import { OIDC_SCOPES } from './scopes.js'
 
 /** What planning, approving and denying an authorization reads and writes. */
 export interface ConsentDeps {
   db: Kysely<Database>
   config: Pick<ResolvedConfig, 'issuer'>
-  grants: Pick<Grants, 'consentedScopes' | 'rememberConsent' | 'prepare'>
+  grants: Pick<Grants, 'consentedScopes' | 'rememberedScopes' | 'rememberConsent' | 'prepare'>
   authorizationCodes: Pick<AuthorizationCodes, 'prepareIssue'>
   audit: AuditLog
 }
@@ -43,25 +43,6 @@ export interface ConsentPlan {
   alreadyGranted: string[]
 }
 
-/** The remembered consent for a person, client and resource, or null when there is none. */
-async function rememberedConsent(
-  deps: ConsentDeps,
-  userId: string,
-  clientId: string,
-  resource: string,
-): Promise<string[] | null> {
-  // A remembered consent with no scopes still counts (basic access was agreed to), so the row
-  // itself is what matters, not whether its scope list is empty; one read gives both.
-  const row = await deps.db
-    .selectFrom('consents')
-    .select('scope')
-    .where('user_id', '=', userId)
-    .where('client_id', '=', clientId)
-    .where('resource', '=', resource)
-    .executeTakeFirst()
-  return row ? (parseScope(row.scope) ?? []) : null
-}
-
 /**
  * Decides whether to ask. Consent is remembered per person, client and resource; a later request
  * for more scopes asks only about the new ones (MCP 2025-11-25 incremental scope consent).
@@ -71,7 +52,7 @@ export async function planConsent(
   userId: string,
   request: AuthorizationRequest,
 ): Promise<ConsentPlan> {
-  const remembered = await rememberedConsent(deps, userId, request.clientId, request.resource)
+  const remembered = await deps.grants.rememberedScopes(userId, request.clientId, request.resource)
   const alreadyGranted = remembered ?? []
   const newScopes = request.scopes.filter((s) => !alreadyGranted.includes(s))
   return {

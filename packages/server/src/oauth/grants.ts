@@ -69,6 +69,37 @@ export function createGrants(deps: { store: Store; clock: Clock; audit: AuditLog
     (row) => Object.values(row),
   )
 
+  // The reads of every flow, compiled once.
+  const selectRevokedAt = reusedStatement(
+    (id: string) => db.selectFrom('grants').select('revoked_at').where('id', '=', id).compile(),
+    (id) => [id],
+  )
+  const selectDetails = reusedStatement(
+    (id: string) =>
+      db.selectFrom('grants').select('authorization_details').where('id', '=', id).compile(),
+    (id) => [id],
+  )
+  const selectConsent = reusedStatement(
+    (userId: string, clientId: string, resource: string) =>
+      db
+        .selectFrom('consents')
+        .select('scope')
+        .where('user_id', '=', userId)
+        .where('client_id', '=', clientId)
+        .where('resource', '=', resource)
+        .compile(),
+    (userId, clientId, resource) => [userId, clientId, resource],
+  )
+
+  async function rememberedScopes(
+    userId: string,
+    clientId: string,
+    resource: string,
+  ): Promise<string[] | null> {
+    const [row] = (await db.executeQuery(selectConsent(userId, clientId, resource))).rows
+    return row ? (parseScope(row.scope) ?? []) : null
+  }
+
   function prepare(input: GrantInput): { grant: Grant; write: CompiledQuery } {
     const id = randomUUID()
     const now = deps.clock.now().getTime()
@@ -104,15 +135,14 @@ export function createGrants(deps: { store: Store; clock: Clock; audit: AuditLog
   return {
     /** The scopes the person already agreed to for this client and resource. */
     async consentedScopes(userId: string, clientId: string, resource: string): Promise<string[]> {
-      const row = await db
-        .selectFrom('consents')
-        .select('scope')
-        .where('user_id', '=', userId)
-        .where('client_id', '=', clientId)
-        .where('resource', '=', resource)
-        .executeTakeFirst()
-      return row ? (parseScope(row.scope) ?? []) : []
+      return (await rememberedScopes(userId, clientId, resource)) ?? []
     },
+
+    /**
+     * The remembered consent's scopes, or null when there is none: a remembered consent with no
+     * scopes still counts (basic access was agreed to), unlike never having been asked.
+     */
+    rememberedScopes,
 
     /** Remembers consent to `scopes`, adding to what was agreed before (the union). */
     async rememberConsent(
@@ -182,21 +212,13 @@ export function createGrants(deps: { store: Store; clock: Clock; audit: AuditLog
 
     /** The authorization details a grant carries (RFC 9396), `[]` when none. */
     async detailsOf(grantId: string): Promise<Record<string, unknown>[]> {
-      const row = await db
-        .selectFrom('grants')
-        .select('authorization_details')
-        .where('id', '=', grantId)
-        .executeTakeFirst()
+      const [row] = (await db.executeQuery(selectDetails(grantId))).rows
       return row ? (JSON.parse(row.authorization_details) as Record<string, unknown>[]) : []
     },
 
     /** True while a grant is in force. */
     async isActive(grantId: string): Promise<boolean> {
-      const row = await db
-        .selectFrom('grants')
-        .select('revoked_at')
-        .where('id', '=', grantId)
-        .executeTakeFirst()
+      const [row] = (await db.executeQuery(selectRevokedAt(grantId))).rows
       return !!row && row.revoked_at === null
     },
 

@@ -4,6 +4,7 @@ import { createAuthorizationCodes } from '../../src/oauth/authorization-codes.js
 import { createGrantUse } from '../../src/oauth/grant-use.js'
 import { createGrants } from '../../src/oauth/grants.js'
 import { openStore } from '../../src/store/db.js'
+import { migrateToLatest } from '../../src/store/migrate.js'
 import { reusedStatement } from '../../src/store/reused-statement.js'
 
 // store/reused-statement.ts: a hot statement is compiled once and its text reused with each
@@ -65,5 +66,17 @@ describe('reusedStatement', () => {
     expect(reused(codes.redemption('two'))).toBe(true)
     expect(reused(grants.prepare(input).write)).toBe(true)
     expect(reused(use.statement('g2') as { query: { kind: string } })).toBe(true)
+  })
+
+  it('reads the same rows through reused reads as through Kysely', async () => {
+    await migrateToLatest(store)
+    const grants = createGrants({ store, clock, audit: {} as AuditLog })
+    const codes = createAuthorizationCodes({ store, clock })
+    for (let round = 0; round < 2; round++) {
+      expect(await grants.isActive('none')).toBe(false)
+      expect(await grants.detailsOf('none')).toEqual([])
+      expect(await grants.rememberedScopes('u', 'c', 'r')).toBeNull()
+      expect(await codes.find('none')).toEqual({ status: 'unknown' })
+    }
   })
 })
