@@ -15,7 +15,7 @@ import { OIDC_SCOPES } from './scopes.js'
 export interface ConsentDeps {
   db: Kysely<Database>
   config: Pick<ResolvedConfig, 'issuer'>
-  grants: Pick<Grants, 'consentedScopes' | 'rememberedScopes' | 'rememberConsent' | 'prepare'>
+  grants: Pick<Grants, 'consentedScopes' | 'rememberedScopes' | 'rememberConsentWith' | 'prepare'>
   authorizationCodes: Pick<AuthorizationCodes, 'prepareIssue'>
   audit: AuditLog
 }
@@ -151,31 +151,35 @@ export async function approveAuthorization(
   },
 ): Promise<string> {
   const { user, client, resource, request } = input
+  // A consent just given is remembered in one commit with its consent.granted record.
   const agreed = input.consented
-    ? await deps.grants.rememberConsent(user.id, client.clientId, resource.uri, request.scopes)
+    ? await deps.grants.rememberConsentWith(
+        user.id,
+        client.clientId,
+        resource.uri,
+        request.scopes,
+        (consentedScopes) => ({
+          type: 'consent.granted',
+          actor: personActor(user),
+          target: { type: 'client', id: client.clientId },
+          decision: 'allow',
+          requestId: input.requestId,
+          data: {
+            resource: resource.uri,
+            scopes: request.scopes,
+            consentedScopes,
+            ...(request.authorizationDetails && {
+              authorizationDetailTypes: request.authorizationDetails.map((d) => d.type),
+            }),
+          },
+        }),
+      )
     : (input.remembered ??
       (await deps.grants.consentedScopes(user.id, client.clientId, resource.uri)))
   // Scopes the resource has since dropped are not handed out again.
   const scopes = [...new Set([...agreed, ...request.scopes])]
     .filter((s) => s in resource.scopes || OIDC_SCOPES.has(s))
     .sort()
-  if (input.consented) {
-    await deps.audit.append({
-      type: 'consent.granted',
-      actor: personActor(user),
-      target: { type: 'client', id: client.clientId },
-      decision: 'allow',
-      requestId: input.requestId,
-      data: {
-        resource: resource.uri,
-        scopes: request.scopes,
-        consentedScopes: agreed,
-        ...(request.authorizationDetails && {
-          authorizationDetailTypes: request.authorizationDetails.map((d) => d.type),
-        }),
-      },
-    })
-  }
   const { grant, write: grantRow } = deps.grants.prepare({
     userId: user.id,
     clientId: client.clientId,

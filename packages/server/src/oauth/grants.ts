@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { CompiledQuery, Insertable, Kysely } from 'kysely'
-import type { Actor, AuditLog } from '../audit/types.js'
+import type { Actor, AuditEventInput, AuditLog } from '../audit/types.js'
 import type { Clock } from '../lib/clock.js'
 import { DeputyError } from '../lib/errors.js'
 import type { Store } from '../store/db.js'
@@ -39,6 +39,12 @@ export interface GrantSummary extends Grant {
   /** The sentences the person was shown for its scopes; null for grants from before 0027. */
   agreedText: AgreedScope[] | null
 }
+
+/**
+ * Rounds a consent may take to commit while others for the same person, client and resource
+ * commit first (each round one of them does): far more than people press Allow at once.
+ */
+const MAX_CONSENT_ATTEMPTS = 50
 
 /** What starts a grant: an approved authorization. */
 export interface GrantInput {
@@ -182,6 +188,52 @@ export function createGrants(deps: { store: Store; clock: Clock; audit: AuditLog
           .execute()
         return union ? union.split(' ') : []
       })
+    },
+
+    /**
+     * Remembers consent to `scopes` (the union with what was agreed before) in one commit with
+     * its audit record (`event`, given the scopes agreed to in the end): AuditLog.appendWith, so
+     * on a SQLite file the event loop waits for no fsync. The row is written on the condition
+     * that it is still as read (absent, or holding the scopes read); a consent that raced another
+     * for the same person, client and resource reads again and adds to what that one wrote, so
+     * each round at least one of them commits and none loses scopes.
+     */
+    async rememberConsentWith(
+      userId: string,
+      clientId: string,
+      resource: string,
+      scopes: string[],
+      event: (agreed: string[]) => AuditEventInput,
+    ): Promise<string[]> {
+      for (let attempt = 0; attempt < MAX_CONSENT_ATTEMPTS; attempt++) {
+        const now = deps.clock.now().getTime()
+        const [row] = (await db.executeQuery(selectConsent(userId, clientId, resource))).rows
+        const union = formatScope([...(row ? (parseScope(row.scope) ?? []) : []), ...scopes])
+        const condition = row
+          ? db
+              .updateTable('consents')
+              .set({ scope: union, updated_at: now })
+              .where('user_id', '=', userId)
+              .where('client_id', '=', clientId)
+              .where('resource', '=', resource)
+              .where('scope', '=', row.scope)
+              .compile()
+          : db
+              .insertInto('consents')
+              .values({
+                user_id: userId,
+                client_id: clientId,
+                resource,
+                scope: union,
+                created_at: now,
+                updated_at: now,
+              })
+              .onConflict((oc) => oc.columns(['user_id', 'client_id', 'resource']).doNothing())
+              .compile()
+        const agreed = union ? union.split(' ') : []
+        if (await deps.audit.appendWith(event(agreed), { condition, writes: [] })) return agreed
+      }
+      throw new DeputyError('ERR_CONFLICT', 'the consent kept changing while it was being recorded')
     },
 
     /**
