@@ -13,7 +13,7 @@ import {
   type WriterItem,
   type WriterPlacement,
 } from './sqlite-writer.js'
-import type { AuditEventInput, AuditLog, AuditRecord } from './types.js'
+import type { AuditEventInput, AuditLog, AuditRecord, AuditWrite, AuditWrites } from './types.js'
 
 /** prev_hash of the first record. */
 export const GENESIS_HASH = '0'.repeat(64)
@@ -77,9 +77,14 @@ const ROWS_PER_INSERT = 100
 
 interface Pending {
   event: AuditEventInput
-  resolve(record: AuditRecord): void
+  /** The rows committed with the record (`appendWith`). */
+  writes?: AuditWrites | undefined
+  resolve(record: AuditRecord | null): void
   reject(err: unknown): void
 }
+
+/** What committing one pending event came to: its record, null (condition unmet), or its error. */
+type Outcome = AuditRecord | Error | null
 
 /**
  * The audit chain. Appends are group-committed: while one transaction is committing, the appends
@@ -106,7 +111,7 @@ export function createAuditLog(store: Store, clock: Clock): AuditLog {
       await writer.close()
     })
   }
-  const commit = (batch: Pending[]): Promise<(AuditRecord | Error)[]> =>
+  const commit = (batch: Pending[]): Promise<Outcome[]> =>
     batch.length === 0
       ? Promise.resolve([])
       : writer && gate
@@ -120,7 +125,7 @@ export function createAuditLog(store: Store, clock: Clock): AuditLog {
       let batch = takeBatch()
       let committing = commit(batch)
       while (batch.length > 0) {
-        let outcomes: (AuditRecord | Error)[]
+        let outcomes: Outcome[]
         try {
           outcomes = await committing
         } catch (err) {
@@ -136,7 +141,7 @@ export function createAuditLog(store: Store, clock: Clock): AuditLog {
         batch = takeBatch()
         committing = commit(batch)
         done.forEach((pending, i) => {
-          settle(pending, outcomes[i] as AuditRecord | Error)
+          settle(pending, outcomes[i] as Outcome)
         })
       }
     } finally {
@@ -164,30 +169,38 @@ export function createAuditLog(store: Store, clock: Clock): AuditLog {
     }
     for (const pending of batch) {
       try {
-        settle(pending, (await commit([pending]))[0] as AuditRecord | Error)
+        settle(pending, (await commit([pending]))[0] as Outcome)
       } catch (alone) {
         pending.reject(alone)
       }
     }
   }
 
-  function settle(pending: Pending, outcome: AuditRecord | Error): void {
+  function settle(pending: Pending, outcome: Outcome): void {
     if (outcome instanceof Error) pending.reject(outcome)
     else pending.resolve(outcome)
+  }
+
+  function enqueue(pending: Pending): void {
+    queue.push(pending)
+    if (!flushing) {
+      flushing = true
+      // Start the commit after the event loop's current I/O phase, not now: the appends of
+      // every request that reaches this point in the same turn then share one transaction
+      // (and one fsync, which better-sqlite3 runs on this thread) instead of one each.
+      setImmediate(() => void flush())
+    }
   }
 
   return {
     append(event: AuditEventInput): Promise<AuditRecord> {
       return new Promise((resolve, reject) => {
-        queue.push({ event, resolve, reject })
-        if (!flushing) {
-          flushing = true
-          // Start the commit after the event loop's current I/O phase, not now: the appends of
-          // every request that reaches this point in the same turn then share one transaction
-          // (and one fsync, which better-sqlite3 runs on this thread) instead of one each.
-          setImmediate(() => void flush())
-        }
+        // Without a condition an append always yields its record.
+        enqueue({ event, resolve: resolve as (r: AuditRecord | null) => void, reject })
       })
+    },
+    appendWith(event: AuditEventInput, writes: AuditWrites): Promise<AuditRecord | null> {
+      return new Promise((resolve, reject) => enqueue({ event, writes, resolve, reject }))
     },
   }
 }
@@ -205,31 +218,36 @@ async function writeBatch(
   gate: Gate,
   clock: Clock,
   batch: Pending[],
-): Promise<(AuditRecord | Error)[]> {
+): Promise<Outcome[]> {
   const time = clock.now().toISOString()
   const encoded: (WriterItem | Error)[] = []
   const items: WriterItem[] = []
-  for (const { event } of batch) {
+  const writes: (AuditWrites | null)[] = []
+  for (const { event, writes: w } of batch) {
     try {
       const item = encodeWriterItem(event)
       encoded.push(item)
       items.push(item)
+      writes.push(w ?? null)
     } catch (err) {
+      // Its rows are not sent either: an event that cannot be recorded writes nothing.
       encoded.push(unstorable(event, err))
     }
   }
   if (items.length === 0) return encoded as Error[]
   const release = await gate.acquire()
-  let placed: WriterPlacement[]
+  let placed: (WriterPlacement | null)[]
   try {
-    placed = await writer.write(time, items)
+    placed = await writer.write(time, items, writes)
   } finally {
     release()
   }
   let i = 0
   return encoded.map((item) => {
     if (item instanceof Error) return item
-    const [seq, prevHash, hash] = placed[i++] as WriterPlacement
+    const placement = placed[i++]
+    if (!placement) return null
+    const [seq, prevHash, hash] = placement
     const [type, actor, onBehalfOf, delegationChain, target, decision, reason, requestId, data] =
       JSON.parse(item) as WriterItemFields
     return {
@@ -314,7 +332,7 @@ async function appendBatch(
   dialect: Store['dialect'],
   clock: Clock,
   batch: Pending[],
-): Promise<(AuditRecord | Error)[]> {
+): Promise<Outcome[]> {
   const head = await conn
     .selectFrom('audit_events')
     .select(['seq', 'hash'])
@@ -324,9 +342,9 @@ async function appendBatch(
   let seq = head ? Number(head.seq) : 0
   let prevHash = head?.hash ?? GENESIS_HASH
   const time = clock.now().toISOString()
-  const outcomes: (AuditRecord | Error)[] = []
+  const outcomes: Outcome[] = []
   const rows: RowValues[] = []
-  for (const { event } of batch) {
+  for (const { event, writes } of batch) {
     const base: Omit<AuditRecord, 'hash'> = {
       seq: seq + 1,
       time,
@@ -341,23 +359,22 @@ async function appendBatch(
       data: event.data ?? {},
       prevHash,
     }
-    let record: AuditRecord
+    let stored: Omit<AuditRecord, 'hash'>
     try {
       // Hash exactly what the JSON columns will give back (a Date becomes its string, NaN null),
-      // or a record holding such values would later fail verification.
-      const stored = JSON.parse(JSON.stringify(base)) as Omit<AuditRecord, 'hash'>
-      record = { ...stored, hash: sha256Hex(parsedRecordContent(stored)) }
-      rows.push(recordToRow(record))
+      // or a record holding such values would later fail verification. Checked before the
+      // event's rows are written: an event that cannot be recorded writes nothing.
+      stored = JSON.parse(JSON.stringify(base)) as Omit<AuditRecord, 'hash'>
     } catch (err) {
-      outcomes.push(
-        new DeputyError(
-          'ERR_INVALID_INPUT',
-          `audit event ${event.type} cannot be stored: ${(err as Error).message}`,
-          { cause: err },
-        ),
-      )
+      outcomes.push(unstorable(event, err))
       continue
     }
+    if (writes && !(await applyWrites(conn, writes))) {
+      outcomes.push(null)
+      continue
+    }
+    const record: AuditRecord = { ...stored, hash: sha256Hex(parsedRecordContent(stored)) }
+    rows.push(recordToRow(record))
     outcomes.push(record)
     seq = record.seq
     prevHash = record.hash
@@ -366,6 +383,21 @@ async function appendBatch(
     await conn.executeQuery(insertRows(dialect, rows.slice(i, i + ROWS_PER_INSERT)))
   }
   return outcomes
+}
+
+const toQuery = (w: AuditWrite) => CompiledQuery.raw(w.sql, [...w.parameters])
+
+/**
+ * Runs an event's rows in the chain's transaction: the condition first, and when it changed no
+ * row, nothing else (false). A statement that fails fails the batch, which is rolled back whole.
+ */
+async function applyWrites(conn: Kysely<Database>, writes: AuditWrites): Promise<boolean> {
+  if (writes.condition) {
+    const result = await conn.executeQuery(toQuery(writes.condition))
+    if (Number(result.numAffectedRows ?? 0n) === 0) return false
+  }
+  for (const w of writes.writes) await conn.executeQuery(toQuery(w))
+  return true
 }
 
 /** The columns of `audit_events`, in the order `recordToRow` gives their values. */

@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module'
 import { Worker } from 'node:worker_threads'
+import type { AuditWrites } from './types.js'
 
 /**
  * One audit event on its way to the writer thread: the JSON array
@@ -13,8 +14,16 @@ export type WriterItem = string
 export type WriterPlacement = [number, string, string]
 
 export interface SqliteAuditWriter {
-  /** Links and inserts the items, all at `time`, after the chain head in one durable transaction. */
-  write(time: string, items: WriterItem[]): Promise<WriterPlacement[]>
+  /**
+   * Links and inserts the items, all at `time`, after the chain head in one durable transaction,
+   * each after its rows (`writes`, by index; null for none). An item whose condition changed no
+   * row is left out: nothing of it is written, and its placement is null.
+   */
+  write(
+    time: string,
+    items: WriterItem[],
+    writes?: readonly (AuditWrites | null)[],
+  ): Promise<(WriterPlacement | null)[]>
   close(): Promise<void>
 }
 
@@ -23,6 +32,7 @@ export interface SqliteAuditWriter {
  * and the TypeScript sources under test. It opens its own connection with the same settings as
  * store/db.ts (WAL, `synchronous=FULL`: COMMIT returns after the fsync), takes SQLite's write
  * lock with BEGIN IMMEDIATE (so other processes stay linear), reads the head, and for each event
+ * runs the rows it records (its condition first: when that changes no row the event is skipped),
  * builds the canonical content of `recordContent`, hashes it (crypto's one-shot `hash`: a third
  * less work than a `createHash` object per record) and inserts the row. The work is
  * here rather than on the event loop, which serves the requests.
@@ -60,7 +70,18 @@ db.pragma('busy_timeout = 10000')
 db.pragma('synchronous = FULL')
 db.pragma('foreign_keys = ON')
 let statements
-parentPort.on('message', ({ id, time, batch }) => {
+// The statements of the events' rows, prepared once per SQL text (a few kinds, repeated).
+const prepared = new Map()
+function run(sql, parameters) {
+  let statement = prepared.get(sql)
+  if (!statement) {
+    if (prepared.size >= 200) prepared.clear()
+    statement = db.prepare(sql)
+    prepared.set(sql, statement)
+  }
+  return statement.run(...parameters).changes
+}
+parentPort.on('message', ({ id, time, batch, writes }) => {
   try {
     statements ??= {
       begin: db.prepare('BEGIN IMMEDIATE'),
@@ -77,7 +98,18 @@ parentPort.on('message', ({ id, time, batch }) => {
       let seq = head ? Number(head.seq) : 0
       let prevHash = head ? head.hash : workerData.genesis
       const placed = []
-      for (const [type, actor, onBehalfOf, delegationChain, target, decision, reason, requestId, data] of JSON.parse(batch)) {
+      const rows = writes === undefined ? [] : JSON.parse(writes)
+      const items = JSON.parse(batch)
+      for (let n = 0; n < items.length; n++) {
+        const [type, actor, onBehalfOf, delegationChain, target, decision, reason, requestId, data] = items[n]
+        const w = rows[n]
+        if (w) {
+          if (w.condition && run(w.condition.sql, w.condition.parameters) === 0) {
+            placed.push(null)
+            continue
+          }
+          for (const x of w.writes) run(x.sql, x.parameters)
+        }
         seq += 1
         // recordContent's members in canonical (sorted) order.
         const content = '{"actor":' + canonical(actor) + ',"data":' + canonical(data) +
@@ -120,7 +152,7 @@ export function createSqliteAuditWriter(database: string, genesis: string): Sqli
   let nextId = 0
   const pending = new Map<
     number,
-    { resolve(p: WriterPlacement[]): void; reject(err: unknown): void }
+    { resolve(p: (WriterPlacement | null)[]): void; reject(err: unknown): void }
   >()
   let idleTimer: NodeJS.Timeout | undefined
 
@@ -132,7 +164,7 @@ export function createSqliteAuditWriter(database: string, genesis: string): Sqli
   function start(): Worker {
     const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { driver, database, genesis } })
     w.unref()
-    w.on('message', (m: { id: number; placed?: WriterPlacement[]; error?: string }) => {
+    w.on('message', (m: { id: number; placed?: (WriterPlacement | null)[]; error?: string }) => {
       const p = pending.get(m.id)
       if (!p) return
       pending.delete(m.id)
@@ -141,7 +173,7 @@ export function createSqliteAuditWriter(database: string, genesis: string): Sqli
         idleTimer = setTimeout(() => void stop(), IDLE_MS).unref()
       }
       if (m.error !== undefined) p.reject(new Error(`audit write failed: ${m.error}`))
-      else p.resolve(m.placed as WriterPlacement[])
+      else p.resolve(m.placed as (WriterPlacement | null)[])
     })
     w.on('error', (err) => {
       if (worker === w) worker = undefined
@@ -163,7 +195,7 @@ export function createSqliteAuditWriter(database: string, genesis: string): Sqli
   }
 
   return {
-    write(time, items) {
+    write(time, items, writes) {
       clearTimeout(idleTimer)
       worker ??= start()
       const w = worker
@@ -172,7 +204,13 @@ export function createSqliteAuditWriter(database: string, genesis: string): Sqli
         pending.set(id, { resolve, reject })
         // While a batch is out, the process must not exit under its caller.
         w.ref()
-        w.postMessage({ id, time, batch: `[${items.join(',')}]` })
+        w.postMessage({
+          id,
+          time,
+          batch: `[${items.join(',')}]`,
+          // One string, like the batch; only when some event brings rows.
+          ...(writes?.some((x) => x !== null) && { writes: JSON.stringify(writes) }),
+        })
       })
     },
     close: stop,

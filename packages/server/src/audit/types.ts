@@ -46,6 +46,22 @@ export interface AuditRecord {
   hash: string
 }
 
+/** One SQL statement, compiled for the store's dialect (Kysely's `compile()`). */
+export interface AuditWrite {
+  sql: string
+  parameters: readonly unknown[]
+}
+
+/** The rows an event stands for, committed in the same transaction as its record. */
+export interface AuditWrites {
+  /**
+   * Runs first. When it changes no row (a code already spent), nothing of this event is written:
+   * neither the record nor `writes`, and `appendWith` resolves with null.
+   */
+  condition?: AuditWrite
+  writes: readonly AuditWrite[]
+}
+
 /** The one way any module writes to the audit chain. */
 export interface AuditLog {
   /**
@@ -53,4 +69,11 @@ export interface AuditLog {
    * Concurrent appends (in this process or others on the same database) stay linear.
    */
   append(event: AuditEventInput): Promise<AuditRecord>
+  /**
+   * Appends an event together with the rows it records, in one transaction of the group commit:
+   * the record and its rows are durable together or not at all, and a flow step costs one commit
+   * (on a SQLite file, in the writer thread, so the event loop never waits for its fsync).
+   * Resolves with null when `writes.condition` changed no row (then nothing was written).
+   */
+  appendWith(event: AuditEventInput, writes: AuditWrites): Promise<AuditRecord | null>
 }

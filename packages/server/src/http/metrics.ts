@@ -173,6 +173,13 @@ export function createMetrics(
           countEvent(event)
           return record
         },
+        async appendWith(event, writes) {
+          const started = performance.now()
+          const record = await audit.appendWith(event, writes)
+          appendLatency.observe((performance.now() - started) / 1000)
+          if (record) countEvent(event)
+          return record
+        },
       }
     },
     observeRefusals(log) {

@@ -3,7 +3,7 @@ import type { Actor, AuditEventInput, AuditLog } from '../audit/types.js'
 import type { ResolvedConfig } from '../config/load.js'
 import { normaliseEmail } from '../keys/digest.js'
 import { verifyPassword } from './passwords.js'
-import { endSession, type SessionDeps, type StartedSession, startSession } from './sessions.js'
+import { endSession, prepareSession, type SessionDeps, type StartedSession } from './sessions.js'
 import { claimAttempt, recordSuccess, type ThrottleSettings, throttleKeys } from './throttle.js'
 import type { User, Users } from './users.js'
 
@@ -142,20 +142,25 @@ export async function signIn(deps: LoginDeps, attempt: LoginAttempt): Promise<Lo
   if (!checked.ok) return checked
   const { user } = checked
   await endReplacedSession(deps, attempt.previousSessionId, attempt.requestId)
-  const session = await startSession(deps, user.id, 'password', attempt.userAgent)
-  await checked.settle()
-  await deps.audit.append({
-    actor: { type: 'user', id: user.id, label: user.email },
-    requestId: attempt.requestId,
-    type: 'login.succeeded',
-    target: { type: 'user', id: user.id },
-    data: {
-      method: 'password',
-      email: user.email,
-      address: attempt.address ?? 'unknown',
-      session: session.idHash.slice(0, 16),
+  // The session and its login.succeeded record commit together, in the audit chain's group
+  // commit (off the event loop on a SQLite file): no session exists without its record.
+  const { session, writes } = prepareSession(deps, user.id, 'password', attempt.userAgent)
+  await deps.audit.appendWith(
+    {
+      actor: { type: 'user', id: user.id, label: user.email },
+      requestId: attempt.requestId,
+      type: 'login.succeeded',
+      target: { type: 'user', id: user.id },
+      data: {
+        method: 'password',
+        email: user.email,
+        address: attempt.address ?? 'unknown',
+        session: session.idHash.slice(0, 16),
+      },
     },
-  })
+    { writes },
+  )
+  await checked.settle()
   return { ok: true, user, session }
 }
 

@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely'
+import type { CompiledQuery, Kysely } from 'kysely'
 import type { ResolvedConfig } from '../config/load.js'
 import type { Clock } from '../lib/clock.js'
 import { randomToken, sha256 } from '../lib/random.js'
@@ -75,19 +75,36 @@ export async function startSession(
   /** The browser's User-Agent header; only its summary (identity/device.ts) is kept. */
   userAgent?: string,
 ): Promise<StartedSession> {
+  const { session, writes } = prepareSession(deps, userId, signedInWith, userAgent)
+  await deps.db.transaction().execute(async (trx) => {
+    for (const write of writes) await trx.executeQuery(write)
+  })
+  return session
+}
+
+/**
+ * A new session and the statements that store it (this person's expired sessions swept, the new
+ * one inserted), for a caller that commits them with its audit record (AuditLog.appendWith).
+ */
+export function prepareSession(
+  deps: SessionDeps,
+  userId: string,
+  signedInWith: string,
+  userAgent?: string,
+): { session: StartedSession; writes: CompiledQuery[] } {
   const id = randomToken(32)
   const idHash = sha256(id)
   const csrfToken = randomToken(32)
   const now = deps.clock.now().getTime()
   const expiresAt = now + deps.config.sessionTtlSeconds * 1000
-  await deps.db.transaction().execute(async (trx) => {
+  const writes = [
     // Sweep this user's expired sessions while we are here, so the table does not grow forever.
-    await trx
+    deps.db
       .deleteFrom('sessions')
       .where('user_id', '=', userId)
       .where('expires_at', '<=', now)
-      .execute()
-    await trx
+      .compile(),
+    deps.db
       .insertInto('sessions')
       .values({
         id_hash: idHash,
@@ -99,9 +116,9 @@ export async function startSession(
         signed_in_with: signedInWith,
         device: describeDevice(userAgent),
       })
-      .execute()
-  })
-  return { id, idHash, csrfToken, expiresAt }
+      .compile(),
+  ]
+  return { session: { id, idHash, csrfToken, expiresAt }, writes }
 }
 
 /**

@@ -5,6 +5,7 @@ import type { Clock } from '../lib/clock.js'
 import { DeputyError } from '../lib/errors.js'
 import { jsonValueProblem } from '../lib/json-input.js'
 import type { Store } from '../store/db.js'
+import { reusedStatement } from '../store/reused-statement.js'
 import type { UserRow, UserStatus } from '../store/schema.js'
 import { hashPassword, MIN_PASSWORD_LENGTH } from './passwords.js'
 
@@ -118,15 +119,33 @@ export function createUsers(deps: UsersDeps) {
   const { store, clock, audit } = deps
   const db = store.db
 
-  async function load(rows: UserRow[]): Promise<User[]> {
-    if (rows.length === 0) return []
-    const ids = rows.map((r) => r.id)
-    const grants = await db
+  const rolesOf = (ids: string[]) =>
+    db
       .selectFrom('user_roles')
       .leftJoin('role_permissions', 'role_permissions.role', 'user_roles.role')
       .select(['user_roles.user_id', 'user_roles.role', 'role_permissions.permission'])
       .where('user_roles.user_id', 'in', ids)
-      .execute()
+      .compile()
+  // One person's (the shape every session and token request reads), compiled once; a list of
+  // several is compiled for its length.
+  const rolesOfOne = reusedStatement(
+    (id: string) => rolesOf([id]),
+    (id) => [id],
+  )
+  const selectUser = reusedStatement(
+    (id: string) => db.selectFrom('users').selectAll().where('id', '=', id).compile(),
+    (id) => [id],
+  )
+
+  async function load(rows: UserRow[]): Promise<User[]> {
+    if (rows.length === 0) return []
+    const ids = rows.map((r) => r.id)
+    const [only] = ids
+    const grants = (
+      await db.executeQuery(
+        ids.length === 1 && only !== undefined ? rolesOfOne(only) : rolesOf(ids),
+      )
+    ).rows
     return rows.map((row) => {
       const mine = grants.filter((g) => g.user_id === row.id)
       return {
@@ -184,7 +203,7 @@ export function createUsers(deps: UsersDeps) {
 
     /** Finds a user by id, or undefined. */
     async findById(id: string): Promise<User | undefined> {
-      const row = await db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst()
+      const [row] = (await db.executeQuery(selectUser(id))).rows
       return row ? (await load([row]))[0] : undefined
     },
 

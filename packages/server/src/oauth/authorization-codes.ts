@@ -1,7 +1,8 @@
-import type { Kysely } from 'kysely'
+import type { CompiledQuery, Insertable, Kysely } from 'kysely'
 import type { Clock } from '../lib/clock.js'
 import { randomToken, sha256 } from '../lib/random.js'
 import type { Store } from '../store/db.js'
+import { reusedStatement } from '../store/reused-statement.js'
 import type { Database } from '../store/schema.js'
 import { formatScope, parseScope } from './scopes.js'
 
@@ -32,39 +33,140 @@ export type ConsumeResult =
   | { status: 'expired' }
   | { status: 'unknown' }
 
+/** A code as `find` reads it, before anything is written: live, or why not. */
+export type FoundCode =
+  | Exclude<ConsumeResult, { status: 'ok' }>
+  | { status: 'live'; code: AuthorizationCodeData }
+
 /** Single-use authorization codes, stored as SHA-256 digests. */
 export function createAuthorizationCodes(deps: { store: Store; clock: Clock }) {
   const db = deps.store.db
 
+  function toData(row: {
+    grant_id: string
+    client_id: string
+    user_id: string
+    redirect_uri: string
+    code_challenge: string
+    resource: string
+    scope: string
+    nonce: string | null
+    auth_time: number
+  }): AuthorizationCodeData {
+    return {
+      grantId: row.grant_id,
+      clientId: row.client_id,
+      userId: row.user_id,
+      redirectUri: row.redirect_uri,
+      codeChallenge: row.code_challenge,
+      resource: row.resource,
+      scopes: parseScope(row.scope) ?? [],
+      nonce: row.nonce,
+      authTime: row.auth_time,
+    }
+  }
+
+  // The statements of the flow's hot path, compiled once (store/reused-statement.ts).
+  const insertCode = reusedStatement(
+    (row: Insertable<Database['authorization_codes']>) =>
+      db.insertInto('authorization_codes').values(row).compile(),
+    (row) => Object.values(row),
+  )
+  const selectCode = reusedStatement(
+    (hash: string) =>
+      db.selectFrom('authorization_codes').selectAll().where('code_hash', '=', hash).compile(),
+    (hash) => [hash],
+  )
+  const redeem = reusedStatement(
+    (hash: string, now: number) =>
+      db
+        .updateTable('authorization_codes')
+        .set({ consumed_at: now, redeemed_at: now })
+        .where('code_hash', '=', hash)
+        .where('consumed_at', 'is', null)
+        .where('expires_at', '>', now)
+        .compile(),
+    (hash, now) => [now, now, hash, now],
+  )
+  const spendOnly = reusedStatement(
+    (hash: string, now: number) =>
+      db
+        .updateTable('authorization_codes')
+        .set({ consumed_at: now })
+        .where('code_hash', '=', hash)
+        .where('consumed_at', 'is', null)
+        .where('expires_at', '>', now)
+        .compile(),
+    (hash, now) => [now, hash, now],
+  )
+
+  function prepareIssue(data: AuthorizationCodeData): { code: string; write: CompiledQuery } {
+    const code = randomToken(32)
+    const now = deps.clock.now().getTime()
+    const write = insertCode({
+      code_hash: sha256(code),
+      grant_id: data.grantId,
+      client_id: data.clientId,
+      user_id: data.userId,
+      redirect_uri: data.redirectUri,
+      code_challenge: data.codeChallenge,
+      resource: data.resource,
+      scope: formatScope(data.scopes),
+      nonce: data.nonce,
+      auth_time: data.authTime,
+      created_at: now,
+      expires_at: now + AUTHORIZATION_CODE_TTL_MS,
+      consumed_at: null,
+      redeemed_at: null,
+    })
+    return { code, write }
+  }
+
   return {
+    /**
+     * Reads a code without spending it: live (its data), already consumed (`replayed`, with
+     * whether that redemption completed), expired, or unknown. A consumed code reads as replayed
+     * even once expired, as `consume` answers.
+     */
+    async find(code: string): Promise<FoundCode> {
+      const [row] = (await db.executeQuery(selectCode(sha256(code)))).rows
+      if (!row) return { status: 'unknown' }
+      const data = toData(row)
+      if (row.consumed_at !== null)
+        return { status: 'replayed', code: data, redeemed: row.redeemed_at !== null }
+      if (row.expires_at <= deps.clock.now().getTime()) return { status: 'expired' }
+      return { status: 'live', code: data }
+    },
+
+    /**
+     * Spends a live code without redeeming it: a redemption refused after the code was presented
+     * (wrong verifier, another client's code) still uses it up, so it cannot be tried again.
+     */
+    async spend(code: string): Promise<void> {
+      await db.executeQuery(spendOnly(sha256(code), deps.clock.now().getTime()))
+    },
+
+    /**
+     * The statement that redeems a live code, spent and redeemed at once: the condition of the
+     * token endpoint's one commit (with the refresh token and the audit record), so of concurrent
+     * redemptions exactly one changes the row, and a code is never spent without its tokens.
+     */
+    redemption(code: string): CompiledQuery {
+      return redeem(sha256(code), deps.clock.now().getTime())
+    },
+
     /**
      * Issues a code (256 bits of randomness) for an approved authorization; `executor` runs it
      * inside a caller's transaction.
      */
     async issue(data: AuthorizationCodeData, executor: Kysely<Database> = db): Promise<string> {
-      const code = randomToken(32)
-      const now = deps.clock.now().getTime()
-      await executor
-        .insertInto('authorization_codes')
-        .values({
-          code_hash: sha256(code),
-          grant_id: data.grantId,
-          client_id: data.clientId,
-          user_id: data.userId,
-          redirect_uri: data.redirectUri,
-          code_challenge: data.codeChallenge,
-          resource: data.resource,
-          scope: formatScope(data.scopes),
-          nonce: data.nonce,
-          auth_time: data.authTime,
-          created_at: now,
-          expires_at: now + AUTHORIZATION_CODE_TTL_MS,
-          consumed_at: null,
-          redeemed_at: null,
-        })
-        .execute()
+      const { code, write } = prepareIssue(data)
+      await executor.executeQuery(write)
       return code
     },
+
+    /** A code and the statement that stores it, for a caller that commits it with other rows. */
+    prepareIssue,
 
     /**
      * Redeems a code exactly once: the conditional UPDATE lets one of any number of concurrent
@@ -86,17 +188,7 @@ export function createAuthorizationCodes(deps: { store: Store; clock: Clock }) {
         .where('code_hash', '=', hash)
         .executeTakeFirst()
       if (!row) return { status: 'unknown' }
-      const data: AuthorizationCodeData = {
-        grantId: row.grant_id,
-        clientId: row.client_id,
-        userId: row.user_id,
-        redirectUri: row.redirect_uri,
-        codeChallenge: row.code_challenge,
-        resource: row.resource,
-        scopes: parseScope(row.scope) ?? [],
-        nonce: row.nonce,
-        authTime: row.auth_time,
-      }
+      const data = toData(row)
       if (Number(won.numUpdatedRows) === 1) return { status: 'ok', code: data }
       if (row.consumed_at !== null)
         return { status: 'replayed', code: data, redeemed: row.redeemed_at !== null }

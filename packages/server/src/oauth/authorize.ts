@@ -9,16 +9,10 @@ import type { RefusalLog } from '../audit/refusals.js'
 import type { ResolvedConfig } from '../config/load.js'
 import type { AppEnv } from '../http/env.js'
 import { CONTENT_SECURITY_POLICY } from '../http/middleware.js'
-import {
-  type CurrentSession,
-  cookieValue,
-  readSession,
-  SESSION_COOKIE,
-  type SessionDeps,
-} from '../identity/sessions.js'
+import { type CurrentSession, readSession, type SessionDeps } from '../identity/sessions.js'
 import type { Clock } from '../lib/clock.js'
 import { hasNul } from '../lib/form.js'
-import { safeEqual, sha256 } from '../lib/random.js'
+import { safeEqual } from '../lib/random.js'
 import { createRateLimiter, isRateLimited, RateLimited } from '../lib/rate-limit.js'
 import type { Store } from '../store/db.js'
 import { consentPage, returningPage } from '../ui/consent.js'
@@ -306,19 +300,6 @@ async function validateRequest(
   }
 }
 
-/** When the person signed in (epoch ms), for `auth_time` in ID tokens. */
-async function authTimeOf(deps: AuthorizeDeps, request: Request): Promise<number> {
-  const id = cookieValue(request, SESSION_COOKIE)
-  const row = id
-    ? await deps.db
-        .selectFrom('sessions')
-        .select('created_at')
-        .where('id_hash', '=', sha256(id))
-        .executeTakeFirst()
-    : undefined
-  return row ? Number(row.created_at) : deps.clock.now().getTime()
-}
-
 /**
  * The consent page's CSP with `form-action` widened to the redirect URI's origin. Chromium checks
  * `form-action` on every redirect after a form submission (CSP3 §6.3.1.2), so `'self'` alone
@@ -446,7 +427,9 @@ export function createAuthorizeRoutes(deps: AuthorizeDeps): Hono<AppEnv> {
         client,
         resource,
         request,
-        authTime: await authTimeOf(deps, c.req.raw),
+        // When the person signed in, for `auth_time` in ID tokens: the session read above.
+        authTime: session.signedInAt,
+        remembered: plan.alreadyGranted,
         consented: false,
         requestId: c.get('requestId') ?? null,
       })
@@ -643,7 +626,7 @@ export function createAuthorizeRoutes(deps: AuthorizeDeps): Hono<AppEnv> {
             client,
             resource,
             request,
-            authTime: await authTimeOf(deps, c.req.raw),
+            authTime: session.signedInAt,
             consented: true,
             requestId,
           })

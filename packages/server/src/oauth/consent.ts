@@ -15,8 +15,8 @@ import { OIDC_SCOPES } from './scopes.js'
 export interface ConsentDeps {
   db: Kysely<Database>
   config: Pick<ResolvedConfig, 'issuer'>
-  grants: Pick<Grants, 'consentedScopes' | 'rememberConsent' | 'create'>
-  authorizationCodes: Pick<AuthorizationCodes, 'issue'>
+  grants: Pick<Grants, 'consentedScopes' | 'rememberedScopes' | 'rememberConsentWith' | 'prepare'>
+  authorizationCodes: Pick<AuthorizationCodes, 'prepareIssue'>
   audit: AuditLog
 }
 
@@ -43,25 +43,6 @@ export interface ConsentPlan {
   alreadyGranted: string[]
 }
 
-/** The remembered consent for a person, client and resource, or null when there is none. */
-async function rememberedConsent(
-  deps: ConsentDeps,
-  userId: string,
-  clientId: string,
-  resource: string,
-): Promise<string[] | null> {
-  // A remembered consent with no scopes still counts (basic access was agreed to), so this
-  // looks for the row itself rather than reading an empty scope list as "never asked".
-  const row = await deps.db
-    .selectFrom('consents')
-    .select('user_id')
-    .where('user_id', '=', userId)
-    .where('client_id', '=', clientId)
-    .where('resource', '=', resource)
-    .executeTakeFirst()
-  return row ? deps.grants.consentedScopes(userId, clientId, resource) : null
-}
-
 /**
  * Decides whether to ask. Consent is remembered per person, client and resource; a later request
  * for more scopes asks only about the new ones (MCP 2025-11-25 incremental scope consent).
@@ -71,7 +52,7 @@ export async function planConsent(
   userId: string,
   request: AuthorizationRequest,
 ): Promise<ConsentPlan> {
-  const remembered = await rememberedConsent(deps, userId, request.clientId, request.resource)
+  const remembered = await deps.grants.rememberedScopes(userId, request.clientId, request.resource)
   const alreadyGranted = remembered ?? []
   const newScopes = request.scopes.filter((s) => !alreadyGranted.includes(s))
   return {
@@ -164,75 +145,78 @@ export async function approveAuthorization(
     authTime: number
     /** True when the person just pressed Allow (a consent to record), false when remembered. */
     consented: boolean
+    /** When remembered: the scopes `planConsent` just read (`alreadyGranted`), not read again. */
+    remembered?: string[]
     requestId: string | null
   },
 ): Promise<string> {
   const { user, client, resource, request } = input
+  // A consent just given is remembered in one commit with its consent.granted record.
   const agreed = input.consented
-    ? await deps.grants.rememberConsent(user.id, client.clientId, resource.uri, request.scopes)
-    : await deps.grants.consentedScopes(user.id, client.clientId, resource.uri)
+    ? await deps.grants.rememberConsentWith(
+        user.id,
+        client.clientId,
+        resource.uri,
+        request.scopes,
+        (consentedScopes) => ({
+          type: 'consent.granted',
+          actor: personActor(user),
+          target: { type: 'client', id: client.clientId },
+          decision: 'allow',
+          requestId: input.requestId,
+          data: {
+            resource: resource.uri,
+            scopes: request.scopes,
+            consentedScopes,
+            ...(request.authorizationDetails && {
+              authorizationDetailTypes: request.authorizationDetails.map((d) => d.type),
+            }),
+          },
+        }),
+      )
+    : (input.remembered ??
+      (await deps.grants.consentedScopes(user.id, client.clientId, resource.uri)))
   // Scopes the resource has since dropped are not handed out again.
   const scopes = [...new Set([...agreed, ...request.scopes])]
     .filter((s) => s in resource.scopes || OIDC_SCOPES.has(s))
     .sort()
-  if (input.consented) {
-    await deps.audit.append({
-      type: 'consent.granted',
-      actor: personActor(user),
-      target: { type: 'client', id: client.clientId },
+  const { grant, write: grantRow } = deps.grants.prepare({
+    userId: user.id,
+    clientId: client.clientId,
+    resource: resource.uri,
+    scopes,
+    redirectUri: request.redirectUri,
+    agreedText: scopes.map((scope) => ({ scope, sentence: scopeSentence(resource, scope) })),
+    ...(request.authorizationDetails && {
+      authorizationDetails: request.authorizationDetails,
+    }),
+  })
+  const { code, write: codeRow } = deps.authorizationCodes.prepareIssue({
+    grantId: grant.id,
+    clientId: client.clientId,
+    userId: user.id,
+    redirectUri: request.redirectUri,
+    codeChallenge: request.codeChallenge,
+    resource: resource.uri,
+    scopes,
+    nonce: request.nonce,
+    authTime: input.authTime,
+  })
+  // The grant, its code and the record of the code commit together in the audit chain's group
+  // commit: one durable commit (on a SQLite file in the writer thread, off the event loop), and
+  // a code never exists without its record, nor a record of a code that was not stored.
+  await deps.audit.appendWith(
+    {
+      type: 'code.issued',
+      actor: clientActor(client),
+      onBehalfOf: personActor(user),
+      target: { type: 'grant', id: grant.id },
       decision: 'allow',
       requestId: input.requestId,
-      data: {
-        resource: resource.uri,
-        scopes: request.scopes,
-        consentedScopes: agreed,
-        ...(request.authorizationDetails && {
-          authorizationDetailTypes: request.authorizationDetails.map((d) => d.type),
-        }),
-      },
-    })
-  }
-  // The grant and its code commit together: one durable commit instead of two.
-  const { grant, code } = await deps.db.transaction().execute(async (trx) => {
-    const grant = await deps.grants.create(
-      {
-        userId: user.id,
-        clientId: client.clientId,
-        resource: resource.uri,
-        scopes,
-        redirectUri: request.redirectUri,
-        agreedText: scopes.map((scope) => ({ scope, sentence: scopeSentence(resource, scope) })),
-        ...(request.authorizationDetails && {
-          authorizationDetails: request.authorizationDetails,
-        }),
-      },
-      trx,
-    )
-    const code = await deps.authorizationCodes.issue(
-      {
-        grantId: grant.id,
-        clientId: client.clientId,
-        userId: user.id,
-        redirectUri: request.redirectUri,
-        codeChallenge: request.codeChallenge,
-        resource: resource.uri,
-        scopes,
-        nonce: request.nonce,
-        authTime: input.authTime,
-      },
-      trx,
-    )
-    return { grant, code }
-  })
-  await deps.audit.append({
-    type: 'code.issued',
-    actor: clientActor(client),
-    onBehalfOf: personActor(user),
-    target: { type: 'grant', id: grant.id },
-    decision: 'allow',
-    requestId: input.requestId,
-    data: { client: client.clientId, user: user.id, resource: resource.uri, scopes },
-  })
+      data: { client: client.clientId, user: user.id, resource: resource.uri, scopes },
+    },
+    { writes: [grantRow, codeRow] },
+  )
   return authorizationResponseUrl(request.redirectUri, deps.config.issuer, {
     code,
     state: request.state,

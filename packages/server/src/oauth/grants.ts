@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto'
-import type { Kysely } from 'kysely'
-import type { Actor, AuditLog } from '../audit/types.js'
+import type { CompiledQuery, Insertable, Kysely } from 'kysely'
+import type { Actor, AuditEventInput, AuditLog } from '../audit/types.js'
 import type { Clock } from '../lib/clock.js'
 import { DeputyError } from '../lib/errors.js'
 import type { Store } from '../store/db.js'
+import { reusedStatement } from '../store/reused-statement.js'
 import type { Database } from '../store/schema.js'
 import { createGrantUse } from './grant-use.js'
 import { formatScope, parseScope } from './scopes.js'
@@ -40,6 +41,26 @@ export interface GrantSummary extends Grant {
 }
 
 /**
+ * Rounds a consent may take to commit while others for the same person, client and resource
+ * commit first (each round one of them does): far more than people press Allow at once.
+ */
+const MAX_CONSENT_ATTEMPTS = 50
+
+/** What starts a grant: an approved authorization. */
+export interface GrantInput {
+  userId: string
+  clientId: string
+  resource: string
+  scopes: string[]
+  /** RFC 9396 details the person agreed to, carried into the grant's tokens. */
+  authorizationDetails?: readonly Record<string, unknown>[]
+  /** The redirect URI the authorization was for (a metadata document may later drop it). */
+  redirectUri?: string
+  /** What the person was shown for each scope, kept as they read it. */
+  agreedText?: readonly AgreedScope[]
+}
+
+/**
  * Grants and remembered consents. A consent is what the person agreed to for a client and
  * resource (it grows by union on step-up); a grant is one authorization built on it, which the
  * codes, refresh tokens and access tokens it produced all point to, so revoking it ends them all.
@@ -48,18 +69,86 @@ export function createGrants(deps: { store: Store; clock: Clock; audit: AuditLog
   const db = deps.store.db
   const use = createGrantUse({ db, clock: deps.clock })
 
-  return {
-    /** The scopes the person already agreed to for this client and resource. */
-    async consentedScopes(userId: string, clientId: string, resource: string): Promise<string[]> {
-      const row = await db
+  // Compiled once: a grant is inserted on every authorization (store/reused-statement.ts).
+  const insertGrant = reusedStatement(
+    (row: Insertable<Database['grants']>) => db.insertInto('grants').values(row).compile(),
+    (row) => Object.values(row),
+  )
+
+  // The reads of every flow, compiled once.
+  const selectRevokedAt = reusedStatement(
+    (id: string) => db.selectFrom('grants').select('revoked_at').where('id', '=', id).compile(),
+    (id) => [id],
+  )
+  const selectDetails = reusedStatement(
+    (id: string) =>
+      db.selectFrom('grants').select('authorization_details').where('id', '=', id).compile(),
+    (id) => [id],
+  )
+  const selectConsent = reusedStatement(
+    (userId: string, clientId: string, resource: string) =>
+      db
         .selectFrom('consents')
         .select('scope')
         .where('user_id', '=', userId)
         .where('client_id', '=', clientId)
         .where('resource', '=', resource)
-        .executeTakeFirst()
-      return row ? (parseScope(row.scope) ?? []) : []
+        .compile(),
+    (userId, clientId, resource) => [userId, clientId, resource],
+  )
+
+  async function rememberedScopes(
+    userId: string,
+    clientId: string,
+    resource: string,
+  ): Promise<string[] | null> {
+    const [row] = (await db.executeQuery(selectConsent(userId, clientId, resource))).rows
+    return row ? (parseScope(row.scope) ?? []) : null
+  }
+
+  function prepare(input: GrantInput): { grant: Grant; write: CompiledQuery } {
+    const id = randomUUID()
+    const now = deps.clock.now().getTime()
+    const write = insertGrant({
+      id,
+      user_id: input.userId,
+      client_id: input.clientId,
+      resource: input.resource,
+      scope: formatScope(input.scopes),
+      created_at: now,
+      revoked_at: null,
+      revoked_reason: null,
+      authorization_details: JSON.stringify(input.authorizationDetails ?? []),
+      redirect_uri: input.redirectUri ?? null,
+      consent_text: input.agreedText ? JSON.stringify(input.agreedText) : null,
+    })
+    const {
+      authorizationDetails: _details,
+      redirectUri: _redirectUri,
+      agreedText: _agreedText,
+      ...rest
+    } = input
+    const grant: Grant = {
+      id,
+      ...rest,
+      scopes: [...new Set(input.scopes)].sort(),
+      createdAt: new Date(now).toISOString(),
+      revokedAt: null,
+    }
+    return { grant, write }
+  }
+
+  return {
+    /** The scopes the person already agreed to for this client and resource. */
+    async consentedScopes(userId: string, clientId: string, resource: string): Promise<string[]> {
+      return (await rememberedScopes(userId, clientId, resource)) ?? []
     },
+
+    /**
+     * The remembered consent's scopes, or null when there is none: a remembered consent with no
+     * scopes still counts (basic access was agreed to), unlike never having been asked.
+     */
+    rememberedScopes,
 
     /** Remembers consent to `scopes`, adding to what was agreed before (the union). */
     async rememberConsent(
@@ -102,56 +191,63 @@ export function createGrants(deps: { store: Store; clock: Clock; audit: AuditLog
     },
 
     /**
+     * Remembers consent to `scopes` (the union with what was agreed before) in one commit with
+     * its audit record (`event`, given the scopes agreed to in the end): AuditLog.appendWith, so
+     * on a SQLite file the event loop waits for no fsync. The row is written on the condition
+     * that it is still as read (absent, or holding the scopes read); a consent that raced another
+     * for the same person, client and resource reads again and adds to what that one wrote, so
+     * each round at least one of them commits and none loses scopes.
+     */
+    async rememberConsentWith(
+      userId: string,
+      clientId: string,
+      resource: string,
+      scopes: string[],
+      event: (agreed: string[]) => AuditEventInput,
+    ): Promise<string[]> {
+      for (let attempt = 0; attempt < MAX_CONSENT_ATTEMPTS; attempt++) {
+        const now = deps.clock.now().getTime()
+        const [row] = (await db.executeQuery(selectConsent(userId, clientId, resource))).rows
+        const union = formatScope([...(row ? (parseScope(row.scope) ?? []) : []), ...scopes])
+        const condition = row
+          ? db
+              .updateTable('consents')
+              .set({ scope: union, updated_at: now })
+              .where('user_id', '=', userId)
+              .where('client_id', '=', clientId)
+              .where('resource', '=', resource)
+              .where('scope', '=', row.scope)
+              .compile()
+          : db
+              .insertInto('consents')
+              .values({
+                user_id: userId,
+                client_id: clientId,
+                resource,
+                scope: union,
+                created_at: now,
+                updated_at: now,
+              })
+              .onConflict((oc) => oc.columns(['user_id', 'client_id', 'resource']).doNothing())
+              .compile()
+        const agreed = union ? union.split(' ') : []
+        if (await deps.audit.appendWith(event(agreed), { condition, writes: [] })) return agreed
+      }
+      throw new DeputyError('ERR_CONFLICT', 'the consent kept changing while it was being recorded')
+    },
+
+    /**
      * Starts a grant for an approved authorization; `executor` runs it inside a caller's
      * transaction (the code issued with it commits together).
      */
-    async create(
-      input: {
-        userId: string
-        clientId: string
-        resource: string
-        scopes: string[]
-        /** RFC 9396 details the person agreed to, carried into the grant's tokens. */
-        authorizationDetails?: readonly Record<string, unknown>[]
-        /** The redirect URI the authorization was for (a metadata document may later drop it). */
-        redirectUri?: string
-        /** What the person was shown for each scope, kept as they read it. */
-        agreedText?: readonly AgreedScope[]
-      },
-      executor: Kysely<Database> = db,
-    ): Promise<Grant> {
-      const id = randomUUID()
-      const now = deps.clock.now().getTime()
-      await executor
-        .insertInto('grants')
-        .values({
-          id,
-          user_id: input.userId,
-          client_id: input.clientId,
-          resource: input.resource,
-          scope: formatScope(input.scopes),
-          created_at: now,
-          revoked_at: null,
-          revoked_reason: null,
-          authorization_details: JSON.stringify(input.authorizationDetails ?? []),
-          redirect_uri: input.redirectUri ?? null,
-          consent_text: input.agreedText ? JSON.stringify(input.agreedText) : null,
-        })
-        .execute()
-      const {
-        authorizationDetails: _details,
-        redirectUri: _redirectUri,
-        agreedText: _agreedText,
-        ...rest
-      } = input
-      return {
-        id,
-        ...rest,
-        scopes: [...new Set(input.scopes)].sort(),
-        createdAt: new Date(now).toISOString(),
-        revokedAt: null,
-      }
+    async create(input: GrantInput, executor: Kysely<Database> = db): Promise<Grant> {
+      const { grant, write } = prepare(input)
+      await executor.executeQuery(write)
+      return grant
     },
+
+    /** A grant and the statement that stores it, for a caller that commits it with other rows. */
+    prepare,
 
     /** True when the person has a grant in force with this client (they allowed it before). */
     async hasActiveGrantWith(userId: string, clientId: string): Promise<boolean> {
@@ -168,21 +264,13 @@ export function createGrants(deps: { store: Store; clock: Clock; audit: AuditLog
 
     /** The authorization details a grant carries (RFC 9396), `[]` when none. */
     async detailsOf(grantId: string): Promise<Record<string, unknown>[]> {
-      const row = await db
-        .selectFrom('grants')
-        .select('authorization_details')
-        .where('id', '=', grantId)
-        .executeTakeFirst()
+      const [row] = (await db.executeQuery(selectDetails(grantId))).rows
       return row ? (JSON.parse(row.authorization_details) as Record<string, unknown>[]) : []
     },
 
     /** True while a grant is in force. */
     async isActive(grantId: string): Promise<boolean> {
-      const row = await db
-        .selectFrom('grants')
-        .select('revoked_at')
-        .where('id', '=', grantId)
-        .executeTakeFirst()
+      const [row] = (await db.executeQuery(selectRevokedAt(grantId))).rows
       return !!row && row.revoked_at === null
     },
 
@@ -254,6 +342,8 @@ export function createGrants(deps: { store: Store; clock: Clock; audit: AuditLog
 
     /** Notes that tokens were issued under a grant (at most one write a minute, grant-use.ts). */
     recordUse: use.record,
+    /** The statement `recordUse` would run now (or undefined), to commit with other rows. */
+    useStatement: use.statement,
 
     /** Revokes every grant a person gave one client, and forgets the consent (a fresh start). */
     async revokeClientForUser(userId: string, clientId: string, actor: Actor): Promise<number> {

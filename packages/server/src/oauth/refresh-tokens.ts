@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely'
+import type { CompiledQuery, Kysely } from 'kysely'
 import type { Clock } from '../lib/clock.js'
 import { randomToken, sha256 } from '../lib/random.js'
 import type { Store } from '../store/db.js'
@@ -110,6 +110,25 @@ export function createRefreshTokens(options: RefreshTokensOptions) {
         .values(row(sha256(token), data, now, grant?.created_at ?? now))
         .execute()
       return token
+    },
+
+    /**
+     * The first refresh token of a grant and the statement that stores it, for a caller that
+     * commits it with other rows (the token endpoint's one commit with its audit record).
+     */
+    async prepare(data: RefreshTokenData): Promise<{ token: string; write: CompiledQuery }> {
+      const token = randomToken(32)
+      const grant = await db
+        .selectFrom('grants')
+        .select('created_at')
+        .where('id', '=', data.grantId)
+        .executeTakeFirst()
+      const now = clock.now().getTime()
+      const write = db
+        .insertInto('refresh_tokens')
+        .values(row(sha256(token), data, now, grant?.created_at ?? now))
+        .compile()
+      return { token, write }
     },
 
     /**

@@ -1,6 +1,6 @@
 import { type Context, Hono } from 'hono'
 import type { RefusalLog } from '../audit/refusals.js'
-import type { AuditLog } from '../audit/types.js'
+import type { AuditEventInput, AuditLog } from '../audit/types.js'
 import type { ResolvedConfig } from '../config/load.js'
 import type { AppEnv } from '../http/env.js'
 import { edgeResponse } from '../http/middleware.js'
@@ -187,12 +187,13 @@ export function createTokenRoutes(deps: TokenEndpointDeps): Hono<AppEnv> {
       }
       const { issued } = result
       // "Last used" is a courtesy for the person's agents page: the tokens are issued (a refresh
-      // token already rotated), so a failed write is logged, never a lost answer.
-      if (issued.grantId)
+      // token already rotated), so a failed write is logged, never a lost answer. A grant whose
+      // issuance commits with its record (a code's redemption) has it among those rows.
+      if (issued.grantId && !issued.commit)
         await deps.grants.recordUse(issued.grantId).catch((err: unknown) => {
           c.get('logger')?.warn({ err, requestId: c.get('requestId') }, 'grant use not recorded')
         })
-      await deps.audit.append({
+      const event = {
         type: 'token.issued',
         actor,
         onBehalfOf: issued.user ? { type: 'user', id: issued.user.id } : null,
@@ -213,7 +214,10 @@ export function createTokenRoutes(deps: TokenEndpointDeps): Hono<AppEnv> {
           ...(issued.approvalId ? { approvalId: issued.approvalId } : {}),
           ...(issued.assertion ? { assertion: issued.assertion } : {}),
         },
-      })
+      } satisfies AuditEventInput
+      if (!issued.commit) await deps.audit.append(event)
+      else if (!(await deps.audit.appendWith(event, issued.commit.writes)))
+        await issued.commit.lost()
       return edgeResponse(c, JSON.stringify(result.body), 200, {
         ...NO_STORE_JSON,
         // RFC 9449 §8.2: the nonce for the client's next proof comes with the answer.

@@ -1,3 +1,5 @@
+// Before anything renders: keeps hono/jsx from turning async hooks on (render-context.ts).
+import './render-context.js'
 import type { Child } from 'hono/jsx'
 import { STYLESHEET_PATH } from './assets.js'
 

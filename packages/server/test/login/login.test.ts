@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { signIn } from '../../src/identity/login.js'
 import { SESSION_COOKIE } from '../../src/identity/sessions.js'
 import { DIALECTS, skipDialect } from '../helpers/databases.js'
 import { startTestDeputy, type TestDeputy } from '../helpers/deputy.js'
@@ -41,6 +42,37 @@ describe('sign-in page and sessions (issue 2 §5)', () => {
   })
   afterEach(async () => {
     await deputy.dispose()
+  })
+
+  it('a sign-in whose login.succeeded record cannot be written starts no session', async () => {
+    const failing = {
+      ...deputy.deps,
+      audit: {
+        ...deputy.deps.audit,
+        appendWith: () => Promise.reject(new Error('audit store unavailable')),
+      },
+    }
+    await expect(
+      signIn(failing, {
+        email: ALICE.email,
+        password: ALICE.password,
+        address: '127.0.0.1',
+        previousSessionId: undefined,
+        requestId: null,
+      }),
+    ).rejects.toThrow('audit store unavailable')
+    expect(await deputy.deps.db.selectFrom('sessions').selectAll().execute()).toEqual([])
+    // Through the writer: the session and its record commit together.
+    const started = await signIn(deputy.deps, {
+      email: ALICE.email,
+      password: ALICE.password,
+      address: '127.0.0.1',
+      previousSessionId: undefined,
+      requestId: null,
+    })
+    expect(started.ok).toBe(true)
+    expect(await deputy.deps.db.selectFrom('sessions').select('id_hash').execute()).toHaveLength(1)
+    expect((await auditTypes(deputy)).map((e) => e.type)).toContain('login.succeeded')
   })
 
   it('signs in with the right password and shows the account page with name, email and roles', async () => {

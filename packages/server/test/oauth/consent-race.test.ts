@@ -34,5 +34,35 @@ for (const dialect of DIALECTS) {
         )
       }
     })
+
+    it('consents remembered with their records (one commit each) keep the union too, each recorded once', async () => {
+      const { grants, db } = world.deputy.deps
+      const scopes = Array.from({ length: 12 }, (_, i) => `s${i}`)
+      const clientId = world.app.clientId
+      const agreed = await Promise.all(
+        scopes.map((scope) =>
+          grants.rememberConsentWith(world.alice.id, clientId, RESOURCE, [scope], (all) => ({
+            type: 'consent.granted',
+            actor: { type: 'user', id: world.alice.id },
+            data: { scope, consentedScopes: all },
+          })),
+        ),
+      )
+      expect(await grants.consentedScopes(world.alice.id, clientId, RESOURCE)).toEqual(
+        [...scopes].sort(),
+      )
+      // Each got back what it wrote: its own scope and whatever had been agreed to before it.
+      agreed.forEach((all, i) => {
+        expect(all).toContain(scopes[i])
+      })
+      expect(agreed.some((all) => all.length === scopes.length)).toBe(true)
+      const records = await db
+        .selectFrom('audit_events')
+        .select('data')
+        .where('type', '=', 'consent.granted')
+        .execute()
+      const recorded = records.map((r) => JSON.parse(r.data) as { scope: string })
+      expect(recorded.map((r) => r.scope).sort()).toEqual([...scopes].sort())
+    })
   })
 }

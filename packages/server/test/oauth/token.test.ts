@@ -332,41 +332,57 @@ for (const dialect of DIALECTS) {
       }
     })
 
-    it('a replay while the winner is still issuing loses without revoking; one after it revokes', async () => {
+    it('a redemption held before its commit loses to one that commits first, and as a replay of an issued code revokes', async () => {
+      // The code is redeemed in the one commit that stores its tokens and audit record, so there
+      // is no "consumed but not yet issued" window: whichever redemption commits first wins, and
+      // a later one can only be a replay after the winner issued (RFC 6749 §4.1.2).
       const grants = world.deputy.deps.grants
       const isActive = grants.isActive
       let release: () => void = () => {}
-      let issuing: () => void = () => {}
+      let checking: () => void = () => {}
       const reached = new Promise<void>((resolve) => {
-        issuing = resolve
+        checking = resolve
       })
-      // Hold the winner between consuming the code and issuing (it checks the grant first).
+      // Hold the first redemption after it read the code, before its commit.
       grants.isActive = async (...args) => {
         grants.isActive = isActive
-        issuing()
+        checking()
         await new Promise<void>((resolve) => {
           release = resolve
         })
         return isActive(...args)
       }
       const { code, grantId } = await issueCode(world)
-      const winning = redeem(world, code)
+      const held = redeem(world, code)
       await reached
-      const racing = await redeem(world, code)
-      expect(await errorOf(racing)).toBe('invalid_grant')
+      const first = await redeem(world, code)
+      expect(first.status).toBe(200)
+      const tokens = (await first.json()) as Record<string, string>
       expect(await world.deputy.deps.grants.isActive(grantId)).toBe(true)
       release()
-      const won = await winning
-      expect(won.status).toBe(200)
-      const tokens = (await won.json()) as Record<string, string>
-      const [raced] = (await auditOf(world, 'token.refused')).filter(
+      expect(await errorOf(await held)).toBe('invalid_grant')
+      const [replay] = (await auditOf(world, 'token.refused')).filter(
         (e) => e.data.grantType === 'authorization_code',
       )
-      expect(raced?.reason).toBe('code-redemption-in-progress')
-      expect((await refresh(world, tokens.refresh_token as string)).status).toBe(200)
-      // After the winner issued, the same code again is a replay: the grant ends.
-      expect(await errorOf(await redeem(world, code))).toBe('invalid_grant')
+      expect(replay?.reason).toBe('code-replayed')
       expect(await world.deputy.deps.grants.isActive(grantId)).toBe(false)
+      expect((await refresh(world, tokens.refresh_token as string)).status).toBe(400)
+      expect(await introspect(world, tokens.access_token as string)).toEqual({ active: false })
+      // Exactly one token.issued for the code: the loser wrote nothing.
+      const issued = (await auditOf(world, 'token.issued')).filter(
+        (e) => e.data.grantType === 'authorization_code',
+      )
+      expect(issued).toHaveLength(1)
+    })
+
+    it('a code spent by a refused redemption is never redeemed: presenting it again only loses', async () => {
+      const { code, grantId } = await issueCode(world)
+      expect(await errorOf(await redeem(world, code, {}, world.otherApp))).toBe('invalid_grant')
+      expect(await errorOf(await redeem(world, code))).toBe('invalid_grant')
+      const reasons = (await auditOf(world, 'token.refused')).map((e) => e.reason)
+      expect(reasons).toContain('code-of-another-client')
+      expect(reasons).toContain('code-redemption-in-progress')
+      expect(await world.deputy.deps.grants.isActive(grantId)).toBe(true)
     })
   })
 }

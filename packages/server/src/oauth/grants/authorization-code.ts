@@ -1,3 +1,4 @@
+import type { CompiledQuery } from 'kysely'
 import { safeEqual, sha256 } from '../../lib/random.js'
 import { mintAccessToken } from '../access-token.js'
 import { OAuthError } from '../errors.js'
@@ -37,31 +38,32 @@ export async function authorizationCodeGrant(ctx: GrantContext): Promise<GrantRe
     })
   }
 
-  const consumed = await deps.authorizationCodes.consume(code)
-  if (consumed.status === 'unknown') throw invalidGrant('unknown-code')
-  if (consumed.status === 'expired') throw invalidGrant('expired-code')
-  if (consumed.status === 'replayed') {
-    // A replay racing the redemption that won only loses: revoking now could end the grant before
-    // the winner issued, and then nobody would get tokens. After the winner issued, it revokes.
-    if (!consumed.redeemed) throw invalidGrant('code-redemption-in-progress')
-    await deps.grants.revoke(consumed.code.grantId, 'code-replay', {
-      type: 'client',
-      id: client.clientId,
-    })
-    throw invalidGrant('code-replayed')
+  const found = await deps.authorizationCodes.find(code)
+  if (found.status === 'unknown') throw invalidGrant('unknown-code')
+  if (found.status === 'replayed') return replayed(ctx, found.redeemed, found.code.grantId)
+  if (found.status === 'expired') throw invalidGrant('expired-code')
+  const granted = found.code
+
+  // Every refusal from here on spends the code first, as one presented code is spent whatever
+  // comes of it: it cannot be tried again with another verifier or from another client.
+  const refuse = async (err: OAuthError): Promise<never> => {
+    await deps.authorizationCodes.spend(code)
+    throw err
   }
-  const granted = consumed.code
   // RFC 6749 §4.1.3: the code was issued to this client, for this redirect URI.
-  if (granted.clientId !== client.clientId) throw invalidGrant('code-of-another-client')
-  if (granted.redirectUri !== redirectUri) throw invalidGrant('redirect-uri-mismatch')
+  if (granted.clientId !== client.clientId) return refuse(invalidGrant('code-of-another-client'))
+  if (granted.redirectUri !== redirectUri) return refuse(invalidGrant('redirect-uri-mismatch'))
   // RFC 7636 §4.6: BASE64URL(SHA256(code_verifier)) == code_challenge.
-  if (!safeEqual(sha256(verifier), granted.codeChallenge)) throw invalidGrant('pkce-mismatch')
+  if (!safeEqual(sha256(verifier), granted.codeChallenge))
+    return refuse(invalidGrant('pkce-mismatch'))
   // RFC 8707 §2.2: a resource on the token request must be the one the code was issued for.
   const [requestedResource] = resources
   if (requestedResource !== undefined && requestedResource !== granted.resource) {
-    throw new OAuthError('invalid_target', 'the resource does not match the authorization', {
-      reason: 'resource-mismatch',
-    })
+    return refuse(
+      new OAuthError('invalid_target', 'the resource does not match the authorization', {
+        reason: 'resource-mismatch',
+      }),
+    )
   }
 
   const [grantActive, user, resource, details] = await Promise.all([
@@ -70,12 +72,14 @@ export async function authorizationCodeGrant(ctx: GrantContext): Promise<GrantRe
     deps.resources.get(granted.resource),
     deps.grants.detailsOf(granted.grantId),
   ])
-  if (!grantActive) throw invalidGrant('grant-revoked')
-  if (user?.status !== 'active') throw invalidGrant('user-unavailable')
+  if (!grantActive) return refuse(invalidGrant('grant-revoked'))
+  if (user?.status !== 'active') return refuse(invalidGrant('user-unavailable'))
   if (!resource) {
-    throw new OAuthError('invalid_target', 'the resource no longer exists', {
-      reason: 'resource-removed',
-    })
+    return refuse(
+      new OAuthError('invalid_target', 'the resource no longer exists', {
+        reason: 'resource-removed',
+      }),
+    )
   }
 
   const access = await mintAccessToken(deps, {
@@ -95,25 +99,25 @@ export async function authorizationCodeGrant(ctx: GrantContext): Promise<GrantRe
     // RFC 9396 §7: the token response says what was authorized.
     ...(details.length > 0 && { authorization_details: details }),
   }
-  // The refresh token and the mark that the code's redemption is complete commit together.
-  await deps.db.transaction().execute(async (trx) => {
-    if (client.grantTypes.includes('refresh_token')) {
-      body.refresh_token = await deps.refreshTokens.issue(
-        {
-          grantId: granted.grantId,
-          clientId: client.clientId,
-          userId: user.id,
-          resource: resource.uri,
-          scopes: granted.scopes,
-          // RFC 9449 §5: a public client's refresh token is bound to its DPoP key; a confidential
-          // client's is bound to its own authentication already.
-          dpopJkt: client.tokenEndpointAuthMethod === 'none' ? (ctx.dpopJkt ?? null) : null,
-        },
-        trx,
-      )
-    }
-    await deps.authorizationCodes.markRedeemed(code, trx)
-  })
+  // One commit with the audit record (token.ts): the code redeemed (the condition: of racing
+  // redemptions only one changes its row), the refresh token, and the grant's last use.
+  const writes: CompiledQuery[] = []
+  if (client.grantTypes.includes('refresh_token')) {
+    const refresh = await deps.refreshTokens.prepare({
+      grantId: granted.grantId,
+      clientId: client.clientId,
+      userId: user.id,
+      resource: resource.uri,
+      scopes: granted.scopes,
+      // RFC 9449 §5: a public client's refresh token is bound to its DPoP key; a confidential
+      // client's is bound to its own authentication already.
+      dpopJkt: client.tokenEndpointAuthMethod === 'none' ? (ctx.dpopJkt ?? null) : null,
+    })
+    body.refresh_token = refresh.token
+    writes.push(refresh.write)
+  }
+  const use = deps.grants.useStatement(granted.grantId)
+  if (use) writes.push(use)
   if (granted.scopes.includes('openid')) {
     body.id_token = await mintIdToken(deps, {
       clientId: client.clientId,
@@ -133,6 +137,28 @@ export async function authorizationCodeGrant(ctx: GrantContext): Promise<GrantRe
       jti: access.jti,
       grantId: granted.grantId,
       refreshToken: body.refresh_token !== undefined,
+      commit: {
+        writes: { condition: deps.authorizationCodes.redemption(code), writes },
+        // Another redemption of this code won meanwhile: this one is a replay, read afresh.
+        lost: async () => {
+          const now = await deps.authorizationCodes.find(code)
+          if (now.status === 'replayed') return replayed(ctx, now.redeemed, now.code.grantId)
+          // Unspent, yet the condition changed nothing: it expired in between.
+          throw invalidGrant(now.status === 'unknown' ? 'unknown-code' : 'expired-code')
+        },
+      },
     },
   }
+}
+
+/**
+ * A code presented after it was consumed. After the redemption that won has issued, this is a
+ * replay: the grant is revoked, which ends what it issued (RFC 6749 §4.1.2, RFC 9700 §4.5). A
+ * code spent by a refused redemption was never redeemed: a replay of it only loses, as revoking
+ * could end a grant whose rightful redemption never happened.
+ */
+async function replayed(ctx: GrantContext, redeemed: boolean, grantId: string): Promise<never> {
+  if (!redeemed) throw invalidGrant('code-redemption-in-progress')
+  await ctx.deps.grants.revoke(grantId, 'code-replay', { type: 'client', id: ctx.client.clientId })
+  throw invalidGrant('code-replayed')
 }

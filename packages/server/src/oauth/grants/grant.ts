@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely'
 import type { ApprovalRequests } from '../../approvals/requests.js'
-import type { Actor, AuditTarget } from '../../audit/types.js'
+import type { Actor, AuditTarget, AuditWrites } from '../../audit/types.js'
 import type { ResolvedConfig } from '../../config/load.js'
 import type { User, Users } from '../../identity/users.js'
 import type { Form } from '../../lib/form.js'
@@ -60,9 +60,9 @@ export interface Exchanged {
 export interface GrantDeps extends TokenSigningDeps, JwtBearerDeps {
   config: TokenSigningDeps['config'] & Pick<ResolvedConfig, 'delegationMaxDepth'>
   db: Kysely<Database>
-  authorizationCodes: Pick<AuthorizationCodes, 'consume' | 'markRedeemed'>
-  refreshTokens: Pick<RefreshTokens, 'issue' | 'rotate'>
-  grants: Pick<Grants, 'isActive' | 'revoke' | 'detailsOf'>
+  authorizationCodes: Pick<AuthorizationCodes, 'find' | 'spend' | 'redemption'>
+  refreshTokens: Pick<RefreshTokens, 'issue' | 'prepare' | 'rotate'>
+  grants: Pick<Grants, 'isActive' | 'revoke' | 'detailsOf' | 'useStatement'>
   users: Pick<Users, 'findById' | 'findByEmail'>
   resources: Pick<Resources, 'get' | 'resolve'>
   metadataHosts: Pick<MetadataHosts, 'forHost'>
@@ -135,6 +135,12 @@ export interface IssuedResult {
     approvalId?: string
     /** The jwt-bearer assertion the token was issued on (never the assertion itself). */
     assertion?: { trustedIssuer: string; issuer: string; subject: string; jti: string }
+    /**
+     * Rows that make the issuance real, committed with its audit record in one transaction
+     * (`AuditLog.appendWith`); the grant's last use is among them. When their condition changed
+     * no row (another redemption won), nothing was written and `lost` throws the refusal.
+     */
+    commit?: { writes: AuditWrites; lost(): Promise<never> }
   }
   exchanged?: undefined
   idJag?: undefined
