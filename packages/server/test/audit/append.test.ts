@@ -55,7 +55,7 @@ for (const dialect of DIALECTS) {
       // (`JSON.stringify({ type, id })`), so the columns are an interface: canonical (sorted)
       // text would hide every record from them.
       const target = { type: 'tool_call', id: 'call-1' }
-      const actor = { type: 'user', id: 'u1', label: 'Zed' }
+      const actor = { type: 'user' as const, id: 'u1', label: 'Zed' }
       const data = { zeta: 1, alpha: { y: 2, b: [3, { d: 4, c: 5 }] } }
       await audit.append({ type: 'test.appended', actor, target, data })
       const rows = await store.db
