@@ -7,6 +7,7 @@ import {
   validateOriginHeader,
 } from '@modelcontextprotocol/server'
 import { Hono } from 'hono'
+import { readBodyWithin } from './request-parts.js'
 
 // The MCP endpoint's HTTP entry: the checks the SDK's Hono adapter (@modelcontextprotocol/hono,
 // createMcpHonoApp) makes, in its order and with its answers — Host (403), Origin (403), a JSON
@@ -33,39 +34,6 @@ const refusal = (message: string) => ({
   error: { code: -32000, message },
   id: null,
 })
-
-/**
- * The request's body, read once and at most `maxBytes` of it (the adapter's bound: a declared
- * length over it is refused unread, a stream stops as soon as it is over).
- */
-async function readBody(request: Request, maxBytes: number): Promise<Uint8Array | 'too_large'> {
-  const length = request.headers.get('content-length')
-  const declared = Number(length)
-  if (declared > maxBytes) return 'too_large'
-  // With a declared length within the bound, HTTP/1.1 framing bounds what arrives: read it in one
-  // piece (@hono/node-server then reads straight from the socket, no web stream). A Request built
-  // in-process could carry more than it declares, so the size is checked again.
-  if (length !== null && Number.isSafeInteger(declared) && declared >= 0) {
-    const whole = new Uint8Array(await request.arrayBuffer())
-    return whole.byteLength > maxBytes ? 'too_large' : whole
-  }
-  if (request.body === null) return new Uint8Array()
-  const chunks: Uint8Array[] = []
-  let size = 0
-  const reader = request.body.getReader()
-  try {
-    for (;;) {
-      const { done, value } = await reader.read()
-      if (done) break
-      size += value.byteLength
-      if (size > maxBytes) return 'too_large'
-      chunks.push(value)
-    }
-  } finally {
-    reader.releaseLock()
-  }
-  return chunks.length === 1 ? (chunks[0] as Uint8Array) : Buffer.concat(chunks)
-}
 
 /**
  * A Hono app to mount at the MCP endpoint's path, in place of createMcpHonoApp: its checks on
@@ -100,7 +68,7 @@ export function mcpEntryApp(
     }
     if (!isJsonContentType(c.req.header('content-type'))) return next()
     try {
-      const body = await readBody(c.req.raw, maxBytes)
+      const body = await readBodyWithin(c.req.raw, maxBytes)
       if (body === 'too_large')
         return c.json(
           refusal(`Payload Too Large: Request body must not exceed ${maxBytes} bytes`),

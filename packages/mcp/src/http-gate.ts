@@ -4,6 +4,7 @@ import { tokenRefusalResponse } from './challenge.js'
 import { dpopReplayCache } from './dpop.js'
 import type { Identity } from './identity.js'
 import { type JsonRpcRequest, jsonRpcRequests } from './json-rpc.js'
+import { withoutCredentials } from './request-parts.js'
 import type { AccessTokenVerifier } from './verify/types.js'
 import { verifyRequestToken } from './verify/verify-access-token.js'
 
@@ -37,32 +38,6 @@ export function verifiedCallers(): VerifiedCallers {
     set: (authInfo, known) => {
       facts.set(authInfo, known)
     },
-  }
-}
-
-// The raw token (and its DPoP proof) stays in the gate: the SDK, tools and `ctx.http.req` see a request without it, so
-// no handler can pass it on (MCP authorization "Token Handling", "Access Token Privilege Restriction").
-// Deleted in place: the gate is the request's last reader of those headers, and a copy of the
-// headers and of the Request cost more than the rest of the gate but the token check.
-export function withoutCredentials(request: Request, bodyRead: boolean): Request {
-  try {
-    request.headers.delete('authorization')
-    request.headers.delete('dpop')
-    return request
-  } catch {
-    // Headers a runtime made immutable: a fresh Request from the parts the SDK and handlers read
-    // (URL, method, headers, abort signal, and the body unless the entry has read it).
-    const headers = new Headers(request.headers)
-    headers.delete('authorization')
-    headers.delete('dpop')
-    const method = request.method
-    const body = bodyRead || method === 'GET' || method === 'HEAD' ? null : request.body
-    return new Request(request.url, {
-      method,
-      headers,
-      signal: request.signal,
-      ...(body !== null && { body, duplex: 'half' }),
-    } as RequestInit)
   }
 }
 

@@ -98,6 +98,7 @@ export {
   type ToolArguments,
   type ToolConnectionsOptions,
 } from './protect.js'
+export { readBodyWithin, withoutCredentials } from './request-parts.js'
 export {
   type ApprovalRule,
   allow,

@@ -18,6 +18,7 @@ import {
   plainBindingMessage,
   protectedResourceMetadataPath,
   protectedResourceMetadataUrl,
+  readBodyWithin,
   reportToolCall,
   type StateStore,
   staticRefusal,
@@ -30,6 +31,7 @@ import {
   userState,
   verifyRequestToken,
   waitingMessage,
+  withoutCredentials,
 } from '@deputy/mcp'
 import { Hono } from 'hono'
 import { acceptsEventStream, eventStreamAnswer, progressFollowing } from './event-stream-answer.js'
@@ -146,61 +148,6 @@ function toolError(id: unknown, message: string): RpcMessage & { jsonrpc: '2.0' 
     id,
     result: { isError: true, content: [{ type: 'text', text: message }] },
   }
-}
-
-// The client's token and its DPoP proof stay in the gateway: neither upstream sees them (MCP authorization "Token
-// Handling", "Access Token Privilege Restriction"). Deleted in place, as the gateway has read them
-// and an upstream reads only the method, headers and signal (the body goes as `body`); a copy only
-// when a runtime made the headers immutable.
-function withoutCredentials(request: Request): Request {
-  try {
-    request.headers.delete('authorization')
-    request.headers.delete('dpop')
-    return request
-  } catch {
-    const headers = new Headers(request.headers)
-    headers.delete('authorization')
-    headers.delete('dpop')
-    return new Request(request.url, {
-      method: request.method,
-      headers,
-      signal: request.signal,
-    })
-  }
-}
-
-async function readBody(request: Request, limit: number): Promise<Uint8Array | 'too_large'> {
-  const declared = Number(request.headers.get('content-length') ?? '0')
-  if (declared > limit) return 'too_large'
-  // With a declared length within the limit, HTTP/1.1 framing bounds what arrives off the wire:
-  // read it in one piece, which skips the web-stream machinery (@hono/node-server reads such a
-  // body straight from the socket). A Request built in-process could carry more than it
-  // declares, so the size is checked again.
-  if (request.headers.has('content-length') && Number.isSafeInteger(declared) && declared >= 0) {
-    const whole = new Uint8Array(await request.arrayBuffer())
-    return whole.byteLength > limit ? 'too_large' : whole
-  }
-  if (request.body === null) return new Uint8Array()
-  const chunks: Uint8Array[] = []
-  let size = 0
-  const reader = request.body.getReader()
-  for (;;) {
-    const { done, value } = await reader.read()
-    if (done) break
-    size += value.byteLength
-    if (size > limit) {
-      await reader.cancel()
-      return 'too_large'
-    }
-    chunks.push(value)
-  }
-  const body = new Uint8Array(size)
-  let offset = 0
-  for (const chunk of chunks) {
-    body.set(chunk, offset)
-    offset += chunk.byteLength
-  }
-  return body
 }
 
 // MCP transports, Streamable HTTP "Sending Messages to the Server": the body of a POST is one
@@ -559,7 +506,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   async function handleMcp(request: Request): Promise<Response> {
     // CORS preflights never carry credentials (Fetch §4.8); the upstream answers them.
     if (request.method === 'OPTIONS') {
-      return options.upstream.handle(withoutCredentials(request), undefined, { sub: '' })
+      return options.upstream.handle(withoutCredentials(request, true), undefined, { sub: '' })
     }
     const check = await verifyRequestToken(request, options.verifier, {
       replay: dpopProofs,
@@ -591,7 +538,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     if (request.method === 'POST') {
       const unsupported = mediaTypeRefusal(request.headers)
       if (unsupported !== undefined) return unsupported
-      const read = await readBody(request, maxBody)
+      const read = await readBodyWithin(request, maxBody)
       if (read === 'too_large') {
         return rpcErrorResponse(413, INVALID_REQUEST, 'Request body too large')
       }
@@ -752,7 +699,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     }
     if (body !== undefined && unrecorded.size > 0) return answerHere(body, unrecorded)
 
-    const response = await options.upstream.handle(withoutCredentials(request), body?.value, {
+    const response = await options.upstream.handle(withoutCredentials(request, true), body?.value, {
       sub: identity.sub,
     })
     const opened = response.headers.get('mcp-session-id')
