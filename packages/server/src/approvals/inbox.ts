@@ -3,6 +3,7 @@ import { streamSSE } from 'hono/streaming'
 import type { Actor, AuditLog } from '../audit/types.js'
 import type { ResolvedConfig } from '../config/load.js'
 import type { AppEnv } from '../http/env.js'
+import { signInHref } from '../identity/return-to.js'
 import { type CurrentSession, readSession, type SessionDeps } from '../identity/sessions.js'
 import { FormError, readForm } from '../lib/form.js'
 import { safeEqual } from '../lib/random.js'
@@ -72,8 +73,7 @@ function message(c: Context<AppEnv>, status: number, title: string, text: string
 
 function toSignIn(c: Context<AppEnv>, returnTo: string, fresh = false): Response {
   c.header('Cache-Control', 'no-store')
-  const query = `return_to=${encodeURIComponent(returnTo)}`
-  return c.redirect(`/login?${fresh ? 'fresh&' : ''}${query}`, 303)
+  return c.redirect(signInHref(returnTo, { fresh }), 303)
 }
 
 /** Builds the views of requests, looking each client, resource and type list up once. */

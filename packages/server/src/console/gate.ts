@@ -1,6 +1,7 @@
 import type { Context } from 'hono'
 import type { Actor } from '../audit/types.js'
 import type { AppEnv } from '../http/env.js'
+import { signInHref } from '../identity/return-to.js'
 import { ADMIN_PERMISSION } from '../identity/roles.js'
 import { type CurrentSession, readSession, type SessionDeps } from '../identity/sessions.js'
 import { isDeputyError } from '../lib/errors.js'
@@ -39,7 +40,7 @@ async function admit(
   returnTo: string,
 ): Promise<ConsoleUser | Response> {
   const session = await readSession(deps, c.req.raw)
-  if (!session) return c.redirect(`/login?return_to=${encodeURIComponent(returnTo)}`, 303)
+  if (!session) return c.redirect(signInHref(returnTo), 303)
   const { user } = session
   if (!user.permissions.includes(ADMIN_PERMISSION)) {
     return html(

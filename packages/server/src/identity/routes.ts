@@ -9,7 +9,7 @@ import { loginPage } from '../ui/login-page.js'
 import { messagePage } from '../ui/message-page.js'
 import { createAccountRoutes } from './account-routes.js'
 import { type LoginDeps, signIn, signOut } from './login.js'
-import { DEFAULT_RETURN_TO, LOGIN_CSRF_COOKIE, safeReturnTo } from './return-to.js'
+import { DEFAULT_RETURN_TO, LOGIN_CSRF_COOKIE, safeReturnTo, signInHref } from './return-to.js'
 import { setSessionCookie } from './session-cookie.js'
 import { cookieValue, readSession, SESSION_COOKIE } from './sessions.js'
 import type { Users } from './users.js'
@@ -87,12 +87,6 @@ function csrfRefused(c: Context<AppEnv>, back: string): Response {
     }),
     403,
   )
-}
-
-function loginHref(returnTo: string): string {
-  return returnTo === DEFAULT_RETURN_TO
-    ? '/login'
-    : `/login?return_to=${encodeURIComponent(returnTo)}`
 }
 
 function lockoutText(seconds: number): string {
@@ -174,7 +168,7 @@ export function createIdentityRoutes(
     const returnTo = safeReturnTo(form.return_to)
     const cookieToken = getCookie(c, LOGIN_CSRF_COOKIE)
     if (!cookieToken || !form.csrf_token || !safeEqual(cookieToken, form.csrf_token)) {
-      return csrfRefused(c, loginHref(returnTo))
+      return csrfRefused(c, signInHref(returnTo))
     }
     const email = (form.email ?? '').trim()
     const password = form.password ?? ''

@@ -6,7 +6,12 @@ import type { ResolvedConfig } from '../config/load.js'
 import type { AppEnv } from '../http/env.js'
 import { addressKey, type RateLimits } from '../http/rate-limits.js'
 import { endReplacedSession } from '../identity/login.js'
-import { DEFAULT_RETURN_TO, LOGIN_CSRF_COOKIE, safeReturnTo } from '../identity/return-to.js'
+import {
+  DEFAULT_RETURN_TO,
+  LOGIN_CSRF_COOKIE,
+  safeReturnTo,
+  signInHref,
+} from '../identity/return-to.js'
 import { setSessionCookie } from '../identity/session-cookie.js'
 import { SESSION_COOKIE, type SessionDeps, startSession } from '../identity/sessions.js'
 import { safeEqual } from '../lib/random.js'
@@ -148,10 +153,7 @@ export function createProviderSignInRoutes(deps: ProviderSignInDeps): Hono<AppEn
         title,
         text,
         link: {
-          href:
-            returnTo === DEFAULT_RETURN_TO
-              ? '/login'
-              : `/login?return_to=${encodeURIComponent(returnTo)}`,
+          href: signInHref(returnTo),
           label: 'Back to the sign-in page',
         },
       }),

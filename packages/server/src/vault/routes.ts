@@ -4,6 +4,7 @@ import type { ResolvedConfig } from '../config/load.js'
 import type { AppEnv } from '../http/env.js'
 import { CONTENT_SECURITY_POLICY } from '../http/middleware.js'
 import type { RateLimits } from '../http/rate-limits.js'
+import { signInHref } from '../identity/return-to.js'
 import { type CurrentSession, readSession, type SessionDeps } from '../identity/sessions.js'
 import { hasNul } from '../lib/form.js'
 import { safeEqual } from '../lib/random.js'
@@ -122,7 +123,7 @@ export function createVaultRoutes(deps: VaultRoutesDeps): Hono<AppEnv> {
   })
   const toLogin = (c: Context<AppEnv>) => {
     const here = new URL(c.req.url)
-    return c.redirect(`/login?return_to=${encodeURIComponent(here.pathname + here.search)}`, 303)
+    return c.redirect(signInHref(here.pathname + here.search), 303)
   }
 
   /** A form post from one of Deputy's pages: urlencoded, signed in, the session's CSRF token. */
