@@ -3,7 +3,7 @@ import type { Clock } from '../lib/clock.js'
 import { randomToken, sha256 } from '../lib/random.js'
 import type { Store } from '../store/db.js'
 import { reusedStatement } from '../store/reused-statement.js'
-import type { Database } from '../store/schema.js'
+import type { AuthorizationCodesTable, Database } from '../store/schema.js'
 import { formatScope, parseScope } from './scopes.js'
 
 /** Authorization codes live one minute (RFC 6749 §4.1.2 recommends at most ten). */
@@ -42,17 +42,20 @@ export type FoundCode =
 export function createAuthorizationCodes(deps: { store: Store; clock: Clock }) {
   const db = deps.store.db
 
-  function toData(row: {
-    grant_id: string
-    client_id: string
-    user_id: string
-    redirect_uri: string
-    code_challenge: string
-    resource: string
-    scope: string
-    nonce: string | null
-    auth_time: number
-  }): AuthorizationCodeData {
+  function toData(
+    row: Pick<
+      AuthorizationCodesTable,
+      | 'grant_id'
+      | 'client_id'
+      | 'user_id'
+      | 'redirect_uri'
+      | 'code_challenge'
+      | 'resource'
+      | 'scope'
+      | 'nonce'
+      | 'auth_time'
+    >,
+  ): AuthorizationCodeData {
     return {
       grantId: row.grant_id,
       clientId: row.client_id,

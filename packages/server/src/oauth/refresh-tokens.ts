@@ -95,41 +95,39 @@ export function createRefreshTokens(options: RefreshTokensOptions) {
   const locked = <T>(work: (trx: Kysely<Database>) => Promise<T>): Promise<T> =>
     immediateTransaction(store, work)
 
+  /**
+   * The first refresh token of a grant and the statement that stores it, for a caller that
+   * commits it with other rows (the token endpoint's one commit with its audit record). The
+   * grant's start, which bounds the family's lifetime, is read through `executor`.
+   */
+  async function prepare(
+    data: RefreshTokenData,
+    executor: Kysely<Database> = db,
+  ): Promise<{ token: string; write: CompiledQuery }> {
+    const token = randomToken(32)
+    const grant = await executor
+      .selectFrom('grants')
+      .select('created_at')
+      .where('id', '=', data.grantId)
+      .executeTakeFirst()
+    const now = clock.now().getTime()
+    const write = db
+      .insertInto('refresh_tokens')
+      .values(row(sha256(token), data, now, grant?.created_at ?? now))
+      .compile()
+    return { token, write }
+  }
+
   return {
     /** Issues the first refresh token of a grant; `executor` runs it inside a caller's transaction. */
     async issue(data: RefreshTokenData, executor: Kysely<Database> = db): Promise<string> {
-      const token = randomToken(32)
-      const grant = await executor
-        .selectFrom('grants')
-        .select('created_at')
-        .where('id', '=', data.grantId)
-        .executeTakeFirst()
-      const now = clock.now().getTime()
-      await executor
-        .insertInto('refresh_tokens')
-        .values(row(sha256(token), data, now, grant?.created_at ?? now))
-        .execute()
+      const { token, write } = await prepare(data, executor)
+      await executor.executeQuery(write)
       return token
     },
 
-    /**
-     * The first refresh token of a grant and the statement that stores it, for a caller that
-     * commits it with other rows (the token endpoint's one commit with its audit record).
-     */
-    async prepare(data: RefreshTokenData): Promise<{ token: string; write: CompiledQuery }> {
-      const token = randomToken(32)
-      const grant = await db
-        .selectFrom('grants')
-        .select('created_at')
-        .where('id', '=', data.grantId)
-        .executeTakeFirst()
-      const now = clock.now().getTime()
-      const write = db
-        .insertInto('refresh_tokens')
-        .values(row(sha256(token), data, now, grant?.created_at ?? now))
-        .compile()
-      return { token, write }
-    },
+    /** The first refresh token of a grant and its INSERT, to commit with other rows (`prepare`). */
+    prepare: (data: RefreshTokenData) => prepare(data),
 
     /**
      * Exchanges a refresh token for its successor. The successor keeps the presented token's
