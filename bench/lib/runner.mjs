@@ -125,6 +125,20 @@ export function cpuOf(pids) {
 }
 
 /**
+ * The CPU time of a process's main thread alone (its event loop, for Node) in µs: the task whose
+ * id is the pid. The rest of `cpuMicros` is worker threads, the libuv pool and V8's GC helpers.
+ */
+export function mainThreadMicros(pid) {
+  return cpuMicros(`${pid}/task/${pid}`)
+}
+
+/** The main threads of several processes together; undefined if one cannot be read. */
+export function mainThreadsOf(pids) {
+  const each = pids.map(mainThreadMicros)
+  return each.some((x) => x === undefined) ? undefined : each.reduce((a, b) => a + b, 0)
+}
+
+/**
  * The child processes of one run: every one is stopped when the runner exits, and problems are
  * collected for the closing NOT CLEAN list.
  */
@@ -189,19 +203,33 @@ export function createRun() {
       const child = fork(script, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
       children.add(child)
       let cpuStart
+      let mainStart
+      let loadStart
       let sampledStart
+      // Per request: all threads of the measured processes, their main threads alone, and the
+      // load generator's own CPU (on a 2-core machine it shares the cores with the server).
+      const perRequest = (end, start, requests) =>
+        start !== undefined && end !== undefined && requests > 0
+          ? (end - start) / requests
+          : undefined
       child.on('message', (m) => {
         if (m.type === 'measuring') {
           cpuStart = cpuOf(cpuPids)
+          mainStart = mainThreadsOf(cpuPids)
+          loadStart = cpuMicros(child.pid)
           sampledStart = sample?.()
         } else if (m.type === 'result') {
           const cpuEnd = cpuOf(cpuPids)
+          const mainEnd = mainThreadsOf(cpuPids)
+          const loadEnd = cpuMicros(child.pid)
           const sampled = sample ? [sampledStart, sample()] : undefined
-          const cpu =
-            cpuStart !== undefined && cpuEnd !== undefined && m.requests > 0
-              ? (cpuEnd - cpuStart) / m.requests
-              : undefined
-          resolve({ ...m, cpuPerRequest: cpu, ...(sampled && { sampled }) })
+          resolve({
+            ...m,
+            cpuPerRequest: perRequest(cpuEnd, cpuStart, m.requests),
+            mainCpuPerRequest: perRequest(mainEnd, mainStart, m.requests),
+            loadCpuPerRequest: perRequest(loadEnd, loadStart, m.requests),
+            ...(sampled && { sampled }),
+          })
         } else if (m.type === 'error') reject(new Error(m.message))
       })
       child.on('exit', () => children.delete(child))
@@ -250,27 +278,36 @@ export function createRun() {
         'p50 ms',
         'p99 ms',
         `CPU µs/${unit}`,
+        'main thread',
+        'load gen.',
         'runs',
       ],
     ]
     for (const s of peers) {
       const rs = (results[s.name] ?? []).filter(Boolean)
-      if (s.unavailable) rows.push([s.label, 'not available', '', '', '', '0'])
+      if (s.unavailable) rows.push([s.label, 'not available', '', '', '', '', '', '0'])
       else if (rs.length === 0)
-        rows.push([s.label, `FAILED: ${s.error ?? 'no runs'}`, '', '', '', '0'])
+        rows.push([s.label, `FAILED: ${s.error ?? 'no runs'}`, '', '', '', '', '', '0'])
       else
         rows.push([
           s.label,
           range(rs.map((r) => r.rps)),
           fmt(median(rs.map((r) => r.p50)), digits),
           fmt(median(rs.map((r) => r.p99)), digits),
-          rs.every((r) => r.cpuPerRequest !== undefined)
-            ? fmt(median(rs.map((r) => r.cpuPerRequest)))
-            : 'n/a',
+          medianOf(rs, 'cpuPerRequest'),
+          medianOf(rs, 'mainCpuPerRequest'),
+          medianOf(rs, 'loadCpuPerRequest'),
           String(rs.length),
         ])
     }
     return table(rows)
+  }
+
+  /** The median of one per-request CPU figure over runs, or n/a when a run could not read it. */
+  function medianOf(runs, field) {
+    return runs.every((r) => r[field] !== undefined)
+      ? fmt(median(runs.map((r) => r[field])))
+      : 'n/a'
   }
 
   /** Same-round throughput ratios of peer pairs `[a, b]`: a / b, median (min–max) over rounds. */
