@@ -118,9 +118,9 @@ export function cpuMicros(pid) {
   }
 }
 
-/** The CPU time of several processes together; undefined if one cannot be read. */
-export function cpuOf(pids) {
-  const each = pids.map(cpuMicros)
+/** The CPU time of several processes together (`micros` of each); undefined if one cannot be read. */
+export function cpuOf(pids, micros = cpuMicros) {
+  const each = pids.map(micros)
   return each.some((x) => x === undefined) ? undefined : each.reduce((a, b) => a + b, 0)
 }
 
@@ -130,12 +130,6 @@ export function cpuOf(pids) {
  */
 export function mainThreadMicros(pid) {
   return cpuMicros(`${pid}/task/${pid}`)
-}
-
-/** The main threads of several processes together; undefined if one cannot be read. */
-export function mainThreadsOf(pids) {
-  const each = pids.map(mainThreadMicros)
-  return each.some((x) => x === undefined) ? undefined : each.reduce((a, b) => a + b, 0)
 }
 
 /**
@@ -215,12 +209,12 @@ export function createRun() {
       child.on('message', (m) => {
         if (m.type === 'measuring') {
           cpuStart = cpuOf(cpuPids)
-          mainStart = mainThreadsOf(cpuPids)
+          mainStart = cpuOf(cpuPids, mainThreadMicros)
           loadStart = cpuMicros(child.pid)
           sampledStart = sample?.()
         } else if (m.type === 'result') {
           const cpuEnd = cpuOf(cpuPids)
-          const mainEnd = mainThreadsOf(cpuPids)
+          const mainEnd = cpuOf(cpuPids, mainThreadMicros)
           const loadEnd = cpuMicros(child.pid)
           const sampled = sample ? [sampledStart, sample()] : undefined
           resolve({

@@ -2,6 +2,7 @@ import { type Context, Hono } from 'hono'
 import type { Actor, AuditLog } from '../audit/types.js'
 import type { ResolvedConfig } from '../config/load.js'
 import type { AppEnv } from '../http/env.js'
+import { signInHref } from '../identity/return-to.js'
 import { type CurrentSession, readSession, type SessionDeps } from '../identity/sessions.js'
 import type { Sealer } from '../keys/types.js'
 import { FormError, readForm } from '../lib/form.js'
@@ -107,7 +108,7 @@ export function createPreferencesRoutes(deps: PreferencesDeps): Hono<AppEnv> {
 
   app.get(PATH, async (c) => {
     const session = await readSession(deps, c.req.raw)
-    if (!session) return c.redirect(`/login?return_to=${encodeURIComponent(PATH)}`, 303)
+    if (!session) return c.redirect(signInHref(PATH), 303)
     return render(c, session)
   })
 
@@ -120,7 +121,7 @@ export function createPreferencesRoutes(deps: PreferencesDeps): Hono<AppEnv> {
       return c.text('This address accepts only a submitted web form.', 400)
     }
     const session = await readSession(deps, c.req.raw)
-    if (!session) return c.redirect(`/login?return_to=${encodeURIComponent(PATH)}`, 303)
+    if (!session) return c.redirect(signInHref(PATH), 303)
     const sent = form.get('csrf_token')
     if (!sent || !safeEqual(sent, session.csrfToken))
       return render(c, session, 403, {

@@ -17,7 +17,7 @@ import {
   type Passkeys,
 } from './passkeys.js'
 import { MIN_PASSWORD_LENGTH } from './passwords.js'
-import { LOGIN_CSRF_COOKIE, safeReturnTo } from './return-to.js'
+import { LOGIN_CSRF_COOKIE, safeReturnTo, signInHref } from './return-to.js'
 import { setSessionCookie } from './session-cookie.js'
 import {
   type CurrentSession,
@@ -165,8 +165,7 @@ export function createPasskeyRoutes(deps: PasskeyRouteDeps): Hono<AppEnv> {
 
   app.get('/account/security', async (c) => {
     const session = await readSession(deps, c.req.raw)
-    if (!session)
-      return c.redirect(`/login?return_to=${encodeURIComponent('/account/security')}`, 303)
+    if (!session) return c.redirect(signInHref('/account/security'), 303)
     const query = c.req.query()
     const notice =
       'added' in query
@@ -244,7 +243,7 @@ export function createPasskeyRoutes(deps: PasskeyRouteDeps): Hono<AppEnv> {
     const session = await readSession(deps, c.req.raw)
     if (!session)
       return {
-        response: c.redirect(`/login?return_to=${encodeURIComponent('/account/security')}`, 303),
+        response: c.redirect(signInHref('/account/security'), 303),
       }
     return { form, session }
   }

@@ -25,11 +25,10 @@ export function signInHref(returnTo: string, options: { fresh?: boolean } = {}):
     back = query < 0 ? '' : back.slice(0, query)
     if (back.length > MAX_RETURN_TO_LENGTH) back = ''
   }
-  const params = [
-    ...(options.fresh ? ['fresh'] : []),
-    ...(back !== '' && back !== DEFAULT_RETURN_TO ? [`return_to=${encodeURIComponent(back)}`] : []),
-  ]
-  return params.length === 0 ? '/login' : `/login?${params.join('&')}`
+  const query: string[] = []
+  if (options.fresh) query.push('fresh')
+  if (back !== '' && back !== DEFAULT_RETURN_TO) query.push(`return_to=${encodeURIComponent(back)}`)
+  return query.length === 0 ? '/login' : `/login?${query.join('&')}`
 }
 
 /**

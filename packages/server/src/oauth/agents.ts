@@ -1,6 +1,7 @@
 import { type Context, Hono } from 'hono'
 import type { Actor, AuditLog } from '../audit/types.js'
 import type { AppEnv } from '../http/env.js'
+import { signInHref } from '../identity/return-to.js'
 import { readSession, type SessionDeps } from '../identity/sessions.js'
 import { isDeputyError } from '../lib/errors.js'
 import { hasNul } from '../lib/form.js'
@@ -124,8 +125,7 @@ export function createAgentsRoutes(deps: AgentsDeps): Hono<AppEnv> {
 
   app.get('/account/agents', async (c) => {
     const session = await readSession(deps, c.req.raw)
-    if (!session)
-      return c.redirect(`/login?return_to=${encodeURIComponent('/account/agents')}`, 303)
+    if (!session) return c.redirect(signInHref('/account/agents'), 303)
     const agents = await agentEntries(deps, await deps.grants.listForUser(session.user.id))
     const revoked = c.req.query('revoked')
     // Only a notice; a value no client id can be (a NUL) is not looked up.
@@ -153,8 +153,7 @@ export function createAgentsRoutes(deps: AgentsDeps): Hono<AppEnv> {
     if (type !== 'application/x-www-form-urlencoded')
       return page(415, 'This address accepts only a submitted web form.')
     const session = await readSession(deps, c.req.raw)
-    if (!session)
-      return c.redirect(`/login?return_to=${encodeURIComponent('/account/agents')}`, 303)
+    if (!session) return c.redirect(signInHref('/account/agents'), 303)
     const form = new URLSearchParams(await c.req.text())
     const sent = form.get('csrf_token')
     if (form.getAll('csrf_token').length !== 1 || !sent || !safeEqual(sent, session.csrfToken))

@@ -9,6 +9,7 @@ import type { RefusalLog } from '../audit/refusals.js'
 import type { ResolvedConfig } from '../config/load.js'
 import type { AppEnv } from '../http/env.js'
 import { CONTENT_SECURITY_POLICY } from '../http/middleware.js'
+import { signInHref } from '../identity/return-to.js'
 import { type CurrentSession, readSession, type SessionDeps } from '../identity/sessions.js'
 import type { Clock } from '../lib/clock.js'
 import { hasNul } from '../lib/form.js'
@@ -527,7 +528,7 @@ export function createAuthorizeRoutes(deps: AuthorizeDeps): Hono<AppEnv> {
       if (wait > 0) throw new RateLimited('too many sign-in hand-offs from this address', wait)
       const handle = await requests.save(validated.request)
       c.header('Cache-Control', 'no-store')
-      return c.redirect(`/login?return_to=${encodeURIComponent(continueHref(handle))}`, 303)
+      return c.redirect(signInHref(continueHref(handle)), 303)
     }
     return proceed(c, session, validated, null, false)
   }
@@ -577,7 +578,7 @@ export function createAuthorizeRoutes(deps: AuthorizeDeps): Hono<AppEnv> {
     const session = await readSession(deps, c.req.raw)
     if (!session) {
       c.header('Cache-Control', 'no-store')
-      return c.redirect(`/login?return_to=${encodeURIComponent(continueHref(handle))}`, 303)
+      return c.redirect(signInHref(continueHref(handle)), 303)
     }
     return proceed(c, session, loaded, handle, true)
   })
@@ -597,7 +598,7 @@ export function createAuthorizeRoutes(deps: AuthorizeDeps): Hono<AppEnv> {
     if (!session) {
       // Signed out in between: sign in again and see the same question.
       c.header('Cache-Control', 'no-store')
-      return c.redirect(`/login?return_to=${encodeURIComponent(continueHref(handle))}`, 303)
+      return c.redirect(signInHref(continueHref(handle)), 303)
     }
     const sent = form.get('csrf_token')
     // RFC 9700 §4.7 / MCP security best practices: the consent form needs its own CSRF token.

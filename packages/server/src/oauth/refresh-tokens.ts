@@ -126,8 +126,7 @@ export function createRefreshTokens(options: RefreshTokensOptions) {
       return token
     },
 
-    /** The first refresh token of a grant and its INSERT, to commit with other rows (`prepare`). */
-    prepare: (data: RefreshTokenData) => prepare(data),
+    prepare,
 
     /**
      * Exchanges a refresh token for its successor. The successor keeps the presented token's

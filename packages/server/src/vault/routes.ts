@@ -134,7 +134,7 @@ export function createVaultRoutes(deps: VaultRoutesDeps): Hono<AppEnv> {
         error: refusal(c, 415, 'Not done', 'This address accepts only a submitted web form.'),
       }
     const session = await readSession(deps, c.req.raw)
-    if (!session) return { error: c.redirect('/login?return_to=%2Faccount%2Fconnections', 303) }
+    if (!session) return { error: c.redirect(signInHref('/account/connections'), 303) }
     const form = new URLSearchParams(await c.req.text())
     const sent = form.get('csrf_token')
     if (form.getAll('csrf_token').length !== 1 || !sent || !safeEqual(sent, session.csrfToken))
