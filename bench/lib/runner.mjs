@@ -304,12 +304,40 @@ export function createRun() {
       : 'n/a'
   }
 
-  /** Same-round throughput ratios of peer pairs `[a, b]`: a / b, median (min–max) over rounds. */
+  /**
+   * Same-round ratios of peer pairs `[a, b, target?]`: a / b in throughput and in CPU per
+   * operation, median (min–max) over rounds. A pair with a target (`{ throughput, cpu }`: at
+   * least that throughput ratio, at most that CPU ratio) gets a verdict, so a run says whether it
+   * met the issue's numbers on this machine in these minutes.
+   */
   function ratioTable(pairs, results) {
-    const rows = [['ratio (same round)', 'median (min–max)']]
-    for (const [a, b] of pairs) {
-      const ratios = sameRound(results[a.name], results[b.name], (x, y) => x.rps / y.rps)
-      rows.push([`${a.label} / ${b.label}`, range(ratios, 2)])
+    const rows = [['ratio (same round)', 'throughput', 'CPU per op.', 'target', 'verdict']]
+    for (const [a, b, target] of pairs) {
+      const throughput = sameRound(results[a.name], results[b.name], (x, y) => x.rps / y.rps)
+      const cpu = sameRound(results[a.name], results[b.name], (x, y) =>
+        x.cpuPerRequest !== undefined && y.cpuPerRequest !== undefined
+          ? x.cpuPerRequest / y.cpuPerRequest
+          : undefined,
+      ).filter((x) => x !== undefined)
+      const goals = []
+      const verdicts = []
+      if (target?.throughput !== undefined) {
+        goals.push(`≥ ${target.throughput}×`)
+        verdicts.push(
+          `throughput ${verdict(throughput.length ? median(throughput) >= target.throughput : undefined)}`,
+        )
+      }
+      if (target?.cpu !== undefined) {
+        goals.push(`CPU ≤ ${target.cpu}×`)
+        verdicts.push(`CPU ${verdict(cpu.length ? median(cpu) <= target.cpu : undefined)}`)
+      }
+      rows.push([
+        `${a.label} / ${b.label}`,
+        range(throughput, 2),
+        cpu.length ? range(cpu, 2) : 'n/a',
+        goals.join(', '),
+        verdicts.join(', '),
+      ])
     }
     return table(rows)
   }

@@ -15,6 +15,9 @@ const settings = {
   servers: listSetting(env.BENCH_SERVERS, 'bare,oidc,deputy'),
   scenarios: listSetting(env.BENCH_SCENARIOS, 'token,flows'),
 }
+// Issue 14 §5: client_credentials at least 0.9× the bare route's throughput with at most 1.15× its
+// CPU per token; full authorization-code flows at least 1.2× node-oidc-provider's.
+const TARGET = { token: { throughput: 0.9, cpu: 1.15 }, flows: { throughput: 1.2 } }
 const SERVER_SCRIPTS = { bare: 'bare.mjs', oidc: 'oidc-provider.mjs', deputy: 'deputy.mjs' }
 const here = (path) => fileURLToPath(new URL(path, import.meta.url))
 const run = createRun()
@@ -87,12 +90,12 @@ if (settings.scenarios.includes('token')) {
     return r
   })
   const pairs = [
-    ['deputy', 'bare'],
+    ['deputy', 'bare', TARGET.token],
     ['deputy', 'oidc'],
     ['oidc', 'bare'],
   ]
     .filter(([a, b]) => byName[a] && byName[b])
-    .map(([a, b]) => [byName[a], byName[b]])
+    .map(([a, b, target]) => [byName[a], byName[b], target])
   report(
     `client_credentials tokens (${settings.connections} connections, ${settings.duration} s per run)`,
     'req',
@@ -133,7 +136,7 @@ if (settings.scenarios.includes('flows')) {
     await verifyFlow(server)
     return r
   })
-  const pairs = byName.deputy && byName.oidc ? [[byName.deputy, byName.oidc]] : []
+  const pairs = byName.deputy && byName.oidc ? [[byName.deputy, byName.oidc, TARGET.flows]] : []
   report(
     `authorization-code flows (${settings.flowConcurrency} in flight, ${settings.duration} s per run)`,
     'flow',

@@ -7,7 +7,16 @@
 // BENCH_GATEWAY_ARGS replaces the command line after `deputy`; {upstream}, {port}, {resource},
 // {issuer}, {jwksUri}, {scope} and {rules} (a rules file: `echo` needs the scope) are filled in.
 import { spawn, spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import {
+  closeSync,
+  existsSync,
+  fstatSync,
+  mkdtempSync,
+  openSync,
+  readSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -63,17 +72,28 @@ try {
         `--cpu-prof-name=gateway.${process.pid}.cpuprofile`,
       ]
     : []
+  // Without --db the gateway writes an audit line per call to stderr. It goes to a file, as
+  // `2>>audit.log` would: a pipe needs a reader, and this wrapper's reading (counted with the
+  // gateway's CPU) and waking it for every write would be charged to the gateway.
+  const stderrPath = join(dir, 'gateway.stderr')
+  const stderrFd = openSync(stderrPath, 'a')
   const gateway = spawn(process.execPath, [...profile, cli, ...args], {
     env: { ...process.env, NODE_ENV: 'production' },
-    stdio: ['ignore', 'ignore', 'pipe'],
+    stdio: ['ignore', 'ignore', stderrFd],
   })
-  // Without --db the gateway writes an audit line per call to stderr: read it all (a full pipe
-  // would block the gateway), keep only the tail for error messages.
-  let stderr = ''
-  gateway.stderr.setEncoding('utf8')
-  gateway.stderr.on('data', (d) => {
-    stderr = (stderr + d).slice(-4096)
-  })
+  closeSync(stderrFd)
+  /** The last lines the gateway wrote, for error messages. */
+  const stderrTail = () => {
+    const fd = openSync(stderrPath, 'r')
+    try {
+      const size = fstatSync(fd).size
+      const tail = Buffer.alloc(Math.min(size, 4096))
+      readSync(fd, tail, 0, tail.length, size - tail.length)
+      return tail.toString('utf8')
+    } finally {
+      closeSync(fd)
+    }
+  }
   let exited
   gateway.on('exit', (code) => {
     exited = code
@@ -84,7 +104,7 @@ try {
   for (;;) {
     if (exited !== undefined)
       throw new Error(
-        `deputy ${args.join(' ')} exited with code ${exited}: ${stderr.trim().split('\n').slice(-3).join(' | ')}`,
+        `deputy ${args.join(' ')} exited with code ${exited}: ${stderrTail().trim().split('\n').slice(-3).join(' | ')}`,
       )
     try {
       const response = await fetch(resource, {
