@@ -201,7 +201,34 @@ async function trustTarget(
       [appFact(client), { term: 'Refused redirect_uri', value: shown(requested) }],
     )
   }
-  return { client, redirectUri, state: params.get('state') }
+  const state = params.get('state')
+  // `state` comes back in the Location of the code or error redirect, form-encoded (one `!` or
+  // `é` sent bare becomes three to six characters). Unbounded, a request that fits the server's
+  // 16 KB header limit comes back larger than clients read (undici refuses headers over 16 KB)
+  // and far larger than reverse proxies' 4–8 KB header buffers, so the person ends on an error
+  // the client never sees. Refused here, on a page: an error redirect must carry `state` back
+  // (RFC 6749 §4.1.2.1), which is exactly what cannot be done.
+  if (state !== null && encodedLength(state) > MAX_STATE_LENGTH) {
+    throw new PageError(
+      `The app sent a state parameter longer than Deputy returns (${MAX_STATE_LENGTH} characters once encoded), so Deputy stopped here.`,
+      'state-too-long',
+      client.clientId,
+      [appFact(client)],
+    )
+  }
+  return { client, redirectUri, state }
+}
+
+/**
+ * Longest `state`, as it is written in the redirect's query, that Deputy carries back. A random
+ * state is 22–43 characters (oauth4webapi, the MCP SDK); 2 KB leaves room for one that encodes
+ * where the client returns to, and keeps the redirect well inside a proxy's 4 KB header buffer.
+ */
+export const MAX_STATE_LENGTH = 2048
+
+/** Length of a value once `application/x-www-form-urlencoded`, as URLSearchParams writes it. */
+function encodedLength(value: string): number {
+  return new URLSearchParams({ v: value }).toString().length - 2
 }
 
 /** Step two: the rest of the request, where every error goes back to the client. */

@@ -1,4 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { MAX_STATE_LENGTH } from '../../src/oauth/authorize.js'
+import { listen } from '../../src/server.js'
 import { browser } from '../helpers/sign-in.js'
 import {
   authorizeQuery,
@@ -312,6 +314,45 @@ describe('authorization endpoint (issue 3 §2; RFC 6749 §4.1, RFC 9700, RFC 763
       expect(location.startsWith('https://q.example/cb?tenant=a%20b&error=invalid_request')).toBe(
         true,
       )
+    })
+  })
+
+  // `state` comes back in Location, form-encoded: a `!` sent bare is three characters there.
+  describe('state is carried back only up to MAX_STATE_LENGTH characters once encoded', () => {
+    it('refuses a longer state on a page, redirecting nowhere, and logs why', async () => {
+      // 683 bare `!` are 2049 characters once encoded; the raw value is far under the bound.
+      const response = await get(authorizeQuery(f.app, { state: '!'.repeat(683) }))
+      await expectStopPage(response, /state parameter longer than Deputy returns \(2048/)
+      const [event] = await events(f.deputy, 'authorization.refused')
+      expect(event?.reason).toBe('state-too-long')
+    })
+
+    it('carries a state at the bound back exactly, on an error redirect and on the code', async () => {
+      const state = `${'a'.repeat(MAX_STATE_LENGTH - 6)}!!`
+      const failed = await get(authorizeQuery(f.app, { state, code_challenge: null }))
+      expect(redirected(failed).params.get('error')).toBe('invalid_request')
+      expect(redirected(failed).params.get('state')).toBe(state)
+      const b = await signedIn(f.deputy)
+      const consent = await b.get(`/authorize?${authorizeQuery(f.app, { state })}`)
+      const approved = await decide(b, await consent.text(), 'allow')
+      expect(redirected(approved).params.get('state')).toBe(state)
+      expect(redirected(approved).params.get('code')).toBeTruthy()
+    })
+
+    it('over a real socket, a state that fills the request line gets an answer the client can read', async () => {
+      const server = await listen(f.deputy, { port: 0, host: '127.0.0.1' })
+      try {
+        // 5400 bare `!` came back as 16 KB of Location: undici refused the response.
+        const query = authorizeQuery(f.app, { state: '!'.repeat(5400), code_challenge: null })
+        const response = await fetch(`${server.url}/authorize?${query.replaceAll('%21', '!')}`, {
+          redirect: 'manual',
+        })
+        expect(response.status).toBe(400)
+        expect(response.headers.get('location')).toBeNull()
+        expect(await response.text()).toMatch(/state parameter longer than Deputy returns/)
+      } finally {
+        await server.shutdown()
+      }
     })
   })
 
