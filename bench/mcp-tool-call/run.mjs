@@ -1,6 +1,7 @@
 // MCP tool-call benchmark: the same MCP server (official SDK v2, one `echo` tool) called directly,
-// through @deputy/mcp, and through Deputy's gateway; each in its own process on 127.0.0.1, loaded
-// from another process, rounds interleaved. How to run it and how to read it: bench/README.md.
+// through @deputy/mcp, through Deputy's gateway and, for reference, through a bare node:http proxy;
+// each in its own process on 127.0.0.1, loaded from another process, rounds interleaved. How to
+// run it and how to read it: bench/README.md.
 import { fileURLToPath } from 'node:url'
 import {
   createRun,
@@ -24,13 +25,22 @@ const settings = {
   ...timedSettings(env),
   connections: Number(env.BENCH_CONNECTIONS ?? 32),
   latencyConcurrency: Number(env.BENCH_LATENCY_CONCURRENCY ?? 1),
-  servers: listSetting(env.BENCH_SERVERS, 'direct,kit,gateway'),
+  servers: listSetting(env.BENCH_SERVERS, 'direct,kit,gateway,proxy'),
   scenarios: listSetting(env.BENCH_SCENARIOS, 'throughput,latency'),
 }
 // The targets of issue 4 §5, stated for the kit; the gateway is held to the same numbers, and
 // (issue 14 §5) to at most 1.5× direct's CPU per call, its upstream's included.
 const TARGET = { addedP50Ms: 1, throughputRatio: 0.8, cpuRatio: { gateway: 1.5 } }
-const LABELS = { direct: 'direct (no auth)', kit: '@deputy/mcp', gateway: 'deputy gateway' }
+const LABELS = {
+  direct: 'direct (no auth)',
+  kit: '@deputy/mcp',
+  gateway: 'deputy gateway',
+  proxy: 'node:http proxy',
+}
+/** Servers that forward to the direct server: their CPU per call includes the upstream's. */
+const IN_FRONT = new Set(['gateway', 'proxy'])
+/** Measured for reference, held to no target: the floor of one HTTP hop. */
+const REFERENCE = new Set(['proxy'])
 const here = (path) => fileURLToPath(new URL(path, import.meta.url))
 const run = createRun()
 const { problems } = run
@@ -62,14 +72,16 @@ function report(title, servers, results, digits) {
   console.log(`\n${title}\n${run.throughputTable(servers, results, { digits })}`)
 }
 
-/** Same-round comparisons with direct: throughput ratio and added p50, medians over rounds. */
-function compare(results, server) {
-  const pairs = sameRound(results[server.name], results.direct, (r, d) => [r, d])
+/** Same-round comparisons with `base`: throughput ratio and added p50, medians over rounds. */
+function compare(results, server, base = 'direct') {
+  const pairs = sameRound(results[server.name], results[base], (r, d) => [r, d])
+  const withCpu = pairs.filter(
+    ([r, d]) => r.cpuPerRequest !== undefined && d.cpuPerRequest !== undefined,
+  )
   return {
     ratios: pairs.map(([r, d]) => r.rps / d.rps),
-    cpu: pairs
-      .filter(([r, d]) => r.cpuPerRequest !== undefined && d.cpuPerRequest !== undefined)
-      .map(([r, d]) => r.cpuPerRequest / d.cpuPerRequest),
+    cpu: withCpu.map(([r, d]) => r.cpuPerRequest / d.cpuPerRequest),
+    cpuAdded: withCpu.map(([r, d]) => r.cpuPerRequest - d.cpuPerRequest),
     added: pairs.map(([r, d]) => r.p50 - d.p50),
   }
 }
@@ -88,7 +100,7 @@ const others = await Promise.all(
   settings.servers
     .filter((name) => name !== 'direct')
     .map((name) =>
-      name === 'gateway' && !direct.url
+      IN_FRONT.has(name) && !direct.url
         ? { name, error: 'needs the direct server as its upstream' }
         : startServer(name, { ...authEnv, BENCH_UPSTREAM: direct.url ?? '' }),
     ),
@@ -106,8 +118,8 @@ for (const s of servers) {
     console.log(`  ${s.label}: did not start — ${s.error}`)
     continue
   }
-  // The gateway forwards to the direct server: its CPU per call is both processes'.
-  s.cpuPids = s.name === 'gateway' ? [...s.pids, ...byName.direct.pids] : s.pids
+  // The gateway and the proxy forward to the direct server: their CPU per call is both processes'.
+  s.cpuPids = IN_FRONT.has(s.name) ? [...s.pids, ...byName.direct.pids] : s.pids
   if (s.auth) {
     s.token = await issuer.mint(s.resource, { scope: SCOPE })
     s.wrongAudienceToken = await issuer.mint('http://127.0.0.1:9/elsewhere/mcp', { scope: SCOPE })
@@ -205,15 +217,49 @@ for (const s of servers.filter((x) => x.name !== 'direct')) {
       ? `${signed(added, 3)} (${signed(Math.min(...l.added), 3)}…${signed(Math.max(...l.added), 3)})`
       : 'n/a',
     t.added.length ? signed(median(t.added), 0) : 'n/a',
-    [
-      `p50 ${verdict(latencyOk)}`,
-      `throughput ${verdict(throughputOk)}`,
-      ...(cpuTarget === undefined ? [] : [`CPU ${verdict(cpuOk)}`]),
-    ].join(', '),
+    REFERENCE.has(s.name)
+      ? 'reference (no target)'
+      : [
+          `p50 ${verdict(latencyOk)}`,
+          `throughput ${verdict(throughputOk)}`,
+          ...(cpuTarget === undefined ? [] : [`CPU ${verdict(cpuOk)}`]),
+        ].join(', '),
   ])
-  verdicts.push({ server: s.name, ratio, cpuRatio, added, latencyOk, throughputOk, cpuOk })
+  if (!REFERENCE.has(s.name))
+    verdicts.push({ server: s.name, ratio, cpuRatio, added, latencyOk, throughputOk, cpuOk })
 }
 console.log(`\n${table(rows)}`)
+
+// The gateway against the bare hop, same round: what its token check, JSON-RPC reading, rules
+// and audit records cost beyond forwarding a call at all.
+const gateway = servers.find((s) => s.name === 'gateway' && !s.unavailable && !s.error)
+const proxy = servers.find((s) => s.name === 'proxy' && !s.error)
+if (gateway && proxy && raw.throughput.gateway && raw.throughput.proxy) {
+  const t = compare(raw.throughput, gateway, 'proxy')
+  const floor = compare(raw.throughput, proxy)
+  console.log(
+    `\n${table([
+      [
+        'over one bare hop (same round)',
+        'throughput ratio',
+        'CPU per call',
+        'CPU µs per call added',
+      ],
+      [
+        `${proxy.label} / direct`,
+        floor.ratios.length ? range(floor.ratios, 2) : 'n/a',
+        floor.cpu.length ? range(floor.cpu, 2) : 'n/a',
+        floor.cpuAdded.length ? range(floor.cpuAdded, 0) : 'n/a',
+      ],
+      [
+        `${gateway.label} / ${proxy.label}`,
+        t.ratios.length ? range(t.ratios, 2) : 'n/a',
+        t.cpu.length ? range(t.cpu, 2) : 'n/a',
+        t.cpuAdded.length ? range(t.cpuAdded, 0) : 'n/a',
+      ],
+    ])}`,
+  )
+}
 console.log(
   `\ntargets (issue 4 §5, stated for @deputy/mcp; the gateway is held to the same): at most +${TARGET.addedP50Ms} ms at p50 (single calls, the latency scenario) and at least ${TARGET.throughputRatio * 100}% of direct req/s (${settings.connections} connections); the gateway (issue 14 §5) at most ${TARGET.cpuRatio.gateway}× direct's CPU per call (throughput scenario, its upstream's CPU included).`,
 )
